@@ -1,0 +1,31 @@
+# Two entry points for a newcomer: `make verify` (the catalogue) and `make test` (the suite).
+# Both create and reuse .venv by themselves.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: verify test test-thorough bench report clean venv
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[all]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+verify: $(STAMP)
+	$(BIN)/gradcheck verify
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 -q
+
+test-thorough: $(STAMP)
+	HYPOTHESIS_PROFILE=thorough $(BIN)/python -m pytest -n 2 -q
+
+bench: $(STAMP)
+	$(BIN)/gradcheck bench
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

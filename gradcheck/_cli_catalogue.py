@@ -1,0 +1,95 @@
+"""``gradcheck list`` and ``gradcheck verify``: the catalogue on the command line."""
+
+from __future__ import annotations
+
+import sys
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .claims import ClaimResult, Settings, select
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("list", help="list the registered claims")
+    p.add_argument("patterns", nargs="*", metavar="ID", help="claim ids or topics (default: all)")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser(
+        "verify",
+        help="run claims and compare each verdict with the expected one",
+        description="Run the selected claims (ids like softmax.jacobian, or topics like softmax) "
+        "and exit non-zero when any misses its expected verdict.",
+    )
+    p.add_argument("patterns", nargs="*", metavar="ID", help="claim ids or topics (default: all)")
+    p.add_argument("--profile", choices=["default", "thorough"], default=None,
+                   help="how many points to check (default: $HYPOTHESIS_PROFILE or 'default')")
+    p.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
+    p.set_defaults(func=cmd_verify)
+
+
+def cmd_list(args) -> int:
+    claims = select(args.patterns)
+    table = Table(title=f"{len(claims)} claims", show_lines=False)
+    for col in ("id", "expected", "seeds", "title"):
+        table.add_column(col)
+    for c in claims:
+        table.add_row(c.id, ", ".join(c.expected), " ".join(s[:3] for s in c.seeds), c.title)
+    Console().print(table)
+    return 0
+
+
+def run_claims(claims, settings: Settings, console: Console) -> list[ClaimResult]:
+    results = []
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[current]}"),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("verifying", total=len(claims), current="")
+        for c in claims:
+            bar.update(task, current=c.id)
+            results.append(c.run(settings))
+            bar.advance(task)
+    return results
+
+
+def results_table(results: list[ClaimResult]) -> Table:
+    table = Table(show_lines=False)
+    table.add_column("claim")
+    table.add_column("expected")
+    table.add_column("reached")
+    table.add_column("", justify="center")
+    table.add_column("s", justify="right")
+    table.add_column("result", overflow="fold")
+    for r in results:
+        mark = "[green]ok[/green]" if r.ok else "[red]MISS[/red]"
+        table.add_row(r.claim.id, ", ".join(r.claim.expected), ", ".join(r.reached) or "-",
+                      mark, f"{r.seconds:.1f}", r.summary)
+    return table
+
+
+def cmd_verify(args) -> int:
+    claims = select(args.patterns)
+    settings = Settings.from_profile(args.profile, seed=args.seed)
+    console = Console(stderr=False)
+    results = run_claims(claims, settings, console)
+    console.print(results_table(results))
+    missed = [r for r in results if not r.ok]
+    console.print(
+        f"{len(results) - len(missed)} of {len(results)} claims reached their expected verdict "
+        f"(profile {settings.profile}, {settings.max_examples} points per check, seed {settings.seed})"
+    )
+    for r in missed:
+        console.print(f"[red]{r.claim.id}[/red]:")
+        if r.error:
+            console.print(r.error, markup=False, highlight=False)
+        for f in r.findings:
+            if not f.ok:
+                console.print(f"  {f.what} ({f.method})" + (f"; counterexample {f.counterexample}" if f.counterexample is not None else ""), markup=False)
+    return 1 if missed else 0

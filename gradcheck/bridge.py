@@ -1,0 +1,270 @@
+"""SymPy -> JAX / NumPy / mpmath: the reference, its Jacobian and Hessian, and its kinks.
+
+A :class:`Reference` is built once per (reference callable, shapes, order) and cached.  It
+
+* calls the user's reference on SymPy inputs of the given shapes and validates what comes back
+  (arity, output shape, free symbols) before anything expensive happens;
+* differentiates it with ``sympy.diff`` (Jacobian, and Hessian for ``order=2``);
+* finds the points where it is not differentiable (``Abs``, ``Max``, ``Min``, ``Heaviside``,
+  ``sign``, ``Piecewise`` conditions) as a list of *kink expressions* g with g(x) = 0 on the kink;
+* lambdifies everything with ``cse=True`` (without it deep expressions fail to compile or take
+  minutes to jit) three ways: to JAX (float64, batched, jitted), to NumPy (run on ``longdouble``
+  arrays: 64-bit mantissa and an exponent range to 1e4932, so ``exp(1000)`` is finite), and to
+  mpmath (the high-precision truth).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import math
+import threading
+from collections.abc import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import mpmath
+import numpy as np
+import sympy as sp
+
+from .symbolic import array_symbols, flatten
+
+__all__ = ["Reference", "build_reference", "TRUTH_DIGITS"]
+
+#: Decimal digits of the mpmath truth.
+TRUTH_DIGITS = 50
+
+_NONSMOOTH = (sp.Abs, sp.Max, sp.Min, sp.Heaviside, sp.sign, sp.floor, sp.ceiling)
+_DISCONTINUOUS = (sp.Heaviside, sp.sign, sp.floor, sp.ceiling)
+
+
+def _kink_expressions(exprs) -> tuple[list[sp.Expr], bool]:
+    """Expressions that vanish on the kinks of ``exprs``, and whether any kink is a jump."""
+    kinks: list[sp.Expr] = []
+    jump = False
+    for e in exprs:
+        for node in sp.preorder_traversal(e):
+            if isinstance(node, (sp.Abs, sp.Heaviside, sp.sign, sp.DiracDelta)):
+                kinks.append(node.args[0])
+                jump |= isinstance(node, _DISCONTINUOUS)
+            elif isinstance(node, (sp.floor, sp.ceiling)):
+                jump = True
+                kinks.append(sp.sin(sp.pi * node.args[0]))
+            elif isinstance(node, (sp.Max, sp.Min)):
+                args = node.args
+                kinks.extend(a - b for i, a in enumerate(args) for b in args[i + 1 :])
+            elif isinstance(node, sp.Piecewise):
+                jump = True  # a Piecewise need not be continuous at its boundaries
+                for _, cond in node.args:
+                    for rel in cond.atoms(sp.core.relational.Relational):
+                        kinks.append(rel.lhs - rel.rhs)
+    out, seen = [], set()
+    for k in kinks:
+        k = sp.sympify(k)
+        if k.free_symbols and k not in seen:
+            seen.add(k)
+            out.append(k)
+    return out, jump
+
+
+def _drop_dirac(e):
+    # d/dx Heaviside(x) = DiracDelta(x): zero away from the kink, and lambdify cannot print it.
+    return e.replace(lambda n: isinstance(n, sp.DiracDelta), lambda n: sp.S.Zero)
+
+
+def _mp_real(v, name):
+    v = mpmath.mpmathify(v)
+    if isinstance(v, mpmath.mpc):
+        if abs(v.imag) > mpmath.mpf(10) ** (-TRUTH_DIGITS // 2) * max(1, abs(v.real)):
+            return mpmath.nan
+        v = v.real
+    return v
+
+
+@dataclasses.dataclass
+class Reference:
+    shapes: tuple[tuple[int, ...], ...]
+    order: int
+    inputs: list[sp.Symbol]  # flattened, row-major per argument
+    arg_of: np.ndarray  # argument index of each flat input
+    outputs: list[sp.Expr]  # flattened reference output
+    out_shape: tuple[int, ...]
+    jacobian: list[list[sp.Expr]]  # [k][j]
+    hessian: list[list[list[sp.Expr]]] | None  # [k][j][l]
+    kinks: list[sp.Expr]
+    jumps: bool  # some kink is a discontinuity (values at a kink are conventions too)
+    _jax: Callable | None = None
+    _np: Callable | None = None
+    _mp: Callable | None = None
+    _kink_jax: Callable | None = None
+
+    @property
+    def n_in(self) -> int:
+        return len(self.inputs)
+
+    @property
+    def n_out(self) -> int:
+        return len(self.outputs)
+
+    def _all_exprs(self):
+        ex = list(self.outputs) + [d for row in self.jacobian for d in row]
+        if self.hessian is not None:
+            ex += [d for m in self.hessian for row in m for d in row]
+        return ex
+
+    def split(self, flat):
+        """(values (.., K), jac (.., K, N), hess (.., K, N, N) or None) from a flat last axis."""
+        K, N = self.n_out, self.n_in
+        lead = flat.shape[:-1]
+        v = flat[..., :K]
+        J = flat[..., K : K + K * N].reshape(*lead, K, N)
+        H = flat[..., K + K * N :].reshape(*lead, K, N, N) if self.hessian is not None else None
+        return v, J, H
+
+    # --- float64 JAX, batched -------------------------------------------------------------
+    def jax_program(self):
+        """``X (B, N) float64 -> (flat (B, M) float64, at_kink (B,) bool)``, jitted. Needs x64."""
+        if self._jax is None:
+            exprs = self._all_exprs()
+            f = sp.lambdify(self.inputs, exprs, modules="jax", cse=True)
+            g = sp.lambdify(self.inputs, self.kinks or [sp.S.One], modules="jax", cse=True)
+            nk = len(self.kinks)
+
+            def row(x):
+                xs = [x[i] for i in range(self.n_in)]
+                vals = f(*xs)
+                flat = jnp.stack([jnp.asarray(v, jnp.float64) for v in vals])
+                if nk:
+                    ks = jnp.stack([jnp.asarray(v, jnp.float64) for v in g(*xs)])
+                    scale = 1.0 + jnp.max(jnp.abs(x))
+                    # on a kink up to float64 rounding of the kink expression
+                    at = jnp.any(jnp.abs(ks) <= 1e-9 * scale)
+                else:
+                    at = jnp.asarray(False)
+                return flat, at
+
+            self._jax = jax.jit(jax.vmap(row))
+        return self._jax
+
+    # --- NumPy on long doubles ----------------------------------------------------------------
+    def longdouble(self, X: np.ndarray) -> np.ndarray:
+        """Reference quantities at the rows of X, in extended precision where NumPy has it."""
+        if self._np is None:
+            self._np = sp.lambdify(self.inputs, self._all_exprs(), modules="numpy", cse=True)
+        Xl = np.asarray(X, dtype=np.longdouble)
+        with np.errstate(all="ignore"):
+            vals = self._np(*[Xl[:, i] for i in range(self.n_in)])
+            out = np.empty((X.shape[0], len(vals)), dtype=np.longdouble)
+            for m, v in enumerate(vals):
+                out[:, m] = np.broadcast_to(np.asarray(v, dtype=np.longdouble), (X.shape[0],))
+        return out
+
+    # --- mpmath truth -------------------------------------------------------------------------
+    def truth(self, x: np.ndarray, dtype_max: float) -> tuple[np.ndarray, np.ndarray]:
+        """The reference quantities at one point with ``TRUTH_DIGITS`` digits.
+
+        Returns (values as float64, status) where status is 0 for a usable value, 1 where the
+        truth's magnitude exceeds the dtype's largest finite number (overflow is then the right
+        answer), 2 where the reference is undefined there (complex, division by zero, NaN).
+        """
+        if self._mp is None:
+            self._mp = sp.lambdify(self.inputs, self._all_exprs(), modules="mpmath", cse=True)
+        M = len(self._all_exprs())
+        out = np.full(M, np.nan)
+        status = np.full(M, 2, dtype=np.int8)
+        with _MP_LOCK, mpmath.workdps(TRUTH_DIGITS):
+            try:
+                vals = self._mp(*[mpmath.mpf(float(v)) for v in x])
+            except (ZeroDivisionError, ValueError, OverflowError, TypeError):
+                return out, status
+            for m, v in enumerate(vals):
+                try:
+                    v = _mp_real(v, m)
+                except (TypeError, ValueError):
+                    continue
+                if mpmath.isnan(v):
+                    continue
+                if mpmath.isinf(v) or abs(v) > dtype_max:
+                    status[m] = 1
+                    out[m] = math.copysign(math.inf, float(mpmath.sign(v)) or 1.0)
+                    continue
+                out[m] = float(v)
+                status[m] = 0
+        return out, status
+
+
+_MP_LOCK = threading.Lock()
+_CACHE: dict[tuple, Reference] = {}
+
+
+def _out_shape_of(obj) -> tuple[int, ...]:
+    if isinstance(obj, sp.MatrixBase):
+        return tuple(obj.shape)
+    return ()
+
+
+def build_reference(reference: Callable, shapes: Sequence[tuple[int, ...]], order: int) -> Reference:
+    """Validate and differentiate ``reference``; cached per (reference, shapes, order)."""
+    key = (reference, tuple(shapes), order)
+    try:
+        return _CACHE[key]
+    except (KeyError, TypeError):
+        pass
+    syms = [array_symbols(f"x{i}", s) for i, s in enumerate(shapes)]
+    try:
+        inspect.signature(reference).bind(*syms)
+    except TypeError as e:
+        raise ValueError(
+            f"reference must take {len(shapes)} argument(s), one per entry of shapes={list(shapes)}: {e}"
+        ) from None
+    except ValueError:  # builtins without a signature: let the call tell
+        pass
+    out = reference(*syms)
+    if isinstance(out, (list, tuple)):
+        out = sp.Matrix(out)
+    if not isinstance(out, (sp.Basic, sp.MatrixBase, int, float)):
+        raise TypeError(
+            f"reference must return a SymPy expression or Matrix, got {type(out).__name__}"
+        )
+    inputs: list[sp.Symbol] = []
+    arg_of: list[int] = []
+    for i, s in enumerate(syms):
+        ent = flatten(s)
+        inputs += ent
+        arg_of += [i] * len(ent)
+    outputs = [sp.sympify(e) for e in flatten(out)]
+    free = set().union(*(e.free_symbols for e in outputs)) - set(inputs)
+    if free:
+        names = ", ".join(sorted(map(str, free)))
+        raise ValueError(
+            f"reference has free symbols that are not inputs: {names}. Substitute numbers for "
+            f"them, or make them arguments (the inputs are {', '.join(map(str, inputs[:6]))}"
+            f"{', ...' if len(inputs) > 6 else ''})"
+        )
+    jac = [[_drop_dirac(sp.diff(f, x)) for x in inputs] for f in outputs]
+    hess = None
+    if order == 2:
+        hess = [[[_drop_dirac(sp.diff(d, x)) for x in inputs] for d in row] for row in jac]
+    # jumps: only a discontinuity of the *values* makes the value at a kink a convention
+    kinks, jumps = _kink_expressions(outputs)
+    derived = [d for row in jac for d in row]
+    if hess is not None:
+        derived += [d for m in hess for row in m for d in row]
+    kinks += [k for k in _kink_expressions(derived)[0] if k not in kinks]
+    ref = Reference(
+        shapes=tuple(shapes),
+        order=order,
+        inputs=inputs,
+        arg_of=np.asarray(arg_of, dtype=np.int64),
+        outputs=outputs,
+        out_shape=_out_shape_of(out),
+        jacobian=jac,
+        hessian=hess,
+        kinks=kinks,
+        jumps=jumps,
+    )
+    try:
+        _CACHE[key] = ref
+    except TypeError:  # an unhashable reference (a callable object): no caching
+        pass
+    return ref
