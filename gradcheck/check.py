@@ -1,0 +1,995 @@
+"""``gradcheck.check``: a JAX function and its derivatives against a SymPy reference.
+
+How a check runs (the design is driven by throughput: check the bulk of the points as one
+batched, jitted array program, and spend high precision only where it is needed):
+
+1. **Validate** every argument, trace ``fn`` abstractly and build the SymPy reference, its
+   Jacobian (and Hessian) and its kinks, before any long work.  Errors name the argument.
+2. **Sample** points: the domain's ends, zero, +-1, points on and next to the reference's kinks,
+   and a mixture of uniform, log-uniform-magnitude and moderate draws, from ``seed``.
+3. **Evaluate in bulk**: one jitted, vmapped program runs ``fn``, ``jacfwd``, ``jacrev``, ``jvp``
+   with random tangents and ``vjp`` with random cotangents (and the Hessians) in the requested
+   dtype; a second one evaluates the lambdified reference in float64.  Random tangents matter:
+   a rule that is not linear in its tangent is right on the basis vectors that ``jacfwd`` uses.
+4. **Referee**: where the two disagree or the reference is not finite, re-evaluate the reference
+   in NumPy long double, and where that still disagrees, with mpmath at 50 digits.  Only a
+   disagreement with the mpmath truth is a failure, so a reference that overflows in float64
+   never raises a false alarm, and a function that overflows where the truth is finite is
+   caught ('non-finite').
+5. **Search with Hypothesis** for more failures among edge-case inputs (it draws the domain ends,
+   zero, tiny and huge values, and shrinks what it finds), then **shrink** each failure found by
+   the bulk sweep to a simple input with a deterministic, batched shrinker.
+
+Points on a kink of the reference (``Abs``, ``Max``, ``Min``, ``Heaviside``, ``sign``,
+``Piecewise`` boundaries) are not failures for derivatives (nor for values when the reference
+jumps there): the value chosen at a kink is a convention (JAX's relu'(0) = 0, SymPy's
+Heaviside(0) = 1/2).  The report says how many points that excused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import inspect
+import math
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import hypothesis
+import jax
+import jax.numpy as jnp
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from ._profiles import PROFILES, current_profile, hypothesis_settings
+from .bridge import Reference, build_reference
+
+__all__ = ["TOLERANCES", "Failure", "Report", "check", "float64"]
+
+#: Default tolerances per dtype.  An entry passes when
+#: ``|got - truth| <= atol + rtol * |truth|`` (for the random-direction probes ``|truth|`` is
+#: replaced by the magnitude of the terms summed, ``|J| |t|``).  float64: a relative bug of
+#: 1e-4 is caught everywhere the truth is above 1e-8; the absolute floor absorbs rounding of
+#: results that are cancellations (``1 - tanh^2`` at large arguments).  float32: single
+#: precision's own rounding of such results reaches 1e-7 absolute, so its floor is higher.
+#: Second derivatives go through one more rule: their tolerances are ``order2_factor`` wider.
+TOLERANCES: dict[str, dict[str, float]] = {
+    "float64": {"rtol": 1e-7, "atol": 1e-10, "order2_factor": 10.0},
+    "float32": {"rtol": 2e-4, "atol": 1e-5, "order2_factor": 10.0},
+}
+
+_KINDS = ("value", "gradient", "second-derivative", "non-finite")
+_REFEREE_CAP = 256  # points refereed with mpmath per check; beyond it points stay "unrefereed"
+_MAX_CHUNK = 4096
+
+
+@contextlib.contextmanager
+def float64():
+    """Enable float64 in JAX inside the block only (``jax.enable_x64`` scoped), never globally."""
+    with jax.enable_x64(True):
+        yield
+
+
+# --------------------------------------------------------------------------------------------
+# Results
+# --------------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Failure:
+    """One way ``fn`` disagreed with the truth, at its simplest (shrunk) input.
+
+    ``kind`` is 'value', 'gradient', 'second-derivative' or 'non-finite'; ``argument`` the index
+    (and ``argument_name`` the parameter name) of the argument whose derivative is wrong (None
+    for values); ``mode`` which computation showed it (``value``, ``jacfwd``, ``jacrev``,
+    ``jvp``, ``vjp``, ``hessian fwd-over-rev``, ...); ``entry`` which entry; ``input`` the
+    arguments as arrays; ``expected`` the mpmath truth, ``got`` what ``fn`` gave, ``error`` the
+    relative error ``|got - expected| / max(|expected|, tiny)``; ``points`` at how many checked
+    points this (kind, mode, argument) failed, of which ``refereed`` were confirmed by mpmath.
+    """
+
+    kind: str
+    argument: int | None
+    argument_name: str | None
+    mode: str
+    entry: str
+    input: tuple
+    expected: float
+    got: float
+    error: float
+    points: int
+    refereed: int
+    shrunk: bool
+    message: str = ""
+
+    def input_repr(self) -> str:
+        parts = []
+        for a in self.input:
+            a = np.asarray(a)
+            parts.append(repr(float(a)) if a.ndim == 0 else np.array2string(a, precision=17, separator=", "))
+        return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+
+    def __str__(self) -> str:
+        where = f" d/d {self.argument_name}" if self.argument is not None else ""
+        head = f"{self.kind}{where} [{self.mode}] {self.entry}"
+        if self.message:
+            return f"{head}: {self.message}"
+        return (
+            f"{head}\n      input:    {self.input_repr()}{'  (shrunk)' if self.shrunk else ''}\n"
+            f"      expected: {self.expected!r}\n      got:      {self.got!r}\n"
+            f"      error:    {self.error:.3g} relative; failed at {self.points} point(s), "
+            f"{self.refereed} confirmed by the mpmath truth"
+        )
+
+
+@dataclasses.dataclass
+class Report:
+    """What :func:`check` found.  ``ok`` is True when there are no failures."""
+
+    failures: list[Failure]
+    fn_name: str
+    shapes: list[tuple]
+    domain: list[tuple[float, float]]
+    order: int
+    dtype: str
+    rtol: float
+    atol: float
+    seed: int
+    max_examples: int
+    hypothesis_examples: int
+    points_checked: int
+    modes: dict[str, str]
+    kinks: str
+    kink_points: int
+    refereed_points: int
+    unrefereed_points: int
+    undefined_points: int
+    seconds: dict[str, float]
+    devices: int = 1
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def replay(self) -> str:
+        dom = self.domain[0] if len(set(self.domain)) == 1 else self.domain
+        return (
+            f"gradcheck.check({self.fn_name}, reference, shapes={self.shapes}, domain={dom}, "
+            f"order={self.order}, dtype={self.dtype!r}, max_examples={self.max_examples}, "
+            f"seed={self.seed}, rtol={self.rtol:g}, atol={self.atol:g})"
+        )
+
+    def record(self) -> dict[str, Any]:
+        """The verification record: what was checked and how, for reports and papers."""
+        return {
+            "function": self.fn_name,
+            "shapes": [list(s) for s in self.shapes],
+            "domain": [list(d) for d in self.domain],
+            "order": self.order,
+            "dtype": self.dtype,
+            "tolerance": {"rtol": self.rtol, "atol": self.atol},
+            "examples": self.points_checked,
+            "max_examples": self.max_examples,
+            "hypothesis_examples": self.hypothesis_examples,
+            "seed": self.seed,
+            "modes": dict(self.modes),
+            "kinks": self.kinks,
+            "kink_points": self.kink_points,
+            "refereed_points": self.refereed_points,
+            "unrefereed_points": self.unrefereed_points,
+            "undefined_points": self.undefined_points,
+            "devices": self.devices,
+            "seconds": {k: round(v, 4) for k, v in self.seconds.items()},
+            "ok": self.ok,
+            "failures": [
+                {
+                    "kind": f.kind, "argument": f.argument, "mode": f.mode, "entry": f.entry,
+                    "input": f.input_repr(), "expected": f.expected, "got": f.got,
+                    "error": f.error, "points": f.points, "message": f.message,
+                }
+                for f in self.failures
+            ],
+            "replay": self.replay(),
+        }
+
+    def __str__(self) -> str:
+        status = "ok" if self.ok else f"FAILED ({len(self.failures)} failure{'s' * (len(self.failures) != 1)})"
+        lines = [
+            f"gradcheck.check of {self.fn_name}: {status}",
+            f"  checked {self.points_checked} points ({self.max_examples} sampled, "
+            f"{self.hypothesis_examples} Hypothesis examples), shapes {self.shapes}, "
+            f"domain {self.domain if len(set(self.domain)) > 1 else self.domain[0]}, {self.dtype}, order {self.order}",
+            f"  tolerance: |got - truth| <= {self.atol:g} + {self.rtol:g} |truth| ({self.dtype} table"
+            + (f", second derivatives x{TOLERANCES[self.dtype]['order2_factor']:g}" if self.order == 2 else "") + ")",
+        ]
+        for mode, what in self.modes.items():
+            lines.append(f"  {mode}: {what}")
+        lines.append(f"  kinks: {self.kinks}")
+        if self.refereed_points or self.unrefereed_points:
+            lines.append(
+                f"  referee: {self.refereed_points} point(s) re-evaluated with the 50-digit mpmath truth"
+                + (f", {self.unrefereed_points} more disagreeing point(s) left unrefereed (cap {_REFEREE_CAP})"
+                   if self.unrefereed_points else "")
+            )
+        if self.undefined_points:
+            lines.append(f"  {self.undefined_points} point(s) skipped where the reference is undefined")
+        for i, f in enumerate(self.failures, 1):
+            lines.append(f"  {i}. {f}")
+        if not self.ok:
+            lines.append(f"  replay: {self.replay()}")
+        return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# Validation
+# --------------------------------------------------------------------------------------------
+def _normalize_dtype(dtype) -> str:
+    try:
+        name = np.dtype(dtype).name
+    except TypeError:
+        name = str(dtype)
+    if name not in TOLERANCES:
+        raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
+    return name
+
+
+def _normalize_shapes(shapes) -> list[tuple[int, ...]]:
+    if isinstance(shapes, tuple) and all(isinstance(s, int) for s in shapes):
+        raise ValueError(f"shapes must be a list with one shape per argument, e.g. [{shapes!r}], got {shapes!r}")
+    if not isinstance(shapes, (list, tuple)) or not shapes:
+        raise ValueError(f"shapes must be a non-empty list of shapes, one per argument, e.g. [(5,)], got {shapes!r}")
+    out = []
+    for i, s in enumerate(shapes):
+        if isinstance(s, int):
+            s = (s,)
+        if not isinstance(s, (tuple, list)) or len(s) > 2 or not all(isinstance(n, (int, np.integer)) and n >= 1 for n in s):
+            raise ValueError(
+                f"shapes[{i}] must be () for a scalar, (n,) for a vector or (m, n) for a matrix with "
+                f"positive sizes, got {s!r}"
+            )
+        out.append(tuple(int(n) for n in s))
+    return out
+
+
+def _normalize_domain(domain, n_args: int, dtype: str) -> list[tuple[float, float]]:
+    def one(d, where):
+        if not isinstance(d, (tuple, list)) or len(d) != 2:
+            raise ValueError(f"{where} must be a pair (lo, hi), got {d!r}")
+        try:
+            lo, hi = float(d[0]), float(d[1])
+        except (TypeError, ValueError):
+            raise ValueError(f"{where} must hold two real numbers, got {d!r}") from None
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            raise ValueError(f"{where} must be finite, got ({lo}, {hi})")
+        if lo >= hi:
+            raise ValueError(f"{where} must have lo < hi, got lo={lo} >= hi={hi}")
+        big = float(np.finfo(dtype).max)
+        if abs(lo) > big or abs(hi) > big:
+            raise ValueError(f"{where}=({lo}, {hi}) exceeds the largest {dtype} ({big:.4g})")
+        return lo, hi
+
+    if isinstance(domain, (tuple, list)) and len(domain) == 2 and all(isinstance(v, (int, float, np.floating, np.integer)) for v in domain):
+        return [one(domain, "domain")] * n_args
+    if isinstance(domain, (tuple, list)) and all(isinstance(d, (tuple, list)) for d in domain):
+        if len(domain) != n_args:
+            raise ValueError(f"domain must give one (lo, hi) per argument ({n_args}), got {len(domain)}")
+        return [one(d, f"domain[{i}]") for i, d in enumerate(domain)]
+    raise ValueError(f"domain must be (lo, hi) or a list of (lo, hi), one per argument, got {domain!r}")
+
+
+def _arg_names(fn, n: int) -> list[str]:
+    try:
+        params = [p for p in inspect.signature(fn).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        names = [p.name for p in params[:n]]
+    except (TypeError, ValueError):
+        names = []
+    return names + [f"arg{i}" for i in range(len(names), n)]
+
+
+def _fn_name(fn) -> str:
+    return getattr(fn, "__name__", None) or getattr(getattr(fn, "func", None), "__name__", None) or type(fn).__name__
+
+
+# --------------------------------------------------------------------------------------------
+# The JAX side: fn, its transforms, batched and jitted
+# --------------------------------------------------------------------------------------------
+_CUSTOM_VJP_NO_FWD = "can't apply forward-mode autodiff (jvp) to a custom_vjp function"
+
+
+class _Program:
+    """``fn`` and its derivatives over a batch of flat inputs, in the requested dtype."""
+
+    def __init__(self, fn, shapes, arg_of, order, dtype, n_out):
+        self.fn, self.shapes, self.order, self.dtype = fn, shapes, order, dtype
+        self.sizes = [int(np.prod(s)) if s else 1 for s in shapes]
+        self.offsets = np.cumsum([0] + self.sizes)
+        self.n_in, self.n_out = int(self.offsets[-1]), n_out
+        self.arg_of = arg_of
+        self.modes: dict[str, str] = {}
+        self.broken: dict[str, str] = {}  # mode -> error raised while tracing it
+        self._fns: dict[str, Callable] = {}
+        self._jitted: dict[int, Callable] = {}
+        self._build()
+
+    def unflatten(self, x):
+        return [x[self.offsets[i] : self.offsets[i + 1]].reshape(s) for i, s in enumerate(self.shapes)]
+
+    def flat_fn(self, x):
+        return jnp.ravel(self.fn(*self.unflatten(x)))
+
+    def _build(self):
+        f = self.flat_fn
+        n_args = len(self.shapes)
+        masks = [jnp.asarray((self.arg_of == a).astype(np.float64)) for a in range(n_args)]
+        cands = {
+            "value": lambda x, t, c: f(x),
+            "jacfwd": lambda x, t, c: jax.jacfwd(f)(x),
+            "jvp": lambda x, t, c: jnp.stack(
+                [jax.jvp(f, (x,), (t * m.astype(t.dtype),))[1] for m in masks]),
+            "jacrev": lambda x, t, c: jax.jacrev(f)(x),
+            "vjp": lambda x, t, c: jax.vjp(f, x)[1](c)[0],
+        }
+        if self.order == 2:
+            cands["hessian fwd-over-rev"] = lambda x, t, c: jax.jacfwd(jax.jacrev(f))(x)
+            cands["hessian rev-over-rev"] = lambda x, t, c: jax.jacrev(jax.jacrev(f))(x)
+            cands["hessian fwd-over-fwd"] = lambda x, t, c: jax.jacfwd(jax.jacfwd(f))(x)
+        # traced exactly as it will run: vmapped and jitted
+        x = jax.ShapeDtypeStruct((2, self.n_in), self.dtype)
+        t = jax.ShapeDtypeStruct((2, self.n_in), self.dtype)
+        c = jax.ShapeDtypeStruct((2, self.n_out), self.dtype)
+        for name, g in cands.items():
+            try:
+                jax.eval_shape(jax.jit(jax.vmap(g)), x, t, c)
+            except Exception as e:  # noqa: BLE001 - any error while tracing a mode is reported
+                msg = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+                if _CUSTOM_VJP_NO_FWD in str(e):
+                    self.modes.setdefault("forward mode", f"skipped: fn is a jax.custom_vjp function, which has no forward mode (jacfwd/jvp raise); reverse mode checked")
+                    continue
+                if name == "value":
+                    raise
+                self.broken[name] = msg
+                continue
+            self._fns[name] = g
+        fwd = [m for m in ("jacfwd", "jvp") if m in self._fns]
+        rev = [m for m in ("jacrev", "vjp") if m in self._fns]
+        if fwd:
+            self.modes["forward mode"] = " + ".join(fwd) + " (jvp along random tangents, one per argument)"
+        if rev:
+            self.modes["reverse mode"] = " + ".join(rev) + " (vjp along random cotangents)"
+        for name, msg in self.broken.items():
+            self.modes[name] = f"raised while tracing: {msg}"
+        hs = [m for m in self._fns if m.startswith("hessian")]
+        if self.order == 2:
+            self.modes["second order"] = ", ".join(h.split(" ", 1)[1] for h in hs) if hs else "no Hessian mode could be traced"
+
+    @property
+    def names(self):
+        return list(self._fns)
+
+    def run(self, X, T, C):
+        B = X.shape[0]
+        prog = self._jitted.get(B)
+        if prog is None:
+            fns = self._fns
+
+            def batched(X, T, C):
+                return {k: jax.vmap(g)(X, T, C) for k, g in fns.items()}
+
+            prog = self._jitted[B] = jax.jit(batched)
+        return prog(X, T, C)
+
+
+def _run_sharded(prog, X, T, C):
+    """Run a program over the batch, split over all devices when there are several."""
+    try:
+        from . import sharding  # written for scale-out sweeps; optional
+    except ImportError:
+        return prog.run(X, T, C), 1
+    if sharding.device_count() <= 1:
+        return prog.run(X, T, C), 1
+    out = sharding.map_rows(lambda x, t, c: prog.run(x, t, c), X, T, C)
+    return out, sharding.device_count()
+
+
+# --------------------------------------------------------------------------------------------
+# Sampling
+# --------------------------------------------------------------------------------------------
+def _specials(lo, hi, dtype) -> np.ndarray:
+    tiny = 1e-30 if dtype == "float64" else 1e-20
+    vals = [lo, hi, 0.0, 1.0, -1.0, 0.5, -0.5, 2.0, -2.0, tiny, -tiny, 1e-3, -1e-3,
+            lo / 2, hi / 2, np.nextafter(lo, hi), np.nextafter(hi, lo), 10.0, -10.0, 100.0, -100.0]
+    v = np.unique(np.asarray(vals, dtype=np.float64))
+    return v[(v >= lo) & (v <= hi)]
+
+
+def _kink_points(ref: Reference, domains_flat, rng, n) -> np.ndarray:
+    """Points on and just beside the reference's kinks, where a kink is linear in some input."""
+    import sympy as sp
+
+    rows = []
+    if not ref.kinks:
+        return np.zeros((0, ref.n_in))
+    lo, hi = domains_flat[:, 0], domains_flat[:, 1]
+    for g in ref.kinks[:8]:
+        for v in list(g.free_symbols)[:2]:
+            j = ref.inputs.index(v)
+            try:
+                poly = sp.Poly(g, v)
+            except sp.PolynomialError:
+                continue
+            if poly.degree() != 1:
+                continue
+            a, b = poly.all_coeffs()
+            sol = sp.lambdify(ref.inputs, -b / a, modules="math")
+            for _ in range(max(1, n // (2 * max(1, len(ref.kinks))))):
+                base = rng.uniform(lo, hi) * (10.0 ** rng.uniform(-3, 0, size=lo.shape))
+                base = np.clip(base, lo, hi)
+                try:
+                    xj = float(sol(*base))
+                except (ZeroDivisionError, ValueError, OverflowError, TypeError):
+                    continue
+                for off in (0.0, 1e-6, -1e-6, 1e-3, -1e-3):
+                    x = base.copy()
+                    x[j] = xj + off * max(1.0, abs(xj))
+                    if lo[j] <= x[j] <= hi[j]:
+                        rows.append(x)
+    return np.asarray(rows).reshape(-1, ref.n_in)
+
+
+def _sample(ref: Reference, domains_flat, n: int, dtype: str, rng) -> np.ndarray:
+    N = ref.n_in
+    lo, hi = domains_flat[:, 0], domains_flat[:, 1]
+    rows = [lo.copy(), hi.copy()]
+    zero = np.clip(np.zeros(N), lo, hi)
+    rows.append(zero)
+    n_edge = max(4, n // 5)
+    specials = [_specials(l, h, dtype) for l, h in zip(lo, hi)]
+    for _ in range(n_edge // 2):
+        rows.append(np.array([rng.choice(s) for s in specials]))
+    kink = _kink_points(ref, domains_flat, rng, n_edge)
+    rows.extend(kink[: n_edge])
+    n_rest = max(0, n - len(rows))
+    k1, k2 = n_rest // 3, n_rest // 3
+    k3 = n_rest - k1 - k2
+    uni = rng.uniform(lo, hi, size=(k1, N))
+    top = np.maximum(np.maximum(np.abs(lo), np.abs(hi)), 1e-6)
+    mag = 10.0 ** rng.uniform(-6, np.log10(top), size=(k2, N))
+    logu = np.clip(mag * rng.choice([-1.0, 1.0], size=(k2, N)), lo, hi)
+    mid, half = (lo + hi) / 2, (hi - lo) / 2
+    moderate = np.clip(rng.normal(0, 1, size=(k3, N)) * np.minimum(half, 3.0) + np.where(
+        (lo <= 0) & (hi >= 0), 0.0, mid), lo, hi)
+    X = np.vstack([np.asarray(rows).reshape(-1, N), uni, logu, moderate])[:n]
+    X = X.astype(dtype)
+    return np.clip(X, lo.astype(dtype), hi.astype(dtype))
+
+
+# --------------------------------------------------------------------------------------------
+# Comparison
+# --------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class _Quantities:
+    """Reference quantities at a batch of points (float64 or long double) and a status per entry.
+
+    status: 0 usable, 1 beyond the dtype's range (inf is then right), 2 undefined (skip),
+    3 not finite in this tier (refer upwards).
+    """
+
+    values: np.ndarray  # (B, K)
+    jac: np.ndarray  # (B, K, N)
+    hess: np.ndarray | None  # (B, K, N, N)
+    status_v: np.ndarray
+    status_j: np.ndarray
+    status_h: np.ndarray | None
+
+
+class _Comparer:
+    def __init__(self, ref: Reference, prog: _Program, dtype, rtol, atol, order2_factor):
+        self.ref, self.prog, self.dtype = ref, prog, dtype
+        self.rtol, self.atol = rtol, atol
+        self.f2 = order2_factor
+        self.big = float(np.finfo(dtype).max)
+        self.n_args = len(prog.shapes)
+
+    def quantities(self, flat, status=None) -> _Quantities:
+        v, J, H = self.ref.split(flat)
+        if status is None:
+            fin = np.isfinite(flat)
+            mag = np.abs(np.where(fin, flat, 0))
+            status = np.where(fin, np.where(mag > self.big, 1, 0), 3).astype(np.int8)
+        sv, sj, sh = self.ref.split(status)
+        return _Quantities(v, J, H, sv, sj, sh)
+
+    def compare(self, got: dict[str, np.ndarray], q: _Quantities, T, C, at_kink):
+        """Per point and per (mode), an array of entry verdicts.
+
+        Returns dict mode -> (bad (B, ...), escalate (B,), err (B, ...), expected, gotv).
+        bad: a real disagreement with a usable truth; escalate: the point needs a better truth.
+        """
+        out = {}
+        excuse_d = at_kink[:, None]
+        excuse_v = at_kink[:, None] if self.ref.jumps else np.zeros_like(at_kink[:, None])
+
+        def judge(g, exp, status, scale, excuse, f=1.0):
+            g = np.asarray(g, dtype=np.float64).reshape(exp.shape)
+            B = g.shape[0]
+            g2, e2, s2 = g.reshape(B, -1), exp.reshape(B, -1), status.reshape(B, -1)
+            sc = scale.reshape(B, -1)
+            with np.errstate(all="ignore"):
+                diff = np.abs(g2 - e2)
+                tol = f * (self.atol + self.rtol * sc)
+                usable = s2 == 0
+                close = diff <= tol
+                # beyond range: overflow to inf of the right sign is right; any finite huge value too
+                beyond = s2 == 1
+                ok_beyond = beyond & ((np.isinf(g2) & (np.sign(g2) == np.sign(e2))) | (np.abs(g2) >= self.big * 0.5))
+                bad = usable & ~close
+                bad |= beyond & ~ok_beyond & ~np.isfinite(g2) & False  # a NaN beyond range is judged below
+                bad |= beyond & np.isnan(g2)
+                escalate = (s2 == 3) | bad
+                err = np.where(usable, diff / np.maximum(np.abs(e2), 1e-300), np.nan)
+            ex = np.broadcast_to(excuse.reshape(B, -1)[:, :1], bad.shape)
+            bad &= ~ex
+            escalate &= ~ex
+            return bad, escalate, err, e2, g2
+
+        K, N = self.ref.n_out, self.ref.n_in
+        for mode, g in got.items():
+            if mode == "value":
+                out[mode] = judge(g, q.values, q.status_v, np.abs(q.values), excuse_v)
+            elif mode in ("jacfwd", "jacrev"):
+                out[mode] = judge(g, q.jac, q.status_j, np.abs(q.jac), excuse_d)
+            elif mode == "jvp":
+                # per argument a: J[:, :, cols of a] @ t[cols of a]
+                exps, scs, sts = [], [], []
+                for a in range(self.n_args):
+                    m = (self.ref.arg_of == a)
+                    ta = np.where(m, T, 0.0)
+                    with np.errstate(all="ignore"):
+                        Jz = np.where(np.isfinite(q.jac), q.jac, 0.0)
+                        exps.append(np.einsum("bkn,bn->bk", Jz, ta))
+                        scs.append(np.einsum("bkn,bn->bk", np.abs(Jz), np.abs(ta)))
+                    sts.append(np.max(np.where(m[None, None, :], q.status_j, 0), axis=2))
+                exp, sc, stt = np.stack(exps, 1), np.stack(scs, 1), np.stack(sts, 1)
+                out[mode] = judge(g, exp, stt, sc, excuse_d)
+            elif mode == "vjp":
+                with np.errstate(all="ignore"):
+                    Jz = np.where(np.isfinite(q.jac), q.jac, 0.0)
+                    exp = np.einsum("bkn,bk->bn", Jz, C)
+                    sc = np.einsum("bkn,bk->bn", np.abs(Jz), np.abs(C))
+                stt = np.max(q.status_j, axis=1)
+                out[mode] = judge(g, exp, stt, sc, excuse_d)
+            elif mode.startswith("hessian"):
+                out[mode] = judge(g, q.hess, q.status_h, np.abs(q.hess), excuse_d, self.f2)
+        return out
+
+
+def _kind_of(mode: str, got: float, expected: float) -> str:
+    if not math.isfinite(got) and math.isfinite(expected):
+        return "non-finite"
+    if mode == "value":
+        return "value"
+    if mode.startswith("hessian"):
+        return "second-derivative"
+    return "gradient"
+
+
+# --------------------------------------------------------------------------------------------
+# The engine
+# --------------------------------------------------------------------------------------------
+class _Engine:
+    def __init__(self, fn, ref, prog, comparer, dtype, seed, domains_flat, arg_names):
+        self.fn, self.ref, self.prog, self.cmp = fn, ref, prog, comparer
+        self.dtype, self.seed = dtype, seed
+        self.domains_flat = domains_flat
+        self.arg_names = arg_names
+        self.chunk = None
+        self.refereed = 0
+        self.unrefereed = 0
+        self.undefined = 0
+        self.kink_points = 0
+        self.devices = 1
+        self._truth_cache: dict[bytes, tuple] = {}
+        rng = np.random.default_rng([seed, 7])
+        self._rng = rng
+
+    def _directions(self, n):
+        rng = np.random.default_rng([self.seed, 11, n])
+        T = rng.normal(size=(n, self.ref.n_in)).astype(self.dtype)
+        C = rng.normal(size=(n, self.ref.n_out)).astype(self.dtype)
+        return T, C
+
+    def _pad(self, A, size):
+        B = A.shape[0]
+        if B == size:
+            return A
+        reps = np.repeat(A[-1:], size - B, axis=0)
+        return np.concatenate([A, reps], axis=0)
+
+    def evaluate(self, X: np.ndarray, T=None, C=None, count=True):
+        """Confirmed failures at the rows of X: list of (row, mode, flat entry, exp, got)."""
+        n = X.shape[0]
+        if T is None:
+            T, C = self._directions(n)
+        got_parts, ref_parts, kink_parts = [], [], []
+        ref_prog = self.ref.jax_program()
+        # single points (Hypothesis, shrinking) run in a small program, not padded to the sweep's
+        size = self.chunk if n > 16 or self.chunk <= 256 else 16
+        for s in range(0, n, size):
+            Xs, Ts, Cs = (self._pad(A[s : s + size], size) for A in (X, T, C))
+            m = min(size, n - s)
+            out, self.devices = _run_sharded(self.prog, jnp.asarray(Xs), jnp.asarray(Ts), jnp.asarray(Cs))
+            got_parts.append({k: np.asarray(v)[:m] for k, v in out.items()})
+            with float64():
+                flat, at = ref_prog(jnp.asarray(Xs.astype(np.float64)))
+                ref_parts.append(np.asarray(flat)[:m])
+                kink_parts.append(np.asarray(at)[:m])
+        got = {k: np.concatenate([g[k] for g in got_parts]) for k in got_parts[0]}
+        flat = np.concatenate(ref_parts)
+        at_kink = np.concatenate(kink_parts)
+        if count:
+            self.kink_points += int(at_kink.sum())
+        q = self.cmp.quantities(flat)
+        res = self.cmp.compare(got, q, T.astype(np.float64), C.astype(np.float64), at_kink)
+        esc = np.zeros(n, dtype=bool)
+        for bad, escalate, *_ in res.values():
+            esc |= escalate.any(axis=1)
+        idx = np.flatnonzero(esc)
+        if idx.size == 0:
+            return []
+        # tier 2: long double reference at the disagreeing points
+        sub = {k: v[idx] for k, v in got.items()}
+        q2 = self.cmp.quantities(self.ref.longdouble(X[idx].astype(np.float64)).astype(np.float64))
+        res2 = self.cmp.compare(sub, q2, T[idx].astype(np.float64), C[idx].astype(np.float64), at_kink[idx])
+        esc2 = np.zeros(idx.size, dtype=bool)
+        for bad, escalate, *_ in res2.values():
+            esc2 |= escalate.any(axis=1)
+        idx2 = idx[esc2]
+        if idx2.size == 0:
+            return []
+        # tier 3: the mpmath truth, at most _REFEREE_CAP points per check
+        order = np.random.default_rng([self.seed, 13]).permutation(idx2.size)
+        budget = max(0, _REFEREE_CAP - self.refereed)
+        pick = idx2[np.sort(order[: max(1, budget) if budget else 0])] if budget else idx2[:0]
+        if count:
+            self.unrefereed += int(idx2.size - pick.size)
+        if pick.size == 0:
+            return []
+        flats, stats = [], []
+        for i in pick:
+            f, stt = self._truth(X[i])
+            flats.append(f)
+            stats.append(stt)
+        self.refereed += int(pick.size)
+        flat3, st3 = np.asarray(flats), np.asarray(stats)
+        if count:
+            self.undefined += int((st3[:, : self.ref.n_out] == 2).all(axis=1).sum())
+        q3 = self.cmp.quantities(flat3, st3)
+        sub3 = {k: v[pick] for k, v in got.items()}
+        res3 = self.cmp.compare(sub3, q3, T[pick].astype(np.float64), C[pick].astype(np.float64), at_kink[pick])
+        fails = []
+        for mode, (bad, _esc, err, exp, gv) in res3.items():
+            for r, e in zip(*np.nonzero(bad)):
+                fails.append((int(pick[r]), mode, int(e), float(exp[r, e]), float(gv[r, e]), float(err[r, e])))
+        return fails
+
+    def _truth(self, x):
+        key = np.asarray(x, np.float64).tobytes()
+        if key not in self._truth_cache:
+            self._truth_cache[key] = self.ref.truth(np.asarray(x, np.float64), self.cmp.big)
+        return self._truth_cache[key]
+
+    # -- naming -----------------------------------------------------------------------------
+    def describe(self, mode: str, e: int) -> tuple[int | None, str]:
+        K, N = self.ref.n_out, self.ref.n_in
+        out_i = lambda k: self._idx(k, self.ref.out_shape, "out")
+
+        def in_i(j):
+            a = int(self.ref.arg_of[j])
+            off = int(np.flatnonzero(self.ref.arg_of == a)[0])
+            return a, self._idx(j - off, self.prog.shapes[a], self.arg_names[a])
+
+        if mode == "value":
+            return None, out_i(e)
+        if mode in ("jacfwd", "jacrev"):
+            k, j = divmod(e, N)
+            a, name = in_i(j)
+            return a, f"d {out_i(k)} / d {name}"
+        if mode == "jvp":
+            a, k = divmod(e, K)
+            return a, f"{out_i(k)} along a random tangent in {self.arg_names[a]}"
+        if mode == "vjp":
+            a, name = in_i(e)
+            return a, f"random cotangent pulled back to {name}"
+        k, rest = divmod(e, N * N)
+        j, l = divmod(rest, N)
+        a, nj = in_i(j)
+        _, nl = in_i(l)
+        return a, f"d2 {out_i(k)} / d {nj} d {nl}"
+
+    @staticmethod
+    def _idx(flat_i, shape, name):
+        if not shape:
+            return name
+        return f"{name}[{', '.join(map(str, np.unravel_index(flat_i, shape)))}]"
+
+    # -- shrinking ---------------------------------------------------------------------------
+    def shrink(self, x: np.ndarray, mode: str, kind: str, max_rounds: int = 12):
+        """A simpler input that still fails the same (mode, kind); deterministic and batched."""
+        lo, hi = self.domains_flat[:, 0], self.domains_flat[:, 1]
+        best = x.astype(np.float64)
+        best_fail = None
+        for _ in range(max_rounds):
+            cands = []
+            for j in range(best.size):
+                v = best[j]
+                opts = {0.0, 1.0, -1.0, float(np.trunc(v)), float(np.round(v)), v / 2, float(np.sign(v))}
+                for d in (1, 2, 3):
+                    opts.add(float(f"{v:.{d}g}"))
+                for o in opts:
+                    if o != v and lo[j] <= o <= hi[j] and _simpler(o, v):
+                        c = best.copy()
+                        c[j] = o
+                        cands.append(c)
+            simple_all = np.clip(np.round(best), lo, hi)
+            if not np.array_equal(simple_all, best):
+                cands.append(simple_all)
+            if not cands:
+                break
+            C = np.unique(np.asarray(cands), axis=0)
+            C = C[np.argsort([_complexity(c) for c in C], kind="stable")][: 8 * self.chunk]
+            found = None
+            for s in range(0, len(C), self.chunk):
+                part = C[s : s + self.chunk].astype(self.dtype)
+                for row, m, e, exp, gv, err in sorted(self.evaluate(part, count=False)):
+                    if m == mode and _kind_of(m, gv, exp) == kind:
+                        found = (part[row].astype(np.float64), (m, e, exp, gv, err))
+                        break
+                if found:
+                    break
+            if not found or _complexity(found[0]) >= _complexity(best):
+                break
+            best, best_fail = found
+        return best, best_fail
+
+
+def _complexity(x) -> float:
+    x = np.atleast_1d(np.asarray(x, np.float64))
+    total = 0.0
+    for v in x:
+        if v == 0:
+            continue
+        digits = len(f"{abs(v):.15g}".replace(".", "").lstrip("0").rstrip("0")) if np.isfinite(v) else 20
+        total += 1 + digits + abs(math.log10(abs(v))) / 10 + (0.5 if v < 0 else 0)
+    return total
+
+
+def _simpler(new, old) -> bool:
+    return _complexity(new) < _complexity(old)
+
+
+# --------------------------------------------------------------------------------------------
+# Public entry point
+# --------------------------------------------------------------------------------------------
+def check(
+    fn: Callable,
+    reference: Callable,
+    shapes: Sequence[tuple[int, ...]] = ((),),
+    domain=(-1000.0, 1000.0),
+    order: int = 1,
+    dtype="float64",
+    max_examples: int = 200,
+    seed: int = 0,
+    *,
+    rtol: float | None = None,
+    atol: float | None = None,
+    hypothesis_examples: int | None = None,
+) -> Report:
+    """Check ``fn``, its first (and with ``order=2`` second) derivatives against ``reference``.
+
+    Args:
+      fn: a JAX function of one or more arrays, returning one array (any shape up to 2-D).
+      reference: builds the SymPy closed form from SymPy inputs of the same shapes: an
+        ``sp.Symbol`` for shape ``()``, an n x 1 ``sp.Matrix`` for ``(n,)``, an m x n Matrix
+        for ``(m, n)``; returns a SymPy expression or a Matrix shaped like ``fn``'s output.
+      shapes: one shape per argument.
+      domain: one ``(lo, hi)`` for all arguments or a list, one per argument.
+      order: 1 for values and first derivatives, 2 for second derivatives as well.
+      dtype: ``"float64"`` (enabled for the duration of the call only) or ``"float32"``.
+      max_examples: points in the batched sweep; Hypothesis explores ``hypothesis_examples``
+        more (default: the profile's, at most ``max_examples``) and shrinks what it finds.
+      seed: every random draw (sweep, directions, Hypothesis) derives from it: a failure replays.
+      rtol, atol: override the :data:`TOLERANCES` entry of ``dtype``.
+
+    Returns:
+      a :class:`Report`; ``report.ok`` is True when nothing failed.
+    """
+    t_start = time.perf_counter()
+    # ---- validation: everything cheap, before any long work ----
+    if not callable(fn):
+        raise TypeError(f"fn must be a callable JAX function, got {type(fn).__name__}")
+    if not callable(reference):
+        raise TypeError(f"reference must be a callable building a SymPy expression, got {type(reference).__name__}")
+    dtype = _normalize_dtype(dtype)
+    shapes = _normalize_shapes(shapes)
+    if order not in (1, 2) or isinstance(order, bool):
+        raise ValueError(f"order must be 1 (first derivatives) or 2 (second derivatives too), got {order!r}")
+    if not isinstance(max_examples, (int, np.integer)) or isinstance(max_examples, bool) or max_examples < 1:
+        raise ValueError(f"max_examples must be a positive integer, got {max_examples!r}")
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+        raise ValueError(f"seed must be an integer, got {seed!r}")
+    domains = _normalize_domain(domain, len(shapes), dtype)
+    tol = dict(TOLERANCES[dtype])
+    for name, v in (("rtol", rtol), ("atol", atol)):
+        if v is not None:
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+            tol[name] = float(v)
+    if hypothesis_examples is None:
+        hypothesis_examples = min(PROFILES[current_profile()]["hypothesis_examples"], max_examples)
+    if not isinstance(hypothesis_examples, int) or hypothesis_examples < 0:
+        raise ValueError(f"hypothesis_examples must be an integer >= 0, got {hypothesis_examples!r}")
+    arg_names = _arg_names(fn, len(shapes))
+    try:
+        inspect.signature(fn).bind(*[None] * len(shapes))
+    except TypeError as e:
+        raise ValueError(f"fn must take {len(shapes)} argument(s), one per entry of shapes={shapes}: {e}") from None
+    except ValueError:
+        pass
+
+    ctx = float64() if dtype == "float64" else jax.enable_x64(False)
+    with ctx:
+        specs = [jax.ShapeDtypeStruct(s, dtype) for s in shapes]
+        try:
+            out = jax.eval_shape(fn, *specs)
+        except Exception as e:  # noqa: BLE001
+            raise TypeError(
+                f"fn is not traceable by JAX on arrays of shapes {shapes} ({dtype}): "
+                f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+            ) from e
+        if not isinstance(out, jax.ShapeDtypeStruct) or not hasattr(out, "shape"):
+            raise TypeError(f"fn must return a single array, got {type(out).__name__}")
+        if not jnp.issubdtype(out.dtype, jnp.floating):
+            raise TypeError(f"fn must return a floating-point array, got dtype {out.dtype}")
+        if len(out.shape) > 2:
+            raise ValueError(f"fn must return a scalar, vector or matrix, got shape {out.shape}")
+
+    t0 = time.perf_counter()
+    ref = build_reference(reference, shapes, order)
+    ref_shape = ref.out_shape
+    fn_shape = tuple(out.shape)
+    compatible = ref_shape == fn_shape or (
+        len(fn_shape) == 1 and ref_shape in ((fn_shape[0], 1), (1, fn_shape[0]))
+    ) or (fn_shape in ((), (1,), (1, 1)) and ref_shape in ((), (1, 1)))
+    if not compatible:
+        shown = "a scalar" if ref_shape == () else f"a {ref_shape[0]} x {ref_shape[1]} Matrix"
+        raise ValueError(f"reference must return the shape of fn's output {fn_shape}, but it returned {shown}")
+    if ref_shape == (1, fn_shape[0] if fn_shape else 1) and len(fn_shape) == 1:
+        pass  # row vector: same flat order
+    t_sym = time.perf_counter() - t0
+
+    domains_flat = np.asarray([domains[a] for a in ref.arg_of], dtype=np.float64)
+    ctx = float64() if dtype == "float64" else jax.enable_x64(False)
+    with ctx:
+        prog = _Program(fn, shapes, ref.arg_of, order, dtype, ref.n_out)
+    cmp = _Comparer(ref, prog, dtype, tol["rtol"], tol["atol"], tol["order2_factor"])
+    eng = _Engine(fn, ref, prog, cmp, dtype, int(seed), domains_flat, arg_names)
+    rng = np.random.default_rng([int(seed), 3])
+    X = _sample(ref, domains_flat, int(max_examples), dtype, rng)
+    eng.chunk = min(_MAX_CHUNK, 1 << max(4, int(np.ceil(np.log2(max(X.shape[0], 1))))))
+
+    failures_raw: dict[tuple, list] = {}  # (kind, mode, argument) -> [(x, exp, got, err, e)]
+
+    def collect(X, fails, source):
+        for row, mode, e, exp, gv, err in fails:
+            kind = _kind_of(mode, gv, exp)
+            arg, _ = eng.describe(mode, e)
+            failures_raw.setdefault((kind, mode, arg), []).append((X[row].astype(np.float64), e, exp, gv, err, source))
+
+    ctx = float64() if dtype == "float64" else jax.enable_x64(False)
+    t1 = time.perf_counter()
+    with ctx:
+        # ---- the bulk sweep ----
+        collect(X, eng.evaluate(X), "sweep")
+        t_sweep = time.perf_counter() - t1
+
+        # ---- Hypothesis: edge cases, shrunk by Hypothesis itself ----
+        t2 = time.perf_counter()
+        hyp_found: list = []
+        if hypothesis_examples:
+            strat = _strategy(shapes, domains, dtype)
+            T1, C1 = eng._directions(1)
+
+            def probe(args):
+                x = np.concatenate([np.ravel(np.asarray(a, dtype=dtype)) for a in args])[None, :]
+                fails = eng.evaluate(x, T1, C1)
+                if fails:
+                    hyp_found.append((x, fails))
+                    raise AssertionError("gradcheck: failure")
+
+            test = hypothesis.settings(
+                hypothesis_settings(max_examples=hypothesis_examples), phases=[
+                    hypothesis.Phase.explicit, hypothesis.Phase.generate, hypothesis.Phase.shrink],
+            )(hypothesis.seed(int(seed))(hypothesis.given(strat)(probe)))
+            try:
+                test()
+            except AssertionError:
+                pass
+            except hypothesis.errors.Flaky:
+                pass
+            if hyp_found:
+                # Hypothesis re-runs the minimal failing example last
+                x, fails = hyp_found[-1]
+                collect(x, fails, "hypothesis")
+        t_hyp = time.perf_counter() - t2
+
+        # ---- shrink what the sweep found and assemble the failures ----
+        t3 = time.perf_counter()
+        failures = []
+        # one failure per (kind, argument): the modes that showed it are listed together
+        groups: dict[tuple, dict[str, list]] = {}
+        for (kind, mode, arg), items in failures_raw.items():
+            groups.setdefault((kind, arg), {})[mode] = items
+        mode_rank = {m: i for i, m in enumerate(prog.names)}
+        for (kind, arg), by_mode in sorted(groups.items(), key=lambda kv: (_KINDS.index(kv[0][0]), kv[0][1] if kv[0][1] is not None else -1)):
+            modes = sorted(by_mode, key=lambda m: mode_rank.get(m, 99))
+            mode = modes[0]
+            items = by_mode[mode]
+            points = len({it[0].tobytes() for its in by_mode.values() for it in its})
+            hyp = [it for it in items if it[5] == "hypothesis"]
+            if hyp:
+                x, e, exp, gv, err, _ = hyp[-1]
+                shrunk = True
+            else:
+                x, e, exp, gv, err, _ = min(items, key=lambda it: _complexity(it[0]))
+                sx, sf = eng.shrink(x, mode, kind)
+                shrunk = sf is not None
+                if sf is not None:
+                    x = sx
+                    _, e, exp, gv, err = sf
+            a, entry = eng.describe(mode, e)
+            failures.append(Failure(
+                kind=kind, argument=a, argument_name=arg_names[a] if a is not None else None,
+                mode=", ".join(modes), entry=entry,
+                input=tuple(np.asarray(v, dtype=dtype) for v in prog.unflatten(x)),
+                expected=exp, got=gv, error=err, points=points, refereed=points, shrunk=shrunk,
+            ))
+        for mode, msg in prog.broken.items():
+            kind = "second-derivative" if mode.startswith("hessian") else ("value" if mode == "value" else "gradient")
+            failures.append(Failure(
+                kind=kind, argument=None, argument_name=None, mode=mode, entry="(whole mode)", input=(),
+                expected=math.nan, got=math.nan, error=math.inf, points=0, refereed=0, shrunk=False,
+                message=f"{mode} raised while tracing fn: {msg}",
+            ))
+        t_shrink = time.perf_counter() - t3
+
+    kinks = (
+        "none in the reference" if not ref.kinks else
+        f"{len(ref.kinks)} kink expression(s) found in the reference ("
+        + ", ".join(str(k) for k in ref.kinks[:4]) + (", ..." if len(ref.kinks) > 4 else "")
+        + f"); derivatives at {eng.kink_points} point(s) on a kink were not compared"
+        + (" (nor values: the reference jumps there)" if ref.jumps else "")
+        + "; points beside the kinks were sampled and checked"
+    )
+    return Report(
+        failures=failures, fn_name=_fn_name(fn), shapes=shapes, domain=domains, order=order,
+        dtype=dtype, rtol=tol["rtol"], atol=tol["atol"], seed=int(seed), max_examples=int(max_examples),
+        hypothesis_examples=hypothesis_examples, points_checked=int(X.shape[0]) + hypothesis_examples,
+        modes=dict(prog.modes), kinks=kinks, kink_points=eng.kink_points,
+        refereed_points=eng.refereed, unrefereed_points=eng.unrefereed, undefined_points=eng.undefined,
+        seconds={"symbolic": t_sym, "sweep": t_sweep, "hypothesis": t_hyp, "shrink": t_shrink,
+                 "total": time.perf_counter() - t_start},
+        devices=eng.devices,
+    )
+
+
+def _strategy(shapes, domains, dtype):
+    width = 64 if dtype == "float64" else 32
+    parts = []
+    for s, (lo, hi) in zip(shapes, domains):
+        el = st.floats(lo, hi, width=width, allow_nan=False, allow_infinity=False, allow_subnormal=False)
+        if s == ():
+            parts.append(el)
+        else:
+            parts.append(hnp.arrays(np.dtype(dtype), s, elements=el))
+    return st.tuples(*parts)
