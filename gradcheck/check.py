@@ -380,6 +380,21 @@ class _Program:
         return prog(X, T, C)
 
 
+_PROGRAMS: dict[tuple, _Program] = {}
+
+
+def _program(fn, shapes, arg_of, order, dtype, n_out) -> _Program:
+    """Compiled programs are cached per (fn, shapes, order, dtype): a second check is warm."""
+    key = (fn, tuple(shapes), order, dtype)
+    try:
+        return _PROGRAMS[key]
+    except KeyError:
+        prog = _PROGRAMS[key] = _Program(fn, shapes, arg_of, order, dtype, n_out)
+        return prog
+    except TypeError:  # an unhashable callable
+        return _Program(fn, shapes, arg_of, order, dtype, n_out)
+
+
 def _run_sharded(prog, X, T, C):
     """Run a program over the batch, split over all devices when there are several."""
     try:
@@ -871,7 +886,7 @@ def check(
     domains_flat = np.asarray([domains[a] for a in ref.arg_of], dtype=np.float64)
     ctx = float64() if dtype == "float64" else jax.enable_x64(False)
     with ctx:
-        prog = _Program(fn, shapes, ref.arg_of, order, dtype, ref.n_out)
+        prog = _program(fn, shapes, ref.arg_of, order, dtype, ref.n_out)
     cmp = _Comparer(ref, prog, dtype, tol["rtol"], tol["atol"], tol["order2_factor"])
     eng = _Engine(fn, ref, prog, cmp, dtype, int(seed), domains_flat, arg_names)
     rng = np.random.default_rng([int(seed), 3])
