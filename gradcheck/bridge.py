@@ -67,6 +67,18 @@ def _kink_expressions(exprs) -> tuple[list[sp.Expr], bool]:
     return out, jump
 
 
+def _jax_specials() -> dict:
+    """Special functions SymPy's JAX printer does not map (it falls back to ``math.erf``, which
+    fails on traced arrays)."""
+    import jax.scipy.special as jss
+
+    return {
+        "erf": jss.erf, "erfc": jss.erfc, "erfinv": jss.erfinv, "gamma": jss.gamma,
+        "loggamma": jss.gammaln, "digamma": jss.digamma, "polygamma": jss.polygamma,
+        "zeta": jss.zeta, "besseli": None,
+    }
+
+
 def _drop_dirac(e):
     # d/dx Heaviside(x) = DiracDelta(x): zero away from the kink, and lambdify cannot print it.
     return e.replace(lambda n: isinstance(n, sp.DiracDelta), lambda n: sp.S.Zero)
@@ -126,8 +138,9 @@ class Reference:
         """``X (B, N) float64 -> (flat (B, M) float64, at_kink (B,) bool)``, jitted. Needs x64."""
         if self._jax is None:
             exprs = self._all_exprs()
-            f = sp.lambdify(self.inputs, exprs, modules="jax", cse=True)
-            g = sp.lambdify(self.inputs, self.kinks or [sp.S.One], modules="jax", cse=True)
+            mods = [{k: v for k, v in _jax_specials().items() if v is not None}, "jax"]
+            f = sp.lambdify(self.inputs, exprs, modules=mods, cse=True)
+            g = sp.lambdify(self.inputs, self.kinks or [sp.S.One], modules=mods, cse=True)
             nk = len(self.kinks)
 
             def row(x):
@@ -150,7 +163,7 @@ class Reference:
     def longdouble(self, X: np.ndarray) -> np.ndarray:
         """Reference quantities at the rows of X, in extended precision where NumPy has it."""
         if self._np is None:
-            self._np = sp.lambdify(self.inputs, self._all_exprs(), modules="numpy", cse=True)
+            self._np = sp.lambdify(self.inputs, self._all_exprs(), modules=["scipy", "numpy"], cse=True)
         Xl = np.asarray(X, dtype=np.longdouble)
         with np.errstate(all="ignore"):
             vals = self._np(*[Xl[:, i] for i in range(self.n_in)])

@@ -697,7 +697,7 @@ class _Engine:
     # -- naming -----------------------------------------------------------------------------
     def describe(self, mode: str, e: int) -> tuple[int | None, str]:
         K, N = self.ref.n_out, self.ref.n_in
-        out_i = lambda k: self._idx(k, self.ref.out_shape, "out")
+        out_i = lambda k: self._idx(k, self.out_shape, "out")
 
         def in_i(j):
             a = int(self.ref.arg_of[j])
@@ -889,6 +889,7 @@ def check(
         prog = _program(fn, shapes, ref.arg_of, order, dtype, ref.n_out)
     cmp = _Comparer(ref, prog, dtype, tol["rtol"], tol["atol"], tol["order2_factor"])
     eng = _Engine(fn, ref, prog, cmp, dtype, int(seed), domains_flat, arg_names)
+    eng.out_shape = fn_shape
     rng = np.random.default_rng([int(seed), 3])
     X = _sample(ref, domains_flat, int(max_examples), dtype, rng)
     eng.chunk = min(_MAX_CHUNK, 1 << max(4, int(np.ceil(np.log2(max(X.shape[0], 1))))))
