@@ -295,6 +295,11 @@ def _fn_name(fn) -> str:
 # The JAX side: fn, its transforms, batched and jitted
 # --------------------------------------------------------------------------------------------
 _CUSTOM_VJP_NO_FWD = "can't apply forward-mode autodiff (jvp) to a custom_vjp function"
+#: Limitations of JAX itself, not of the function's rules: the mode is skipped, not failed.
+_JAX_LIMITS = (
+    "Reverse-mode differentiation does not work for lax.while_loop",
+    "Reverse-mode differentiation does not work for lax.fori_loop",
+)
 
 
 class _Program:
@@ -348,6 +353,9 @@ class _Program:
                     continue
                 if name == "value":
                     raise
+                if any(lim in str(e) for lim in _JAX_LIMITS):
+                    self.modes[name] = f"skipped: a limitation of JAX, not of fn's rules ({msg})"
+                    continue
                 self.broken[name] = msg
                 continue
             self._fns[name] = g
