@@ -84,6 +84,14 @@ def _drop_dirac(e):
     return e.replace(lambda n: isinstance(n, sp.DiracDelta), lambda n: sp.S.Zero)
 
 
+def _drop_unevaluated(e):
+    """``Derivative(floor(x), x)`` stays unevaluated in SymPy: it is 0 away from the jumps."""
+    return e.replace(
+        lambda n: isinstance(n, sp.Derivative) and isinstance(n.expr, (sp.floor, sp.ceiling, sp.sign, sp.Heaviside)),
+        lambda n: sp.S.Zero,
+    )
+
+
 def _mp_real(v, name):
     v = mpmath.mpmathify(v)
     if isinstance(v, mpmath.mpc):
@@ -166,11 +174,42 @@ class Reference:
             self._np = sp.lambdify(self.inputs, self._all_exprs(), modules=["scipy", "numpy"], cse=True)
         Xl = np.asarray(X, dtype=np.longdouble)
         with np.errstate(all="ignore"):
-            vals = self._np(*[Xl[:, i] for i in range(self.n_in)])
+            try:
+                vals = self._np(*[Xl[:, i] for i in range(self.n_in)])
+            except TypeError:
+                # some SciPy special functions (erf, ...) have no long double loop: float64 then
+                vals = self._np(*[np.asarray(X, np.float64)[:, i] for i in range(self.n_in)])
             out = np.empty((X.shape[0], len(vals)), dtype=np.longdouble)
             for m, v in enumerate(vals):
                 out[:, m] = np.broadcast_to(np.asarray(v, dtype=np.longdouble), (X.shape[0],))
         return out
+
+    # --- second derivatives of the truth, for condition-scaled tolerances ---------------------
+    _HESS_LIMIT = 20000
+
+    def truth_hessian(self, x: np.ndarray) -> np.ndarray | None:
+        """|d2 f_k / dx_j dx_l| at one point, (K, N, N), or None when too large to derive.
+
+        Used only where a disagreement was confirmed, to scale the tolerance of a derivative by
+        how much rounding the input alone could move it (sum_l |H_kjl| |x_l|).
+        """
+        K, N = self.n_out, self.n_in
+        if K * N * N > self._HESS_LIMIT:
+            return None
+        if getattr(self, "_mp_hess", None) is None:
+            hess = self.hessian
+            if hess is None:
+                hess = [[[_drop_dirac(sp.diff(d, v)) for v in self.inputs] for d in row] for row in self.jacobian]
+                hess = [[[_drop_unevaluated(e) for e in r] for r in m] for m in hess]
+            flat = [e for m in hess for r in m for e in r]
+            self._mp_hess = sp.lambdify(self.inputs, flat, modules="mpmath", cse=True)
+        with _MP_LOCK, mpmath.workdps(TRUTH_DIGITS):
+            try:
+                vals = self._mp_hess(*[mpmath.mpf(float(v)) for v in x])
+                out = np.array([abs(float(_mp_real(v, 0))) for v in vals], dtype=np.float64)
+            except (ZeroDivisionError, ValueError, OverflowError, TypeError):
+                return None
+        return np.nan_to_num(out, nan=0.0, posinf=np.inf).reshape(K, N, N)
 
     # --- mpmath truth -------------------------------------------------------------------------
     def truth(self, x: np.ndarray, dtype_max: float) -> tuple[np.ndarray, np.ndarray]:
@@ -232,7 +271,14 @@ def build_reference(reference: Callable, shapes: Sequence[tuple[int, ...]], orde
         ) from None
     except ValueError:  # builtins without a signature: let the call tell
         pass
-    out = reference(*syms)
+    described = ", ".join("a Symbol" if s == () else f"a {s[0] if len(s) else 1} x {s[1] if len(s) > 1 else 1} Matrix" for s in shapes)
+    try:
+        out = reference(*syms)
+    except Exception as e:  # noqa: BLE001 - the user's code; say where it failed
+        raise ValueError(
+            f"reference failed on SymPy inputs of shapes {list(shapes)} ({described}): "
+            f"{type(e).__name__}: {e}"
+        ) from e
     if isinstance(out, (list, tuple)):
         out = sp.Matrix(out)
     if not isinstance(out, (sp.Basic, sp.MatrixBase, int, float)):
@@ -254,10 +300,21 @@ def build_reference(reference: Callable, shapes: Sequence[tuple[int, ...]], orde
             f"them, or make them arguments (the inputs are {', '.join(map(str, inputs[:6]))}"
             f"{', ...' if len(inputs) > 6 else ''})"
         )
-    jac = [[_drop_dirac(sp.diff(f, x)) for x in inputs] for f in outputs]
-    hess = None
-    if order == 2:
-        hess = [[[_drop_dirac(sp.diff(d, x)) for x in inputs] for d in row] for row in jac]
+    try:
+        jac = [[_drop_unevaluated(_drop_dirac(sp.diff(f, x))) for x in inputs] for f in outputs]
+        hess = None
+        if order == 2:
+            hess = [[[_drop_unevaluated(_drop_dirac(sp.diff(d, x))) for x in inputs] for d in row] for row in jac]
+    except Exception as e:  # noqa: BLE001
+        raise ValueError(
+            f"reference could not be differentiated by SymPy on inputs of shapes {list(shapes)} "
+            f"({described}); did it apply a scalar function to a Matrix? {type(e).__name__}: {e}"
+        ) from e
+    left = [d for d in (sum(jac, []) + (sum(sum(hess, []), []) if hess else [])) if d.has(sp.Derivative)]
+    if left:
+        raise ValueError(
+            f"reference has a derivative SymPy cannot evaluate ({left[0]}); write it in closed form"
+        )
     # jumps: only a discontinuity of the *values* makes the value at a kink a convention
     kinks, jumps = _kink_expressions(outputs)
     derived = [d for row in jac for d in row]

@@ -48,17 +48,27 @@ from .bridge import Reference, build_reference
 
 __all__ = ["TOLERANCES", "Failure", "Report", "check", "float64"]
 
-#: Default tolerances per dtype.  An entry passes when
-#: ``|got - truth| <= atol + rtol * |truth|`` (for the random-direction probes ``|truth|`` is
-#: replaced by the magnitude of the terms summed, ``|J| |t|``).  float64: a relative bug of
-#: 1e-4 is caught everywhere the truth is above 1e-8; the absolute floor absorbs rounding of
-#: results that are cancellations (``1 - tanh^2`` at large arguments).  float32: single
-#: precision's own rounding of such results reaches 1e-7 absolute, so its floor is higher.
-#: Second derivatives go through one more rule: their tolerances are ``order2_factor`` wider.
+#: Default tolerances per dtype.  An entry passes when ``|got - truth| <= atol + rtol * scale``.
+#: ``scale`` is the truth's magnitude plus what rounding the *input* alone can move it by, so a
+#: well-conditioned result is held to a relative ``rtol`` and a cancellation is not a false
+#: alarm: for a value f_k, ``|f_k| + sum_j |df_k/dx_j| |x_j|``; for a derivative, ``|J_kj| +
+#: sum_l |H_kjl| |x_l|`` (the Hessian term is computed from the truth, only where a
+#: disagreement is confirmed); for the random-direction probes, the same summed over the
+#: direction's terms.  ``atol`` absorbs the rounding of results that are themselves
+#: cancellations of O(1) terms (``1 - tanh(x)^2`` at large x: one ulp of 1, times whatever
+#: factors follow: jax.nn.gelu's float32 derivative at x = -5 is 0 against a truth of -1.5e-6).
+#: So in float32 a derivative below 1e-5 in magnitude cannot be told from rounding; in float64
+#: the floor is 1e-13.  Second derivatives
+#: go through one more rule: their tolerances are ``order2_factor`` wider.
 TOLERANCES: dict[str, dict[str, float]] = {
-    "float64": {"rtol": 1e-7, "atol": 1e-10, "order2_factor": 10.0},
+    "float64": {"rtol": 1e-7, "atol": 1e-13, "order2_factor": 10.0},
     "float32": {"rtol": 2e-4, "atol": 1e-5, "order2_factor": 10.0},
 }
+
+#: Nonzero inputs smaller than this in magnitude are not drawn (0 itself is): their squares
+#: underflow, so any function that squares its input (a norm, a variance) loses every digit
+#: there; that is the dtype's range, not a wrong rule.
+TINY_INPUT = {"float64": 1e-150, "float32": 1e-17}
 
 _KINDS = ("value", "gradient", "second-derivative", "non-finite")
 _REFEREE_CAP = 256  # points refereed with mpmath per check; beyond it points stay "unrefereed"
@@ -117,7 +127,7 @@ class Failure:
         return (
             f"{head}\n      input:    {self.input_repr()}{'  (shrunk)' if self.shrunk else ''}\n"
             f"      expected: {self.expected!r}\n      got:      {self.got!r}\n"
-            f"      error:    {self.error:.3g} relative; failed at {self.points} point(s), "
+            f"      error:    {self.error:.3g} {'relative' if self.expected else 'absolute (the truth is 0)'}; failed at {self.points} point(s), "
             f"{self.refereed} confirmed by the mpmath truth"
         )
 
@@ -146,6 +156,7 @@ class Report:
     undefined_points: int
     seconds: dict[str, float]
     devices: int = 1
+    notes: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -179,6 +190,7 @@ class Report:
             "unrefereed_points": self.unrefereed_points,
             "undefined_points": self.undefined_points,
             "devices": self.devices,
+            "notes": list(self.notes),
             "seconds": {k: round(v, 4) for k, v in self.seconds.items()},
             "ok": self.ok,
             "failures": [
@@ -213,6 +225,8 @@ class Report:
             )
         if self.undefined_points:
             lines.append(f"  {self.undefined_points} point(s) skipped where the reference is undefined")
+        for note in self.notes:
+            lines.append(f"  note: {note}")
         for i, f in enumerate(self.failures, 1):
             lines.append(f"  {i}. {f}")
         if not self.ok:
@@ -419,7 +433,7 @@ def _run_sharded(prog, X, T, C):
 # Sampling
 # --------------------------------------------------------------------------------------------
 def _specials(lo, hi, dtype) -> np.ndarray:
-    tiny = 1e-30 if dtype == "float64" else 1e-20
+    tiny = 1e-30 if dtype == "float64" else 1e-12
     vals = [lo, hi, 0.0, 1.0, -1.0, 0.5, -0.5, 2.0, -2.0, tiny, -tiny, 1e-3, -1e-3,
             lo / 2, hi / 2, np.nextafter(lo, hi), np.nextafter(hi, lo), 10.0, -10.0, 100.0, -100.0]
     v = np.unique(np.asarray(vals, dtype=np.float64))
@@ -483,8 +497,10 @@ def _sample(ref: Reference, domains_flat, n: int, dtype: str, rng) -> np.ndarray
     moderate = np.clip(rng.normal(0, 1, size=(k3, N)) * np.minimum(half, 3.0) + np.where(
         (lo <= 0) & (hi >= 0), 0.0, mid), lo, hi)
     X = np.vstack([np.asarray(rows).reshape(-1, N), uni, logu, moderate])[:n]
-    X = X.astype(dtype)
-    return np.clip(X, lo.astype(dtype), hi.astype(dtype))
+    small = (np.abs(X) < TINY_INPUT[dtype]) & (lo <= 0) & (hi >= 0)
+    X = np.where(small, 0.0, X)
+    inward = np.asarray([_inward(l, h, dtype) for l, h in zip(lo, hi)])
+    return np.clip(X, inward[:, 0], inward[:, 1]).astype(dtype)
 
 
 # --------------------------------------------------------------------------------------------
@@ -523,7 +539,7 @@ class _Comparer:
         sv, sj, sh = self.ref.split(status)
         return _Quantities(v, J, H, sv, sj, sh)
 
-    def compare(self, got: dict[str, np.ndarray], q: _Quantities, T, C, at_kink):
+    def compare(self, got: dict[str, np.ndarray], q: _Quantities, T, C, at_kink, X=None, Habs=None):
         """Per point and per (mode), an array of entry verdicts.
 
         Returns dict mode -> (bad (B, ...), escalate (B,), err (B, ...), expected, gotv).
@@ -550,18 +566,25 @@ class _Comparer:
                 bad |= beyond & ~ok_beyond & ~np.isfinite(g2) & False  # a NaN beyond range is judged below
                 bad |= beyond & np.isnan(g2)
                 escalate = (s2 == 3) | bad
-                err = np.where(usable, diff / np.maximum(np.abs(e2), 1e-300), np.nan)
+                err = np.where(usable, np.where(e2 != 0, diff / np.abs(e2), diff), np.nan)
             ex = np.broadcast_to(excuse.reshape(B, -1)[:, :1], bad.shape)
             bad &= ~ex
             escalate &= ~ex
             return bad, escalate, err, e2, g2
 
         K, N = self.ref.n_out, self.ref.n_in
+        absx = np.abs(np.asarray(X, np.float64)) if X is not None else np.zeros((at_kink.shape[0], N))
+        with np.errstate(all="ignore"):
+            Jabs = np.abs(np.where(np.isfinite(q.jac), q.jac, 0.0))
+            # how far rounding the input can move each value / derivative (condition)
+            scale_v = np.abs(q.values) + np.einsum("bkn,bn->bk", Jabs, absx)
+            scale_j = np.abs(q.jac) + (np.einsum("bkjl,bl->bkj", Habs, absx) if Habs is not None else 0.0)
+            scale_j_fin = np.where(np.isfinite(scale_j), scale_j, 0.0)
         for mode, g in got.items():
             if mode == "value":
-                out[mode] = judge(g, q.values, q.status_v, np.abs(q.values), excuse_v)
+                out[mode] = judge(g, q.values, q.status_v, scale_v, excuse_v)
             elif mode in ("jacfwd", "jacrev"):
-                out[mode] = judge(g, q.jac, q.status_j, np.abs(q.jac), excuse_d)
+                out[mode] = judge(g, q.jac, q.status_j, scale_j, excuse_d)
             elif mode == "jvp":
                 # per argument a: J[:, :, cols of a] @ t[cols of a]
                 exps, scs, sts = [], [], []
@@ -571,7 +594,7 @@ class _Comparer:
                     with np.errstate(all="ignore"):
                         Jz = np.where(np.isfinite(q.jac), q.jac, 0.0)
                         exps.append(np.einsum("bkn,bn->bk", Jz, ta))
-                        scs.append(np.einsum("bkn,bn->bk", np.abs(Jz), np.abs(ta)))
+                        scs.append(np.einsum("bkn,bn->bk", scale_j_fin, np.abs(ta)))
                     sts.append(np.max(np.where(m[None, None, :], q.status_j, 0), axis=2))
                 exp, sc, stt = np.stack(exps, 1), np.stack(scs, 1), np.stack(sts, 1)
                 out[mode] = judge(g, exp, stt, sc, excuse_d)
@@ -579,7 +602,7 @@ class _Comparer:
                 with np.errstate(all="ignore"):
                     Jz = np.where(np.isfinite(q.jac), q.jac, 0.0)
                     exp = np.einsum("bkn,bk->bn", Jz, C)
-                    sc = np.einsum("bkn,bk->bn", np.abs(Jz), np.abs(C))
+                    sc = np.einsum("bkn,bk->bn", scale_j_fin, np.abs(C))
                 stt = np.max(q.status_j, axis=1)
                 out[mode] = judge(g, exp, stt, sc, excuse_d)
             elif mode.startswith("hessian"):
@@ -653,7 +676,8 @@ class _Engine:
         if count:
             self.kink_points += int(at_kink.sum())
         q = self.cmp.quantities(flat)
-        res = self.cmp.compare(got, q, T.astype(np.float64), C.astype(np.float64), at_kink)
+        X64 = X.astype(np.float64)
+        res = self.cmp.compare(got, q, T.astype(np.float64), C.astype(np.float64), at_kink, X64)
         esc = np.zeros(n, dtype=bool)
         for bad, escalate, *_ in res.values():
             esc |= escalate.any(axis=1)
@@ -663,7 +687,7 @@ class _Engine:
         # tier 2: long double reference at the disagreeing points
         sub = {k: v[idx] for k, v in got.items()}
         q2 = self.cmp.quantities(self.ref.longdouble(X[idx].astype(np.float64)).astype(np.float64))
-        res2 = self.cmp.compare(sub, q2, T[idx].astype(np.float64), C[idx].astype(np.float64), at_kink[idx])
+        res2 = self.cmp.compare(sub, q2, T[idx].astype(np.float64), C[idx].astype(np.float64), at_kink[idx], X64[idx])
         esc2 = np.zeros(idx.size, dtype=bool)
         for bad, escalate, *_ in res2.values():
             esc2 |= escalate.any(axis=1)
@@ -678,18 +702,22 @@ class _Engine:
             self.unrefereed += int(idx2.size - pick.size)
         if pick.size == 0:
             return []
-        flats, stats = [], []
+        flats, stats, habs = [], [], []
         for i in pick:
-            f, stt = self._truth(X[i])
+            f, stt, h = self._truth(X[i])
             flats.append(f)
             stats.append(stt)
+            habs.append(h)
         self.refereed += int(pick.size)
         flat3, st3 = np.asarray(flats), np.asarray(stats)
         if count:
             self.undefined += int((st3[:, : self.ref.n_out] == 2).all(axis=1).sum())
         q3 = self.cmp.quantities(flat3, st3)
         sub3 = {k: v[pick] for k, v in got.items()}
-        res3 = self.cmp.compare(sub3, q3, T[pick].astype(np.float64), C[pick].astype(np.float64), at_kink[pick])
+        Habs = None
+        if all(h is not None for h in habs):
+            Habs = np.asarray(habs)
+        res3 = self.cmp.compare(sub3, q3, T[pick].astype(np.float64), C[pick].astype(np.float64), at_kink[pick], X64[pick], Habs)
         fails = []
         for mode, (bad, _esc, err, exp, gv) in res3.items():
             for r, e in zip(*np.nonzero(bad)):
@@ -699,7 +727,9 @@ class _Engine:
     def _truth(self, x):
         key = np.asarray(x, np.float64).tobytes()
         if key not in self._truth_cache:
-            self._truth_cache[key] = self.ref.truth(np.asarray(x, np.float64), self.cmp.big)
+            x64 = np.asarray(x, np.float64)
+            f, stt = self.ref.truth(x64, self.cmp.big)
+            self._truth_cache[key] = (f, stt, self.ref.truth_hessian(x64))
         return self._truth_cache[key]
 
     # -- naming -----------------------------------------------------------------------------
@@ -856,7 +886,10 @@ def check(
     try:
         inspect.signature(fn).bind(*[None] * len(shapes))
     except TypeError as e:
-        raise ValueError(f"fn must take {len(shapes)} argument(s), one per entry of shapes={shapes}: {e}") from None
+        raise ValueError(
+            f"shapes gives {len(shapes)} argument shape(s) ({shapes}) but fn cannot be called with "
+            f"{len(shapes)} argument(s): {e}; give one shape per argument of fn"
+        ) from None
     except ValueError:
         pass
 
@@ -950,6 +983,7 @@ def check(
         # ---- shrink what the sweep found and assemble the failures ----
         t3 = time.perf_counter()
         failures = []
+        notes: list[str] = []
         # one failure per (kind, argument): the modes that showed it are listed together
         groups: dict[tuple, dict[str, list]] = {}
         for (kind, mode, arg), items in failures_raw.items():
@@ -965,7 +999,23 @@ def check(
                 x, e, exp, gv, err, _ = hyp[-1]
                 shrunk = True
             else:
-                x, e, exp, gv, err, _ = min(items, key=lambda it: _complexity(it[0]))
+                # a failure must reproduce with the point alone: XLA has been seen to miscompile
+                # a large vmapped batch (float32 rev-over-rev Hessian of log_softmax at a tie)
+                alone = None
+                for it in sorted(items, key=lambda it: _complexity(it[0]))[:4]:
+                    for row, m, e2, exp2, gv2, err2 in eng.evaluate(it[0][None].astype(dtype), count=False):
+                        if m == mode and _kind_of(m, gv2, exp2) == kind:
+                            alone = (it[0], e2, exp2, gv2, err2)
+                            break
+                    if alone:
+                        break
+                if alone is None:
+                    notes.append(
+                        f"{points} point(s) disagreed in {', '.join(modes)} only inside the large batch and "
+                        f"not alone (an XLA batching issue, not fn's rule); not counted as a failure"
+                    )
+                    continue
+                x, e, exp, gv, err = alone
                 sx, sf = eng.shrink(x, mode, kind)
                 shrunk = sf is not None
                 if sf is not None:
@@ -1004,14 +1054,31 @@ def check(
         seconds={"symbolic": t_sym, "sweep": t_sweep, "hypothesis": t_hyp, "shrink": t_shrink,
                  "total": time.perf_counter() - t_start},
         devices=eng.devices,
+        notes=notes + [
+            f"nonzero inputs below {TINY_INPUT[dtype]:g} in magnitude are not drawn (their squares underflow {dtype})"
+        ],
     )
+
+
+def _inward(lo, hi, dtype):
+    """The domain rounded inward to numbers the dtype represents exactly."""
+    d = np.dtype(dtype).type
+    l, h = d(lo), d(hi)
+    if float(l) < lo:
+        l = np.nextafter(l, d(np.inf))
+    if float(h) > hi:
+        h = np.nextafter(h, d(-np.inf))
+    return float(l), float(h)
 
 
 def _strategy(shapes, domains, dtype):
     width = 64 if dtype == "float64" else 32
+    tiny = TINY_INPUT[dtype]
     parts = []
     for s, (lo, hi) in zip(shapes, domains):
+        lo, hi = _inward(lo, hi, dtype)
         el = st.floats(lo, hi, width=width, allow_nan=False, allow_infinity=False, allow_subnormal=False)
+        el = el.map(lambda v, lo=lo, hi=hi: v if abs(v) >= tiny or not (lo <= 0.0 <= hi) else 0.0)
         if s == ():
             parts.append(el)
         else:
