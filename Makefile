@@ -19,6 +19,7 @@ verify: $(STAMP)
 	$(BIN)/gradcheck verify
 
 test: $(STAMP)
+	scripts/ensure-latex.sh || echo "pdflatex could not be installed: the PDF tests will say so" >&2
 	$(BIN)/python -m pytest -n 2 -q
 
 test-thorough: $(STAMP)

@@ -15,6 +15,7 @@ from . import __version__
 #: Modules that contribute subcommands, in the order ``--help`` lists them.
 COMMANDS = (
     "gradcheck._cli_catalogue",  # list, verify
+    "gradcheck._cli_report",  # latex, report
 )
 
 

@@ -1,0 +1,217 @@
+"""``gradcheck latex`` and ``gradcheck report``: derivations for papers, with their verification record.
+
+``gradcheck report --out DIR`` runs the selected claims, computes the figures, and writes
+``report.tex`` (and ``report.pdf`` when ``pdflatex`` is installed), ``report.md``,
+``results.json`` and ``figures/``.  Nothing in DIR is touched until everything is ready:
+all files are first written into a staging folder inside DIR (same file system) and the PDF is
+compiled there; then each file is moved into place with ``os.replace``, which is atomic.  An
+interrupted run therefore leaves the previous report as it was, and never a half-written file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import shlex
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from rich.console import Console
+
+from . import render
+from ._cli_catalogue import results_table, run_claims
+from .claims import Settings, get, select
+
+#: The files a report consists of, besides ``figures/``.
+REPORT_FILES = ("report.tex", "report.md", "results.json", "report.pdf")
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "latex",
+        help="print one claim as LaTeX (an equation body with its \\label)",
+        description="Print the statement of a claim as the body of a LaTeX equation, with "
+        "\\label{claim:ID}; with --steps, its derivation as the body of an align.",
+    )
+    p.add_argument("id", metavar="ID", help="a claim id, e.g. softmax.jacobian (`gradcheck list` shows them)")
+    p.add_argument("--steps", action="store_true", help="print the derivation steps instead of the statement")
+    p.set_defaults(func=cmd_latex)
+
+    p = sub.add_parser(
+        "report",
+        help="write report.tex/.pdf, report.md, results.json and figures for the selected claims",
+        description="Run the selected claims (default: all) and write a report with each claim's "
+        "derivation, its verification record and the command that reproduces it.",
+    )
+    p.add_argument("patterns", nargs="*", metavar="ID", help="claim ids or topics (default: all)")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder to write the report into (created if missing)")
+    p.add_argument("--profile", choices=["default", "thorough"], default=None,
+                   help="how many points to check (default: $HYPOTHESIS_PROFILE or 'default')")
+    p.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
+    p.add_argument("--no-pdf", action="store_true", help="do not run pdflatex even when it is installed")
+    p.set_defaults(func=cmd_report)
+
+
+def cmd_latex(args) -> int:
+    print(get(args.id).latex(steps=args.steps))
+    return 0
+
+
+# --- writing whole files -----------------------------------------------------------------
+
+def write_whole(path: Path | str, data: bytes | str) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``.
+
+    A reader (or an interrupted run) sees either the old file or the new one, never a part.
+    """
+    path = Path(path)
+    payload = data.encode() if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a report is as readable as any file
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def _staging(out: Path) -> Iterator[Path]:
+    stage = Path(tempfile.mkdtemp(dir=out, prefix=".gradcheck-report-"))
+    try:
+        yield stage
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _publish(stage: Path, out: Path, names: list[str]) -> None:
+    """Move each staged file into ``out`` (atomic per file); figures first, the documents last."""
+    for name in names:
+        dest = out / name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(stage / name, dest)
+
+
+# --- pdflatex ----------------------------------------------------------------------------
+
+def compile_pdf(tex: Path, runs: int = 2, timeout: float = 180.0) -> Path:
+    """Compile ``tex`` with pdflatex in its own folder (twice, for references); return the PDF.
+
+    Raises RuntimeError with the first LaTeX error when it fails.
+    """
+    exe = shutil.which("pdflatex")
+    if exe is None:
+        raise FileNotFoundError("pdflatex is not installed (scripts/ensure-latex.sh installs it)")
+    for _ in range(runs):
+        proc = subprocess.run(
+            [exe, "-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape", tex.name],
+            cwd=tex.parent, capture_output=True, text=True, errors="replace", timeout=timeout,
+        )
+        if proc.returncode != 0:
+            log = proc.stdout.splitlines()
+            first = next((i for i, line in enumerate(log) if line.startswith("!")), max(len(log) - 20, 0))
+            raise RuntimeError("pdflatex failed on " + tex.name + ":\n" + "\n".join(log[first:first + 12]))
+    return tex.with_suffix(".pdf")
+
+
+# --- the report --------------------------------------------------------------------------
+
+def _device() -> str:
+    try:
+        import jax
+
+        devs = jax.devices()
+        return f"{len(devs)} x {devs[0].device_kind} ({jax.default_backend()})"
+    except Exception as e:  # the report is still worth writing
+        return f"unknown device ({type(e).__name__})"
+
+
+def build_report(claims, settings: Settings, out: Path, console: Console, *, pdf: bool = True,
+                 command: str = "gradcheck report", make_figures: Callable | None = None) -> tuple[list, list, Path | None]:
+    """Run ``claims``, write the report into ``out``; return the results, their records and the PDF (or None)."""
+    from . import figures as figures_mod
+
+    make_figures = make_figures or figures_mod.make_figures
+    results = run_claims(claims, settings, console)
+    with console.status("computing figures"):
+        figs = make_figures()
+    date = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    packages = render.package_versions()
+    meta = {
+        "gradcheck": packages.get("gradcheck", ""), "date": date, "command": command,
+        "profile": settings.profile, "max_examples": settings.max_examples, "seed": settings.seed,
+        "device": _device(), "packages": packages,
+    }
+    with console.status("rendering"):
+        records = [render.claim_entry(r, date, packages) for r in results]
+        topics = {c.topic: render.topic_intro(c) for c in claims}
+        fig_records = [f.record() for f in figs]
+        tex = render.report_latex(records, meta, fig_records, topics)
+        md = render.report_markdown(records, meta, fig_records, topics)
+        js = render.results_document(records, meta, fig_records)
+
+    built_pdf = None
+    with _staging(out) as stage:
+        names = []
+        (stage / "figures").mkdir()
+        for f in figs:
+            for fmt in ("pdf", "png"):
+                name = f"figures/{f.name}.{fmt}"
+                write_whole(stage / name, f.to_bytes(fmt))
+                names.append(name)
+        for name, text in (("report.md", md), ("results.json", js), ("report.tex", tex)):
+            write_whole(stage / name, text)
+            names.append(name)
+        if pdf:
+            with console.status("pdflatex report.tex"):
+                built_pdf = compile_pdf(stage / "report.tex")
+            names.append("report.pdf")
+        _publish(stage, out, names)
+    return results, records, (out / "report.pdf") if built_pdf else None
+
+
+def cmd_report(args) -> int:
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out must be a folder, got the file {str(out)!r}")
+    claims = select(args.patterns)  # an unknown id fails here, before any work
+    settings = Settings.from_profile(args.profile, seed=args.seed)
+    want_pdf = not args.no_pdf and shutil.which("pdflatex") is not None
+    out.mkdir(parents=True, exist_ok=True)
+    console = Console(stderr=True)
+    command = "gradcheck report " + shlex.join(
+        [*args.patterns, "--out", str(args.out), "--profile", settings.profile, "--seed", str(settings.seed)])
+    try:
+        results, records, pdf = build_report(claims, settings, out, console, pdf=want_pdf, command=command)
+    except RuntimeError as e:  # pdflatex failed: nothing of the previous report was replaced
+        console.print(f"gradcheck report: {e}", style="red", markup=False, highlight=False)
+        return 1
+    Console().print(results_table(results))
+    written = [n for n in REPORT_FILES if n != "report.pdf" or pdf]
+    console.print(f"wrote {', '.join(written)} and figures/ to {out}")
+    if not args.no_pdf and not want_pdf:
+        console.print("no report.pdf: pdflatex is not installed (scripts/ensure-latex.sh installs it)")
+    missed = [r for r in results if not r.ok]
+    if missed:
+        console.print(f"[red]{len(missed)} of {len(results)} claims missed their expected verdict[/red]: "
+                      + ", ".join(r.claim.id for r in missed))
+    unrendered = [r for r in records if r["render_error"]]
+    for r in unrendered:
+        console.print(f"{r['id']}: its derivation could not be rendered: {r['render_error']}",
+                      style="red", markup=False, highlight=False)
+    return 1 if missed or unrendered else 0

@@ -1,0 +1,299 @@
+"""``gradcheck report`` and ``gradcheck latex``: the files a paper takes its equations from.
+
+The report runs on two claims of two topics (fast), then: every file is there and whole, the
+JSON records what was checked, the printed command reproduces the claim, the PDF compiles with
+one page per section, an interrupted run leaves the previous report intact, bad input is
+refused before any work.  The PDF tests need pdflatex (``scripts/ensure-latex.sh`` installs it;
+CI runs that script first): outside CI they skip with that reason, in CI (``CI=true``) they fail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: each xdist worker writes its own report
+    fcntl = None
+import pytest
+
+import gradcheck
+from gradcheck import _cli_report, cli, figures, render
+from gradcheck.claims import Settings, select
+
+SELECTION = ["sigmoid.max_derivative", "tanh.max_derivative"]
+
+
+def require_pdf_tools() -> None:
+    missing = [t for t in ("pdflatex", "pdfinfo", "pdftotext") if shutil.which(t) is None]
+    if missing:
+        msg = f"{', '.join(missing)} not installed: run scripts/ensure-latex.sh"
+        if os.environ.get("CI") == "true":
+            pytest.fail(msg + " (CI=true: the PDF test must run, not skip)")
+        pytest.skip(msg)
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory) -> Path:
+    """One report for the module; under pytest-xdist the workers share it (one run, not two)."""
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") and fcntl is not None else base
+    out = root / "gradcheck-report"
+    with open(root / "gradcheck-report.lock", "w") as lock:
+        if fcntl is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not (out / "results.json").exists():
+            assert cli.main(["report", "--out", str(out), *SELECTION]) == 0
+    return out
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _pages(pdf: Path) -> list[str]:
+    n = int(re.search(r"Pages:\s+(\d+)", subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True,
+                                                          check=True).stdout).group(1))
+    return [subprocess.run(["pdftotext", "-layout", "-f", str(i), "-l", str(i), str(pdf), "-"],
+                           capture_output=True, text=True, check=True).stdout for i in range(1, n + 1)]
+
+
+# --- what the report contains ------------------------------------------------------------
+
+def test_report_writes_tex_markdown_json_and_every_figure(report):
+    for name in ("report.tex", "report.md", "results.json"):
+        assert (report / name).stat().st_size > 0, name
+    names = {p.stem for p in (report / "figures").iterdir()}
+    assert names == {"sigmoid", "tanh", "window", "softmax_overflow"}
+    for stem in names:
+        assert (report / "figures" / f"{stem}.pdf").read_bytes().startswith(b"%PDF")
+        assert (report / "figures" / f"{stem}.png").read_bytes().startswith(b"\x89PNG")
+    tex = (report / "report.tex").read_text()
+    assert tex.startswith(r"\documentclass") and tex.rstrip().endswith(r"\end{document}")
+    for stem in names:
+        assert rf"\includegraphics[width=0.9\linewidth]{{figures/{stem}.pdf}}" in tex
+        assert f"](figures/{stem}.png)" in (report / "report.md").read_text()
+    # no staging folder or temporary file left behind
+    assert not [p for p in report.rglob(".*")]
+
+
+def test_results_json_records_verdicts_and_how_each_claim_was_checked(report):
+    doc = json.loads((report / "results.json").read_text(),
+                     parse_constant=lambda c: pytest.fail(f"results.json is not strict JSON: {c}"))
+    assert [c["id"] for c in doc["claims"]] == SELECTION
+    assert doc["packages"]["jax"] and doc["packages"]["sympy"] and doc["date"]
+    for c in doc["claims"]:
+        claim = gradcheck.get(c["id"])
+        assert c["expected"] == list(claim.expected) and c["reached"] == list(claim.expected) and c["holds"]
+        assert c["seed"] == 0 and c["profile"] == "default" and c["packages"] == doc["packages"]
+        assert c["latex"] == claim.latex() and c["latex_steps"] == claim.latex(steps=True)
+        assert c["examples"] and any(f["examples"] for f in c["findings"])
+        for key in ("figure", "counterexample", "dtype", "tolerance", "date", "command"):
+            assert key in c
+    tanh = doc["claims"][1]
+    assert tanh["counterexample"] is not None  # the note's "tanh' < 1" is refuted at a shrunk point
+    assert {f["name"] for f in doc["figures"]} == {"sigmoid", "tanh", "window", "softmax_overflow"}
+
+
+def test_each_claim_shows_its_record_and_a_command_that_reproduces_it(report):
+    md = (report / "report.md").read_text()
+    tex = (report / "report.tex").read_text()
+    for cid in SELECTION:
+        command = f"gradcheck verify {cid} --seed 0 --profile default"
+        assert command in md
+        assert render._tex_code(command) in tex
+        assert rf"\label{{claim:{cid}}}" in tex and rf"\label{{claim:{cid}:steps}}" in tex
+    assert md.count("**Verification record.**") == len(SELECTION)
+    assert tex.count(r"\paragraph{Verification record.}") == len(SELECTION)
+    assert "examples, seed 0" in md
+
+
+def test_the_printed_command_reproduces_the_claim(capsys):
+    rc = cli.main(["verify", "sigmoid.max_derivative", "--seed", "0", "--profile", "default"])
+    assert rc == 0
+    assert "1 of 1 claims reached their expected verdict" in capsys.readouterr().out
+
+
+# --- the PDF -----------------------------------------------------------------------------
+
+def test_missing_pdflatex_fails_in_ci_and_skips_with_the_reason_elsewhere(monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="ensure-latex.sh"):
+        require_pdf_tools()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="pdflatex, pdfinfo, pdftotext not installed"):
+        require_pdf_tools()
+
+
+def test_report_pdf_has_a_page_per_expected_section(report):
+    require_pdf_tools()
+    pdf = report / "report.pdf"
+    assert pdf.read_bytes().startswith(b"%PDF"), "pdflatex is installed but report.pdf was not built"
+    doc = json.loads((report / "results.json").read_text())
+    sections = render.section_titles(doc["claims"], doc["figures"])
+    assert sections == ["Summary", "sigmoid", "tanh", "Figures"]
+    pages = _pages(pdf)
+    assert len(pages) >= len(sections)
+    first_lines = [next((ln.strip() for ln in p.splitlines() if ln.strip()), "") for p in pages]
+    # each section after the first starts a page of its own, headed "<number> <title>"
+    for number, title in enumerate(sections[1:], start=2):
+        assert f"{number} {title}" in [re.sub(r"\s+", " ", ln) for ln in first_lines], (title, first_lines)
+    assert "1 Summary" in re.sub(r"\s+", " ", pages[0])
+    text = re.sub(r"\s+", " ", " ".join(pages))
+    assert "gradcheck verify sigmoid.max_derivative --seed 0 --profile default" in text
+    assert "709.78" in text and "88.72" in text  # the computed overflow thresholds, in a caption
+
+
+def test_every_registered_claims_latex_compiles_with_pdflatex(tmp_path):
+    require_pdf_tools()
+    body = []
+    for claim in gradcheck.registry().values():
+        try:
+            tex = claim.latex()
+        except ValueError:  # a statement that cannot be shown: test_render names it
+            continue
+        body += [r"\section*{" + render.tex_text(claim.id) + "}", r"\begin{equation}", tex, r"\end{equation}"]
+        if claim.derivation().steps:
+            body += [r"\begin{align}", claim.latex(steps=True), r"\end{align}"]
+    doc = render._PREAMBLE + "\\begin{document}\n" + "\n".join(body) + "\n\\end{document}\n"
+    (tmp_path / "all.tex").write_text(doc)
+    assert _cli_report.compile_pdf(tmp_path / "all.tex", runs=1).exists()
+    # and a broken body is seen to fail
+    (tmp_path / "bad.tex").write_text(doc.replace(r"\end{align}", "", 1) if r"\end{align}" in doc
+                                      else doc.replace(r"\end{equation}", "", 1))
+    with pytest.raises(RuntimeError, match="pdflatex failed"):
+        _cli_report.compile_pdf(tmp_path / "bad.tex", runs=1)
+
+
+# --- written whole -----------------------------------------------------------------------
+
+def test_write_whole_keeps_the_old_file_when_interrupted_mid_write(tmp_path, monkeypatch):
+    target = tmp_path / "results.json"
+    target.write_text("old report")
+
+    def interrupted(fd):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "fsync", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _cli_report.write_whole(target, "new report, " * 1000)
+    assert target.read_text() == "old report"
+    assert [p.name for p in tmp_path.iterdir()] == ["results.json"]  # the temporary file is gone
+    monkeypatch.undo()
+    _cli_report.write_whole(target, "new")
+    assert target.read_text() == "new" and oct(target.stat().st_mode & 0o777) != "0o600"
+
+
+@pytest.mark.parametrize("interrupt_at", ["staging", "publishing"])
+def test_an_interrupted_report_run_leaves_the_previous_report_whole(report, tmp_path, monkeypatch, interrupt_at):
+    out = tmp_path / "out"
+    shutil.copytree(report, out)
+    before = _snapshot(out)
+    calls = {"n": 0}
+    real_write, real_replace = _cli_report.write_whole, os.replace
+
+    def write_then_die(path, data):
+        calls["n"] += 1
+        if calls["n"] == 2:  # killed half-way through writing the second file
+            Path(path).write_bytes((data.encode() if isinstance(data, str) else data)[:10])
+            raise KeyboardInterrupt
+        real_write(path, data)
+
+    def replace_then_die(src, dst):
+        if ".gradcheck-report-" in str(dst):  # a write into the staging folder
+            return real_replace(src, dst)
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        real_replace(src, dst)
+
+    if interrupt_at == "staging":
+        monkeypatch.setattr(_cli_report, "write_whole", write_then_die)
+    else:
+        monkeypatch.setattr(_cli_report.os, "replace", replace_then_die)
+    claims = select(["sigmoid.max_derivative"])
+    changed_fig = figures.sigmoid().fig
+    changed_fig.suptitle("a new version")  # figures are deterministic: make this one differ
+    fast_figure = [figures.Figure("sigmoid", "t", "c", {}, changed_fig)]
+    with pytest.raises(KeyboardInterrupt):
+        _cli_report.build_report(claims, Settings(max_examples=20), out, _cli_report.Console(quiet=True),
+                                 pdf=False, make_figures=lambda: fast_figure)
+    after = _snapshot(out)
+    assert set(after) == set(before), "a file appeared or vanished"
+    changed = [name for name in after if after[name] != before[name]]
+    if interrupt_at == "staging":
+        assert not changed  # nothing was published
+    else:
+        assert changed == ["figures/sigmoid.pdf"]  # moved in whole, before the interruption
+        assert after["figures/sigmoid.pdf"].startswith(b"%PDF")
+    assert not [p for p in out.rglob(".*")], "staging folder or temporary file left behind"
+
+
+# --- the figures are computed ------------------------------------------------------------
+
+def test_overflow_thresholds_are_found_by_bisection_and_match_ln_of_max_float():
+    for dtype in ("float32", "float64"):
+        t = figures.overflow_threshold(figures._softmax_naive, dtype)
+        assert t == pytest.approx(float(np.log(np.finfo(dtype).max)), abs=1e-3), dtype
+        assert figures.overflow_threshold(figures._softmax_shifted, dtype) is None
+    assert figures.overflow_threshold(figures._softmax_naive, "float64") > 709.78
+
+
+def test_window_width_by_bisection_agrees_with_the_closed_form():
+    w = np.array([3.9, 4.5, 6.894, 10.0, 40.0])
+    width = figures.window_width(w)
+    closed = np.where(w >= 4, 2 / w * np.log(np.maximum(w * (1 + np.sqrt(np.maximum(1 - 4 / w, 0))) / 2 - 1, 1)), 0.0)
+    np.testing.assert_allclose(width, closed, rtol=1e-9, atol=1e-12)
+    assert width[0] == 0.0 and width[2] == pytest.approx(0.4477, abs=1e-4)
+
+
+# --- the commands and their bad input ----------------------------------------------------
+
+def test_latex_command_prints_the_equation_body_with_its_label(capsys):
+    assert cli.main(["latex", "sigmoid.derivative"]) == 0
+    out = capsys.readouterr().out
+    assert out.strip() == gradcheck.get("sigmoid.derivative").latex()
+    assert r"\sigma'(z) = \sigma(z) \left(1 - \sigma(z)\right)" in out
+    assert cli.main(["latex", "sigmoid.derivative", "--steps"]) == 0
+    assert r"\label{claim:sigmoid.derivative:steps}" in capsys.readouterr().out
+
+
+def test_bad_input_is_refused_before_any_work(tmp_path, capsys):
+    assert cli.main(["latex", "no.such"]) == 2
+    assert "no claim 'no.such'" in capsys.readouterr().err
+    a_file = tmp_path / "taken"
+    a_file.write_text("x")
+    assert cli.main(["report", "--out", str(a_file), "sigmoid"]) == 2
+    assert "--out must be a folder" in capsys.readouterr().err
+    fresh = tmp_path / "fresh"
+    assert cli.main(["report", "--out", str(fresh), "no_such_topic"]) == 2
+    assert "no claim or topic 'no_such_topic'" in capsys.readouterr().err
+    assert not fresh.exists()
+    with pytest.raises(SystemExit):
+        cli.main(["report", "sigmoid"])  # --out is required
+
+
+def test_a_claim_that_cannot_be_rendered_is_reported_as_such_not_dropped(tmp_path):
+    import sympy as sp
+
+    from gradcheck import Claim, Derivation, Finding
+
+    broken = Claim(id="demo.unrenderable", title="demo", seeds=("003",), expected=("proved",),
+                   derive=lambda: Derivation(statement=sp.Gt(2, 1)),  # evaluates to True
+                   verify=lambda d, s: [Finding("proved", True, "2 > 1", "arithmetic")])
+    results, records, pdf = _cli_report.build_report([broken], Settings(max_examples=1), tmp_path,
+                                                     _cli_report.Console(quiet=True), pdf=False,
+                                                     make_figures=lambda: [])
+    assert results[0].ok and pdf is None
+    assert "evaluate=False" in records[0]["render_error"]
+    assert "holds, **not rendered**" in (tmp_path / "report.md").read_text()
+    assert "could not be rendered" in (tmp_path / "report.tex").read_text()
+    assert json.loads((tmp_path / "results.json").read_text())["claims"][0]["render_error"]
