@@ -418,15 +418,17 @@ def _program(fn, shapes, arg_of, order, dtype, n_out) -> _Program:
 
 
 def _run_sharded(prog, X, T, C):
-    """Run a program over the batch, split over all devices when there are several."""
-    try:
-        from . import sharding  # written for scale-out sweeps; optional
-    except ImportError:
-        return prog.run(X, T, C), 1
+    """Run a program over the batch, its rows split over all devices when there are several.
+
+    Returns (outputs, split) where split is :meth:`gradcheck.sharding.SweepInfo.record` or None
+    on one device (the program then runs directly: no resharding cost).
+    """
+    from . import sharding
+
     if sharding.device_count() <= 1:
-        return prog.run(X, T, C), 1
-    out = sharding.map_rows(lambda x, t, c: prog.run(x, t, c), X, T, C)
-    return out, sharding.device_count()
+        return prog.run(X, T, C), None
+    out, info = sharding.map_rows(prog.run, X, T, C, return_info=True)
+    return out, info.record()
 
 
 # --------------------------------------------------------------------------------------------
@@ -664,7 +666,9 @@ class _Engine:
         for s in range(0, n, size):
             Xs, Ts, Cs = (self._pad(A[s : s + size], size) for A in (X, T, C))
             m = min(size, n - s)
-            out, self.devices = _run_sharded(self.prog, jnp.asarray(Xs), jnp.asarray(Ts), jnp.asarray(Cs))
+            out, split = _run_sharded(self.prog, jnp.asarray(Xs), jnp.asarray(Ts), jnp.asarray(Cs))
+            if split is not None:
+                self.devices = max(self.devices, split["devices"])
             got_parts.append({k: np.asarray(v)[:m] for k, v in out.items()})
             with float64():
                 flat, at = ref_prog(jnp.asarray(Xs.astype(np.float64)))

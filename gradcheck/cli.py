@@ -16,6 +16,7 @@ from . import __version__
 COMMANDS = (
     "gradcheck._cli_catalogue",  # list, verify
     "gradcheck._cli_report",  # latex, report
+    "gradcheck._cli_bench",  # bench
 )
 
 

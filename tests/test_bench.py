@@ -1,0 +1,146 @@
+"""``gradcheck bench``: the command, its table and its JSON (shapes and keys, never timings)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from gradcheck import bench
+from gradcheck.cli import main
+
+GROUP_KEYS = {
+    "softmax": {"dtype", "output_bytes", "copy", "rows", "targets", "seconds"},
+    "chain": {"dtype", "N", "rows", "agrees", "targets", "seconds"},
+    "check": {"dtype", "order", "rows", "check_points_per_s", "check_grads_points_per_s", "targets", "seconds"},
+    "symbolic": {"rows", "growth_exponent", "targets", "seconds"},
+}
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    """``gradcheck bench --quick --json FILE`` once, in a subprocess, as a user runs it."""
+    out = tmp_path_factory.mktemp("bench") / "bench.json"
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    proc = subprocess.run([sys.executable, "-m", "gradcheck.cli", "bench", "--quick", "--json", str(out)],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout, json.loads(out.read_text())
+
+
+def test_quick_bench_json_has_environment_and_all_four_groups(quick_run):
+    _, result = quick_run
+    for key in ("jax_version", "jaxlib_version", "device", "dtype", "quick", "load_average", "targets"):
+        assert key in result
+    assert result["quick"] is True and result["dtype"] == "float32"
+    assert result["device"]["platform"] == jax.devices()[0].platform
+    assert set(result["groups"]) == set(GROUP_KEYS)
+    for name, keys in GROUP_KEYS.items():
+        assert keys <= set(result["groups"][name]), name
+
+
+def test_quick_bench_softmax_rows_cover_three_methods_per_size(quick_run):
+    g = quick_run[1]["groups"]["softmax"]
+    assert {(r["C"], r["method"]) for r in g["rows"]} == {
+        (c, m) for c in (10, 100, 1000) for m in ("closed", "jacrev", "jacfwd")}
+    for r in g["rows"]:
+        assert r["compile_s"] > 0 and r["median_s"] > 0 and r["min_s"] <= r["median_s"]
+        assert r["output_bytes"] == r["B"] * r["C"] ** 2 * 4
+        assert r["agrees"], r  # closed form, jacrev and jacfwd give the same Jacobian
+    assert g["copy"]["bytes_per_s"] > 0
+
+
+def test_quick_bench_chain_agrees_with_autodiff_and_truth_in_log_space(quick_run):
+    g = quick_run[1]["groups"]["chain"]
+    assert [r["L"] for r in g["rows"]] == [4, 64, 256]
+    assert g["agrees"]
+    deep = g["rows"][-1]
+    assert deep["autodiff_underflow_fraction"] == 1.0  # float32 autodiff is 0 at L = 256...
+    assert deep["max_log_diff_vs_truth"] < 1e-2  # ...the log-space product is not
+
+
+def test_quick_bench_check_catches_the_broken_rule_with_both_checkers(quick_run):
+    rows = {r["function"]: r for r in quick_run[1]["groups"]["check"]["rows"]}
+    broken = rows["broken custom_jvp sigmoid"]
+    assert not broken["check_ok"] and "gradient" in broken["check_failures"]
+    assert broken["check_grads_flagged"] > 0
+    assert rows["sigmoid"]["check_ok"] and rows["sigmoid"]["check_grads_flagged"] == 0
+    assert all(r["same_verdict"] for r in rows.values())
+
+
+def test_quick_bench_symbolic_rows_and_growth_exponents(quick_run):
+    g = quick_run[1]["groups"]["symbolic"]
+    assert {r["what"] for r in g["rows"]} == {"chain.grad_b1", "softmax jacobian"}
+    assert all(r["ok"] for r in g["rows"])
+    assert set(g["growth_exponent"]) == {"chain.grad_b1", "softmax jacobian"}
+
+
+def test_quick_bench_prints_one_table_per_group_and_the_targets(quick_run):
+    stdout, result = quick_run
+    for title in ("softmax Jacobian", "dC/db1 of the one-neuron chain", "verification throughput",
+                  "symbolic cost", "targets of issue 7"):
+        assert title in stdout
+    assert all(t["op"] in (">=", "<=") and isinstance(t["met"], bool) for t in result["targets"])
+    assert len(result["targets"]) == 2 + 4 + 2  # softmax 2, chain 3 depths + 1, check 2
+
+
+def test_bench_rejects_unknown_group_and_missing_json_folder(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["bench", "--only", "nope"])
+    assert main(["bench", "--quick", "--json", str(tmp_path / "no" / "such" / "b.json")]) == 2
+    assert "--json" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="only: expected group names"):
+        bench.run(["nope"])
+
+
+def test_write_json_replaces_the_file_whole(tmp_path):
+    path = tmp_path / "b.json"
+    path.write_text("previous")
+    bench.write_json({"a": 1}, path)
+    assert json.loads(path.read_text()) == {"a": 1}
+    with pytest.raises(TypeError):  # not serialisable: the previous file must survive
+        bench.write_json({"a": object()}, path)
+    assert json.loads(path.read_text()) == {"a": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["b.json"]
+
+
+def test_closed_softmax_jacobian_matches_jacrev_and_a_wrong_one_does_not():
+    a = jnp.asarray(np.random.default_rng(1).normal(scale=5, size=(3, 7)), jnp.float32)
+    ref = bench.SOFTMAX_METHODS["jacrev"](a)
+    np.testing.assert_allclose(bench.SOFTMAX_METHODS["closed"](a), ref, atol=1e-7)
+    wrong = jax.vmap(lambda v: jax.nn.softmax(v)[:, None] * (1 - jax.nn.softmax(v)[None, :]))(a)
+    assert not np.allclose(wrong, ref, atol=1e-3)  # y_i (1 - y_j) everywhere: off the diagonal wrong
+
+
+def test_log_space_chain_gradient_matches_autodiff_where_autodiff_is_finite():
+    a0, w, b, y = bench._chain_draws(8, 64)
+    log_c, sign_c = bench.chain_db1_log(a0, w, b, y)
+    g = np.asarray(bench.chain_db1_autodiff(a0, w, b, y), np.float64)
+    np.testing.assert_allclose(np.asarray(log_c), np.log(np.abs(g)), atol=1e-4)
+    np.testing.assert_array_equal(np.asarray(sign_c), np.sign(g))
+    # a closed form that drops one layer's weight is caught by the same comparison
+    log_wrong, _ = bench.chain_db1_log(a0, w.at[1].set(1.0), b, y)
+    assert np.max(np.abs(np.asarray(log_wrong) - np.log(np.abs(g)))) > 0.1
+
+
+def test_time_jitted_reports_compile_apart_and_writes_into_the_donated_buffer():
+    x = jnp.arange(8.0)
+    buf = jnp.zeros(8)
+    timing, out = bench.time_jitted(lambda b, x: x * 2, (buf, x), repeats=3, donate_first=True)
+    assert timing.repeats == 3 and timing.compile_s > 0 and timing.min_s <= timing.median_s
+    np.testing.assert_array_equal(out, 2 * np.arange(8.0))
+    assert buf.is_deleted()  # donated: the output took its memory
+    with pytest.raises(ValueError, match="repeats"):
+        bench.time_jitted(lambda x: x, (x,), repeats=0)
+
+
+def test_growth_exponent_of_a_power_law():
+    assert bench.growth_exponent([1, 2, 4, 8], [3, 12, 48, 192]) == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="two different sizes"):
+        bench.growth_exponent([4], [1.0])
