@@ -363,7 +363,7 @@ class _Program:
             except Exception as e:  # noqa: BLE001 - any error while tracing a mode is reported
                 msg = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
                 if _CUSTOM_VJP_NO_FWD in str(e):
-                    self.modes.setdefault("forward mode", f"skipped: fn is a jax.custom_vjp function, which has no forward mode (jacfwd/jvp raise); reverse mode checked")
+                    self.modes.setdefault("forward mode", "skipped: fn is a jax.custom_vjp function, which has no forward mode (jacfwd/jvp raise); reverse mode checked")
                     continue
                 if name == "value":
                     raise
@@ -574,7 +574,7 @@ class _Comparer:
             escalate &= ~ex
             return bad, escalate, err, e2, g2
 
-        K, N = self.ref.n_out, self.ref.n_in
+        N = self.ref.n_in
         absx = np.abs(np.asarray(X, np.float64)) if X is not None else np.zeros((at_kink.shape[0], N))
         with np.errstate(all="ignore"):
             Jabs = np.abs(np.where(np.isfinite(q.jac), q.jac, 0.0))

@@ -23,10 +23,9 @@ import importlib
 import pkgutil
 import time
 import traceback
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-import sympy as sp
 
 __all__ = [
     "VERDICTS",

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import sympy as sp
+from sympy.core.function import AppliedUndef
 
 __all__ = [
     "sigma",
@@ -94,7 +95,6 @@ def free_symbols_of(obj) -> set:
 
 
 _STRATEGIES: Sequence[Callable] = (
-    lambda e: e,
     sp.cancel,
     sp.simplify,
     lambda e: sp.simplify(e.rewrite(sp.exp)),
@@ -103,18 +103,45 @@ _STRATEGIES: Sequence[Callable] = (
 )
 
 
+def _exp_rational(expr) -> bool:
+    """Zero as a rational function of t = e^(v/2), for every variable v under an exponential.
+
+    Identities of sigma, sigma' and tanh become identities of rational functions, which
+    ``cancel`` decides in milliseconds where ``simplify`` takes seconds.
+    """
+    e = expr.rewrite(sp.exp)
+    vs = {v for x in e.atoms(sp.exp) for v in x.free_symbols if v.is_real}
+    if not vs:
+        return False
+    ts = {v: sp.Symbol(f"t_{v}", positive=True) for v in vs}
+    return sp.cancel(sp.together(e.subs({v: 2 * sp.log(t) for v, t in ts.items()}))) == 0
+
+
 def is_zero(expr) -> bool:
     """True when SymPy *proves* ``expr`` is identically 0.
 
-    Tries increasingly expensive rewrites (cancel, simplify, rewrite in exp).  Never uses
-    numerical sampling: ``False`` means "not proved", and callers report it as such.
+    Cheap decisions first (expansion; rational functions of exponentials), then increasingly
+    expensive rewrites (cancel, simplify, rewrite in exp).  With an undefined function (a generic
+    sigma or cost) both sides are polynomials in the applied functions and the parameters, so
+    expansion decides and ``simplify`` would only burn minutes.  Never uses numerical sampling:
+    ``False`` means "not proved", and callers report it as such.
     """
     expr = sp.sympify(expr)
+    if expr == 0 or expr.is_zero is True:
+        return True
+    try:
+        if sp.expand(expr) == 0:
+            return True
+        if expr.atoms(AppliedUndef):
+            return sp.cancel(sp.together(expr)) == 0
+        if _exp_rational(expr):
+            return True
+    except (TypeError, ValueError, NotImplementedError, RecursionError):
+        pass
     for strategy in _STRATEGIES:
         try:
-            if sp.sympify(strategy(expr)).is_zero is True:
-                return True
-            if strategy(expr) == 0:
+            out = sp.sympify(strategy(expr))
+            if out == 0 or out.is_zero is True:
                 return True
         except (TypeError, ValueError, NotImplementedError, RecursionError):
             continue

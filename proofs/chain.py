@@ -23,7 +23,6 @@ import mpmath
 import numpy as np
 import sympy as sp
 from hypothesis import strategies as st
-from sympy.core.function import AppliedUndef
 
 import gradcheck
 from gradcheck import Claim, Derivation, Finding, Step, evidence, register
@@ -43,34 +42,8 @@ TRUTH_POINTS = 16
 
 
 def _same(a, b) -> bool:
-    """Equal as SymPy proves it: structurally, after expansion, as rational functions of
-    t = e^(v/2) for every variable v under an exponential, or by simplification.
-
-    The exponential substitution turns identities of sigma, sigma' and tanh into identities of
-    rational functions, which ``cancel`` decides in milliseconds where ``simplify`` takes
-    seconds.
-    """
-    if isinstance(a, sp.MatrixBase) or isinstance(b, sp.MatrixBase):
-        return prove_equal(a, b)
-    a, b = sp.sympify(a), sp.sympify(b)
-    if a == b:
-        return True
-    try:
-        diff = a - b
-        if sp.expand(diff) == 0:
-            return True
-        if diff.atoms(AppliedUndef):
-            # with an undefined sigma (or G) both sides are polynomials in the atoms sigma(.),
-            # sigma'(.) and the parameters: expansion decides, and simplify only burns minutes
-            return False
-        e = diff.rewrite(sp.exp)
-        vs = {v for x in e.atoms(sp.exp) for v in x.free_symbols if v.is_real}
-        if vs:
-            ts = {v: sp.Symbol(f"t_{v}", positive=True) for v in vs}
-            if sp.cancel(sp.together(e.subs({v: 2 * sp.log(t) for v, t in ts.items()}))) == 0:
-                return True
-    except (TypeError, ValueError, NotImplementedError, RecursionError):
-        pass
+    """Equal as SymPy proves it (:func:`gradcheck.symbolic.prove_equal`: expansion, rational
+    functions of e^(v/2), then simplification)."""
     return prove_equal(a, b)
 
 
@@ -491,7 +464,6 @@ ratio_b1_b3 = register(Claim(
 def _derive_exploding(L: int = 4) -> Derivation:
     g = nw.chain_backward(L)
     sy = g.s
-    net = nw.nested_chain(L)
     # b_j = -100 a_{j-1}: substitute layer by layer into the nested network and let SymPy evaluate
     vals, a_prev = {sy.w[k]: 100 for k in range(L)}, sy.a0
     zs = []

@@ -80,7 +80,7 @@ def gd_progress(lams, alphas) -> np.ndarray:
 
 
 def _verify_step_size(d: Derivation, s):
-    seq, closed, factor = d["seq"], d["closed"], d["factor"]
+    closed, factor = d["closed"], d["factor"]
     ok_closed = sp.expand(closed.subs(t, t + 1) - factor * closed) == 0 and closed.subs(t, 0) == w0
     yield evidence.fact(ok_closed and sp.expand(factor - (1 - alpha * lam)) == 0,
                         "w_t = (1 - alpha lambda)^t w_0 solves w_{t+1} = w_t - alpha f'(w_t)",
