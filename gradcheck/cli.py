@@ -17,6 +17,7 @@ COMMANDS = (
     "gradcheck._cli_catalogue",  # list, verify
     "gradcheck._cli_report",  # latex, report
     "gradcheck._cli_bench",  # bench
+    "gradcheck._cli_experiment",  # experiment
 )
 
 
