@@ -22,6 +22,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from ._files import write_whole
 from . import render
 from ._cli_catalogue import results_table, run_claims
 from .claims import Settings, get, select
@@ -62,33 +63,6 @@ def cmd_latex(args) -> int:
 
 
 # --- writing whole files -----------------------------------------------------------------
-
-def write_whole(path: Path | str, data: bytes | str) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``.
-
-    A reader (or an interrupted run) sees either the old file or the new one, never a part.
-    """
-    path = Path(path)
-    payload = data.encode() if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a report is as readable as any file
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
 
 @contextlib.contextmanager
 def _staging(out: Path) -> Iterator[Path]:

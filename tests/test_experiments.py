@@ -235,7 +235,7 @@ def test_command_prints_the_table_and_writes_png_and_json_whole(tmp_path, capsys
 
 def test_interrupted_write_leaves_the_previous_file_intact(tmp_path, monkeypatch):
     target = tmp_path / "x.png"
-    _common.write_atomic(target, b"previous")
+    _common.write_whole(target, b"previous")
 
     class Exploding:
         dpi = 100

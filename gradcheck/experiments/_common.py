@@ -26,6 +26,8 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+
+from .._files import write_whole
 from typing import Any
 
 import jax
@@ -90,31 +92,8 @@ def prepare_out(out: str | os.PathLike | None) -> Path | None:
 # ---------------------------------------------------------------------------------------------
 # Files, written whole
 # ---------------------------------------------------------------------------------------------
-def write_atomic(path: Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and os.replace."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a plot is for everyone to read
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def write_json(path: Path, obj: Any) -> Path:
-    return write_atomic(path, (json.dumps(obj, indent=1, allow_nan=False) + "\n").encode())
+    return write_whole(path, (json.dumps(obj, indent=1, allow_nan=False) + "\n").encode())
 
 
 def write_png(path: Path, fig) -> Path:
@@ -130,11 +109,11 @@ def write_png(path: Path, fig) -> Path:
     try:
         from PIL import Image
     except ImportError:  # pragma: no cover - Pillow comes with matplotlib
-        return write_atomic(path, data)
+        return write_whole(path, data)
     small = io.BytesIO()
     Image.open(io.BytesIO(data)).convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT) \
         .save(small, format="png", optimize=True)
-    return write_atomic(path, small.getvalue())
+    return write_whole(path, small.getvalue())
 
 
 def figure(width: float, height: float):
