@@ -1,0 +1,576 @@
+"""Remedies for vanishing and exploding gradients (seed 002, section 3).
+
+Seed 002 lists: pre-training and fine-tuning (3.1), gradient clipping and weight regularisation
+(3.2), ReLU-type activations (3.3, see ``proofs.activations``), batch normalisation (3.4) and
+residual connections (3.5), and it mentions Hinton's capsules (2.1).  Each remedy that is a
+statement about gradients becomes a claim here:
+
+* ``remedies.clipping``: clipping by norm bounds the norm and keeps the direction.
+* ``remedies.l2``: the gradient of (y - W^T x)^2 + alpha ||W||^2, whose 2 alpha W term pulls
+  large weights back (weight decay).
+* ``remedies.residual``: d(x + F(x))/dx = I + dF/dx, and the product of such Jacobians does not
+  vanish where the plain product does (measured over random sigmoid networks).
+* ``remedies.batchnorm``: batch norm of W x is invariant to W -> c W, so its gradient is
+  orthogonal to W and scales as 1/c.
+* ``remedies.init_variance``: Glorot and He initialisation keep the backpropagated gradient's
+  variance roughly constant from layer to layer (measured).
+
+Out of scope, with the reason (also in ``proofs.OUT_OF_SCOPE``): layer-wise **pre-training**
+(3.1) is a training procedure whose benefit is empirical and depends on data; the note states
+no gradient identity to check.  **Capsule networks** are named (2.1) as an architecture meant
+to abandon backpropagation; the note gives no formula either.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import sympy as sp
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import gradcheck
+from gradcheck import Claim, Derivation, Step, evidence, register
+from gradcheck.symbolic import array_symbols, prove_equal
+
+c = sp.Symbol("c", positive=True)
+
+
+def _positive_int(name, v) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+        raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    return int(v)
+
+
+def _norm(v):
+    return sp.sqrt(sum(e**2 for e in v))
+
+
+# --- remedies.clipping ---------------------------------------------------------------------------
+def clip_sym(g, threshold=c):
+    """Clipping by norm as SymPy: g if ||g|| <= c, else c g / ||g||."""
+    N = _norm(g)
+    return g.applyfunc(lambda e: sp.Piecewise((e, N <= threshold), (threshold * e / N, True)))
+
+
+def unit_scale(x, m):
+    """x / 2^e, where m < 2^e <= 2m: an exact rescaling of x by a power of two near max|x| = m.
+
+    Why not ``x / m``: XLA rewrites division by a broadcast scalar as multiplication by its
+    reciprocal, and 1/m is subnormal once m > 1/tiny (4.5e307 in float64, 8.5e37 in float32),
+    which the CPU flushes to 0.  The power of two is applied as two normal factors 2^-h and
+    2^(h-e), and multiplying by powers of two is exact.
+    """
+    _, e = jnp.frexp(m)
+    h = e // 2
+    one = jnp.ones_like(m)
+    return x * jnp.ldexp(one, -h) * jnp.ldexp(one, h - e)
+
+
+def clip_by_norm(g, threshold=1.0):
+    """Scale g down to norm ``threshold`` when it is longer; JAX, safe at 0 and at extreme entries.
+
+    Three numerical traps, all avoided here:
+
+    * ``sqrt(sum(g**2))`` overflows to inf for entries above 1e154 (float64) or 1e19 (float32),
+      and then ``threshold / inf = 0`` clips a huge gradient to the zero vector, losing its
+      direction; so the norm is taken of g rescaled to entries of at most 1 (``unit_scale``),
+      and the clipped vector is formed from that rescaled g, never from a tiny factor.
+    * the rescaling itself must not divide by max|g| (see ``unit_scale``).
+    * at g = 0 the derivative of sqrt is infinite, and ``jnp.where`` does not stop the NaN that
+      0 * inf creates in the branch it discards; so sqrt only ever sees a positive argument.
+    """
+    m = jax.lax.stop_gradient(jnp.max(jnp.abs(g)))  # a scale: the result does not depend on it
+    nonzero = m > 0
+    m_safe = jnp.where(nonzero, m, 1.0)
+    u = unit_scale(g, m_safe)  # g / 2^e, entries in [-1, 1]
+    r = jnp.sqrt(jnp.where(nonzero, jnp.sum(u**2), 1.0))  # ||u|| >= 1/2 when g != 0
+    clipped = u * (threshold / r)
+    longer = nonzero & (r > unit_scale(jnp.asarray(threshold, g.dtype), m_safe))  # ||g|| > threshold, scaled alike
+    return jnp.where(longer, clipped, g)
+
+
+def _derive_clipping(n=3) -> Derivation:
+    n = _positive_int("n (gradient entries)", n)
+    g = array_symbols("g", (n,))
+    N = _norm(g)
+    clipped = clip_sym(g)
+    over = g * c / N  # the branch taken when ||g|| > c
+    return Derivation(
+        statement=[sp.Le(sp.Symbol(r"\|\mathrm{clip}(g)\|"), c),
+                   sp.Eq(sp.Symbol(r"\mathrm{clip}(g)"), sp.Symbol(r"\lambda") * sp.Symbol("g")),
+                   sp.StrictGreaterThan(sp.Symbol(r"\lambda"), 0)],
+        steps=[
+            Step(sp.Symbol(r"\mathrm{clip}(g)"), clipped, f"definition, n = {n}"),
+            Step(sp.Symbol(r"\|c\,g/\|g\|\|"), sp.sqrt(sp.cancel(sum(e**2 for e in over))), "norm of the clipped branch"),
+            Step(sp.Symbol(r"\lambda"), sp.Piecewise((1, N <= c), (c / N, True)), "the factor: positive in both branches"),
+        ],
+        objects={"g": g, "N": N, "clipped": clipped, "over": over},
+    )
+
+
+def _verify_clipping(d: Derivation, s: gradcheck.Settings):
+    g, N, over = d["g"], d["N"], d["over"]
+    yield evidence.identity(_norm(over), c, "||c g / ||g|| || = c: the clipped branch has norm exactly c")
+    # same direction: the clipped vector is a positive multiple of g in both branches
+    lam = sp.cancel(over[0] / g[0])
+    parallel = all(prove_equal(over[i] - lam * g[i], 0) for i in range(len(g)))
+    yield evidence.fact(parallel and prove_equal(lam, c / N),
+                        "the clipped branch is (c / ||g||) g, a positive multiple (this branch has ||g|| > c > 0): "
+                        "the direction is kept",
+                        "sympy: ratio of entries")
+    yield evidence.identity((over.T * g)[0] / (_norm(over) * N), 1, "cosine between clip(g) and g is 1")
+    n = len(g)
+    for dtype, big in (("float64", 1e300), ("float32", 1e38)):
+        report = gradcheck.check(clip_by_norm, lambda v: clip_sym(v, 1), shapes=[(n,)], domain=(-big, big),
+                                 dtype=dtype, max_examples=s.max_examples, seed=s.seed)
+        yield evidence.from_report(report, f"clip_by_norm and its Jacobian agree with the Piecewise definition, "
+                                           f"entries up to +-{big:g} ({dtype})")
+    with gradcheck.float64():
+        el = st.floats(allow_nan=False, allow_infinity=False)
+        yield evidence.attack(clip_violation(clip_by_norm), hnp.arrays(np.float64, (n,), elements=el),
+                              "||clip(g)|| <= 1 and clip(g) parallel to g, for every finite float64 g", s)
+
+
+def clip_violation(clip, threshold: float = 1.0):
+    """A predicate for Hypothesis: ``clip(g)`` is longer than ``threshold`` or not parallel to g.
+
+    Both are judged on g and clip(g) rescaled to max-abs 1 (positive multiples then coincide),
+    so that huge or tiny g do not overflow the check itself.  Call it with float64 enabled.
+    """
+    f = jax.jit(clip)
+
+    def violates(v):
+        v = np.asarray(v, np.float64)
+        out = np.asarray(f(jnp.asarray(v)), np.float64)
+        if not np.all(np.isfinite(out)):
+            return True
+        mo, mv = np.max(np.abs(out)), np.max(np.abs(v))
+        if mv == 0:
+            return bool(mo != 0)
+        if mo == 0:
+            return True  # a non-zero gradient clipped to nothing has lost its direction
+        same_direction = np.max(np.abs(out / mo - v / mv)) <= 1e-12
+        return not (math.hypot(*out) <= threshold * (1 + 1e-14) and same_direction)
+
+    return violates
+
+
+clipping = register(Claim(
+    id="remedies.clipping",
+    title="Clipping by norm bounds the norm and keeps the direction",
+    seeds=("002",),
+    expected=("proved", "verified"),
+    derive=_derive_clipping,
+    verify=lambda d, s: list(_verify_clipping(d, s)),
+    statement="clip(g) = g if ||g|| <= c, else c g / ||g||: ||clip(g)|| <= c and clip(g) = lambda g with lambda > 0",
+    params={"n": 3},
+))
+
+
+# --- remedies.l2 ----------------------------------------------------------------------------------
+def _derive_l2(n=3) -> Derivation:
+    n = _positive_int("n (weights)", n)
+    W, x = array_symbols("W", (n,)), array_symbols("x", (n,))
+    y, alpha = sp.Symbol("y", real=True), sp.Symbol("alpha", positive=True)
+    resid = y - (W.T * x)[0]
+    loss = resid**2 + alpha * (W.T * W)[0]
+    grad = sp.Matrix([sp.diff(loss, wi) for wi in W])
+    textbook = -2 * x * resid + 2 * alpha * W
+    lr = sp.Symbol("eta", positive=True)
+    step = sp.expand(W - lr * grad)
+    return Derivation(
+        statement=sp.Eq(sp.Symbol(r"\nabla_W \mathrm{Loss}"), sp.Symbol(r"-2x(y - W^T x) + 2\alpha W")),
+        steps=[
+            Step(sp.Symbol("Loss"), sp.Symbol(r"(y - W^T x)^2 + \alpha \|W\|^2"), f"seed 002, n = {n}"),
+            Step(sp.Symbol(r"\nabla_W \mathrm{Loss}"), grad, "sympy.diff with respect to each W_i"),
+            Step(sp.Symbol(r"W - \eta \nabla_W \mathrm{Loss}"), sp.Symbol(r"(1 - 2\eta\alpha) W + 2\eta x (y - W^T x)"),
+                 "a gradient step shrinks W by 1 - 2 eta alpha before the data term: weight decay"),
+        ],
+        objects={"W": W, "x": x, "y": y, "alpha": alpha, "grad": grad, "textbook": textbook, "step": step,
+                 "lr": lr, "resid": resid},
+    )
+
+
+def l2_loss(W, x, y, alpha):
+    return (y - jnp.dot(W, x)) ** 2 + alpha * jnp.sum(W**2)
+
+
+def _l2_reference(W, x, y, alpha):
+    return (y - (W.T * x)[0]) ** 2 + alpha * (W.T * W)[0]
+
+
+def _verify_l2(d: Derivation, s: gradcheck.Settings):
+    yield evidence.identity(d["grad"], d["textbook"], "grad = -2 x (y - W^T x) + 2 alpha W")
+    W, x, lr, alpha = d["W"], d["x"], d["lr"], d["alpha"]
+    yield evidence.identity(d["step"], (1 - 2 * lr * alpha) * W + 2 * lr * x * d["resid"],
+                            "W - eta grad = (1 - 2 eta alpha) W + 2 eta x (y - W^T x)")
+    n = W.shape[0]
+    report = gradcheck.check(l2_loss, _l2_reference, shapes=[(n,), (n,), (), ()],
+                             domain=[(-1e3, 1e3), (-1e3, 1e3), (-1e3, 1e3), (0.0, 10.0)], dtype="float64",
+                             max_examples=s.max_examples, seed=s.seed)
+    yield evidence.from_report(report, "jax.grad of the L2-regularised loss agrees with SymPy (float64)")
+
+
+l2 = register(Claim(
+    id="remedies.l2",
+    title="Gradient of the L2-regularised squared error",
+    seeds=("002",),
+    expected=("proved", "verified"),
+    derive=_derive_l2,
+    verify=lambda d, s: list(_verify_l2(d, s)),
+    statement="for Loss = (y - W^T x)^2 + alpha ||W||^2: grad_W Loss = -2 x (y - W^T x) + 2 alpha W",
+    params={"n": 3},
+))
+
+
+# --- remedies.residual -----------------------------------------------------------------------------
+def _block_sym(W1, W2, b):
+    """F(x) = W2 tanh(W1 x + b) as a function of a SymPy vector."""
+    return lambda v: W2 * (W1 * v + b).applyfunc(sp.tanh)
+
+
+def _derive_residual(n=2) -> Derivation:
+    n = _positive_int("n (width)", n)
+    x = array_symbols("x", (n,))
+    W1, W2, b = array_symbols("U", (n, n)), array_symbols("V", (n, n)), array_symbols("b", (n,))
+    F = _block_sym(W1, W2, b)
+    J_res = (x + F(x)).jacobian(x)
+    J_F = F(x).jacobian(x)
+    pre = W1 * x + b
+    # generic F: undefined functions of all inputs
+    fs = sp.Matrix([sp.Function(f"F_{i}")(*x) for i in range(n)])
+    # two blocks: h1 = x + F(x), h2 = h1 + G(h1); the chain rule's product from sympy's jacobian
+    W3, W4, b2 = array_symbols("P", (n, n)), array_symbols("Q", (n, n)), array_symbols("d", (n,))
+    G = _block_sym(W3, W4, b2)
+    h1 = x + F(x)
+    J_two = (h1 + G(h1)).jacobian(x)
+    h = array_symbols("h", (n,))
+    J_G_at_h1 = G(h).jacobian(h).subs(dict(zip(h, h1)), simultaneous=True)
+    return Derivation(
+        statement=sp.Eq(sp.Symbol(r"\partial (x + F(x)) / \partial x"), sp.Symbol(r"I + \partial F / \partial x")),
+        steps=[
+            Step(sp.Symbol("F(x)"), F(x), f"a residual branch, n = {n}"),
+            Step(sp.Symbol(r"\partial (x + F(x)) / \partial x"), J_res, "Matrix.jacobian"),
+            Step(sp.Symbol(r"\partial F / \partial x"), W2 * sp.diag(*[1 - sp.tanh(p) ** 2 for p in pre]) * W1,
+                 "= V diag(tanh'(U x + b)) U"),
+            Step(sp.Symbol(r"\partial h_2 / \partial x"), sp.Symbol(r"(I + \partial G/\partial h_1)(I + \partial F/\partial x)"),
+                 "two blocks: the product of per-block factors I + J, never a bare product of J"),
+        ],
+        objects={"x": x, "J_res": J_res, "J_F": J_F, "W1": W1, "W2": W2, "pre": pre, "fs": fs,
+                 "J_two": J_two, "J_G_at_h1": J_G_at_h1, "n": n},
+    )
+
+
+def _net(W, b, h0, residual: bool):
+    """L sigmoid layers h <- sigma(W h + b), or residual blocks h <- h + sigma(W h + b)."""
+    def body(h, wb):
+        w, bb = wb
+        f = jax.nn.sigmoid(w @ h + bb)
+        return (h + f if residual else f), None
+
+    h, _ = jax.lax.scan(body, h0, (W, b))
+    return h
+
+
+@functools.partial(jax.jit, static_argnames=("residual",))
+def _end_to_end_jacobians(W, b, h0, residual: bool):
+    return jax.vmap(lambda W, b, h: jax.jacfwd(lambda h: _net(W, b, h, residual))(h))(W, b, h0)
+
+
+def residual_contrast(depth: int = 30, width: int = 16, nets: int = 16, seed: int = 0) -> dict:
+    """Singular values of dh_L/dh_0 (``jax.jacfwd`` of the whole net) for plain and residual nets.
+
+    Same random weights for both: W ~ N(0, 1/width), b ~ N(0, 0.1^2).  Returns the median over
+    the nets of log10 of the largest and the smallest singular value.
+    """
+    depth, width, nets = (_positive_int(k, v) for k, v in (("depth", depth), ("width", width), ("nets", nets)))
+    # NumPy draws the weights: jax.random would compile a sampler per shape (seconds on CPU)
+    rng = np.random.default_rng([seed, 7])
+    W = rng.standard_normal((nets, depth, width, width)) / np.sqrt(width)
+    b = 0.1 * rng.standard_normal((nets, depth, width))
+    h0 = rng.standard_normal((nets, width))
+    with gradcheck.float64():
+        out = {}
+        for name, res in (("plain", False), ("residual", True)):
+            sv = np.linalg.svd(np.asarray(_end_to_end_jacobians(W, b, h0, residual=res)), compute_uv=False)
+            out[name] = {"log10 largest singular value": float(np.median(np.log10(sv[:, 0]))),
+                         "log10 smallest singular value": float(np.median(np.log10(sv[:, -1])))}
+    return out
+
+
+def _verify_residual(d: Derivation, s: gradcheck.Settings):
+    n, x = d["n"], d["x"]
+    yield evidence.identity(d["J_res"], sp.eye(n) + d["J_F"], "d(x + F(x))/dx = I + dF/dx")
+    yield evidence.identity(d["J_F"], d["W2"] * sp.diag(*[1 - sp.tanh(p) ** 2 for p in d["pre"]]) * d["W1"],
+                            "dF/dx = V diag(tanh'(U x + b)) U")
+    yield evidence.identity((x + d["fs"]).jacobian(x), sp.eye(n) + d["fs"].jacobian(x), "d(x + F(x))/dx = I + dF/dx for a generic F")
+    yield evidence.identity(d["J_two"], (sp.eye(n) + d["J_G_at_h1"]) * (sp.eye(n) + d["J_F"]),
+                            "through two blocks: (I + dG/dh1)(I + dF/dx)")
+    depth, width, nets = 30, 16, 16
+    f = residual_contrast(depth, width, nets, seed=s.seed)
+    plain, res = f["plain"]["log10 largest singular value"], f["residual"]["log10 largest singular value"]
+    res_min = f["residual"]["log10 smallest singular value"]
+    ok = plain < -6 and res > -1 and res_min > -2
+    yield evidence.measured(
+        f"{depth} sigmoid layers, width {width}, {nets} random nets: the plain Jacobian's largest singular value is "
+        f"10^{plain:.1f} (median), the residual one's 10^{res:.2f}, its smallest 10^{res_min:.2f}",
+        {"log10 sigma_max plain": round(plain, 1), "log10 sigma_max residual": round(res, 2),
+         "log10 sigma_min residual": round(res_min, 2)},
+        ok, "jax.jacfwd of the whole network (float64), singular values by numpy",
+        depth=depth, width=width, nets=nets, seed=s.seed, weights="N(0, 1/width), biases N(0, 0.01)", medians=f,
+    )
+
+
+residual = register(Claim(
+    id="remedies.residual",
+    title="Residual blocks add the identity to the Jacobian",
+    seeds=("002",),
+    expected=("proved", "measured"),
+    derive=_derive_residual,
+    verify=lambda d, s: list(_verify_residual(d, s)),
+    statement="d(x + F(x))/dx = I + dF/dx; through L blocks the Jacobian is the product of the I + J_k and "
+              "does not vanish the way the plain product of the J_k does",
+    params={"n": 2},
+))
+
+
+# --- remedies.batchnorm --------------------------------------------------------------------------
+def bn_sym(w, X):
+    """Batch norm (no epsilon, no affine part) of the unit u = X w over a batch of rows of X."""
+    m = X.shape[0]
+    u = X * w
+    mu = sum(u) / m
+    var = sum((ui - mu) ** 2 for ui in u) / m
+    return (u - sp.ones(m, 1) * mu) / sp.sqrt(var)
+
+
+def batch_norm(w, X, eps=0.0):
+    """Batch norm of X @ w over the batch (axis 0).
+
+    ``eps = 0`` is the mathematical batch norm, exactly invariant to w -> c w.  Libraries add
+    eps (1e-5) to the variance to avoid 0/0 on a constant batch; that breaks the invariance by
+    a relative amount of about eps / (2 c^2 Var[u]).
+
+    The deviations d = u - mean(u) are divided by max|d| before they are squared: batch norm
+    does not change when d is scaled, and without it a batch of tiny values (1e-160) has a
+    variance that underflows to 0, so the result would be 0/0 where the true value is finite.
+    """
+    u = X @ w
+    d = u - jnp.mean(u, axis=0)
+    s = jax.lax.stop_gradient(jnp.max(jnp.abs(d), axis=0))  # a scale: the result does not depend on it
+    d = d / jnp.where(s > 0, s, 1.0)
+    return d / jnp.sqrt(jnp.mean(d**2, axis=0) + eps)
+
+
+#: For the numerical checks the batch is X = OFFSETS + A with |A_kj| < 1: its rows stay apart, so
+#: u = X w has a spread of the order of ||w||.  Batch norm of a nearly constant batch is
+#: ill-conditioned in any implementation (u - mean(u) cancels all digits), which is not what
+#: this claim is about.
+OFFSETS = np.array([[0.0, 0.0], [3.0, -1.0], [-1.0, 4.0]])
+
+
+def bn_offset(w, A):
+    return batch_norm(w, jnp.asarray(OFFSETS, A.dtype) + A)
+
+
+def bn_offset_sym(w, A):
+    return bn_sym(w, sp.Matrix(OFFSETS.astype(int)) + A)
+
+
+def _hypot(x) -> float:
+    """Euclidean (Frobenius) norm without overflow or underflow of the squares."""
+    return math.hypot(*np.ravel(np.asarray(x, np.float64)))
+
+
+def _derive_bn() -> Derivation:
+    n, batch = OFFSETS.shape[1], OFFSETS.shape[0]
+    w, X = array_symbols("w", (n,)), array_symbols("X", (batch, n))
+    B = bn_sym(w, X)
+    J = B.jacobian(w)
+    scaled = w * c
+    return Derivation(
+        statement=[sp.Eq(sp.Symbol(r"\mathrm{BN}(X c w)"), sp.Symbol(r"\mathrm{BN}(X w)")),
+                   sp.Eq(sp.Symbol(r"\nabla_w \mathrm{BN}_k \cdot w"), 0),
+                   sp.Eq(sp.Symbol(r"\nabla_w \mathrm{BN}_k(c w)"), sp.Symbol(r"\nabla_w \mathrm{BN}_k(w) / c"))],
+        steps=[
+            Step(sp.Symbol(r"\mathrm{BN}(X w)"), sp.Symbol(r"(u - \bar u) / \sqrt{\mathrm{Var}[u]},\ u = X w"),
+                 f"batch of {batch}, {n} inputs, no epsilon"),
+            Step(sp.Symbol(r"\mathrm{BN}(X c w)"), sp.Symbol(r"c (u - \bar u) / \sqrt{c^2 \mathrm{Var}[u]}"), "c > 0 cancels"),
+            Step(sp.Symbol(r"J\,w"), sp.Symbol(r"\frac{d}{dt} \mathrm{BN}(X (1 + t) w)|_{t=0} = 0"),
+                 "Euler: a function of degree 0 has a gradient orthogonal to its argument"),
+        ],
+        objects={"w": w, "X": X, "B": B, "J": J, "scaled": scaled},
+    )
+
+
+def _verify_bn(d: Derivation, s: gradcheck.Settings):
+    w, X, B, J = d["w"], d["X"], d["B"], d["J"]
+    yield evidence.identity(bn_sym(d["scaled"], X), B, "BN(X c w) = BN(X w) for c > 0")
+    # Both differences are brought to one fraction with ``cancel`` first (under a second): sqrt of
+    # the variance stays an atom.  Handing the raw difference to prove_equal, whose first move
+    # is ``expand``, takes 5 to 40 s here.
+    yield evidence.identity((J * w).applyfunc(lambda e: sp.cancel(sp.together(e))), sp.zeros(B.shape[0], 1),
+                            "the gradient of every BN output is orthogonal to w")
+    J_at_cw = J.subs({wi: c * wi for wi in w}, simultaneous=True)
+    yield evidence.identity((c * J_at_cw - J).applyfunc(sp.cancel), sp.zeros(*J.shape),
+                            "the gradient at c w is the gradient at w divided by c")
+    n, batch = w.shape[0], X.shape[0]
+    # w in [1, 100]^n: by the identities above only w's direction matters, and J(w) = J(w/|w|)/|w|.
+    # For tiny w some entries of J are exactly 0 but computed as differences of terms of size
+    # 1/|w|, which neither float64 nor the 50-digit truth resolves (the Hypothesis attack
+    # below covers tiny w with a tolerance relative to |J|).
+    report = gradcheck.check(bn_offset, bn_offset_sym, shapes=[(n,), (batch, n)], domain=[(1.0, 100.0), (-1.0, 1.0)],
+                             dtype="float64", max_examples=s.max_examples, seed=s.seed)
+    yield evidence.from_report(report, "batch norm and its Jacobian (JAX) agree with SymPy (float64, X = offsets + A, |A| < 1)")
+    with gradcheck.float64():
+        # |w_i| >= 1e-300 or 0: J ~ 1/|w| must stay representable (it overflows float64 below that)
+        w_el = st.floats(-100, 100).filter(lambda v: v == 0 or abs(v) >= 1e-300)
+        strat = st.tuples(hnp.arrays(np.float64, (n,), elements=w_el),
+                          hnp.arrays(np.float64, (batch, n), elements=st.floats(-1, 1)), st.floats(1e-3, 1e3))
+        yield evidence.attack(bn_violation(bn_offset), strat, "the Jacobian J of BN(X w) (jax.jacfwd) has J w = 0 and "
+                                                              "J(c w) = J(w) / c (float64)", s)
+
+
+def bn_violation(bn):
+    """A predicate for Hypothesis on (w, A, c): the Jacobian J = d bn(w, A) / dw has J w != 0 or
+    J(c w) != J(w) / c, relative to |J|.  Every downstream gradient is J^T (dL/dBN), so this is
+    the orthogonality and 1/c scaling of any loss's gradient.  Call it with float64 enabled."""
+    jac = jax.jit(jax.jacfwd(bn))
+
+    def violates(args):
+        w, A, cc = (jnp.asarray(a) for a in args)
+        if not bool(jnp.any(w != 0)):
+            return False  # w = 0: a constant batch, batch norm is 0/0
+        J, Jc = np.asarray(jac(w, A)), np.asarray(jac(cc * w, A))
+        # norms by math.hypot, which scales: J ~ 1/||w|| reaches 1e271 when w ~ 1e-271
+        size = _hypot(J)
+        ortho = _hypot(J @ np.asarray(w)) <= 1e-9 * size * _hypot(w)
+        inverse = _hypot(float(cc) * Jc - J) <= 1e-8 * size
+        return not (ortho and inverse)
+
+    return violates
+
+
+batchnorm = register(Claim(
+    id="remedies.batchnorm",
+    title="Batch norm is scale invariant, so its gradient is orthogonal to W and scales as 1/c",
+    seeds=("002",),
+    expected=("proved", "verified"),
+    derive=_derive_bn,
+    verify=lambda d, s: list(_verify_bn(d, s)),
+    statement="BN(c W x) = BN(W x) for c > 0 (no epsilon); hence grad_W . W = 0 and grad at c W = grad at W / c",
+))
+
+
+# --- remedies.init_variance ------------------------------------------------------------------------
+#: name -> (weight variance as a function of (n_in, n_out), activation)
+INIT_SCHEMES = {
+    "He, ReLU": (lambda n_in, n_out: 2.0 / n_in, jax.nn.relu),
+    "N(0,1)/sqrt(n), ReLU": (lambda n_in, n_out: 1.0 / n_in, jax.nn.relu),
+    "Glorot, tanh": (lambda n_in, n_out: 2.0 / (n_in + n_out), jnp.tanh),
+}
+
+
+@functools.partial(jax.jit, static_argnames=("act",))
+def _layer_variances(W, X, R, act):
+    """Per net and layer: mean of (dL/dh_l)^2 and variance of dL/dW_l, for L = sum(h_depth * r)."""
+    depth, batch, width = W.shape[1], X.shape[1], X.shape[2]
+
+    def loss(eps, W, X, R):
+        def body(h, we):
+            w, e = we
+            return act(h @ w.T) + e, None  # e = 0: its gradient is dL/dh_l
+
+        h, _ = jax.lax.scan(body, X, (W, eps))
+        return jnp.sum(h * R)
+
+    def one(W, X, R):
+        eps = jnp.zeros((depth, batch, width), X.dtype)
+        g_h, g_w = jax.grad(loss, argnums=(0, 1))(eps, W, X, R)
+        return jnp.mean(g_h**2, axis=(1, 2)), jnp.var(g_w, axis=(1, 2))
+
+    return jax.vmap(one)(W, X, R)
+
+
+def gradient_variances(var_fn, act, width=64, depth=16, batch=32, nets=8, seed=0) -> dict:
+    """Per-layer variance of dL/dh_l (backpropagated gradient) and of dL/dW_l over random nets.
+
+    The net is h_l = act(W_l h_{l-1}), no biases, inputs and the loss's cotangent N(0, 1); the
+    loss is L = sum(h_depth * r).  ``ratio`` is the geometric mean over layers of
+    Var[dL/dh_{l-1}] / Var[dL/dh_l]: how much one layer of backpropagation scales the variance.
+    ``weight_gradient_ratio`` is the same for dL/dW_l, ``first_over_last`` the total change.
+    """
+    width, batch, nets = (_positive_int(k, v) for k, v in (("width", width), ("batch", batch), ("nets", nets)))
+    if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 2:
+        raise ValueError(f"depth must be an integer >= 2 (a ratio needs two layers), got {depth!r}")
+    rng = np.random.default_rng([seed, 11])  # NumPy: no sampler to compile
+    W = (rng.standard_normal((nets, depth, width, width)) * np.sqrt(var_fn(width, width))).astype(np.float32)
+    X = rng.standard_normal((nets, batch, width)).astype(np.float32)
+    R = rng.standard_normal((nets, batch, width)).astype(np.float32)
+    v_h, v_w = _layer_variances(W, X, R, act=act)
+    v_h, v_w = np.asarray(v_h, np.float64).mean(0), np.asarray(v_w, np.float64).mean(0)
+
+    def gmean_ratio(v):
+        return float(np.exp(np.mean(np.log(v[:-1] / v[1:]))))
+
+    return {"ratio": gmean_ratio(v_h), "weight_gradient_ratio": gmean_ratio(v_w),
+            "first_over_last": float(v_h[0] / v_h[-1])}
+
+
+def _derive_init(width=64) -> Derivation:
+    width = _positive_int("width", width)
+    n_in, n_out = sp.symbols("n_in n_out", positive=True)
+    var_w = sp.Symbol(r"\mathrm{Var}[W]", positive=True)
+    # one layer of backpropagation through a linear map with iid weights: Var[dh_{l-1}] = n_out Var[W] E[f'^2] Var[dh_l]
+    factor = n_out * var_w
+    relu_d2 = sp.Rational(1, 2)  # E[relu'(z)^2] for z symmetric about 0
+    he = sp.solve(sp.Eq(factor * relu_d2, 1), var_w)[0]
+    glorot = 2 / (n_in + n_out)
+    return Derivation(
+        statement=[sp.Eq(var_w, glorot), sp.Eq(var_w, he.subs(n_out, n_in))],
+        steps=[
+            Step(sp.Symbol(r"\mathrm{Var}[\partial L/\partial h_{l-1}] / \mathrm{Var}[\partial L/\partial h_l]"),
+                 factor * sp.Symbol(r"E[f'(z)^2]"), "one layer of backpropagation, iid weights"),
+            Step(sp.Symbol(r"\mathrm{Var}[W]_{\mathrm{He}}"), he, "ratio 1 with ReLU, E[relu'^2] = 1/2 (square layers: 2/n_in)"),
+            Step(sp.Symbol(r"\mathrm{Var}[W]_{\mathrm{Glorot}}"), glorot,
+                 "the compromise between the forward (1/n_in) and backward (1/n_out) conditions, f' ~ 1"),
+            Step(sp.Symbol(r"\mathrm{ratio}_{N(0,1)/\sqrt{n},\ \mathrm{ReLU}}"), (factor * relu_d2).subs({var_w: 1 / n_out}),
+                 "plain 1/n weights with ReLU halve the variance at every layer"),
+        ],
+        objects={"width": width, "he": he, "glorot": glorot},
+    )
+
+
+def _verify_init(d: Derivation, s: gradcheck.Settings):
+    width, depth, nets = d["width"], 16, 8
+    figures = {name: gradient_variances(vf, act, width=width, depth=depth, nets=nets, seed=s.seed)
+               for name, (vf, act) in INIT_SCHEMES.items()}
+    he, plain, glorot = (figures[k]["ratio"] for k in INIT_SCHEMES)
+    ok = 0.9 <= he <= 1.1 and 0.45 <= plain <= 0.55 and 0.75 <= glorot <= 1.05
+    yield evidence.measured(
+        f"layer-to-layer ratio of backpropagated gradient variance, {depth} layers of width {width}, {nets} nets: "
+        f"He + ReLU {he:.3f}, N(0,1)/sqrt(n) + ReLU {plain:.3f}, Glorot + tanh {glorot:.3f}",
+        {k: round(v["ratio"], 3) for k, v in figures.items()},
+        ok, "jax.grad through random networks (lax.scan, float32), variances over units, batch and nets",
+        width=width, depth=depth, nets=nets, batch=32, seed=s.seed,
+        details={k: {kk: float(f"{vv:.4g}") for kk, vv in v.items()} for k, v in figures.items()},
+    )
+
+
+init_variance = register(Claim(
+    id="remedies.init_variance",
+    title="Glorot and He initialisation keep the gradient variance roughly constant with depth",
+    seeds=("002",),
+    expected=("measured",),
+    derive=_derive_init,
+    verify=lambda d, s: list(_verify_init(d, s)),
+    statement="with Var[W] = 2/n_in and ReLU (He) the backpropagated gradient's variance is kept from layer to "
+              "layer (ratio about 1); with N(0,1)/sqrt(n) it halves (ratio about 1/2); Glorot's 2/(n_in + n_out) "
+              "with tanh keeps it roughly (ratio a little below 1, because tanh' < 1 away from 0)",
+    params={"width": 64},
+))
