@@ -144,3 +144,31 @@ def test_growth_exponent_of_a_power_law():
     assert bench.growth_exponent([1, 2, 4, 8], [3, 12, 48, 192]) == pytest.approx(2.0)
     with pytest.raises(ValueError, match="two different sizes"):
         bench.growth_exponent([4], [1.0])
+
+
+def _truth_logs(a0, w, b, y, chains):
+    from gradcheck import networks as nw
+
+    out = [nw.chain_truth(*(np.asarray(v, np.float64) for v in (a0[i], w[:, i], b[:, i], y[i]))) for i in chains]
+    return np.array([t[0][0] for t in out]), np.array([t[1][0] for t in out])
+
+
+def test_fused_chain_product_matches_the_50_digit_truth_at_depth_256_where_an_unrenormalised_one_underflows():
+    a0, w, b, y = bench._chain_draws(256, 16)
+    log_c, sign_c = (np.asarray(v, np.float64) for v in bench.chain_db1_log(a0, w, b, y))
+    t_log, t_sign = _truth_logs(a0, w, b, y, range(3))
+    np.testing.assert_allclose(log_c[:3], t_log, atol=1e-3)
+    np.testing.assert_array_equal(sign_c[:3], t_sign)
+    # the same product never renormalised: 256 factors of about 2^-3 leave float32 (the split matters)
+    log_raw, _ = bench.chain_db1_log(a0, w, b, y, renorm_every=256)
+    assert not np.isfinite(np.asarray(log_raw)).any()
+
+
+def test_fused_chain_product_agrees_with_the_log_scan_at_a_depth_that_is_no_multiple_of_the_block():
+    a0, w, b, y = bench._chain_draws(13, 32)  # 8 + 5 layers: the remainder loop runs
+    log_c, sign_c = (np.asarray(v, np.float64) for v in bench.chain_db1_log(a0, w, b, y))
+    log_s, sign_s = (np.asarray(v, np.float64) for v in bench.chain_db1_log_scan(a0, w, b, y))
+    np.testing.assert_allclose(log_c, log_s, atol=1e-4)
+    np.testing.assert_array_equal(sign_c, sign_s)
+    t_log, _ = _truth_logs(a0, w, b, y, range(2))
+    np.testing.assert_allclose(log_c[:2], t_log, atol=1e-4)
