@@ -212,30 +212,73 @@ class Reference:
         return np.nan_to_num(out, nan=0.0, posinf=np.inf).reshape(K, N, N)
 
     # --- mpmath truth -------------------------------------------------------------------------
+    def _mp_values(self, x, dps):
+        """The reference quantities at ``dps`` digits: a list of real mpf (NaN where undefined)."""
+        with mpmath.workdps(dps):
+            try:
+                vals = self._mp(*[mpmath.mpf(float(v)) for v in x])
+            except (ZeroDivisionError, ValueError, OverflowError, TypeError):
+                return None
+            out = []
+            for v in vals:
+                try:
+                    out.append(_mp_real(v, None))
+                except (TypeError, ValueError):
+                    out.append(mpmath.nan)
+            return out
+
+    @staticmethod
+    def _agree(a, b, digits) -> bool:
+        if a is None or b is None:
+            return False  # undefined (log(0), 1/0) may be a cancellation more digits resolve
+        tol = mpmath.mpf(10) ** (-digits)
+        for u, v in zip(a, b):
+            if mpmath.isnan(u) or mpmath.isnan(v):
+                if not (mpmath.isnan(u) and mpmath.isnan(v)):
+                    return False
+            elif mpmath.isinf(u) or mpmath.isinf(v):
+                if u != v:
+                    return False
+            elif abs(u - v) > tol * max(abs(u), abs(v)):
+                return False
+        return True
+
     def truth(self, x: np.ndarray, dtype_max: float) -> tuple[np.ndarray, np.ndarray]:
-        """The reference quantities at one point with ``TRUTH_DIGITS`` digits.
+        """The reference quantities at one point, to at least 25 correct digits.
+
+        Evaluated with mpmath at ``TRUTH_DIGITS`` digits and again at twice as many, doubling
+        until two evaluations agree to ``TRUTH_DIGITS / 2`` digits (up to 16x): a reference that
+        itself cancels (``-log(1 - sigma(z))`` at z = 102 needs 45 digits) gets the precision it
+        needs instead of a wrong "truth".
 
         Returns (values as float64, status) where status is 0 for a usable value, 1 where the
         truth's magnitude exceeds the dtype's largest finite number (overflow is then the right
-        answer), 2 where the reference is undefined there (complex, division by zero, NaN).
+        answer), 2 where the reference is undefined there (complex, division by zero, NaN, or no
+        two precisions agreed).
         """
         if self._mp is None:
             self._mp = sp.lambdify(self.inputs, self._all_exprs(), modules="mpmath", cse=True)
         M = len(self._all_exprs())
         out = np.full(M, np.nan)
         status = np.full(M, 2, dtype=np.int8)
-        with _MP_LOCK, mpmath.workdps(TRUTH_DIGITS):
-            try:
-                vals = self._mp(*[mpmath.mpf(float(v)) for v in x])
-            except (ZeroDivisionError, ValueError, OverflowError, TypeError):
+        with _MP_LOCK:
+            dps = TRUTH_DIGITS
+            prev = self._mp_values(x, dps)
+            settled = False
+            while dps < 16 * TRUTH_DIGITS:
+                dps *= 2
+                cur = self._mp_values(x, dps)
+                if self._agree(prev, cur, TRUTH_DIGITS // 2):
+                    settled = True
+                    break
+                prev = cur
+            if cur is None:  # undefined at every precision up to 16 x TRUTH_DIGITS
                 return out, status
-            for m, v in enumerate(vals):
-                try:
-                    v = _mp_real(v, m)
-                except (TypeError, ValueError):
-                    continue
+            for m, (v, p) in enumerate(zip(cur, prev if prev is not None else cur)):
                 if mpmath.isnan(v):
                     continue
+                if not settled and not self._agree([p], [v], TRUTH_DIGITS // 2):
+                    continue  # this entry never settled: leave it undefined
                 if mpmath.isinf(v) or abs(v) > dtype_max:
                     status[m] = 1
                     out[m] = math.copysign(math.inf, float(mpmath.sign(v)) or 1.0)

@@ -120,8 +120,9 @@ def _exp_rational(expr) -> bool:
 def is_zero(expr) -> bool:
     """True when SymPy *proves* ``expr`` is identically 0.
 
-    Cheap decisions first (expansion; rational functions of exponentials), then increasingly
-    expensive rewrites (cancel, simplify, rewrite in exp).  With an undefined function (a generic
+    Cheap decisions first (cancel; expansion when an undefined function is present; rational
+    functions of exponentials), then increasingly
+    expensive rewrites (simplify, rewrite in exp).  With an undefined function (a generic
     sigma or cost) both sides are polynomials in the applied functions and the parameters, so
     expansion decides and ``simplify`` would only burn minutes.  Never uses numerical sampling:
     ``False`` means "not proved", and callers report it as such.
@@ -130,10 +131,10 @@ def is_zero(expr) -> bool:
     if expr == 0 or expr.is_zero is True:
         return True
     try:
-        if sp.expand(expr) == 0:
-            return True
         if expr.atoms(AppliedUndef):
-            return sp.cancel(sp.together(expr)) == 0
+            return sp.expand(expr) == 0 or sp.cancel(sp.together(expr)) == 0
+        if sp.cancel(sp.together(expr)) == 0:  # rational identities: fast, where expand can take minutes
+            return True
         if _exp_rational(expr):
             return True
     except (TypeError, ValueError, NotImplementedError, RecursionError):

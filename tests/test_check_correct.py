@@ -16,37 +16,20 @@ import pytest
 import sympy as sp
 
 import gradcheck
+from _references import (
+    gelu_exact_ref,
+    log_softmax_ref,
+    logsumexp_ref,
+    relu_ref,
+    sigmoid_ref,
+    softmax_ref,
+    softplus_ref,
+)
 from gradcheck.symbolic import array_symbols, flatten
 
 # --------------------------------------------------------------------------------------------
 # References, written naively on purpose
 # --------------------------------------------------------------------------------------------
-
-
-def softmax_ref(a):
-    e = a.applyfunc(sp.exp)
-    return e / sum(e)
-
-
-def log_softmax_ref(a):
-    lse = sp.log(sum(a.applyfunc(sp.exp)))
-    return a.applyfunc(lambda ai: ai - lse)
-
-
-def logsumexp_ref(a):
-    return sp.log(sum(a.applyfunc(sp.exp)))
-
-
-def sigmoid_ref(x):
-    return 1 / (1 + sp.exp(-x))
-
-
-def softplus_ref(x):
-    return sp.log(1 + sp.exp(x))
-
-
-def gelu_exact_ref(x):
-    return x / 2 * (1 + sp.erf(x / sp.sqrt(2)))
 
 
 def gelu_tanh_ref(x):
@@ -233,10 +216,6 @@ def test_correct_custom_vjp_rule_passes_and_forward_mode_is_reported_skipped(dty
 # --------------------------------------------------------------------------------------------
 # Kinks: a convention at a kink is not a bug
 # --------------------------------------------------------------------------------------------
-def relu_ref(x):
-    return sp.Max(0, x)
-
-
 def abs_ref(x):
     return sp.Abs(x)
 
