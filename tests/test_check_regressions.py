@@ -99,3 +99,40 @@ def test_report_prints_the_absolute_error_where_the_truth_is_zero():
     zero = gradcheck.check(lambda x: x * 0 + 1e-3, lambda x: sp.S.Zero, shapes=[()], domain=(-3.0, 3.0),
                            max_examples=20)
     assert "absolute (the truth is 0)" in str(zero)
+
+
+def test_a_reference_that_itself_cancels_gets_the_digits_it_needs():
+    # -log(1 - sigma(z)) at z = 500 needs over 200 digits; 50 would give log(0)
+    report = gradcheck.check(jax.nn.softplus, lambda z: -sp.log(1 - 1 / (1 + sp.exp(-z))), shapes=[()],
+                             max_examples=200)
+    assert report.ok, str(report)
+    assert report.undefined_points == 0
+
+
+def test_a_wrong_rule_is_still_caught_against_a_cancelling_reference():
+    report = gradcheck.check(lambda z: jax.nn.softplus(z) * (1 + 1e-6 * (z > 100)),
+                             lambda z: -sp.log(1 - 1 / (1 + sp.exp(-z))), shapes=[()], max_examples=200)
+    assert {f.kind for f in report.failures} >= {"value"}
+    assert all(float(f.input[0]) > 100 for f in report.failures)
+
+
+def test_the_whole_float64_range_is_a_valid_domain():
+    big = float(jnp.finfo(jnp.float64).max)
+    report = gradcheck.check(lambda x: x * 0.5, lambda x: x / 2, shapes=[(2,)], domain=(-big, big), max_examples=50)
+    assert report.ok, str(report)
+
+
+@jax.custom_vjp
+def product_wrong_in_both(x, y):
+    return x * y
+
+
+product_wrong_in_both.defvjp(lambda x, y: (x * y, (x, y)), lambda r, g: (2 * g * r[1], 3 * g * r[0]))
+
+
+def test_failures_in_two_arguments_are_each_named_by_their_own_argument():
+    report = gradcheck.check(product_wrong_in_both, lambda x, y: x * y, shapes=[(), ()], domain=(-5.0, 5.0),
+                             max_examples=100)
+    grads = [f for f in report.failures if f.kind == "gradient"]
+    assert sorted(f.argument for f in grads) == [0, 1], str(report)
+    assert {f.argument_name for f in grads} == {"x", "y"}
