@@ -114,6 +114,13 @@ class LatexPrinter(_SympyLatexPrinter):
             return r"\operatorname{%s}" % func.replace("_", r"\_")
         return super()._hprint_Function(func)
 
+    # infinities: without these the subclass falls back to \text{Infinity}
+    def _print_Infinity(self, expr):
+        return r"\infty"
+
+    def _print_NegativeInfinity(self, expr):
+        return r"-\infty"
+
     def _print_Symbol(self, expr, style="plain"):
         # SymPy prints a name with braces verbatim: array_symbols("W_1", (2, 2)) names entries
         # W_1_{0,0}, a double subscript that LaTeX refuses; nest it as {W_{1}}_{0,0}

@@ -288,3 +288,12 @@ def test_the_verification_record_names_dtype_tolerance_examples_seed_and_command
     assert r"\texttt{gradcheck verify demo.render -{}-{}seed 0 -{}-{}profile default}" in tex
     assert re.search(r"reached: none; \\textbf\{DOES NOT HOLD\}", render.verification_latex(
         render.result_record(ClaimResult(c, [], 0.1, Settings(), error="Traceback\nZeroDivisionError: x"), packages={})))
+
+
+def test_infinities_render_as_infty_not_as_text():
+    import sympy as sp
+
+    from gradcheck.render import latex
+
+    assert latex(sp.Interval(-sp.oo, 0)) == r"\left(-\infty, 0\right]"
+    assert "Infinity" not in latex(sp.Symbol("x") + sp.oo)
