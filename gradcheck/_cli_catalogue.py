@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -35,7 +36,7 @@ def cmd_list(args) -> int:
         table.add_column(col)
     for c in claims:
         table.add_row(c.id, ", ".join(c.expected), " ".join(s[:3] for s in c.seeds), c.title)
-    Console().print(table)
+    console().print(table)
     return 0
 
 
@@ -60,35 +61,43 @@ def run_claims(claims, settings: Settings, console: Console) -> list[ClaimResult
 
 def results_table(results: list[ClaimResult]) -> Table:
     table = Table(show_lines=False)
-    table.add_column("claim")
-    table.add_column("expected")
-    table.add_column("reached")
-    table.add_column("", justify="center")
-    table.add_column("s", justify="right")
-    table.add_column("result", overflow="fold")
+    table.add_column("claim", no_wrap=True, min_width=max([len(r.claim.id) for r in results] + [5]))
+    table.add_column("verdict", no_wrap=True, min_width=max([len(", ".join(r.reached)) for r in results] + [7]))
+    table.add_column("", justify="center", no_wrap=True, min_width=4)
+    table.add_column("s", justify="right", no_wrap=True, min_width=5)
+    table.add_column("result", overflow="ellipsis", no_wrap=True, ratio=1)
     for r in results:
-        mark = "[green]ok[/green]" if r.ok else "[red]MISS[/red]"
-        table.add_row(r.claim.id, ", ".join(r.claim.expected), ", ".join(r.reached) or "-",
-                      mark, f"{r.seconds:.1f}", r.summary)
+        reached = ", ".join(r.reached) or "-"
+        if r.ok:
+            mark, verdict = "[green]ok[/green]", reached
+        else:
+            mark, verdict = "[red]MISS[/red]", f"{reached} (expected {', '.join(r.claim.expected)})"
+        table.add_row(r.claim.id, verdict, mark, f"{r.seconds:.1f}", " ".join(r.summary.split()))
     return table
+
+
+def console() -> Console:
+    """A console as wide as the terminal, or 140 columns when the output is a file or a pipe."""
+    c = Console()
+    return c if c.is_terminal else Console(width=int(os.environ.get("COLUMNS", 140)))
 
 
 def cmd_verify(args) -> int:
     claims = select(args.patterns)
     settings = Settings.from_profile(args.profile, seed=args.seed)
-    console = Console(stderr=False)
-    results = run_claims(claims, settings, console)
-    console.print(results_table(results))
+    con = console()
+    results = run_claims(claims, settings, con)
+    con.print(results_table(results))
     missed = [r for r in results if not r.ok]
-    console.print(
+    con.print(
         f"{len(results) - len(missed)} of {len(results)} claims reached their expected verdict "
         f"(profile {settings.profile}, {settings.max_examples} points per check, seed {settings.seed})"
     )
     for r in missed:
-        console.print(f"[red]{r.claim.id}[/red]:")
+        con.print(f"[red]{r.claim.id}[/red]:")
         if r.error:
-            console.print(r.error, markup=False, highlight=False)
+            con.print(r.error, markup=False, highlight=False)
         for f in r.findings:
             if not f.ok:
-                console.print(f"  {f.what} ({f.method})" + (f"; counterexample {f.counterexample}" if f.counterexample is not None else ""), markup=False)
+                con.print(f"  {f.what} ({f.method})" + (f"; counterexample {f.counterexample}" if f.counterexample is not None else ""), markup=False)
     return 1 if missed else 0
