@@ -75,6 +75,7 @@ TINY_INPUT = {"float64": 1e-150, "float32": 1e-17}
 
 _KINDS = ("value", "gradient", "second-derivative", "non-finite")
 _REFEREE_CAP = 256  # points refereed with mpmath per check; beyond it points stay "unrefereed"
+_SHRINK_REFEREE_CAP = 32  # per call of a single-point re-check or a round of shrinking
 _MAX_CHUNK = 4096
 
 
@@ -705,10 +706,13 @@ class _Engine:
         idx2 = idx[esc2]
         if idx2.size == 0:
             return []
-        # tier 3: the mpmath truth, at most _REFEREE_CAP points per check
+        # tier 3: the mpmath truth, at most _REFEREE_CAP points in the sweep and the Hypothesis
+        # search together; the re-checks of single points and the shrinker's candidates
+        # (count=False) have a budget of their own per call, so a spent sweep budget never
+        # hides a failure from them
         order = np.random.default_rng([self.seed, 13]).permutation(idx2.size)
-        budget = max(0, _REFEREE_CAP - self.refereed)
-        pick = idx2[np.sort(order[: max(1, budget) if budget else 0])] if budget else idx2[:0]
+        budget = max(0, _REFEREE_CAP - self.refereed) if count else _SHRINK_REFEREE_CAP
+        pick = idx2[np.sort(order[:budget])]
         if count:
             self.unrefereed += int(idx2.size - pick.size)
         if pick.size == 0:
@@ -719,7 +723,8 @@ class _Engine:
             flats.append(f)
             stats.append(stt)
             habs.append(h)
-        self.refereed += int(pick.size)
+        if count:
+            self.refereed += int(pick.size)
         flat3, st3 = np.asarray(flats), np.asarray(stats)
         if count:
             self.undefined += int((st3[:, : self.ref.n_out] == 2).all(axis=1).sum())

@@ -136,3 +136,25 @@ def test_failures_in_two_arguments_are_each_named_by_their_own_argument():
     grads = [f for f in report.failures if f.kind == "gradient"]
     assert sorted(f.argument for f in grads) == [0, 1], str(report)
     assert {f.argument_name for f in grads} == {"x", "y"}
+
+
+@jax.custom_jvp
+def sigmoid_10_percent_off_above_2(x):
+    return jax.nn.sigmoid(x)
+
+
+@sigmoid_10_percent_off_above_2.defjvp
+def _(primals, tangents):
+    (x,), (t,) = primals, tangents
+    s = jax.nn.sigmoid(x)
+    return s, jnp.where(x > 2.0, 1.1, 1.0) * s * (1 - s) * t
+
+
+def test_a_failure_is_reported_after_the_sweeps_referee_budget_is_spent():
+    # 5000 points: more disagreements than the 256 the sweep referees with mpmath; the
+    # single-point re-check of a failure must not depend on that spent budget
+    report = gradcheck.check(sigmoid_10_percent_off_above_2, logistic, shapes=[()], domain=(-20.0, 20.0),
+                             max_examples=5000)
+    assert report.unrefereed_points > 0
+    assert {f.kind for f in report.failures} == {"gradient"}, str(report)
+    assert all(float(f.input[0]) > 2 for f in report.failures)
