@@ -158,3 +158,22 @@ def test_a_failure_is_reported_after_the_sweeps_referee_budget_is_spent():
     assert report.unrefereed_points > 0
     assert {f.kind for f in report.failures} == {"gradient"}, str(report)
     assert all(float(f.input[0]) > 2 for f in report.failures)
+
+
+@jax.custom_jvp
+def cosh_off_by_a_thousandth_above_20(x):
+    return jnp.cosh(x)
+
+
+@cosh_off_by_a_thousandth_above_20.defjvp
+def _(primals, tangents):
+    (x,), (t,) = primals, tangents
+    return jnp.cosh(x), jnp.where(x > 20, 1.001, 1.0) * jnp.sinh(x) * t
+
+
+def test_condition_of_a_derivative_widens_its_tolerance_by_eps_not_by_rtol():
+    # cosh'' x / cosh' is about x = 50 here: a tolerance of rtol * 50 |truth| (1%) would hide
+    # this 0.1% error in float32; 16 eps * 50 does not
+    report = gradcheck.check(cosh_off_by_a_thousandth_above_20, sp.cosh, shapes=[()], domain=(-60.0, 60.0),
+                             dtype="float32", max_examples=200)
+    assert {f.kind for f in report.failures} == {"gradient"}, str(report)
