@@ -177,7 +177,7 @@ class Claim:
     seeds: tuple[str, ...]
     expected: tuple[str, ...]
     derive: Callable[..., Derivation]
-    verify: Callable[[Derivation, Settings], list[Finding]]
+    verify: Callable[[Derivation, Settings], Iterable[Finding]]  # a list, or a generator of findings
     statement: str = ""  # the precise statement in words (prose; the math comes from SymPy)
     params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 

@@ -166,7 +166,7 @@ derivatives = register(Claim(
     seeds=("002",),
     expected=("proved", "verified"),
     derive=_derive,
-    verify=lambda d, s: list(_verify(d, s)),
+    verify=_verify,
     statement="relu'(z) = 0 for z < 0 and 1 for z > 0; LeakyReLU'(z) = alpha and 1; ELU'(z) = alpha e^z "
               "(= ELU(z) + alpha) and 1.  At z = 0 the left and right derivatives differ (except ELU "
               "with alpha = 1); JAX returns one of them, and which one is stated",

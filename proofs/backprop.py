@@ -122,7 +122,7 @@ update = register(Claim(
     seeds=("002",),
     expected=("proved", "verified"),
     derive=_derive_update,
-    verify=lambda d, s: list(_verify_update(d, s)),
+    verify=_verify_update,
     statement="delta w = -alpha dLoss/dw (a descent step to first order), and in f_{i+1} = f(f_i w_{i+1} + b_{i+1}), "
               "df_2/dw_2 = f'(f_1 w_2) f_1, the layer's input times the activation's derivative; dLoss/dw_2 is the "
               "product dLoss/df_4 df_4/df_3 df_3/df_2 df_2/dw_2",

@@ -363,7 +363,7 @@ term_bound = register(Claim(
     seeds=("000",),
     expected=("proved",),
     derive=_derive_term_bound,
-    verify=lambda d, s: list(_verify_term_bound(d, s)),
+    verify=_verify_term_bound,
     statement="if |w| < 1 then |w sigma'(z)| < 1/4 for every real z",
 ))
 
@@ -452,7 +452,7 @@ ratio_b1_b3 = register(Claim(
     seeds=("000",),
     expected=("proved", "verified"),
     derive=_derive_ratio,
-    verify=lambda d, s: list(_verify_ratio(d, s)),
+    verify=_verify_ratio,
     statement="dC/db_1 / dC/db_3 = sigma'(z_1) w_2 sigma'(z_2) w_3 exactly; with all |w_j| < 1 its absolute value "
               "is below 1/16 (the note's 'dC/db_1 is usually 1/16 of dC/db_3' is this bound, not a typical value)",
 ))
@@ -532,7 +532,7 @@ exploding = register(Claim(
     seeds=("000",),
     expected=("proved", "verified"),
     derive=_derive_exploding,
-    verify=lambda d, s: list(_verify_exploding(d, s)),
+    verify=_verify_exploding,
     statement="with w_j = 100 and b_j = -100 a_{j-1}, z_j = 0 and w_j sigma'(z_j) = 25 in every layer, "
               "so dC/db_1 = 25^(L-1) (a_L - y)/4 grows as 25^L",
     params={"L": 4},
@@ -702,7 +702,7 @@ window = register(Claim(
     seeds=("000",),
     expected=("proved", "verified"),
     derive=_derive_window,
-    verify=lambda d, s: list(_verify_window(d, s)),
+    verify=_verify_window,
     statement="{a : |w sigma'(w a + b)| >= 1} is an interval of width (2/|w|) ln(|w|(1 + sqrt(1 - 4/|w|))/2 - 1) "
               "for |w| >= 4 and empty for |w| < 4; the width is largest, about 0.4477, at |w| about 6.894",
 ))
@@ -774,7 +774,7 @@ unstable = register(Claim(
     seeds=("000",),
     expected=("measured",),
     derive=_derive_unstable,
-    verify=lambda d, s: list(_verify_unstable(d, s)),
+    verify=_verify_unstable,
     statement="'all layers learn at the same speed only if the products balance': for random one-neuron chains "
               "with N(0,1) weights and biases, |dC/db_j| differs between layers by orders of magnitude, and "
               "balanced nets are rare",

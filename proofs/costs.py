@@ -138,7 +138,7 @@ quadratic_sigmoid = register(Claim(
     seeds=("003",),
     expected=("proved", "verified"),
     derive=_derive_quadratic,
-    verify=lambda d, s: list(_verify_quadratic(d, s)),
+    verify=_verify_quadratic,
     statement="for C = (a - y)^2/2 with a = sigma(w^T x + b): dC/dw = (a - y) sigma'(z) x and "
               "dC/db = (a - y) sigma'(z), a factor sigma'(z) <= 1/4 that vanishes as the neuron saturates",
     params={"n": 3},
@@ -243,7 +243,7 @@ cross_entropy_sigmoid = register(Claim(
     seeds=("003",),
     expected=("proved", "verified"),
     derive=_derive_cross_entropy,
-    verify=lambda d, s: list(_verify_cross_entropy(d, s)),
+    verify=_verify_cross_entropy,
     statement="for C = -[y ln a + (1 - y) ln(1 - a)], a = sigma(w^T x + b): dC/dw_j = x_j (sigma(z) - y), "
               "with no sigma' factor; averaged over n examples, (1/n) sum_x x_j (sigma(z) - y)",
     params={"n": 2, "examples": 2},
@@ -371,7 +371,7 @@ slow_learning = register(Claim(
     seeds=("003",),
     expected=("proved", "measured"),
     derive=_derive_slow,
-    verify=lambda d, s: list(_verify_slow(d, s)),
+    verify=_verify_slow,
     statement="for x = 1, y = 0: the neuron started at output 0.98 (w = b = 2) has a smaller quadratic-cost "
               "gradient than the one at 0.82 (w = 0.6, b = 0.9), and learns slower (learning rate 0.15, "
               "300 epochs); under cross-entropy its gradient is larger and the slow start is gone",

@@ -135,7 +135,7 @@ step_size = register(Claim(
     seeds=("001",),
     expected=("proved", "refuted"),
     derive=_derive_step_size,
-    verify=lambda d, s: list(_verify_step_size(d, s)),
+    verify=_verify_step_size,
     statement="'a learning rate alpha > 1 stops progress': for f(w) = lambda w^2/2 gradient descent converges iff "
               "0 < alpha < 2/lambda; the threshold is 1 only when lambda = 2, so the sentence is false as stated",
 ))

@@ -77,7 +77,7 @@ jacobian = register(Claim(
     seeds=("001",),
     expected=("proved", "verified"),
     derive=_derive_jacobian,
-    verify=lambda d, s: list(_verify_jacobian(d, s)),
+    verify=_verify_jacobian,
     statement="d(Ax)/dx = A: row i of the Jacobian is the gradient of the i-th output, (a_i1, ..., a_in)",
     params={"shape": (3, 4)},
 ))

@@ -145,7 +145,7 @@ delta = register(Claim(
     seeds=("000",),
     expected=("proved", "verified"),
     derive=_derive_delta,
-    verify=lambda d, s: list(_verify_delta(d, s)),
+    verify=_verify_delta,
     statement="delta^l = dC/db^l = Sigma'(z^l) (W^{l+1})^T Sigma'(z^{l+1}) ... (W^L)^T Sigma'(z^L) grad_a C, "
               "Sigma'(z) = diag(sigma'(z_i)), for a multi-neuron sigmoid network",
     params={"sizes": (2, 3, 2, 2)},
@@ -221,7 +221,7 @@ layer_jacobian = register(Claim(
     seeds=("001",),
     expected=("proved", "verified"),
     derive=_derive_layer_jacobian,
-    verify=lambda d, s: list(_verify_layer_jacobian(d, s)),
+    verify=_verify_layer_jacobian,
     statement="dh^t/dh^{t-1} = diag(sigma'(W^t h^{t-1} + b^t)) W^t (an m x m diagonal times the m x n weights; "
               "the seed writes it without the bias, and with a question mark)",
     params={"shape": (3, 2)},
@@ -356,7 +356,7 @@ product_of_jacobians = register(Claim(
     seeds=("001", "002"),
     expected=("proved", "verified"),
     derive=_derive_product,
-    verify=lambda d, s: list(_verify_product(d, s)),
+    verify=_verify_product,
     statement="dg/dW^t = dg/dh^L (prod of layer Jacobians dh^{i+1}/dh^i) dh^t/dW^t; if every factor is c times an "
               "orthogonal matrix the product has norm exactly c^depth (explodes for c > 1, vanishes for c < 1); a "
               "norm of c per factor alone bounds the product by c^depth from above only",

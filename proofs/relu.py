@@ -133,7 +133,7 @@ jacobian_product = register(Claim(
     seeds=("001",),
     expected=("proved", "verified"),
     derive=_derive_jacobian_product,
-    verify=lambda d, s: list(_verify_jacobian_product(d, s)),
+    verify=_verify_jacobian_product,
     statement="for h^l = relu(W^l h^{l-1} + b^l), dh^L/dx = D^L W^L ... D^1 W^1 with D^l = diag(1[z^l > 0]): "
               "with all units active it is W^L ... W^1; an inactive unit zeroes its row of its layer's factor",
     params={"sizes": (2, 2, 2)},
@@ -230,7 +230,7 @@ dead_unit = register(Claim(
     seeds=("001",),
     expected=("proved", "verified"),
     derive=_derive_dead_unit,
-    verify=lambda d, s: list(_verify_dead_unit(d, s)),
+    verify=_verify_dead_unit,
     statement="in h1 = W1 x + b1, h2 = W2 relu(h1) + b2, g = loss(h2, y): if h1_i < 0 then dg/dW1[i, :] = 0 "
               "(and moving that row changes nothing: the unit does not take part)",
     params={"n": 3, "m": 2, "i": 0},
@@ -343,7 +343,7 @@ sparsity = register(Claim(
     seeds=("001",),
     expected=("refuted", "measured"),
     derive=_derive_sparsity,
-    verify=lambda d, s: list(_verify_sparsity(d, s)),
+    verify=_verify_sparsity,
     statement="the note: 'after N more layers the ReLU activation rate drops by a factor 2^N'. For units it is false "
               "(at symmetric initialisation about 1/2 are active in every layer); for input-output paths it is true "
               "(about 2^-N of them are active)",

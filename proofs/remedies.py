@@ -166,7 +166,7 @@ clipping = register(Claim(
     seeds=("002",),
     expected=("proved", "verified"),
     derive=_derive_clipping,
-    verify=lambda d, s: list(_verify_clipping(d, s)),
+    verify=_verify_clipping,
     statement="clip(g) = g if ||g|| <= c, else c g / ||g||: ||clip(g)|| <= c and clip(g) = lambda g with lambda > 0",
     params={"n": 3},
 ))
@@ -222,7 +222,7 @@ l2 = register(Claim(
     seeds=("002",),
     expected=("proved", "verified"),
     derive=_derive_l2,
-    verify=lambda d, s: list(_verify_l2(d, s)),
+    verify=_verify_l2,
     statement="for Loss = (y - W^T x)^2 + alpha ||W||^2: grad_W Loss = -2 x (y - W^T x) + 2 alpha W",
     params={"n": 3},
 ))
@@ -332,7 +332,7 @@ residual = register(Claim(
     seeds=("002",),
     expected=("proved", "measured"),
     derive=_derive_residual,
-    verify=lambda d, s: list(_verify_residual(d, s)),
+    verify=_verify_residual,
     statement="d(x + F(x))/dx = I + dF/dx; through L blocks the Jacobian is the product of the I + J_k and "
               "does not vanish the way the plain product of the J_k does",
     params={"n": 2},
@@ -462,7 +462,7 @@ batchnorm = register(Claim(
     seeds=("002",),
     expected=("proved", "verified"),
     derive=_derive_bn,
-    verify=lambda d, s: list(_verify_bn(d, s)),
+    verify=_verify_bn,
     statement="BN(c W x) = BN(W x) for c > 0 (no epsilon); hence grad_W . W = 0 and grad at c W = grad at W / c",
 ))
 
@@ -568,7 +568,7 @@ init_variance = register(Claim(
     seeds=("002",),
     expected=("measured",),
     derive=_derive_init,
-    verify=lambda d, s: list(_verify_init(d, s)),
+    verify=_verify_init,
     statement="with Var[W] = 2/n_in and ReLU (He) the backpropagated gradient's variance is kept from layer to "
               "layer (ratio about 1); with N(0,1)/sqrt(n) it halves (ratio about 1/2); Glorot's 2/(n_in + n_out) "
               "with tanh keeps it roughly (ratio a little below 1, because tanh' < 1 away from 0)",

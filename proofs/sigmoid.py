@@ -47,7 +47,7 @@ derivative = register(Claim(
     seeds=("001", "002"),
     expected=("proved", "verified"),
     derive=_derive_derivative,
-    verify=lambda d, s: list(_verify_derivative(d, s)),
+    verify=_verify_derivative,
     statement="sigma'(z) = sigma(z) (1 - sigma(z)) for every real z",
 ))
 
@@ -96,6 +96,6 @@ max_derivative = register(Claim(
     seeds=("000", "002"),
     expected=("proved",),
     derive=_derive_max,
-    verify=lambda d, s: list(_verify_max(d, s)),
+    verify=_verify_max,
     statement="sigma'(z) <= 1/4 for every real z, with equality only at z = 0",
 ))

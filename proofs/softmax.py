@@ -145,7 +145,7 @@ sums_to_one = register(Claim(
     seeds=("003",),
     expected=("proved", "verified"),
     derive=_derive_sums,
-    verify=lambda d, s: list(_verify_sums(d, s)),
+    verify=_verify_sums,
     statement="sum_i y_i = 1 for every C and every logits a",
     params={"C": 4},
 ))
@@ -217,7 +217,7 @@ jacobian = register(Claim(
     seeds=("003",),
     expected=("proved", "verified"),
     derive=_derive_jacobian,
-    verify=lambda d, s: list(_verify_jacobian(d, s)),
+    verify=_verify_jacobian,
     statement="dy_i/da_j = y_i (delta_ij - y_j); the note's y_i (1 - y_j) for i = j and -y_i y_j for "
               "i != j is the same",
     params={"C": 4},
@@ -313,7 +313,7 @@ cross_entropy_grad = register(Claim(
     seeds=("003",),
     expected=("proved", "verified"),
     derive=_derive_xent,
-    verify=lambda d, s: list(_verify_xent(d, s)),
+    verify=_verify_xent,
     statement="with sum_i t_i = 1, d/da of -sum_i t_i ln softmax(a)_i is softmax(a) - t (in general "
               "softmax(a) sum_i t_i - t)",
     params={"C": 4},
@@ -383,7 +383,7 @@ shift_invariance = register(Claim(
     seeds=("003",),
     expected=("proved",),
     derive=_derive_shift,
-    verify=lambda d, s: list(_verify_shift(d, s)),
+    verify=_verify_shift,
     statement="softmax(a + F) = softmax(a) for every real F, in particular F = -max(a)",
     params={"C": 4},
 ))
@@ -536,7 +536,7 @@ stable = register(Claim(
     seeds=("003",),
     expected=("verified", "refuted"),
     derive=_derive_stable,
-    verify=lambda d, s: list(_verify_stable(d, s)),
+    verify=_verify_stable,
     statement="softmax(a - max a) is finite for every finite input; the textbook form overflows once "
               "max(a) > ln(max float): 88.72 in float32, 709.78 in float64, thresholds the suite finds itself",
     params={"C": 4},

@@ -104,7 +104,7 @@ max_derivative = register(Claim(
     seeds=("002",),
     expected=("proved", "refuted"),
     derive=_derive_max,
-    verify=lambda d, s: list(_verify_max(d, s)),
+    verify=_verify_max,
     statement="tanh'(z) <= 1 for every real z, with equality only at z = 0; the note's strict "
               "tanh'(z) < 1 is refuted at z = 0",
 ))
@@ -188,7 +188,7 @@ vs_sigmoid = register(Claim(
     seeds=("002",),
     expected=("proved", "refuted"),
     derive=_derive_vs,
-    verify=lambda d, s: list(_verify_vs(d, s)),
+    verify=_verify_vs,
     statement="tanh'(z) = 4 sigma'(2z), and tanh'(z) >= sigma'(z) holds exactly for |z| <= "
               "2 ln((1 + sqrt 3 + sqrt 2 3^(1/4))/2) = 1.6629; the note's 'tanh is better than "
               "sigmoid', read pointwise, is refuted (a counterexample near z = 2)",
