@@ -65,14 +65,17 @@ def results_table(results: list[ClaimResult]) -> Table:
     table.add_column("verdict", no_wrap=True, min_width=max([len(", ".join(r.reached)) for r in results] + [7]))
     table.add_column("", justify="center", no_wrap=True, min_width=4)
     table.add_column("s", justify="right", no_wrap=True, min_width=5)
-    table.add_column("result", overflow="ellipsis", no_wrap=True, ratio=1)
+    table.add_column("result", no_wrap=True)
     for r in results:
         reached = ", ".join(r.reached) or "-"
         if r.ok:
             mark, verdict = "[green]ok[/green]", reached
         else:
             mark, verdict = "[red]MISS[/red]", f"{reached} (expected {', '.join(r.claim.expected)})"
-        table.add_row(r.claim.id, verdict, mark, f"{r.seconds:.1f}", " ".join(r.summary.split()))
+        summary = " ".join(r.summary.split())
+        if len(summary) > 72:
+            summary = summary[:71] + "…"
+        table.add_row(r.claim.id, verdict, mark, f"{r.seconds:.1f}", summary)
     return table
 
 
