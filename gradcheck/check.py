@@ -958,7 +958,11 @@ def check(
     eng = _Engine(fn, ref, prog, cmp, dtype, int(seed), domains_flat, arg_names)
     eng.out_shape = fn_shape
     rng = np.random.default_rng([int(seed), 3])
-    X = _sample(ref, domains_flat, int(max_examples), dtype, rng)
+    # inside the caller's own Hypothesis test a nested @given is refused (HealthCheck.nested_given):
+    # the outer test already draws inputs, so the sweep takes the search's share of points instead
+    nested = hypothesis.control.currently_in_test_context()
+    n_sweep = int(max_examples) + (hypothesis_examples if nested else 0)
+    X = _sample(ref, domains_flat, n_sweep, dtype, rng)
     eng.chunk = min(_MAX_CHUNK, 1 << max(4, int(np.ceil(np.log2(max(X.shape[0], 1))))))
 
     failures_raw: dict[tuple, list] = {}  # (kind, mode, argument) -> [(x, exp, got, err, e)]
@@ -979,7 +983,7 @@ def check(
         # ---- Hypothesis: edge cases, shrunk by Hypothesis itself ----
         t2 = time.perf_counter()
         hyp_found: list = []
-        if hypothesis_examples:
+        if hypothesis_examples and not nested:
             strat = _strategy(shapes, domains, dtype)
             T1, C1 = eng._directions(1)
 
@@ -1078,7 +1082,8 @@ def check(
     return Report(
         failures=failures, fn_name=_fn_name(fn), shapes=shapes, domain=domains, order=order,
         dtype=dtype, rtol=tol["rtol"], atol=tol["atol"], seed=int(seed), max_examples=int(max_examples),
-        hypothesis_examples=hypothesis_examples, points_checked=int(X.shape[0]) + hypothesis_examples,
+        hypothesis_examples=0 if nested else hypothesis_examples,
+        points_checked=int(X.shape[0]) + (0 if nested else hypothesis_examples),
         modes=dict(prog.modes), kinks=kinks, kink_points=eng.kink_points,
         refereed_points=eng.refereed, unrefereed_points=eng.unrefereed, undefined_points=eng.undefined,
         seconds={"symbolic": t_sym, "sweep": t_sweep, "hypothesis": t_hyp, "shrink": t_shrink,
@@ -1086,7 +1091,10 @@ def check(
         devices=eng.devices,
         notes=notes + [
             f"nonzero inputs below {TINY_INPUT[dtype]:g} in magnitude are not drawn (their squares underflow {dtype})"
-        ],
+        ] + ([
+            "called inside a Hypothesis test: the Hypothesis search was replaced by "
+            f"{hypothesis_examples} more swept points (Hypothesis refuses a nested @given)"
+        ] if nested and hypothesis_examples else []),
     )
 
 

@@ -4,6 +4,8 @@ import jax
 import jax.numpy as jnp
 import pytest
 import sympy as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import gradcheck
 
@@ -177,3 +179,21 @@ def test_condition_of_a_derivative_widens_its_tolerance_by_eps_not_by_rtol():
     report = gradcheck.check(cosh_off_by_a_thousandth_above_20, sp.cosh, shapes=[()], domain=(-60.0, 60.0),
                              dtype="float32", max_examples=200)
     assert {f.kind for f in report.failures} == {"gradient"}, str(report)
+
+
+@settings(max_examples=3, deadline=None)
+@given(st.floats(0.5, 2.0))
+def test_check_inside_a_users_own_hypothesis_test_works_and_says_how(scale):
+    # Hypothesis refuses a nested @given; check sweeps more points instead and says so
+    report = gradcheck.check(lambda x: jnp.sin(x) * scale, lambda x: sp.sin(x) * scale, shapes=[()],
+                             domain=(-3.0, 3.0), max_examples=20)
+    assert report.ok, str(report)
+    assert any("inside a Hypothesis test" in n for n in report.notes)
+
+
+@settings(max_examples=2, deadline=None)
+@given(st.just(None))
+def test_check_inside_a_users_hypothesis_test_still_catches_a_wrong_rule(_):
+    report = gradcheck.check(sigmoid_10_percent_off_above_2, logistic, shapes=[()], domain=(-20.0, 20.0),
+                             max_examples=100)
+    assert {f.kind for f in report.failures} == {"gradient"}
