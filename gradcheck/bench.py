@@ -39,7 +39,6 @@ import json
 import os
 import platform
 import statistics
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -658,21 +657,13 @@ def run(only: Sequence[str] | None = None, quick: bool = False, progress: Callab
 
 
 def write_json(result: dict[str, Any], path: str | os.PathLike) -> None:
-    """Write ``result`` whole: a temporary file in the same folder, then ``os.replace``."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
+    """Write ``result`` whole (:func:`gradcheck._files.write_whole`)."""
+    from ._files import write_whole
+
+    folder = os.path.dirname(os.path.abspath(os.fspath(path)))
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"--json: the folder {folder!r} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=".bench-", suffix=".json", dir=folder)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(result, fh, indent=2, sort_keys=False)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_whole(path, json.dumps(result, indent=2, sort_keys=False) + "\n")
 
 
 # ---------------------------------------------------------------------------------------------

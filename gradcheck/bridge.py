@@ -34,7 +34,6 @@ __all__ = ["Reference", "build_reference", "TRUTH_DIGITS"]
 #: Decimal digits of the mpmath truth.
 TRUTH_DIGITS = 50
 
-_NONSMOOTH = (sp.Abs, sp.Max, sp.Min, sp.Heaviside, sp.sign, sp.floor, sp.ceiling)
 _DISCONTINUOUS = (sp.Heaviside, sp.sign, sp.floor, sp.ceiling)
 
 
@@ -75,7 +74,7 @@ def _jax_specials() -> dict:
     return {
         "erf": jss.erf, "erfc": jss.erfc, "erfinv": jss.erfinv, "gamma": jss.gamma,
         "loggamma": jss.gammaln, "digamma": jss.digamma, "polygamma": jss.polygamma,
-        "zeta": jss.zeta, "besseli": None,
+        "zeta": jss.zeta,
     }
 
 
@@ -146,7 +145,7 @@ class Reference:
         """``X (B, N) float64 -> (flat (B, M) float64, at_kink (B,) bool)``, jitted. Needs x64."""
         if self._jax is None:
             exprs = self._all_exprs()
-            mods = [{k: v for k, v in _jax_specials().items() if v is not None}, "jax"]
+            mods = [_jax_specials(), "jax"]
             f = sp.lambdify(self.inputs, exprs, modules=mods, cse=True)
             g = sp.lambdify(self.inputs, self.kinks or [sp.S.One], modules=mods, cse=True)
             nk = len(self.kinks)
@@ -183,6 +182,29 @@ class Reference:
             for m, v in enumerate(vals):
                 out[:, m] = np.broadcast_to(np.asarray(v, dtype=np.longdouble), (X.shape[0],))
         return out
+
+    # --- points on the kinks ------------------------------------------------------------------
+    def kink_solvers(self) -> list[tuple[int, Callable]]:
+        """(input index j, x -> the x_j that puts x on a kink), for kinks linear in x_j.
+
+        Derived once per reference (the reference is cached, so repeated checks reuse it), in
+        input order so that the points drawn from a seed do not depend on set ordering.
+        """
+        if getattr(self, "_kink_solvers", None) is None:
+            out = []
+            for g in self.kinks[:8]:
+                js = sorted(self.inputs.index(v) for v in g.free_symbols if v in self.inputs)[:2]
+                for j in js:
+                    try:
+                        poly = sp.Poly(g, self.inputs[j])
+                    except sp.PolynomialError:
+                        continue
+                    if poly.degree() != 1:
+                        continue
+                    a, b = poly.all_coeffs()
+                    out.append((j, sp.lambdify(self.inputs, -b / a, modules="math")))
+            self._kink_solvers = out
+        return self._kink_solvers
 
     # --- second derivatives of the truth, for condition-scaled tolerances ---------------------
     _HESS_LIMIT = 20000
