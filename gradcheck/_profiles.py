@@ -1,12 +1,20 @@
 """Hypothesis settings profiles: ``default`` for ``make test``, ``thorough`` for long runs.
 
-Picked with the ``HYPOTHESIS_PROFILE`` environment variable, as Hypothesis itself does.  The
-profile also sets how many points the numerical half of a claim checks.
+Picked with the ``HYPOTHESIS_PROFILE`` environment variable, as Hypothesis itself does, or for
+the whole process with :func:`use` (the pytest plugin's ``--gradcheck-profile`` and
+``--gradcheck-seed``), which wins over the environment.  The profile also sets how many points
+the numerical half of a claim checks.
+
+    use(profile=None, seed=None) -> dict   set (None: clear) the process-wide overrides
+    current_profile()                      the override, else $HYPOTHESIS_PROFILE, else "default"
+    default_seed()                         the override, else 0
+    default_examples()                     the current profile's points per check
 """
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from hypothesis import HealthCheck, settings
 
@@ -32,11 +40,44 @@ for _name, _p in PROFILES.items():
     settings.register_profile(_name, parent=settings.get_profile(f"gradcheck-{_name}"))
 
 
+# process-wide overrides set by use(); None: not overridden
+_OVERRIDES: dict[str, Any] = {"profile": None, "seed": None}
+
+
+def use(profile: str | None = None, seed: int | None = None) -> dict[str, Any]:
+    """Set the profile and seed that checks and claims use when a call names none.
+
+    ``None`` clears that override: the profile falls back to ``HYPOTHESIS_PROFILE`` (else
+    ``"default"``), the seed to 0.  Returns the previous overrides, so that ``use(**previous)``
+    restores them.  Only gradcheck's defaults change; loading the matching Hypothesis profile
+    for other tests is the caller's choice (the pytest plugin does it).
+    """
+    if profile is not None and profile not in PROFILES:
+        raise ValueError(f"profile must be one of {sorted(PROFILES)}, got {profile!r}")
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    previous = dict(_OVERRIDES)
+    _OVERRIDES.update(profile=profile, seed=seed)
+    return previous
+
+
 def current_profile() -> str:
+    if _OVERRIDES["profile"] is not None:
+        return _OVERRIDES["profile"]
     name = os.environ.get("HYPOTHESIS_PROFILE", "default")
     if name not in PROFILES:
         raise ValueError(f"HYPOTHESIS_PROFILE must be one of {sorted(PROFILES)}, got {name!r}")
     return name
+
+
+def default_seed() -> int:
+    """The seed of a check or claim that names none: the override set by :func:`use`, else 0."""
+    return 0 if _OVERRIDES["seed"] is None else _OVERRIDES["seed"]
+
+
+def default_examples() -> int:
+    """Points per check of the current profile (200 by default, 5000 when thorough)."""
+    return PROFILES[current_profile()]["max_examples"]
 
 
 def hypothesis_settings(max_examples: int | None = None, profile: str | None = None) -> settings:
