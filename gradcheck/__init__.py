@@ -4,6 +4,7 @@ SymPy derives closed forms, JAX computes the same quantities by autodiff, and hi
 mpmath evaluation referees.  The public API fits on one screen:
 
     gradcheck.check(fn, reference, shapes, ...)   -> Report      check a JAX function
+    gradcheck.assert_check(...same...)            -> Report      check, or raise CheckFailed
     gradcheck.float64()                           -> context     scoped float64 in JAX
     gradcheck.TOLERANCES                                         default rtol/atol per dtype
     gradcheck.Claim, Derivation, Step, Finding, Settings         the catalogue's types
@@ -32,6 +33,7 @@ from .check import (
     check as check,
     float64 as float64,
 )
+from ._assert import CheckFailed as CheckFailed, assert_check as assert_check
 
 try:
     __version__ = _version("gradcheck")
@@ -40,6 +42,7 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 
 __all__ = [
     "VERDICTS",
+    "CheckFailed",
     "Claim",
     "ClaimResult",
     "Derivation",
@@ -49,6 +52,7 @@ __all__ = [
     "Settings",
     "Step",
     "TOLERANCES",
+    "assert_check",
     "check",
     "float64",
     "get",
