@@ -52,7 +52,7 @@ directional derivatives computed in one batched call.
 from __future__ import annotations
 
 import dataclasses
-import math
+import functools
 from collections import OrderedDict
 from collections.abc import Callable
 
@@ -100,17 +100,17 @@ _CACHE: OrderedDict = OrderedDict()
 _CACHE_SIZE = 64
 
 
-def _ridders(D, R, valid, factor, powers):
+def _ridders(xp, D, R, valid, factor, powers):
     """Richardson tableau over rows ``D[i]`` (large step first), vectorised over the rest.
 
-    ``R[i]`` bounds the rounding of ``D[i]``; ``valid[i]`` says the row may be used.  Every
-    extrapolated entry ``T[i,j]`` (``j >= 1``) gets Ridders' estimate
+    ``R[i]`` bounds the rounding of ``D[i]``; ``valid[i]`` says the row may be used (valid rows
+    come first).  Every extrapolated entry ``T[i,j]`` (``j >= 1``) gets Ridders' estimate
     ``max(|T[i,j]-T[i,j-1]|, |T[i,j]-T[i-1,j-1]|)``, widened by its distance to the next row's
     entry of the same column ``|T[i,j]-T[i+1,j]|`` (so two large steps that agree by chance do
-    not pass as converged) and by its carried rounding bound; the entry with the smallest total
-    is returned with that total.  Entries whose next row is not usable are not candidates.
-    Returns (value, truncation estimate, rounding bound); the estimate is inf where fewer
-    than three rows were usable."""
+    not pass for converged) and by its carried rounding bound; the entry with the smallest total
+    is returned.  Entries whose next row is not usable are not candidates.  Returns (value,
+    truncation estimate, rounding bound); the estimate is inf where fewer than three rows were
+    usable.  ``xp`` is NumPy or jax.numpy."""
     S = D.shape[0]
     T, Rt = [[D[0]]], [[R[0]]]
     for i in range(1, S):
@@ -121,94 +121,111 @@ def _ridders(D, R, valid, factor, powers):
             row_r.append((c * row_r[j - 1] + Rt[i - 1][j - 1]) / (c - 1.0))
         T.append(row)
         Rt.append(row_r)
-    best, best_e, best_r = D[0], jnp.full(D[0].shape, jnp.inf), R[0]
+    best, best_e, best_r = D[0], xp.full(D[0].shape, xp.inf), R[0]
     best_tot = best_e
     for i in range(1, S - 1):
-        ok = valid[i + 1]  # rows are valid as a suffix-closed prefix: i+1 valid => 0..i valid
+        ok = valid[i + 1]  # valid rows are a prefix: i+1 valid means 0..i+1 valid
         for j in range(1, i + 1):
             t = T[i][j]
-            e = jnp.maximum(jnp.abs(t - T[i][j - 1]), jnp.abs(t - T[i - 1][j - 1]))
-            e = jnp.maximum(e, jnp.abs(t - T[i + 1][j]))
+            e = xp.maximum(xp.abs(t - T[i][j - 1]), xp.abs(t - T[i - 1][j - 1]))
+            e = xp.maximum(e, xp.abs(t - T[i + 1][j]))
             tot = e + Rt[i][j]
             take = ok & (tot < best_tot)
-            best = jnp.where(take, t, best)
-            best_e = jnp.where(take, e, best_e)
-            best_r = jnp.where(take, Rt[i][j], best_r)
-            best_tot = jnp.where(take, tot, best_tot)
+            best = xp.where(take, t, best)
+            best_e = xp.where(take, e, best_e)
+            best_r = xp.where(take, Rt[i][j], best_r)
+            best_tot = xp.where(take, tot, best_tot)
     return best, best_e, best_r
 
 
-def _build(f, order, steps, factor, f_eps, settle_rtol, kink_factor, min_rows):
-    st = _STENCILS[order]
-    offsets = np.asarray(st["offsets"], dtype=np.float64)
-    P = len(st["offsets"])
+def _build(f, order, steps, factor):
+    """The jitted evaluation of ``f`` at every point of every row and step, in one vmapped call.
+
+    Returns ``f0`` (B, K) at the points and ``fs`` (B, S, P, K) at ``x + offset_p h_i v``."""
+    offsets = np.asarray(_STENCILS[order]["offsets"], dtype=np.float64)
+    P = len(offsets)
 
     def program(X, V, h0):
         B, N = X.shape
         hs = h0[:, None] / factor ** jnp.arange(steps, dtype=X.dtype)  # (B, S)
-        shift = hs[:, :, None] * offsets  # (B, S, P)
-        pts = X[:, None, None, :] + shift[..., None] * V[:, None, None, :]
-        allpts = jnp.concatenate([X, pts.reshape(-1, N)], axis=0)
-        out = jax.vmap(f)(allpts)
+        pts = X[:, None, None, :] + (hs[:, :, None] * offsets)[..., None] * V[:, None, None, :]
+        out = jax.vmap(f)(jnp.concatenate([X, pts.reshape(-1, N)], axis=0))
         out = out.reshape(out.shape[0], -1)
-        K = out.shape[1]
-        f0 = out[:B]  # (B, K)
-        fs = jnp.moveaxis(out[B:].reshape(B, steps, P, K), 1, 0)  # (S, B, P, K)
-        hk = jnp.moveaxis(hs, 1, 0)[:, :, None]  # (S, B, 1)
-        hp = hk**order
-        f0s = jnp.broadcast_to(f0, fs[:, :, 0].shape)
-
-        def combine(coef):
-            acc = coef[0] * f0s
-            mag = abs(coef[0]) * jnp.abs(f0s)
-            for k in range(P):
-                if coef[k + 1] != 0.0:
-                    acc = acc + coef[k + 1] * fs[:, :, k]
-                    mag = mag + abs(coef[k + 1]) * jnp.abs(fs[:, :, k])
-            return acc / hp, mag / hp, sum(abs(a) for a in coef)
-
-        # First difference at each step (for the point-rounding term and the scale).
-        i_m, i_p = st["offsets"].index(-1.0), st["offsets"].index(1.0)
-        d1 = (fs[:, :, i_p] - fs[:, :, i_m]) / (2.0 * hk)
-        xinf = jnp.maximum(1.0, jnp.max(jnp.abs(X), axis=1))
-        vinf = jnp.max(jnp.abs(V), axis=1)
-        dirrel = jnp.where(vinf > 0, EPS * xinf / jnp.where(vinf > 0, vinf, 1.0), 0.0)
-        dirrel = dirrel[None, :, None]
-
-        finite_step = jnp.all(jnp.isfinite(fs), axis=2)  # (S, B, K)
-        # suffix-all: rows i.. S-1 all finite
-        suffix = jnp.flip(jnp.cumprod(jnp.flip(finite_step, 0), axis=0), 0).astype(bool)
-        n_ok = jnp.sum(suffix, axis=0)  # (B, K)
-        start = steps - n_ok
-        f0_ok = jnp.isfinite(f0)
-        rows = jnp.arange(steps)[:, None, None]
-        idx = jnp.minimum(start[None] + rows, steps - 1)
-        valid = (rows < n_ok[None]) & f0_ok[None]
-
-        def estimate(name, powers):
-            d, mag, asum = combine(st[name])
-            r = f_eps * mag + 4.0 * dirrel * jnp.abs(d1) * asum / hp
-            d = jnp.where(jnp.isfinite(d), d, 0.0)
-            r = jnp.where(jnp.isfinite(r), r, 0.0)
-            d = jnp.take_along_axis(d, idx, axis=0)
-            r = jnp.take_along_axis(r, idx, axis=0)
-            return _ridders(d, r, valid, factor, powers), d
-
-        (val, err_t, err_r), dc = estimate("central", lambda j: 2 * j)
-        (fv, fe, fr), _ = estimate("forward", lambda j: j)
-        (bv, be, br), _ = estimate("backward", lambda j: j)
-        error = err_t + err_r
-
-        nvalid = jnp.maximum(n_ok, 1)
-        mean_d = jnp.sum(jnp.where(valid, jnp.abs(dc), 0.0), axis=0) / nvalid
-        fscale = jnp.where(f0_ok, jnp.abs(f0), 0.0) * ((vinf / xinf) ** order)[:, None]
-        scale = jnp.maximum(jnp.maximum(jnp.abs(val), mean_d), fscale)
-        settled = jnp.isfinite(error) & (error <= settle_rtol * scale)
-        kink = jnp.abs(fv - bv) > kink_factor * (fe + fr + be + br) + 64.0 * EPS * scale
-        converged = f0_ok & (n_ok >= min_rows) & settled & ~kink
-        return val, error, converged
+        return out[:B], out[B:].reshape(B, steps, P, out.shape[1])
 
     return jax.jit(program)
+
+
+def _analyse(xp, f0, fs, hs, xinf, vinf, *, order, factor, f_eps, settle_rtol, kink_factor,
+             min_rows):
+    """Differences, tableaux, error bounds and the convergence test; ``xp`` is NumPy or jnp.
+
+    ``f0`` (B, K), ``fs`` (B, S, P, K), ``hs`` (B, S), ``xinf = max(1, |x|_inf)`` and
+    ``vinf = |v|_inf`` (B,)."""
+    st = _STENCILS[order]
+    B, S, P, K = fs.shape
+    fs = xp.moveaxis(fs, 1, 0)  # (S, B, P, K)
+    hk = xp.moveaxis(hs, 1, 0)[:, :, None]  # (S, B, 1)
+    hp = hk**order
+    f0s = xp.broadcast_to(f0, (S, B, K))
+
+    def combine(coef):
+        acc = coef[0] * f0s
+        mag = abs(coef[0]) * xp.abs(f0s)
+        for k in range(P):
+            if coef[k + 1] != 0.0:
+                acc = acc + coef[k + 1] * fs[:, :, k]
+                mag = mag + abs(coef[k + 1]) * xp.abs(fs[:, :, k])
+        return acc / hp, mag / hp, sum(abs(a) for a in coef)
+
+    # First difference at each step: rounding the shifted point x + h v moves f by about
+    # |D1| * eps |x|_inf / |v|_inf.
+    i_m, i_p = st["offsets"].index(-1.0), st["offsets"].index(1.0)
+    d1 = (fs[:, :, i_p] - fs[:, :, i_m]) / (2.0 * hk)
+    safe_v = xp.where(vinf > 0, vinf, 1.0)
+    dirrel = xp.where(vinf > 0, EPS * xinf / safe_v, 0.0)[None, :, None]
+
+    finite_step = xp.all(xp.isfinite(fs), axis=2)  # (S, B, K)
+    # rows i .. S-1 all finite; large steps with a non-finite value are dropped
+    suffix = xp.flip(xp.cumprod(xp.flip(finite_step, 0), axis=0), 0).astype(bool)
+    n_ok = xp.sum(suffix, axis=0)  # (B, K)
+    start = S - n_ok
+    f0_ok = xp.isfinite(f0)
+    rows = xp.arange(S)[:, None, None]
+    idx = xp.minimum(start[None] + rows, S - 1)
+    valid = (rows < n_ok[None]) & f0_ok[None]
+
+    def estimate(name, powers):
+        d, mag, asum = combine(st[name])
+        r = f_eps * mag + 4.0 * dirrel * xp.abs(d1) * asum / hp
+        d = xp.where(xp.isfinite(d), d, 0.0)
+        r = xp.where(xp.isfinite(r), r, 0.0)
+        d = xp.take_along_axis(d, idx, axis=0)
+        r = xp.take_along_axis(r, idx, axis=0)
+        return _ridders(xp, d, r, valid, factor, powers), d
+
+    (val, err_t, err_r), dc = estimate("central", lambda j: 2 * j)
+    (fv, fe, fr), _ = estimate("forward", lambda j: j)
+    (bv, be, br), _ = estimate("backward", lambda j: j)
+    error = err_t + err_r
+
+    mean_d = xp.sum(xp.where(valid, xp.abs(dc), 0.0), axis=0) / xp.maximum(n_ok, 1)
+    fscale = xp.where(f0_ok, xp.abs(f0), 0.0) * ((vinf / xinf) ** order)[:, None]
+    scale = xp.maximum(xp.maximum(xp.abs(val), mean_d), fscale)
+    settled = xp.isfinite(error) & (error <= settle_rtol * scale)
+    kink = xp.abs(fv - bv) > kink_factor * (fe + fr + be + br) + 64.0 * EPS * scale
+    converged = f0_ok & (n_ok >= min_rows) & settled & ~kink
+    return val, error, converged
+
+
+_analyse_jit = jax.jit(
+    functools.partial(_analyse, jnp),
+    static_argnames=("order", "factor", "f_eps", "settle_rtol", "kink_factor", "min_rows"),
+)
+
+#: Above this many (row, output) pairs the analysis runs jitted (compiled once per shape);
+#: below it NumPy is faster than compiling.
+JIT_ANALYSIS_ABOVE = 20_000
 
 
 def _evaluator(f, *key):
@@ -267,13 +284,19 @@ def directional_derivative(
     vinf = np.max(np.abs(V), axis=1, initial=0.0)
     h0 = base_step * xinf / np.where(vinf > 0, vinf, 1.0)
     h0 = np.exp2(np.floor(np.log2(h0)))
-    program = _evaluator(
-        f, order, int(steps), float(factor), float(f_eps), float(settle_rtol),
-        float(kink_factor), int(min_rows),
-    )
+    program = _evaluator(f, order, int(steps), float(factor))
+    opts = dict(order=order, factor=float(factor), f_eps=float(f_eps),
+                settle_rtol=float(settle_rtol), kink_factor=float(kink_factor),
+                min_rows=int(min_rows))
+    hs = h0[:, None] / float(factor) ** np.arange(steps)
     with jax.enable_x64(True):
-        val, err, conv = program(jnp.asarray(X), jnp.asarray(V), jnp.asarray(h0))
-        val, err, conv = np.asarray(val), np.asarray(err), np.asarray(conv)
+        f0, fs = program(jnp.asarray(X), jnp.asarray(V), jnp.asarray(h0))
+        if f0.size > JIT_ANALYSIS_ABOVE:
+            out = _analyse_jit(f0, fs, jnp.asarray(hs), jnp.asarray(xinf), jnp.asarray(vinf),
+                               **opts)
+        else:
+            out = _analyse(np, np.asarray(f0), np.asarray(fs), hs, xinf, vinf, **opts)
+        val, err, conv = (np.asarray(a) for a in out)
     return Estimate(value=val, error=err, converged=conv)
 
 
