@@ -598,8 +598,14 @@ def _route_missing(node, modules) -> str | None:
     """Why ``node`` cannot be lambdified with ``modules``, or None."""
     import builtins
 
+    # the function alone: nested calls are checked as nodes of their own, so a parent (exp of an
+    # unknown function) is not blamed for its child
     try:
-        fn = sp.lambdify(sorted(node.free_symbols, key=str), prepare(node), modules=modules)
+        probe = node.func(*[a if a.is_Atom else sp.Dummy(real=True) for a in node.args])
+    except Exception:  # noqa: BLE001 - Piecewise and the like need their structured args
+        probe = node
+    try:
+        fn = sp.lambdify(sorted(probe.free_symbols, key=str), prepare(probe), modules=modules)
     except Exception as e:  # noqa: BLE001 - a printer's refusal, reported to the user
         return f"{type(e).__name__}: {str(e).splitlines()[0]}"
     missing = [n for n in _printable_names(fn) if n not in fn.__globals__ and not hasattr(builtins, n)]
