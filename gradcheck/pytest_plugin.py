@@ -31,7 +31,11 @@ def use_for_run(config: pytest.Config, profile: str | None, profile_from: str, s
     """Make ``profile`` and ``seed`` (None: not chosen) the defaults of the run."""
     if profile is not None and profile not in _profiles.PROFILES:
         raise pytest.UsageError(f"{profile_from} must be one of {sorted(_profiles.PROFILES)}, got {profile!r}")
-    previous = _profiles.use(profile=profile, seed=seed)
+    previous = _profiles.use()  # read (and clear) what a conftest may have set: kept unless chosen
+    _profiles.use(
+        profile=previous["profile"] if profile is None else profile,
+        seed=previous["seed"] if seed is None else seed,
+    )
     config.add_cleanup(lambda: _profiles.use(**previous))
     if profile is not None:
         # get_current_profile_name is recent (the project allows older Hypothesis); the private

@@ -74,6 +74,30 @@ def fake_claim(expected=("verified",)) -> claims.Claim:
     )
 
 
+# ---- the overrides behind the options -------------------------------------------------------
+def test_use_overrides_the_environment_and_use_of_the_previous_restores_it(monkeypatch):
+    monkeypatch.setenv("HYPOTHESIS_PROFILE", "default")
+    previous = profiles.use(profile="thorough", seed=9)
+    try:
+        assert (profiles.current_profile(), profiles.default_seed(), profiles.default_examples()) == ("thorough", 9, 5000)
+        assert gradcheck.Settings.from_profile().profile == "thorough"  # claims follow it too
+    finally:
+        profiles.use(**previous)
+    assert (profiles.current_profile(), profiles.default_seed(), profiles.default_examples()) == ("default", 0, 200)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [({"profile": "fast"}, "profile must be one of"), ({"seed": -1}, "seed must be an integer >= 0"),
+     ({"seed": True}, "seed must be an integer >= 0")],
+    ids=["profile", "negative-seed", "bool-seed"],
+)
+def test_use_rejects_a_bad_profile_or_seed_and_changes_nothing(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        profiles.use(**kwargs)
+    assert profiles.use() == {"profile": None, "seed": None}
+
+
 # ---- loading ---------------------------------------------------------------------------------
 def test_plugin_is_registered_under_pytest11_as_gradcheck():
     (ep,) = [e for e in entry_points(group="pytest11") if e.name == "gradcheck"]
