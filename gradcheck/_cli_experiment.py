@@ -20,6 +20,7 @@ _ONLY = {
     "epochs": ("--epochs", ("vanishing",)),
     "train_seeds": ("--train-seeds", ("vanishing",)),
     "lr": ("--lr", ("vanishing",)),
+    "batch": ("--batch", ("vanishing",)),
     "depth": ("--depth", ("remedies",)),
 }
 
@@ -67,11 +68,14 @@ def add_parser(sub) -> None:
     p.add_argument("--out", default="out/experiments",
                    help="folder for NAME.png and NAME.json (default: out/experiments)")
     p.add_argument("--epochs", type=_int_at_least(0), default=None,
-                   help="vanishing: epochs of full-batch gradient descent (default 400; 0 skips)")
+                   help="vanishing: epochs of mini-batch SGD over the 1000 training images "
+                   "(default 500, as Nielsen; 0 skips training)")
     p.add_argument("--train-seeds", type=_int_at_least(1), default=None,
                    help="vanishing: networks trained (default 8)")
     p.add_argument("--lr", type=_positive_float, default=None,
-                   help="vanishing: learning rate of the training (default 3.0)")
+                   help="vanishing: learning rate of the training (default 0.1, as Nielsen)")
+    p.add_argument("--batch", type=_int_at_least(1), default=None,
+                   help="vanishing: mini-batch size (default 10)")
     p.add_argument("--depth", type=_int_at_least(2), default=None,
                    help="remedies: hidden layers (default 50, at most 200)")
     p.set_defaults(func=cmd_experiment)

@@ -6,8 +6,9 @@ layer, per-unit cross-entropy cost, weights N(0, 1)/sqrt(n_in) and biases N(0, 1
 assume.  The *speed of learning* of hidden layer l is ``||dC/db^l||``, the norm of the
 gradient of the cost averaged over the 1000 training examples with respect to that layer's
 biases.  Measured at initialisation over many seeds (one jitted, vmapped program per network,
-sharded over the devices), and during full-batch gradient descent, as in his "during training"
-plot.
+sharded over the devices), and during training by mini-batch stochastic gradient descent, as in
+his "during training" plot (:mod:`gradcheck.experiments._training`: the setting, and how it
+differs from his script).
 
 Why the one-neuron argument of the notes does not carry over unchanged: there, each layer back
 multiplies the gradient by ``w sigma'(z)`` with ``|w| < 1`` and ``sigma' <= 1/4``, so the
@@ -30,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..check import float64
+from . import _training
 from ._common import (Result, block_size, check_count, check_positive, cross_entropy, digits,
                       environment_record, figure, finish, prepare_out, progress, quantiles,
                       standard_normals, sweep, sweep_record)
@@ -47,9 +49,10 @@ NIELSEN_MNIST = {
 #: The two initialisations: weight standard deviation 1/sqrt(n_in) or 1; biases N(0, 1).
 INITS = {"scaled": "N(0,1)/sqrt(n_in)", "plain": "N(0,1)"}
 
-DEFAULTS = {"seeds": 200, "train_seeds": 8, "epochs": 400, "lr": 3.0}
+DEFAULTS = {"seeds": 200, "train_seeds": _training.SETTING["seeds"],
+            "epochs": _training.SETTING["epochs"], "lr": _training.SETTING["lr"],
+            "batch": _training.SETTING["batch"]}
 _BLOCK = 50          # seeds per jitted block at initialisation
-_EPOCH_BLOCK = 25    # epochs per jitted block during training
 
 
 def _sizes(hidden):
@@ -114,58 +117,14 @@ def _train_init(hidden):
     return jax.vmap(one)
 
 
-@functools.cache
-def _train_block(hidden, lr, epochs):
-    """vmapped params -> (params after ``epochs`` steps, speeds (epochs, H), costs (epochs,))."""
-    d = digits()
-    x, y = d.x, d.y
-    L = len(hidden) + 1
-
-    def one(*flat):
-        def step(p, _):
-            Ws, bs = p
-            c, (gW, gb) = jax.value_and_grad(_cost, argnums=(0, 1))(Ws, bs, x, y)
-            speed = jnp.stack([jnp.linalg.norm(gb[l]) for l in range(len(hidden))])
-            Ws = [W - lr * g for W, g in zip(Ws, gW)]
-            bs = [b - lr * g for b, g in zip(bs, gb)]
-            return (Ws, bs), (speed, c)
-
-        (Ws, bs), (speed, c) = jax.lax.scan(step, (list(flat[:L]), list(flat[L:])), None,
-                                            length=epochs)
-        return (*Ws, *bs, speed, c)
-
-    return jax.vmap(one)
-
-
-@functools.cache
-def _accuracy(hidden):
-    train, held = digits(), digits(1000, 1797)
-
-    def one(*flat):
-        L = len(hidden) + 1
-        Ws, bs = list(flat[:L]), list(flat[L:])
-        acc = [jnp.mean((jnp.argmax(_forward(Ws, bs, d.x)[-1], -1) == d.labels)
-                        .astype(jnp.float64)) for d in (train, held)]
-        return jnp.stack([*acc, _cost(Ws, bs, train.x, train.y)])
-
-    return jax.vmap(one)
-
-
-def _prior_cost(y: np.ndarray) -> float:
-    """Cost of the best constant output, the class frequencies p.
-
-    ``-sum_j [p_j ln p_j + (1 - p_j) ln(1 - p_j)]``: where full-batch descent first settles.
-    """
-    p = y.mean(0)
-    return float(-np.sum(p * np.log(p) + (1 - p) * np.log1p(-p)))
-
-
 def vanishing(seeds: int = DEFAULTS["seeds"], out: str | Path | None = None, *,
               train_seeds: int = DEFAULTS["train_seeds"], epochs: int = DEFAULTS["epochs"],
-              lr: float = DEFAULTS["lr"], console=None) -> Result:
+              lr: float = DEFAULTS["lr"], batch: int = DEFAULTS["batch"], console=None) -> Result:
     """Per-layer speed of learning at initialisation (``seeds`` networks per network shape and
-    initialisation) and during full-batch gradient descent (``train_seeds`` networks of four
-    hidden layers, ``epochs`` steps of learning rate ``lr``; ``epochs=0`` skips training).
+    initialisation) and during mini-batch stochastic gradient descent (``train_seeds`` networks
+    of four hidden layers, ``epochs`` epochs over the 1000 training images in mini-batches of
+    ``batch``, learning rate ``lr``; ``epochs=0`` skips training): see
+    :mod:`gradcheck.experiments._training`.
 
     Writes ``vanishing.png`` and ``vanishing.json`` into ``out`` when given; progress and
     nothing else goes to ``console`` (a rich Console) when given.
@@ -174,6 +133,7 @@ def vanishing(seeds: int = DEFAULTS["seeds"], out: str | Path | None = None, *,
     train_seeds = check_count(train_seeds, "train_seeds")
     epochs = check_count(epochs, "epochs", minimum=0)
     lr = check_positive(lr, "lr")
+    batch = check_count(batch, "batch", maximum=1000)
     out = prepare_out(out)
     t0 = time.perf_counter()
     data = digits()
@@ -205,27 +165,9 @@ def vanishing(seeds: int = DEFAULTS["seeds"], out: str | Path | None = None, *,
                     "nielsen_mnist": list(NIELSEN_MNIST[hidden]),
                 }
 
-        training = None
-        if epochs:
-            hidden = NETWORKS[-1]
-            eb = min(_EPOCH_BLOCK, epochs)
-            t_rows = np.arange(train_seeds, dtype=np.int32)
-            flat, _ = sweep(_train_init(hidden), [t_rows], block=train_seeds)
-            speeds, costs = [], []
-            ttask = bar.add_task(f"vanishing: training, {train_seeds} networks", total=epochs)
-            done = 0
-            while done < epochs:
-                n = min(eb, epochs - done)
-                res, _ = sweep(_train_block(hidden, lr, n), list(flat), block=train_seeds)
-                flat, s, c = res[:-2], res[-2], res[-1]
-                speeds.append(s)
-                costs.append(c)
-                done += n
-                bar.advance(ttask, n)
-            speeds = np.concatenate(speeds, axis=1)   # (seeds, epochs, H)
-            costs = np.concatenate(costs, axis=1)     # (seeds, epochs)
-            final, _ = sweep(_accuracy(hidden), list(flat), block=train_seeds)
-            training = _training_record(hidden, speeds, costs, final, lr, data)
+    training = None
+    if epochs:
+        training = _training.train(NETWORKS[-1], train_seeds, epochs, lr, batch, console=console)
 
     result = Result("vanishing", {
         "experiment": "vanishing",
@@ -233,6 +175,7 @@ def vanishing(seeds: int = DEFAULTS["seeds"], out: str | Path | None = None, *,
         "environment": environment_record(),
         "data": data.record(),
         "settings": {"seeds": seeds, "train_seeds": train_seeds, "epochs": epochs, "lr": lr,
+                     "batch": batch,
                      "cost": "per-unit cross-entropy of sigmoid outputs",
                      "inits": {k: v + " weights, N(0,1) biases" for k, v in INITS.items()},
                      "networks": [list(_sizes(h)) for h in NETWORKS]},
@@ -250,31 +193,6 @@ def vanishing(seeds: int = DEFAULTS["seeds"], out: str | Path | None = None, *,
 
 def _name(hidden) -> str:
     return "-".join(str(n) for n in _sizes(hidden))
-
-
-def _training_record(hidden, speeds, costs, final, lr, data) -> dict:
-    ratio = speeds[:, :, -1] / speeds[:, :, 0]
-    plateau = _prior_cost(data.y)
-    med_ratio = np.median(ratio, axis=0)
-    med_cost = np.median(costs, axis=0)
-    below = np.nonzero(med_ratio < 10)[0]
-    near_plateau = np.nonzero(med_cost < plateau + 0.01)[0]
-    return {
-        "network": list(_sizes(hidden)),
-        "method": "full-batch gradient descent on the 1000 examples",
-        "lr": lr,
-        "epochs": int(speeds.shape[1]),
-        "speed_median": np.median(speeds, axis=0).tolist(),      # (epochs, H)
-        "speed_q25": np.quantile(speeds, 0.25, axis=0).tolist(),
-        "speed_q75": np.quantile(speeds, 0.75, axis=0).tolist(),
-        "cost_median": med_cost.tolist(),
-        "last_over_first_median": med_ratio.tolist(),
-        "prior_plateau_cost": plateau,
-        "first_epoch_median_cost_on_plateau": int(near_plateau[0]) if near_plateau.size else None,
-        "first_epoch_ratio_below_10": int(below[0]) if below.size else None,
-        "final": {"train_accuracy": final[:, 0].tolist(), "heldout_accuracy": final[:, 1].tolist(),
-                  "cost": final[:, 2].tolist()},
-    }
 
 
 def _fmt(q, i) -> str:
@@ -316,17 +234,25 @@ def _training_table(tr):
     from rich.table import Table
 
     E = tr["epochs"]
-    marks = sorted({0, 1, 2, 5, 10, 20, 50, 100, 200, 300, 400, E - 1} & set(range(E)))
-    t = Table(title=f"During training: {tr['network']}, full-batch gradient descent, "
-                    f"lr {tr['lr']:g}, median of {len(tr['final']['cost'])} networks")
+    marks = sorted({0, 1, 2, 5, 10, 20, 50, 100, 150, 200, 300, 400, E} & set(range(E + 1)))
+    t = Table(title=f"During training: {'-'.join(map(str, tr['network']))}, {tr['method']}; "
+                    f"median of {tr['seeds']} networks")
     t.add_column("epoch", justify="right")
-    for l in range(len(tr["speed_median"][0])):
-        t.add_column(f"layer {l + 1}", justify="right")
+    H = len(tr["speed_median"][0])
+    for l in range(H):
+        t.add_column(f"speed {l + 1}", justify="right")
     t.add_column("last/first", justify="right")
+    for l in range(len(tr["change_median"][0])):
+        t.add_column(f"dW^{l + 1}", justify="right")
     t.add_column("cost", justify="right")
+    t.add_column("train acc", justify="right")
     for e in marks:
-        t.add_row(str(e), *[f"{v:.2e}" for v in tr["speed_median"][e]],
-                  f"{tr['last_over_first_median'][e]:.1f}", f"{tr['cost_median'][e]:.3f}")
+        sp_ = tr["speed_median"][e]
+        t.add_row(str(e), *[f"{v:.2e}" for v in sp_], f"{sp_[-1] / sp_[0]:.2f}",
+                  *[f"{v:.2f}" for v in tr["change_median"][e]], f"{tr['cost_median'][e]:.3f}",
+                  f"{tr['train_accuracy_median'][e]:.2f}")
+    t.caption = ("speed l: ||dC/db^l|| over the 1000 training images at the start of the epoch "
+                 "(the last row: after training); dW^l: ||W^l - W^l_0||_F / ||W^l_0||_F")
     return t
 
 
@@ -354,25 +280,40 @@ def _findings(at_init, training) -> list[str]:
                + ", ".join(f"{v:.3g}" for v in ours) + "; Nielsen's MNIST "
                + ", ".join(str(v) for v in nm) + ".")
     if training:
-        r = training["last_over_first_median"]
-        k = training["first_epoch_ratio_below_10"]
-        p = training["first_epoch_median_cost_on_plateau"]
-        acc = np.median(training["final"]["train_accuracy"])
+        out.extend(training_findings(training))
+    return out
+
+
+def training_findings(tr) -> list[str]:
+    """The during-training result in words, every number from ``tr`` (a training record)."""
+    f, g = tr["final"], tr["gap_last_over_first"]
+    k = tr["first_epoch_median_train_accuracy_above_half"]
+    ch = f["weight_change"]["median"]
+    out = [f"Mini-batch SGD ({tr['method']}): median held-out accuracy "
+           f"{f['heldout_accuracy_median']:.3f} on {tr['heldout_examples']} images "
+           f"(chance 0.1), training accuracy {np.median(f['train_accuracy']):.3f}."]
+    if k is not None:
         out.append(
-            f"During full-batch gradient descent the last hidden layer learns {r[0]:.0f}x faster "
-            f"than the first at epoch 0; "
-            + (f"the median cost reaches the class-prior plateau "
-               f"({training['prior_plateau_cost']:.3f}) at epoch {p}; " if p is not None else "")
-            + (f"the ratio falls below 10 at epoch {k} and is {r[-1]:.1f} at the last epoch"
-               if k is not None else f"the ratio stays above 10 (last epoch: {r[-1]:.1f})")
-            + f"; median training accuracy after {training['epochs']} epochs: {acc:.2f}. "
-            f"(Nielsen's during-training plot uses mini-batch stochastic gradient descent.)")
+            f"Before the network learns (epochs 1-{k - 1}; median training accuracy reaches 0.5 at "
+            f"epoch {k}) the last hidden layer learns {g['plateau_geomean']:.0f}x faster than the "
+            f"first (geometric mean over seeds and epochs; {g['at_init']['median']:.0f}x at "
+            f"initialisation) and the speeds rise layer by layer in "
+            f"{100 * tr['ordered_fraction']['plateau']:.0f}% of the epochs; once it learns the gap "
+            f"closes: last/first {g['after_learning_geomean']:.2f} from epoch {k} on, "
+            f"{g['end']['median']:.2f} at the end.")
+    else:
+        out.append(f"The median training accuracy never reaches 0.5; last/first speed "
+                   f"{g['plateau_geomean']:.0f}x over the epochs after the first.")
+    out.append("Weights after training, ||W^l - W^l_0||_F / ||W^l_0||_F: "
+               + ", ".join(f"W^{l + 1} {v:.2f}" for l, v in enumerate(ch))
+               + f"; the first layer moved {f['weight_change_first_over_last']['median']:.2f} times "
+               f"as far as the last, relative to its initial norm.")
     return out
 
 
 def _plot(at_init, training, raw, seeds):
-    fig = figure(15, 4.4)
-    axes = fig.subplots(1, 3)
+    fig = figure(20, 4.4)
+    axes = fig.subplots(1, 4)
     colors = {(30, 30): "tab:blue", (30, 30, 30): "tab:orange", (30, 30, 30, 30): "tab:green"}
 
     ax = axes[0]
@@ -412,29 +353,10 @@ def _plot(at_init, training, raw, seeds):
     ax.set_title("fall per layer toward the input")
     ax.legend(fontsize=7)
 
-    ax = axes[2]
     if training:
-        med = np.asarray(training["speed_median"])
-        lo, hi = np.asarray(training["speed_q25"]), np.asarray(training["speed_q75"])
-        e = np.arange(med.shape[0]) + 1  # log axis: the first epochs and the long plateau
-        for l in range(med.shape[1]):
-            ax.plot(e, med[:, l], label=f"hidden layer {l + 1}")
-            ax.fill_between(e, lo[:, l], hi[:, l], alpha=0.15)
-        ax.set_yscale("log")
-        ax.set_xscale("log")
-        ax.set_xlabel("epoch + 1 (full-batch gradient descent)")
-        ax.set_ylabel("speed of learning ||dC/db^l||")
-        ax.set_title(f"during training, {'-'.join(map(str, training['network']))}, "
-                     f"lr {training['lr']:g}")
-        tw = ax.twinx()
-        tw.plot(e, training["cost_median"], "k--", lw=1, label="cost (right)")
-        tw.axhline(training["prior_plateau_cost"], color="0.5", lw=0.8, ls=":")
-        tw.set_ylabel("cost")
-        tw.set_ylim(0, max(2 * training["prior_plateau_cost"], 1e-9))
-        h1, l1 = ax.get_legend_handles_labels()
-        h2, l2 = tw.get_legend_handles_labels()
-        ax.legend(h1 + h2, l1 + l2, fontsize=7, loc="lower right")
+        _training.plot(axes[2], training, change_ax=axes[3])
     else:
-        ax.set_axis_off()
-        ax.text(0.5, 0.5, "training skipped (epochs=0)", ha="center", transform=ax.transAxes)
+        for ax in axes[2:]:
+            ax.set_axis_off()
+        axes[2].text(0.5, 0.5, "training skipped (epochs=0)", ha="center", transform=axes[2].transAxes)
     return fig
