@@ -162,13 +162,14 @@ def _verify(d: Derivation, s: gradcheck.Settings):
 
 derivatives = register(Claim(
     id="activations.derivatives",
-    title="Derivatives of ReLU, LeakyReLU and ELU, and the value at the kink",
+    title=r"Derivatives of ReLU, LeakyReLU and ELU, and the value at the kink",
     seeds=("002",),
     expected=("proved", "verified"),
     derive=_derive,
     verify=_verify,
-    statement="relu'(z) = 0 for z < 0 and 1 for z > 0; LeakyReLU'(z) = alpha and 1; ELU'(z) = alpha e^z "
-              "(= ELU(z) + alpha) and 1.  At z = 0 the left and right derivatives differ (except ELU "
-              "with alpha = 1); JAX returns one of them, and which one is stated",
+    statement=r"$\operatorname{relu}'(z) = 0$ for $z < 0$ and $1$ for $z > 0$; $\operatorname{LeakyReLU}'(z) = "
+              r"\alpha$ and $1$; $\operatorname{ELU}'(z) = \alpha e^{z}$ ($= \operatorname{ELU}(z) + \alpha$) and "
+              r"$1$. At $z = 0$ the left and right derivatives differ (except ELU with $\alpha = 1$); JAX returns "
+              r"one of them, and which one is stated",
     params={"leaky_alpha": LEAKY_ALPHA, "elu_alpha": ELU_ALPHA},
 ))

@@ -118,12 +118,111 @@ def _verify_update(d: Derivation, s):
 
 update = register(Claim(
     id="backprop.update",
-    title="The backpropagation update and the factor f'(f_1 w_2) f_1",
+    title=r"The backpropagation update and the factor $f'(f_{1} w_{2}) f_{1}$",
     seeds=("002",),
     expected=("proved", "verified"),
     derive=_derive_update,
     verify=_verify_update,
-    statement="delta w = -alpha dLoss/dw (a descent step to first order), and in f_{i+1} = f(f_i w_{i+1} + b_{i+1}), "
-              "df_2/dw_2 = f'(f_1 w_2) f_1, the layer's input times the activation's derivative; dLoss/dw_2 is the "
-              "product dLoss/df_4 df_4/df_3 df_3/df_2 df_2/dw_2",
+    statement=r"$\Delta w = -\alpha \, \partial \mathrm{Loss}/\partial w$ (a descent step to first order), and in "
+              r"$f_{i+1} = f(f_{i} w_{i+1} + b_{i+1})$, $\partial f_{2}/\partial w_{2} = f'(f_{1} w_{2}) f_{1}$, the "
+              r"layer's input times the activation's derivative; $\partial \mathrm{Loss}/\partial w_{2}$ is the "
+              r"product $\frac{\partial \mathrm{Loss}}{\partial f_{4}} \frac{\partial f_{4}}{\partial f_{3}} "
+              r"\frac{\partial f_{3}}{\partial f_{2}} \frac{\partial f_{2}}{\partial w_{2}}$",
+))
+
+
+# =====================================================================================
+# backprop.layer_speeds
+# =====================================================================================
+#: What the catalogue records for seed 002's training statement, measured in the setting of
+#: gradcheck.experiments._training.SETTING: each part, True where the note's statement holds.
+#: The claim holds when the measurement reproduces exactly this (and the network learns).
+LAYER_SPEEDS_EXPECTED = {"output_layers_faster_before_learning": True,
+                         "output_layers_faster_after_learning": False,
+                         "first_layer_moves_less_than_last": True,
+                         "first_layer_near_initial": False}
+#: "close to its initial value": moved by less than half its initial Frobenius norm.
+NEAR_INITIAL = 0.5
+#: The network must learn for the question to mean anything (chance is 0.1).
+MIN_HELDOUT_ACCURACY = 0.8
+
+
+def _norm_symbol(tex: str) -> sp.Symbol:
+    return sp.Symbol(tex, positive=True)
+
+
+def _derive_layer_speeds() -> Derivation:
+    from gradcheck.experiments import _training
+
+    H = len(_training.SETTING["hidden"])
+    L = H + 1
+    speed = [_norm_symbol(rf"\left\|\frac{{\partial C}}{{\partial b^{{{l}}}}}\right\|") for l in range(1, H + 1)]
+    change = {l: _norm_symbol(rf"\frac{{\|W^{{{l}}} - W^{{{l}}}_{{0}}\|_F}}{{\|W^{{{l}}}_{{0}}\|_F}}") for l in (1, L)}
+    chain = [sp.Lt(a, b, evaluate=False) for a, b in zip(speed[:-1], speed[1:])]
+    return Derivation(
+        statement=[*chain,
+                   sp.Lt(change[1], change[L], evaluate=False),
+                   sp.Lt(change[1], sp.Rational(1, 2), evaluate=False)],
+        objects={"speed": speed, "change": change, "H": H, "L": L},
+    )
+
+
+def _part(holds: bool) -> str:
+    return "holds" if holds else "does not hold"
+
+
+def _verify_layer_speeds(d: Derivation, s):
+    from gradcheck.experiments import _training
+
+    tr = _training.train(**_training.SETTING)
+    f, g = tr["final"], tr["gap_last_over_first"]
+    k = tr["first_epoch_median_train_accuracy_above_half"]
+    acc = f["heldout_accuracy_median"]
+    ch = f["weight_change"]["median"]
+    ratio = f["weight_change_first_over_last"]["median"]
+    before, after = g["plateau_geomean"], g["after_learning_geomean"]
+    parts = {
+        "output_layers_faster_before_learning": before is not None and before > 1,
+        "output_layers_faster_after_learning": after is not None and after > 1,
+        "first_layer_moves_less_than_last": ratio < 1,
+        "first_layer_near_initial": ch[0] < NEAR_INITIAL,
+    }
+    held = sum(parts.values())
+    truth = "true" if held == len(parts) else "false" if held == 0 else "only partly true"
+    learns = acc >= MIN_HELDOUT_ACCURACY and k is not None
+    ok = learns and parts == LAYER_SPEEDS_EXPECTED
+    figure = {"heldout_accuracy_median": round(acc, 4), "epoch_train_accuracy_half": k,
+              "speed_last_over_first_before_learning": before, "speed_last_over_first_after_learning": after,
+              "speed_last_over_first_at_init": g["at_init"]["median"],
+              "weight_change_median": [round(v, 4) for v in ch], "first_over_last_change": ratio,
+              "parts": parts, "statement": truth}
+    H, L = d["H"], d["L"]
+    yield evidence.measured(
+        f"The note's training statement is {truth} for a 64-30-30-30-30-10 sigmoid network trained by "
+        f"{tr['method']} on 1000 digits (median of {tr['seeds']} seeds; held-out accuracy {acc:.3f}). "
+        f"Layers near the output learn faster before the network learns ({_part(parts['output_layers_faster_before_learning'])}): "
+        f"$\\|\\partial C/\\partial b^{{{H}}}\\| / \\|\\partial C/\\partial b^{{1}}\\| = {before:.1f}$ over epochs 1 to {(k or tr['epochs']) - 1} "
+        f"(geometric mean; {g['at_init']['median']:.0f} at initialisation); "
+        f"and after it learns ({_part(parts['output_layers_faster_after_learning'])}): the ratio is {after:.2f} from epoch {k} on. "
+        f"The first layer's weights move less than the last's ({_part(parts['first_layer_moves_less_than_last'])}): "
+        f"$\\|W^{{l}} - W^{{l}}_{{0}}\\|_F / \\|W^{{l}}_{{0}}\\|_F = {ch[0]:.2f}$ for $l = 1$ and {ch[-1]:.2f} for $l = {L}$ "
+        f"(ratio {ratio:.2f}); but they do not stay close to their initial values "
+        f"(below {NEAR_INITIAL:g}: {_part(parts['first_layer_near_initial'])})",
+        figure, ok, "mini-batch SGD in JAX (float64), jitted and vmapped over seeds",
+        seed=0, examples=tr["seeds"], dtype="float64", setting={k_: v for k_, v in tr.items()
+                                                                  if k_ in ("network", "method", "seeds", "epochs", "lr", "batch")},
+    )
+
+
+layer_speeds = register(Claim(
+    id="backprop.layer_speeds",
+    title=r"During training the layers near the output learn faster than those near the input",
+    seeds=("002",),
+    expected=("measured",),
+    derive=_derive_layer_speeds,
+    verify=_verify_layer_speeds,
+    statement=r"During training the speed of learning $\|\partial C/\partial b^{l}\|$ is small in the layers near the "
+              r"input and large near the output; after long training the first layer's weights $W^{1}$ can still be "
+              r"close to their random initial values $W^{1}_{0}$. Measured with mini-batch stochastic gradient descent "
+              r"on scikit-learn's digits, as Nielsen did on MNIST (chapter 5)",
 ))

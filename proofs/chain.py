@@ -256,13 +256,14 @@ def _verify_grad(d: Derivation, s) -> list[Finding]:
 
 grad_b1 = register(Claim(
     id="chain.grad_b1",
-    title="dC/db_1 of the one-neuron chain is a product of one factor per layer",
+    title=r"$\partial C/\partial b_{1}$ of the one-neuron chain is a product of one factor per layer",
     seeds=("000",),
     expected=("proved", "verified"),
     derive=_derive_grad_b1,
     verify=_verify_grad,
-    statement="for the depth-L chain a_j = sigma(w_j a_{j-1} + b_j), C = (a_L - y)^2/2: "
-              "dC/db_1 = sigma'(z_1) w_2 sigma'(z_2) ... w_L sigma'(z_L) dC/da_L (L = 4 in the seed; any L)",
+    statement=r"for the depth-$L$ chain $a_{j} = \sigma(w_{j} a_{j-1} + b_{j})$, $C = (a_{L} - y)^{2}/2$: "
+              r"$\frac{\partial C}{\partial b_{1}} = \sigma'(z_{1}) w_{2} \sigma'(z_{2}) \cdots w_{L} \sigma'(z_{L}) "
+              r"\frac{\partial C}{\partial a_{L}}$ ($L = 4$ in the seed; any $L$)",
     params={"L": 4},
 ))
 
@@ -289,12 +290,13 @@ def _derive_grad_bj(L: int = 4) -> Derivation:
 
 grad_bj = register(Claim(
     id="chain.grad_bj",
-    title="dC/db_j for every layer j is the suffix product",
+    title=r"$\partial C/\partial b_{j}$ for every layer $j$ is the suffix product",
     seeds=("000",),
     expected=("proved", "verified"),
     derive=_derive_grad_bj,
     verify=_verify_grad,
-    statement="dC/db_j = sigma'(z_j) prod_{k=j+1}^{L} w_k sigma'(z_k) dC/da_L for every layer j of the depth-L chain",
+    statement=r"$\frac{\partial C}{\partial b_{j}} = \sigma'(z_{j}) \prod_{k=j+1}^{L} w_{k} \sigma'(z_{k}) \, "
+              r"\frac{\partial C}{\partial a_{L}}$ for every layer $j$ of the depth-$L$ chain",
     params={"L": 4},
 ))
 
@@ -359,12 +361,12 @@ def term_bound_attack(s, w_max: float = 1.0) -> Finding:
 
 term_bound = register(Claim(
     id="chain.term_bound",
-    title="|w| < 1 makes every chain factor smaller than 1/4",
+    title=r"$|w| < 1$ makes every chain factor smaller than $1/4$",
     seeds=("000",),
     expected=("proved",),
     derive=_derive_term_bound,
     verify=_verify_term_bound,
-    statement="if |w| < 1 then |w sigma'(z)| < 1/4 for every real z",
+    statement=r"if $|w| < 1$ then $|w \sigma'(z)| < 1/4$ for every real $z$",
 ))
 
 
@@ -448,13 +450,15 @@ def _verify_ratio(d: Derivation, s):
 
 ratio_b1_b3 = register(Claim(
     id="chain.ratio_b1_b3",
-    title="dC/db_1 is below 1/16 of dC/db_3 when all |w| < 1",
+    title=r"$\partial C/\partial b_{1}$ is below $1/16$ of $\partial C/\partial b_{3}$ when all $|w| < 1$",
     seeds=("000",),
     expected=("proved", "verified"),
     derive=_derive_ratio,
     verify=_verify_ratio,
-    statement="dC/db_1 / dC/db_3 = sigma'(z_1) w_2 sigma'(z_2) w_3 exactly; with all |w_j| < 1 its absolute value "
-              "is below 1/16 (the note's 'dC/db_1 is usually 1/16 of dC/db_3' is this bound, not a typical value)",
+    statement=r"$\frac{\partial C/\partial b_{1}}{\partial C/\partial b_{3}} = \sigma'(z_{1}) w_{2} \sigma'(z_{2}) "
+              r"w_{3}$ exactly; with all $|w_{j}| < 1$ its absolute value is below $1/16$ (the note's '$\partial "
+              r"C/\partial b_{1}$ is usually $1/16$ of $\partial C/\partial b_{3}$' is this bound, not a typical "
+              r"value)",
 ))
 
 
@@ -528,13 +532,13 @@ def _verify_exploding(d: Derivation, s):
 
 exploding = register(Claim(
     id="chain.exploding",
-    title="w_j = 100 with z_j = 0 makes the gradient explode as 25^L",
+    title=r"$w_{j} = 100$ with $z_{j} = 0$ makes the gradient explode as $25^{L}$",
     seeds=("000",),
     expected=("proved", "verified"),
     derive=_derive_exploding,
     verify=_verify_exploding,
-    statement="with w_j = 100 and b_j = -100 a_{j-1}, z_j = 0 and w_j sigma'(z_j) = 25 in every layer, "
-              "so dC/db_1 = 25^(L-1) (a_L - y)/4 grows as 25^L",
+    statement=r"with $w_{j} = 100$ and $b_{j} = -100 a_{j-1}$, $z_{j} = 0$ and $w_{j} \sigma'(z_{j}) = 25$ in every "
+              r"layer, so $\partial C/\partial b_{1} = 25^{L-1} (a_{L} - y)/4$ grows as $25^{L}$",
     params={"L": 4},
 ))
 
@@ -698,13 +702,14 @@ def _verify_window(d: Derivation, s):
 
 window = register(Claim(
     id="chain.window",
-    title="The window of inputs where a chain factor reaches 1 is at most 0.4477 wide",
+    title=r"The window of inputs where a chain factor reaches $1$ is at most $0.4477$ wide",
     seeds=("000",),
     expected=("proved", "verified"),
     derive=_derive_window,
     verify=_verify_window,
-    statement="{a : |w sigma'(w a + b)| >= 1} is an interval of width (2/|w|) ln(|w|(1 + sqrt(1 - 4/|w|))/2 - 1) "
-              "for |w| >= 4 and empty for |w| < 4; the width is largest, about 0.4477, at |w| about 6.894",
+    statement=r"$\{a : |w \sigma'(w a + b)| \geq 1\}$ is an interval of width $\frac{2}{|w|} \ln\left(\frac{|w| (1 + "
+              r"\sqrt{1 - 4/|w|})}{2} - 1\right)$ for $|w| \geq 4$ and empty for $|w| < 4$; the width is largest, "
+              r"about $0.4477$, at $|w| \approx 6.894$",
 ))
 
 
@@ -770,12 +775,12 @@ def _verify_unstable(d: Derivation, s):
 
 unstable = register(Claim(
     id="chain.unstable",
-    title="With N(0,1) weights the layers learn at speeds orders of magnitude apart",
+    title=r"With $N(0, 1)$ weights the layers learn at speeds orders of magnitude apart",
     seeds=("000",),
     expected=("measured",),
     derive=_derive_unstable,
     verify=_verify_unstable,
-    statement="'all layers learn at the same speed only if the products balance': for random one-neuron chains "
-              "with N(0,1) weights and biases, |dC/db_j| differs between layers by orders of magnitude, and "
-              "balanced nets are rare",
+    statement=r"'all layers learn at the same speed only if the products balance': for random one-neuron chains with "
+              r"$N(0, 1)$ weights and biases, $|\partial C/\partial b_{j}|$ differs between layers by orders of "
+              r"magnitude, and balanced nets are rare",
 ))

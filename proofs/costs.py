@@ -134,13 +134,14 @@ def _verify_quadratic(d: Derivation, s: gradcheck.Settings):
 
 quadratic_sigmoid = register(Claim(
     id="costs.quadratic_sigmoid",
-    title="Gradient of the quadratic cost of a sigmoid neuron",
+    title=r"Gradient of the quadratic cost of a sigmoid neuron",
     seeds=("003",),
     expected=("proved", "verified"),
     derive=_derive_quadratic,
     verify=_verify_quadratic,
-    statement="for C = (a - y)^2/2 with a = sigma(w^T x + b): dC/dw = (a - y) sigma'(z) x and "
-              "dC/db = (a - y) sigma'(z), a factor sigma'(z) <= 1/4 that vanishes as the neuron saturates",
+    statement=r"for $C = (a - y)^{2}/2$ with $a = \sigma(w^{T} x + b)$: $\partial C/\partial w = (a - y) \sigma'(z) "
+              r"x$ and $\partial C/\partial b = (a - y) \sigma'(z)$, a factor $\sigma'(z) \leq 1/4$ that vanishes as "
+              r"the neuron saturates",
     params={"n": 3},
 ))
 
@@ -239,13 +240,14 @@ def _verify_cross_entropy(d: Derivation, s: gradcheck.Settings):
 
 cross_entropy_sigmoid = register(Claim(
     id="costs.cross_entropy_sigmoid",
-    title="Cross-entropy cancels the sigmoid's derivative",
+    title=r"Cross-entropy cancels the sigmoid's derivative",
     seeds=("003",),
     expected=("proved", "verified"),
     derive=_derive_cross_entropy,
     verify=_verify_cross_entropy,
-    statement="for C = -[y ln a + (1 - y) ln(1 - a)], a = sigma(w^T x + b): dC/dw_j = x_j (sigma(z) - y), "
-              "with no sigma' factor; averaged over n examples, (1/n) sum_x x_j (sigma(z) - y)",
+    statement=r"for $C = -[y \ln a + (1 - y) \ln(1 - a)]$, $a = \sigma(w^{T} x + b)$: $\partial C/\partial w_{j} = "
+              r"x_{j} (\sigma(z) - y)$, with no $\sigma'$ factor; averaged over $n$ examples, $\frac{1}{n} \sum_{x} "
+              r"x_{j} (\sigma(z) - y)$",
     params={"n": 2, "examples": 2},
 ))
 
@@ -367,12 +369,12 @@ def _verify_slow(d: Derivation, s: gradcheck.Settings):
 
 slow_learning = register(Claim(
     id="costs.slow_learning",
-    title="A badly wrong sigmoid neuron learns slowly under the quadratic cost, not under cross-entropy",
+    title=r"A badly wrong sigmoid neuron learns slowly under the quadratic cost, not under cross-entropy",
     seeds=("003",),
     expected=("proved", "measured"),
     derive=_derive_slow,
     verify=_verify_slow,
-    statement="for x = 1, y = 0: the neuron started at output 0.98 (w = b = 2) has a smaller quadratic-cost "
-              "gradient than the one at 0.82 (w = 0.6, b = 0.9), and learns slower (learning rate 0.15, "
-              "300 epochs); under cross-entropy its gradient is larger and the slow start is gone",
+    statement=r"for $x = 1$, $y = 0$: the neuron started at output $0.98$ ($w = b = 2$) has a smaller quadratic-cost "
+              r"gradient than the one at $0.82$ ($w = 0.6$, $b = 0.9$), and learns slower (learning rate $0.15$, 300 "
+              r"epochs); under cross-entropy its gradient is larger and the slow start is gone",
 ))

@@ -131,11 +131,12 @@ def _verify_step_size(d: Derivation, s):
 
 step_size = register(Claim(
     id="gd.step_size",
-    title="Gradient descent converges iff alpha < 2/lambda, not iff alpha < 1",
+    title=r"Gradient descent converges iff $\alpha < 2/\lambda$, not iff $\alpha < 1$",
     seeds=("001",),
     expected=("proved", "refuted"),
     derive=_derive_step_size,
     verify=_verify_step_size,
-    statement="'a learning rate alpha > 1 stops progress': for f(w) = lambda w^2/2 gradient descent converges iff "
-              "0 < alpha < 2/lambda; the threshold is 1 only when lambda = 2, so the sentence is false as stated",
+    statement=r"'a learning rate $\alpha > 1$ stops progress': for $f(w) = \lambda w^{2}/2$ gradient descent "
+              r"converges iff $0 < \alpha < 2/\lambda$; the threshold is $1$ only when $\lambda = 2$, so the "
+              r"sentence is false as stated",
 ))

@@ -73,12 +73,13 @@ def _verify_jacobian(d: Derivation, s, fn=matvec):
 
 jacobian = register(Claim(
     id="linear.jacobian",
-    title="The Jacobian of x -> A x is A",
+    title=r"The Jacobian of $x \mapsto A x$ is $A$",
     seeds=("001",),
     expected=("proved", "verified"),
     derive=_derive_jacobian,
     verify=_verify_jacobian,
-    statement="d(Ax)/dx = A: row i of the Jacobian is the gradient of the i-th output, (a_i1, ..., a_in)",
+    statement=r"$\partial (A x)/\partial x = A$: row $i$ of the Jacobian is the gradient of the $i$-th output, "
+              r"$(a_{i1}, \ldots, a_{in})$",
     params={"shape": (3, 4)},
 ))
 

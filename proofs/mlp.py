@@ -141,13 +141,14 @@ def _verify_delta(d: Derivation, s):
 
 delta = register(Claim(
     id="mlp.delta",
-    title="The backpropagated error of a sigmoid MLP is a product of Sigma' and transposed weights",
+    title=r"The backpropagated error of a sigmoid MLP is a product of $\Sigma'$ and transposed weights",
     seeds=("000",),
     expected=("proved", "verified"),
     derive=_derive_delta,
     verify=_verify_delta,
-    statement="delta^l = dC/db^l = Sigma'(z^l) (W^{l+1})^T Sigma'(z^{l+1}) ... (W^L)^T Sigma'(z^L) grad_a C, "
-              "Sigma'(z) = diag(sigma'(z_i)), for a multi-neuron sigmoid network",
+    statement=r"$\delta^{l} = \frac{\partial C}{\partial b^{l}} = \Sigma'(z^{l}) (W^{l+1})^{T} \Sigma'(z^{l+1}) "
+              r"\cdots (W^{L})^{T} \Sigma'(z^{L}) \nabla_{a} C$, $\Sigma'(z) = \operatorname{diag}(\sigma'(z_{i}))$, "
+              r"for a multi-neuron sigmoid network",
     params={"sizes": (2, 3, 2, 2)},
 ))
 
@@ -217,13 +218,14 @@ def _verify_layer_jacobian(d: Derivation, s, fn=layer_jacobian_jax):
 
 layer_jacobian = register(Claim(
     id="mlp.layer_jacobian",
-    title="The Jacobian of a sigmoid layer is diag(sigma'(z)) W",
+    title=r"The Jacobian of a sigmoid layer is $\operatorname{diag}(\sigma'(z)) W$",
     seeds=("001",),
     expected=("proved", "verified"),
     derive=_derive_layer_jacobian,
     verify=_verify_layer_jacobian,
-    statement="dh^t/dh^{t-1} = diag(sigma'(W^t h^{t-1} + b^t)) W^t (an m x m diagonal times the m x n weights; "
-              "the seed writes it without the bias, and with a question mark)",
+    statement=r"$\frac{\partial h^{t}}{\partial h^{t-1}} = \operatorname{diag}(\sigma'(W^{t} h^{t-1} + b^{t})) "
+              r"W^{t}$ (an $m \times m$ diagonal times the $m \times n$ weights; the seed writes it without the "
+              r"bias, and with a question mark)",
     params={"shape": (3, 2)},
 ))
 
@@ -352,13 +354,15 @@ def _verify_product(d: Derivation, s):
 
 product_of_jacobians = register(Claim(
     id="mlp.product_of_jacobians",
-    title="Gradients through depth are products of layer Jacobians and scale as c^depth",
+    title=r"Gradients through depth are products of layer Jacobians and scale as $c^{\mathrm{depth}}$",
     seeds=("001", "002"),
     expected=("proved", "verified"),
     derive=_derive_product,
     verify=_verify_product,
-    statement="dg/dW^t = dg/dh^L (prod of layer Jacobians dh^{i+1}/dh^i) dh^t/dW^t; if every factor is c times an "
-              "orthogonal matrix the product has norm exactly c^depth (explodes for c > 1, vanishes for c < 1); a "
-              "norm of c per factor alone bounds the product by c^depth from above only",
+    statement=r"$\frac{\partial g}{\partial W^{t}} = \frac{\partial g}{\partial h^{L}} \left(\prod_{i} "
+              r"\frac{\partial h^{i+1}}{\partial h^{i}}\right) \frac{\partial h^{t}}{\partial W^{t}}$; if every "
+              r"factor is $c$ times an orthogonal matrix the product has norm exactly $c^{\mathrm{depth}}$ (explodes "
+              r"for $c > 1$, vanishes for $c < 1$); a norm of $c$ per factor alone bounds the product by "
+              r"$c^{\mathrm{depth}}$ from above only",
     params={"sizes": (2, 2, 2, 2), "t": 1},
 ))

@@ -129,13 +129,14 @@ def _verify_jacobian_product(d: Derivation, s):
 
 jacobian_product = register(Claim(
     id="relu.jacobian_product",
-    title="A ReLU network's Jacobian is the product of its weights with inactive rows zeroed",
+    title=r"A ReLU network's Jacobian is the product of its weights with inactive rows zeroed",
     seeds=("001",),
     expected=("proved", "verified"),
     derive=_derive_jacobian_product,
     verify=_verify_jacobian_product,
-    statement="for h^l = relu(W^l h^{l-1} + b^l), dh^L/dx = D^L W^L ... D^1 W^1 with D^l = diag(1[z^l > 0]): "
-              "with all units active it is W^L ... W^1; an inactive unit zeroes its row of its layer's factor",
+    statement=r"for $h^{l} = \operatorname{relu}(W^{l} h^{l-1} + b^{l})$, $\frac{\partial h^{L}}{\partial x} = D^{L} "
+              r"W^{L} \cdots D^{1} W^{1}$ with $D^{l} = \operatorname{diag}(\mathbf{1}[z^{l} > 0])$: with all units "
+              r"active it is $W^{L} \cdots W^{1}$; an inactive unit zeroes its row of its layer's factor",
     params={"sizes": (2, 2, 2)},
 ))
 
@@ -226,13 +227,14 @@ def _verify_dead_unit(d: Derivation, s):
 
 dead_unit = register(Claim(
     id="relu.dead_unit",
-    title="A unit with negative pre-activation receives no gradient in its whole weight row",
+    title=r"A unit with negative pre-activation receives no gradient in its whole weight row",
     seeds=("001",),
     expected=("proved", "verified"),
     derive=_derive_dead_unit,
     verify=_verify_dead_unit,
-    statement="in h1 = W1 x + b1, h2 = W2 relu(h1) + b2, g = loss(h2, y): if h1_i < 0 then dg/dW1[i, :] = 0 "
-              "(and moving that row changes nothing: the unit does not take part)",
+    statement=r"in $h_{1} = W_{1} x + b_{1}$, $h_{2} = W_{2} \operatorname{relu}(h_{1}) + b_{2}$, $g = "
+              r"\operatorname{loss}(h_{2}, y)$: if $h_{1,i} < 0$ then $\partial g/\partial W_{1}[i, :] = 0$ (and "
+              r"moving that row changes nothing: the unit does not take part)",
     params={"n": 3, "m": 2, "i": 0},
 ))
 
@@ -339,12 +341,12 @@ def _verify_sparsity(d: Derivation, s):
 
 sparsity = register(Claim(
     id="relu.sparsity",
-    title="'ReLU activation rate drops by 2^N with N layers': false for units, true for paths",
+    title=r"'ReLU activation rate drops by $2^{N}$ with $N$ layers': false for units, true for paths",
     seeds=("001",),
     expected=("refuted", "measured"),
     derive=_derive_sparsity,
     verify=_verify_sparsity,
-    statement="the note: 'after N more layers the ReLU activation rate drops by a factor 2^N'. For units it is false "
-              "(at symmetric initialisation about 1/2 are active in every layer); for input-output paths it is true "
-              "(about 2^-N of them are active)",
+    statement=r"the note: 'after $N$ more layers the ReLU activation rate drops by a factor $2^{N}$'. For units it "
+              r"is false (at symmetric initialisation about $1/2$ are active in every layer); for input-output paths "
+              r"it is true (about $2^{-N}$ of them are active)",
 ))

@@ -162,12 +162,13 @@ def clip_violation(clip, threshold: float = 1.0):
 
 clipping = register(Claim(
     id="remedies.clipping",
-    title="Clipping by norm bounds the norm and keeps the direction",
+    title=r"Clipping by norm bounds the norm and keeps the direction",
     seeds=("002",),
     expected=("proved", "verified"),
     derive=_derive_clipping,
     verify=_verify_clipping,
-    statement="clip(g) = g if ||g|| <= c, else c g / ||g||: ||clip(g)|| <= c and clip(g) = lambda g with lambda > 0",
+    statement=r"$\operatorname{clip}(g) = g$ if $\|g\| \leq c$, else $c g/\|g\|$: $\|\operatorname{clip}(g)\| \leq "
+              r"c$ and $\operatorname{clip}(g) = \lambda g$ with $\lambda > 0$",
     params={"n": 3},
 ))
 
@@ -218,12 +219,13 @@ def _verify_l2(d: Derivation, s: gradcheck.Settings):
 
 l2 = register(Claim(
     id="remedies.l2",
-    title="Gradient of the L2-regularised squared error",
+    title=r"Gradient of the $L_{2}$-regularised squared error",
     seeds=("002",),
     expected=("proved", "verified"),
     derive=_derive_l2,
     verify=_verify_l2,
-    statement="for Loss = (y - W^T x)^2 + alpha ||W||^2: grad_W Loss = -2 x (y - W^T x) + 2 alpha W",
+    statement=r"for $\mathrm{Loss} = (y - W^{T} x)^{2} + \alpha \|W\|^{2}$: $\nabla_{W} \mathrm{Loss} = -2 x (y - "
+              r"W^{T} x) + 2 \alpha W$",
     params={"n": 3},
 ))
 
@@ -328,13 +330,14 @@ def _verify_residual(d: Derivation, s: gradcheck.Settings):
 
 residual = register(Claim(
     id="remedies.residual",
-    title="Residual blocks add the identity to the Jacobian",
+    title=r"Residual blocks add the identity to the Jacobian",
     seeds=("002",),
     expected=("proved", "measured"),
     derive=_derive_residual,
     verify=_verify_residual,
-    statement="d(x + F(x))/dx = I + dF/dx; through L blocks the Jacobian is the product of the I + J_k and "
-              "does not vanish the way the plain product of the J_k does",
+    statement=r"$\frac{\partial (x + F(x))}{\partial x} = I + \frac{\partial F}{\partial x}$; through $L$ blocks the "
+              r"Jacobian is the product of the $I + J_{k}$ and does not vanish the way the plain product of the "
+              r"$J_{k}$ does",
     params={"n": 2},
 ))
 
@@ -458,12 +461,13 @@ def bn_violation(bn):
 
 batchnorm = register(Claim(
     id="remedies.batchnorm",
-    title="Batch norm is scale invariant, so its gradient is orthogonal to W and scales as 1/c",
+    title=r"Batch norm is scale invariant, so its gradient is orthogonal to $W$ and scales as $1/c$",
     seeds=("002",),
     expected=("proved", "verified"),
     derive=_derive_bn,
     verify=_verify_bn,
-    statement="BN(c W x) = BN(W x) for c > 0 (no epsilon); hence grad_W . W = 0 and grad at c W = grad at W / c",
+    statement=r"$\operatorname{BN}(c W x) = \operatorname{BN}(W x)$ for $c > 0$ (no $\epsilon$); hence $\nabla_{W} "
+              r"\cdot W = 0$ and $\nabla_{W}$ at $c W$ is $\nabla_{W}$ at $W$ divided by $c$",
 ))
 
 
@@ -564,13 +568,14 @@ def _verify_init(d: Derivation, s: gradcheck.Settings):
 
 init_variance = register(Claim(
     id="remedies.init_variance",
-    title="Glorot and He initialisation keep the gradient variance roughly constant with depth",
+    title=r"Glorot and He initialisation keep the gradient variance roughly constant with depth",
     seeds=("002",),
     expected=("measured",),
     derive=_derive_init,
     verify=_verify_init,
-    statement="with Var[W] = 2/n_in and ReLU (He) the backpropagated gradient's variance is kept from layer to "
-              "layer (ratio about 1); with N(0,1)/sqrt(n) it halves (ratio about 1/2); Glorot's 2/(n_in + n_out) "
-              "with tanh keeps it roughly (ratio a little below 1, because tanh' < 1 away from 0)",
+    statement=r"with $\operatorname{Var}[W] = 2/n_{\mathrm{in}}$ and ReLU (He) the backpropagated gradient's "
+              r"variance is kept from layer to layer (ratio about $1$); with $N(0, 1)/\sqrt{n}$ it halves (ratio "
+              r"about $1/2$); Glorot's $2/(n_{\mathrm{in}} + n_{\mathrm{out}})$ with $\tanh$ keeps it roughly (ratio "
+              r"a little below $1$, because $\tanh' < 1$ away from $0$)",
     params={"width": 64},
 ))

@@ -43,12 +43,12 @@ def _verify_derivative(d: Derivation, s: gradcheck.Settings):
 
 derivative = register(Claim(
     id="sigmoid.derivative",
-    title="Derivative of the logistic sigmoid",
+    title=r"Derivative of the logistic sigmoid",
     seeds=("001", "002"),
     expected=("proved", "verified"),
     derive=_derive_derivative,
     verify=_verify_derivative,
-    statement="sigma'(z) = sigma(z) (1 - sigma(z)) for every real z",
+    statement=r"$\sigma'(z) = \sigma(z) (1 - \sigma(z))$ for every real $z$",
 ))
 
 
@@ -92,10 +92,10 @@ def _verify_max(d: Derivation, s: gradcheck.Settings):
 
 max_derivative = register(Claim(
     id="sigmoid.max_derivative",
-    title="sigma' is at most 1/4",
+    title=r"$\sigma'$ is at most $1/4$",
     seeds=("000", "002"),
     expected=("proved",),
     derive=_derive_max,
     verify=_verify_max,
-    statement="sigma'(z) <= 1/4 for every real z, with equality only at z = 0",
+    statement=r"$\sigma'(z) \leq 1/4$ for every real $z$, with equality only at $z = 0$",
 ))

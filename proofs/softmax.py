@@ -141,12 +141,12 @@ def _verify_sums(d: Derivation, s: gradcheck.Settings):
 
 sums_to_one = register(Claim(
     id="softmax.sums_to_one",
-    title="Softmax outputs sum to one",
+    title=r"Softmax outputs sum to one",
     seeds=("003",),
     expected=("proved", "verified"),
     derive=_derive_sums,
     verify=_verify_sums,
-    statement="sum_i y_i = 1 for every C and every logits a",
+    statement=r"$\sum_{i} y_{i} = 1$ for every $C$ and every logits $a$",
     params={"C": 4},
 ))
 
@@ -213,13 +213,13 @@ def _verify_jacobian(d: Derivation, s: gradcheck.Settings):
 
 jacobian = register(Claim(
     id="softmax.jacobian",
-    title="Jacobian of the softmax",
+    title=r"Jacobian of the softmax",
     seeds=("003",),
     expected=("proved", "verified"),
     derive=_derive_jacobian,
     verify=_verify_jacobian,
-    statement="dy_i/da_j = y_i (delta_ij - y_j); the note's y_i (1 - y_j) for i = j and -y_i y_j for "
-              "i != j is the same",
+    statement=r"$\partial y_{i}/\partial a_{j} = y_{i} (\delta_{ij} - y_{j})$; the note's $y_{i} (1 - y_{j})$ for $i "
+              r"= j$ and $-y_{i} y_{j}$ for $i \neq j$ is the same",
     params={"C": 4},
 ))
 
@@ -309,13 +309,14 @@ def _verify_xent(d: Derivation, s: gradcheck.Settings):
 
 cross_entropy_grad = register(Claim(
     id="softmax.cross_entropy_grad",
-    title="Gradient of softmax cross-entropy",
+    title=r"Gradient of softmax cross-entropy",
     seeds=("003",),
     expected=("proved", "verified"),
     derive=_derive_xent,
     verify=_verify_xent,
-    statement="with sum_i t_i = 1, d/da of -sum_i t_i ln softmax(a)_i is softmax(a) - t (in general "
-              "softmax(a) sum_i t_i - t)",
+    statement=r"with $\sum_{i} t_{i} = 1$, the gradient in $a$ of $-\sum_{i} t_{i} \ln "
+              r"\operatorname{softmax}(a)_{i}$ is $\operatorname{softmax}(a) - t$ (in general "
+              r"$\operatorname{softmax}(a) \sum_{i} t_{i} - t$)",
     params={"C": 4},
 ))
 
@@ -379,12 +380,13 @@ def _verify_shift(d: Derivation, s: gradcheck.Settings):
 
 shift_invariance = register(Claim(
     id="softmax.shift_invariance",
-    title="Softmax is invariant to adding a constant to every logit",
+    title=r"Softmax is invariant to adding a constant to every logit",
     seeds=("003",),
     expected=("proved",),
     derive=_derive_shift,
     verify=_verify_shift,
-    statement="softmax(a + F) = softmax(a) for every real F, in particular F = -max(a)",
+    statement=r"$\operatorname{softmax}(a + F) = \operatorname{softmax}(a)$ for every real $F$, in particular $F = "
+              r"-\max(a)$",
     params={"C": 4},
 ))
 
@@ -532,12 +534,13 @@ def _verify_stable(d: Derivation, s: gradcheck.Settings):
 
 stable = register(Claim(
     id="softmax.stable",
-    title="The shifted softmax never overflows; the textbook form does above ln(max float)",
+    title=r"The shifted softmax never overflows; the textbook form does above $\ln(\max \mathrm{float})$",
     seeds=("003",),
     expected=("verified", "refuted"),
     derive=_derive_stable,
     verify=_verify_stable,
-    statement="softmax(a - max a) is finite for every finite input; the textbook form overflows once "
-              "max(a) > ln(max float): 88.72 in float32, 709.78 in float64, thresholds the suite finds itself",
+    statement=r"$\operatorname{softmax}(a - \max a)$ is finite for every finite input; the textbook form overflows "
+              r"once $\max(a) > \ln(\max \mathrm{float})$: $88.72$ in float32, $709.78$ in float64, thresholds the "
+              r"suite finds itself",
     params={"C": 4},
 ))

@@ -100,13 +100,13 @@ def _verify_max(d: Derivation, s: gradcheck.Settings):
 
 max_derivative = register(Claim(
     id="tanh.max_derivative",
-    title="tanh' is at most 1, and equals 1 at 0",
+    title=r"$\tanh'$ is at most $1$, and equals $1$ at $0$",
     seeds=("002",),
     expected=("proved", "refuted"),
     derive=_derive_max,
     verify=_verify_max,
-    statement="tanh'(z) <= 1 for every real z, with equality only at z = 0; the note's strict "
-              "tanh'(z) < 1 is refuted at z = 0",
+    statement=r"$\tanh'(z) \leq 1$ for every real $z$, with equality only at $z = 0$; the note's strict $\tanh'(z) < "
+              r"1$ is refuted at $z = 0$",
 ))
 
 
@@ -184,12 +184,12 @@ def _verify_vs(d: Derivation, s: gradcheck.Settings):
 
 vs_sigmoid = register(Claim(
     id="tanh.vs_sigmoid",
-    title="tanh' exceeds sigma' only on |z| <= 1.6629",
+    title=r"$\tanh'$ exceeds $\sigma'$ only on $|z| \leq 1.6629$",
     seeds=("002",),
     expected=("proved", "refuted"),
     derive=_derive_vs,
     verify=_verify_vs,
-    statement="tanh'(z) = 4 sigma'(2z), and tanh'(z) >= sigma'(z) holds exactly for |z| <= "
-              "2 ln((1 + sqrt 3 + sqrt 2 3^(1/4))/2) = 1.6629; the note's 'tanh is better than "
-              "sigmoid', read pointwise, is refuted (a counterexample near z = 2)",
+    statement=r"$\tanh'(z) = 4 \sigma'(2 z)$, and $\tanh'(z) \geq \sigma'(z)$ holds exactly for $|z| \leq 2 "
+              r"\ln\left(\frac{1 + \sqrt{3} + \sqrt{2} \, 3^{1/4}}{2}\right) = 1.6629$; the note's 'tanh is better "
+              r"than sigmoid', read pointwise, is refuted (a counterexample near $z = 2$)",
 ))

@@ -197,3 +197,43 @@ def test_claim_renders_as_latex_with_steps_and_as_markdown(claim):
     assert "\\label{claim:" + claim.id in claim.latex()
     assert claim.latex(steps=True).count("\\intertext") == len(claim.derivation().steps)
     assert claim.id in claim.markdown()
+
+
+# --- backprop.layer_speeds: the verdict is computed from the measurement ------------------
+
+def _training_record(**final):
+    """A measured record in the shape of gradcheck.experiments._training.train's."""
+    rec = {"method": "mini-batch stochastic gradient descent", "seeds": 8, "epochs": 500, "network": [64, 30, 30, 30, 30, 10],
+           "lr": 0.1, "batch": 10, "first_epoch_median_train_accuracy_above_half": 126,
+           "gap_last_over_first": {"at_init": {"median": 117.0}, "plateau_geomean": 16.3, "after_learning_geomean": 0.3},
+           "final": {"heldout_accuracy_median": 0.9, "weight_change": {"median": [4.0, 3.0, 3.1, 4.4, 10.6]},
+                     "weight_change_first_over_last": {"median": 0.38}}}
+    rec["final"].update(final)
+    return rec
+
+
+def _layer_speed_finding(monkeypatch, record):
+    from gradcheck.experiments import _training
+
+    monkeypatch.setattr(_training, "train", lambda **kw: record)
+    return _first(backprop._verify_layer_speeds(backprop.layer_speeds.derivation(), Settings()))
+
+
+def test_layer_speeds_verdict_says_partly_true_with_the_numbers(monkeypatch):
+    f = _layer_speed_finding(monkeypatch, _training_record())
+    assert f.ok and f.verdict == "measured"
+    assert f.what.startswith("The note's training statement is only partly true")
+    assert "= 16.3$" in f.what and "4.00$ for $l = 1$ and 10.60 for $l = 5$" in f.what
+    assert f.figure["parts"] == backprop.LAYER_SPEEDS_EXPECTED
+
+
+def test_layer_speeds_claim_misses_when_the_measurement_changes(monkeypatch):
+    # first-layer weights that stay near their initial values: the note would be right, and the
+    # catalogue's record ("not near") is contradicted
+    near = _training_record(weight_change={"median": [0.2, 0.5, 0.8, 1.0, 3.0]},
+                            weight_change_first_over_last={"median": 0.07})
+    f = _layer_speed_finding(monkeypatch, near)
+    assert not f.ok and f.figure["parts"]["first_layer_near_initial"]
+    # a network that does not learn proves nothing, whatever its speeds
+    f = _layer_speed_finding(monkeypatch, _training_record(heldout_accuracy_median=0.11))
+    assert not f.ok
