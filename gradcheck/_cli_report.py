@@ -24,7 +24,7 @@ from rich.console import Console
 
 from ._files import write_whole
 from . import render
-from ._cli_catalogue import results_table, run_claims
+from ._cli_catalogue import console as wide_console, results_table, run_claims
 from .claims import Settings, get, select
 
 #: The files a report consists of, besides ``figures/``.
@@ -120,10 +120,10 @@ def build_report(claims, settings: Settings, out: Path, console: Console, *, pdf
     """Run ``claims``, write the report into ``out``; return the results, their records and the PDF (or None)."""
     from . import figures as figures_mod
 
-    make_figures = make_figures or figures_mod.make_figures
     results = run_claims(claims, settings, console)
     with console.status("computing figures"):
-        figs = make_figures()
+        # the general figures, and those of the selected claims (their measurement is cached)
+        figs = make_figures() if make_figures else figures_mod.make_figures([c.id for c in claims])
     date = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     packages = render.package_versions()
     meta = {
@@ -175,7 +175,8 @@ def cmd_report(args) -> int:
     except RuntimeError as e:  # pdflatex failed: nothing of the previous report was replaced
         console.print(f"gradcheck report: {e}", style="red", markup=False, highlight=False)
         return 1
-    Console().print(results_table(results))
+    # as wide as `gradcheck verify`'s: 140 columns when not on a terminal (80 hid three columns)
+    wide_console().print(results_table(results))
     written = [n for n in REPORT_FILES if n != "report.pdf" or pdf]
     console.print(f"wrote {', '.join(written)} and figures/ to {out}")
     if not args.no_pdf and not want_pdf:

@@ -25,7 +25,7 @@ from matplotlib.figure import Figure as _MplFigure
 
 from .check import float64
 
-__all__ = ["Figure", "FIGURES", "make_figures", "sigmoid", "tanh", "window", "softmax_overflow",
+__all__ = ["Figure", "FIGURES", "CLAIM_FIGURES", "make_figures", "layer_speeds", "sigmoid", "tanh", "window", "softmax_overflow",
            "window_width", "overflow_threshold"]
 
 
@@ -266,8 +266,42 @@ def softmax_overflow() -> Figure:
 
 
 #: The report's figures, in order.
+def layer_speeds() -> Figure:
+    """Seed 002's training statement, measured (the claim ``backprop.layer_speeds``)."""
+    from .experiments import _training
+
+    tr = _training.train(**_training.SETTING)  # computed once: the claim's own measurement
+    fig = _MplFigure(figsize=(11, 3.8), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = [fig.add_subplot(1, 2, i + 1) for i in range(2)]
+    for ax in axes:
+        ax.grid(True, alpha=0.3)
+    _training.plot(axes[0], tr, change_ax=axes[1])
+    f, g = tr["final"], tr["gap_last_over_first"]
+    k = tr["first_epoch_median_train_accuracy_above_half"]
+    ch = f["weight_change"]["median"]
+    caption = (
+        f"Speed of learning $\|\partial C/\partial b^{{l}}\|$ of the four hidden layers (left) and relative "
+        f"weight change $\|W^{{l}} - W^{{l}}_{{0}}\|_F/\|W^{{l}}_{{0}}\|_F$ (right) of a "
+        f"{'-'.join(map(str, tr['network']))} sigmoid network, {tr['method']}, on 1000 of scikit-learn's digits; "
+        f"median and 25-75% band of {tr['seeds']} seeds. Held-out accuracy {f['heldout_accuracy_median']:.3f}. "
+        + (f"Until the network learns (epoch {k}) the last hidden layer is {g['plateau_geomean']:.0f} times faster "
+           f"than the first; afterwards {g['after_learning_geomean']:.2f} times. " if k is not None else "")
+        + f"At the end $W^{{1}}$ moved {ch[0]:.2f} and $W^{{{len(ch)}}}$ {ch[-1]:.2f} times their initial norm.")
+    data = {k_: tr[k_] for k_ in ("network", "method", "seeds", "epochs", "lr", "batch",
+                                  "first_epoch_median_train_accuracy_above_half", "gap_last_over_first",
+                                  "ordered_fraction", "final")}
+    return Figure("layer_speeds", "Per-layer speed of learning and weight change during training", caption,
+                  data, fig)
+
+
 FIGURES: tuple[Callable[[], Figure], ...] = (sigmoid, tanh, window, softmax_overflow)
 
+#: Figures that belong to one claim: drawn when the claim is in the report.
+CLAIM_FIGURES: dict[str, Callable[[], Figure]] = {"backprop.layer_speeds": layer_speeds}
 
-def make_figures() -> list[Figure]:
-    return [build() for build in FIGURES]
+
+def make_figures(claim_ids=None) -> list[Figure]:
+    """The general figures, then those of the claims in ``claim_ids`` (all of them when None)."""
+    extra = [build for cid, build in CLAIM_FIGURES.items() if claim_ids is None or cid in claim_ids]
+    return [build() for build in (*FIGURES, *extra)]

@@ -58,6 +58,9 @@ __all__ = [
     "verification_latex",
     "verification_markdown",
     "tex_text",
+    "tex_prose",
+    "plain_prose",
+    "split_math",
     "LEIBNIZ_FUNCTIONS",
     "topic_intro",
     "claim_entry",
@@ -122,6 +125,10 @@ class LatexPrinter(_SympyLatexPrinter):
         return r"-\infty"
 
     def _print_Symbol(self, expr, style="plain"):
+        # a name that holds a LaTeX command is LaTeX already: verbatim.  (SymPy would split
+        # r"w_j \sigma'(z_j)" at its first "_" and print w_{j \sigma'(z_j)}, swallowing the factor.)
+        if "\\" in expr.name and "{" not in expr.name:
+            return expr.name
         # SymPy prints a name with braces verbatim: array_symbols("W_1", (2, 2)) names entries
         # W_1_{0,0}, a double subscript that LaTeX refuses; nest it as {W_{1}}_{0,0}
         parts = _top_level_split(expr.name, "_")
@@ -312,6 +319,49 @@ def tex_text(s: str) -> str:
     return "".join(out)
 
 
+#: ``$...$`` in prose: inline math, written as LaTeX source (a ``\$`` is a dollar sign).
+_MATH = re.compile(r"(?<!\\)\$(.+?)(?<!\\)\$", re.S)
+
+
+def split_math(s: str) -> list[tuple[bool, str]]:
+    """``s`` as (is_math, text) pieces: the inline ``$...$`` spans and the prose between them."""
+    out, pos = [], 0
+    for m in _MATH.finditer(str(s)):
+        if m.start() > pos:
+            out.append((False, s[pos:m.start()]))
+        out.append((True, m.group(1)))
+        pos = m.end()
+    if pos < len(str(s)):
+        out.append((False, str(s)[pos:]))
+    return out
+
+
+def tex_prose(s: str) -> str:
+    """Prose for LaTeX text mode: ``$...$`` spans kept as math, everything else escaped."""
+    return "".join(f"${t}$" if math_ else tex_text(t.replace(r"\$", "$")) for math_, t in split_math(s))
+
+
+def plain_prose(s: str) -> str:
+    r"""Prose with its math flattened to ASCII (PDF bookmarks, terminals, image alt text):
+    ``$\left\|\frac{\partial C}{\partial b^{l}}\right\|$`` becomes ``||partial C/partial b^l||``."""
+    def flat(t: str) -> str:
+        t = re.sub(r"\\(left|right|mathrm|operatorname|text)", "", t)
+        t = re.sub(r"\\[,;!]", " ", t)
+        t = re.sub(r"([_^])\{([^{}]*)\}", r"\1\2", t)
+        t = re.sub(r"\\frac\{([^{}]*)\}\{([^{}]*)\}", r"\1/\2", t)
+        t = re.sub(r"\\([A-Za-z]+) ?", r"\1 ", t).replace("\\|", "||")
+        return re.sub(r" +", " ", t.replace("{", "").replace("}", "")).strip()
+    return "".join(flat(t) if math_ else t.replace(r"\$", "$") for math_, t in split_math(s))
+
+
+def _tex_heading(s: str) -> str:
+    """A section title: math typeset, and a plain-text version for the PDF's bookmarks."""
+    tex = tex_prose(s)
+    if tex == tex_text(s):
+        return tex
+    return rf"\texorpdfstring{{{tex}}}{{{tex_text(plain_prose(s))}}}"
+
+
 def _tex_code(s: str) -> str:
     r"""Escape a command line for \texttt so that it survives copy and paste from the PDF.
 
@@ -326,6 +376,11 @@ _MD_SPECIAL = re.compile(r"([\\`*_<>\[\]|])")
 
 def _md_text(s: str) -> str:
     return _MD_SPECIAL.sub(r"\\\1", str(s))
+
+
+def _md_prose(s: str) -> str:
+    """Prose for GitHub Markdown: ``$...$`` spans kept as GitHub renders math, the rest escaped."""
+    return "".join(f"${t}$" if math_ else _md_text(t.replace(r"\$", "$")) for math_, t in split_math(s))
 
 
 # --- claims ------------------------------------------------------------------------------
@@ -426,7 +481,7 @@ def claim_latex(claim, steps: bool = False, **params) -> str:
     lines = []
     for i, s in enumerate(d.steps):
         line = _aligned(_step_parts(c, s))
-        note = f"\\intertext{{{tex_text(s.note)}}}\n" if s.note else ""
+        note = f"\\intertext{{{tex_prose(s.note)}}}\n" if s.note else ""
         end = f" \\label{{{label(c, 'steps')}}}" if i == len(d.steps) - 1 else " \\notag \\\\"
         lines.append(note + line + end)
     return "\n".join(lines)
@@ -437,9 +492,9 @@ def claim_markdown(claim, **params) -> str:
     c = _claim(claim)
     d = _derivation(c, params)
     rels = _relations(c, d)
-    out = [f"### `{c.id}`: {_md_text(c.title)}", ""]
+    out = [f"### `{c.id}`: {_md_prose(c.title)}", ""]
     if c.statement:
-        out += [_md_text(c.statement), ""]
+        out += [_md_prose(c.statement), ""]
     if len(rels) == 1:
         out += ["$$", latex(rels[0]), "$$", ""]
     else:
@@ -449,7 +504,7 @@ def claim_markdown(claim, **params) -> str:
         out += ["Derivation (as SymPy computed it):", ""]
         for i, s in enumerate(d.steps, 1):
             math_ = _inline(_step_parts(c, s))
-            note = f" ({_md_text(s.note)})" if s.note else ""
+            note = f" ({_md_prose(s.note)})" if s.note else ""
             out.append(f"{i}. ${math_}${note}")
         out.append("")
     seeds = ", ".join(f"`{s}`" for s in c.seeds)
@@ -605,8 +660,8 @@ def verification_latex(record: Mapping[str, Any]) -> str:
         lines.append(r"\begin{itemize}")
         for f in record["findings"]:
             how = _how(f)
-            item = rf"\item \textbf{{{tex_text(_finding_label(f))}}} ({tex_text(f['method'])}"
-            item += (f"; {tex_text(how)}" if how else "") + "): " + tex_text(f["what"])
+            item = rf"\item \textbf{{{tex_text(_finding_label(f))}}} ({tex_prose(f['method'])}"
+            item += (f"; {tex_text(how)}" if how else "") + "): " + tex_prose(f["what"])
             if f["counterexample"] is not None:
                 item += r". Counterexample: " + _tex_code(_short(f["counterexample"]))
             if f["figure"] is not None:
@@ -630,7 +685,7 @@ def verification_markdown(record: Mapping[str, Any]) -> str:
         out += [f"The claim's code raised: `{record['error'].strip().splitlines()[-1]}`", ""]
     for f in record["findings"]:
         how = _how(f)
-        line = f"- **{_finding_label(f)}** ({_md_text(f['method'])}{'; ' + how if how else ''}): {_md_text(f['what'])}"
+        line = f"- **{_finding_label(f)}** ({_md_prose(f['method'])}{'; ' + how if how else ''}): {_md_prose(f['what'])}"
         if f["counterexample"] is not None:
             line += f". Counterexample: `{_short(f['counterexample'])}`"
         if f["figure"] is not None:
@@ -779,12 +834,12 @@ def report_latex(records: Sequence[Mapping[str, Any]], meta: Mapping[str, Any],
     for topic, recs in _by_topic(records).items():
         L += [r"\clearpage", rf"\section{{{tex_text(topic)}}}\label{{sec:topic:{topic}}}"]
         if topics.get(topic):
-            L.append(tex_text(topics[topic]))
+            L.append(tex_prose(topics[topic]))
         for r in recs:
-            L += ["", rf"\subsection{{{tex_text(r['title'])}}}\label{{sec:{label_of(r)}}}",
+            L += ["", rf"\subsection{{{_tex_heading(r['title'])}}}\label{{sec:{label_of(r)}}}",
                   rf"{_tex_code(r['id'])}; source notes: " + ", ".join(_tex_code(s) for s in r["seeds"]) + "."]
             if r["statement"]:
-                L.append(r"\emph{" + tex_text(r["statement"]) + "}")
+                L.append(r"\emph{" + tex_prose(r["statement"]) + "}")
             if r.get("render_error"):
                 L.append(r"\textbf{The derivation could not be rendered:} " + _tex_code(_short(r["render_error"], 300)))
             if r.get("latex"):
@@ -799,7 +854,7 @@ def report_latex(records: Sequence[Mapping[str, Any]], meta: Mapping[str, Any],
         for f in figures:
             L += [r"\begin{figure}[!htbp]", r"\centering",
                   rf"\includegraphics[width=0.9\linewidth]{{figures/{f['name']}.pdf}}",
-                  rf"\caption{{{tex_text(f['caption'])}}}\label{{fig:{f['name']}}}", r"\end{figure}"]
+                  rf"\caption{{{tex_prose(f['caption'])}}}\label{{fig:{f['name']}}}", r"\end{figure}"]
     L += [r"\end{document}", ""]
     return "\n".join(L)
 
@@ -831,17 +886,17 @@ def report_markdown(records: Sequence[Mapping[str, Any]], meta: Mapping[str, Any
     for topic, recs in _by_topic(records).items():
         L += [f"## {topic}", ""]
         if topics.get(topic):
-            L += [_md_text(topics[topic]), ""]
+            L += [_md_prose(topics[topic]), ""]
         for r in recs:
             if r.get("markdown"):
                 L.append(r["markdown"])
             else:
-                L += [f"### `{r['id']}`: {_md_text(r['title'])}", ""]
+                L += [f"### `{r['id']}`: {_md_prose(r['title'])}", ""]
             if r.get("render_error"):
                 L += [f"**The derivation could not be rendered:** `{_short(r['render_error'], 300)}`", ""]
             L.append(verification_markdown(r))
     if figures:
         L += ["## Figures", ""]
         for f in figures:
-            L += [f"![{_md_text(f['title'])}](figures/{f['name']}.png)", "", f"*{_md_text(f['caption'])}*", ""]
+            L += [f"![{_md_text(plain_prose(f['title']))}](figures/{f['name']}.png)", "", f"*{_md_prose(f['caption'])}*", ""]
     return "\n".join(L)
