@@ -282,7 +282,7 @@ def directional_derivative(
         raise ValueError(f"X and V must both be (B, N); got {X.shape} and {V.shape}")
     xinf = np.maximum(1.0, np.max(np.abs(X), axis=1, initial=0.0))
     vinf = np.max(np.abs(V), axis=1, initial=0.0)
-    h0 = base_step * xinf / np.where(vinf > 0, vinf, 1.0)
+    h0 = base_step * np.maximum(1.0, np.log1p(xinf)) / np.where(vinf > 0, vinf, 1.0)
     h0 = np.exp2(np.floor(np.log2(h0)))
     program = _evaluator(f, order, int(steps), float(factor))
     opts = dict(order=order, factor=float(factor), f_eps=float(f_eps),
@@ -295,8 +295,14 @@ def directional_derivative(
             out = _analyse_jit(f0, fs, jnp.asarray(hs), jnp.asarray(xinf), jnp.asarray(vinf),
                                **opts)
         else:
-            out = _analyse(np, np.asarray(f0), np.asarray(fs), hs, xinf, vinf, **opts)
-        val, err, conv = (np.asarray(a) for a in out)
+            with np.errstate(all="ignore"):  # non-finite values are masked, not warned about
+                out = _analyse(np, np.asarray(f0), np.asarray(fs), hs, xinf, vinf, **opts)
+        val, err, conv = (np.array(a) for a in out)
+    # A zero direction: the derivative is exactly zero wherever f(x) is finite.
+    zero = vinf == 0
+    if zero.any():
+        f0_ok = np.isfinite(np.asarray(f0))[zero]
+        val[zero], err[zero], conv[zero] = 0.0, np.where(f0_ok, 0.0, np.inf), f0_ok
     return Estimate(value=val, error=err, converged=conv)
 
 
