@@ -137,10 +137,6 @@ def _scipy(fn: Callable) -> Callable:
     return f
 
 
-def _always(*a):
-    return np.ones(np.broadcast_shapes(*[np.shape(x) for x in a]), dtype=bool)
-
-
 def _is_int(n):
     return np.isfinite(n) & (n == np.round(n))
 
@@ -271,16 +267,16 @@ _KERNELS: dict[str, _Kernel] = {
     "Ei": _k(sp.Ei, _scipy(sc.expi), lambda c, x: c.ei(x)),
     # SymPy's derivative of expint in nu is a Meijer G (no float64 route): numerically instead
     "expint": _k(sp.expint, _np_expint, _mp_expint, (2,), numeric=(0,)),
-    "gc_lowergamma": _k(sp.lowergamma, _hybrid(functools.partial(_np_gamma_inc, sc.gammainc), lambda s, x: (s > 0) & (x >= 0), _mp_lowergamma),
+    "lowergamma": _k(sp.lowergamma, _hybrid(functools.partial(_np_gamma_inc, sc.gammainc), lambda s, x: (s > 0) & (x >= 0), _mp_lowergamma),
                         _mp_lowergamma, (2,), numeric=(0,)),
-    "gc_uppergamma": _k(sp.uppergamma, _hybrid(functools.partial(_np_gamma_inc, sc.gammaincc), lambda s, x: (s > 0) & (x >= 0), _mp_uppergamma),
+    "uppergamma": _k(sp.uppergamma, _hybrid(functools.partial(_np_gamma_inc, sc.gammaincc), lambda s, x: (s > 0) & (x >= 0), _mp_uppergamma),
                         _mp_uppergamma, (2,), numeric=(0,)),
-    "gc_beta": _k(sp.beta, _scipy(sc.beta), lambda c, a, b: c.beta(a, b), (2,)),
+    "beta": _k(sp.beta, _scipy(sc.beta), lambda c, a, b: c.beta(a, b), (2,)),
     "LambertW": _k(sp.LambertW, _np_lambertw, _mp_lambertw, (1, 2), integer=(1,)),
     # SciPy has no polylogarithm
     "polylog": _k(sp.polylog, lambda s, z: _mp_loop(_mp_polylog, s, z), _mp_polylog, (2,), numeric=(0,)),
-    "gc_fresnels": _k(sp.fresnels, _scipy(lambda x: sc.fresnel(x)[0]), lambda c, x: c.fresnels(x)),
-    "gc_fresnelc": _k(sp.fresnelc, _scipy(lambda x: sc.fresnel(x)[1]), lambda c, x: c.fresnelc(x)),
+    "fresnels": _k(sp.fresnels, _scipy(lambda x: sc.fresnel(x)[0]), lambda c, x: c.fresnels(x)),
+    "fresnelc": _k(sp.fresnelc, _scipy(lambda x: sc.fresnel(x)[1]), lambda c, x: c.fresnelc(x)),
     # li(x) = Ei(log x) for x > 0; SymPy's li is complex for x < 0
     "li": _k(sp.li, _hybrid(lambda x: sc.expi(np.log(x)), lambda x: x > 0, lambda c, x: c.li(x)), lambda c, x: c.li(x)),
     "Li": _k(sp.Li, _hybrid(lambda x: sc.expi(np.log(x)) - sc.expi(np.log(2.0)), lambda x: x > 0, lambda c, x: c.li(x, offset=True)),
@@ -307,20 +303,19 @@ _KERNELS: dict[str, _Kernel] = {
 # Names the NumPy/JAX printers emit for a kernel, besides the kernel's own name.
 _ALIASES = {"lgamma": "loggamma"}
 
-# SymPy classes the NumPy/JAX printers refuse (``_print_not_supported``) or rewrite
-# (beta -> a ratio of gammas that overflows), replaced by same-valued stand-ins in prepare().
-_STANDIN_OF = {sp.lowergamma: "gc_lowergamma", sp.uppergamma: "gc_uppergamma", sp.beta: "gc_beta",
-               sp.fresnels: "gc_fresnels", sp.fresnelc: "gc_fresnelc"}
+# Kernels replaced by stand-in classes in prepare(): those the NumPy/JAX printers refuse
+# (``_print_not_supported``: lower/uppergamma, fresnels/c) or rewrite (beta -> a ratio of gammas
+# that overflows), and those with an argument SymPy cannot differentiate in (it leaves a
+# Derivative, or a Meijer G that has no float64 route), whose stand-in differentiates there
+# numerically.
+_STANDIN_KERNELS = frozenset(
+    {"lowergamma", "uppergamma", "beta", "fresnels", "fresnelc"} | {n for n, k in _KERNELS.items() if k.numeric}
+)
 
-# The SymPy class behind each kernel, and the user-facing names (digamma and E1 are SymPy
-# shorthands that evaluate to polygamma(0, x) and expint(1, x)).
-_CLASS_OF = {name: k.sympy for name, k in _KERNELS.items()}
+# The user-facing names (digamma and E1 are SymPy shorthands that evaluate to polygamma(0, x)
+# and expint(1, x)).
 SUPPORTED: tuple[str, ...] = tuple(sorted(
     {k.sympy.__name__ for k in _KERNELS.values()} | {"digamma", "E1"}, key=str.lower))
-
-
-def _standin(name: str) -> type:
-    return sp.Function(name)
 
 
 def _partial_name(kname: str, orders: tuple[int, ...]) -> str:
@@ -331,7 +326,34 @@ def _kernel_of_class(cls) -> str | None:
     for name, k in _KERNELS.items():
         if k.sympy is cls:
             return name
-    return None
+    return getattr(cls, "_gc_kernel", None)
+
+
+@functools.lru_cache(maxsize=None)
+def _standin(kname: str, orders: tuple[int, ...] | None = None) -> type:
+    """A SymPy function class ``gc_<kname>`` (orders None) or ``gc_d_<kname>_<orders>`` (the
+    numerical partial derivative of those orders), printed by name and defined in every namespace
+    here.  Its ``fdiff`` is SymPy's own derivative in the arguments SymPy differentiates, else
+    the next numerical partial, so ``sp.diff`` of a prepared expression stays printable."""
+    k = _KERNELS[kname]
+    name = f"gc_{kname}" if orders is None else _partial_name(kname, orders)
+
+    def fdiff(self, argindex=1):
+        i = argindex - 1
+        n = len(self.args)
+        if i in k.integer:
+            raise sp.core.function.ArgumentIndexError(self, argindex)
+        if orders is not None or i in k.numeric:
+            nxt = tuple(o + (j == i) for j, o in enumerate(orders or (0,) * n))
+            if sum(nxt) > _MAX_NUMERIC_ORDER:
+                raise sp.core.function.ArgumentIndexError(self, argindex)
+            return _standin(kname, nxt)(*self.args)
+        a = sp.symbols(f"gc_a0:{n}", real=True)
+        d = sp.diff(k.sympy(*a), a[i])
+        return prepare(d.xreplace(dict(zip(a, self.args))))
+
+    nargs = k.arity if orders is None else (len(orders),)
+    return type(name, (sp.Function,), {"fdiff": fdiff, "nargs": nargs, "_gc_kernel": kname, "_gc_orders": orders})
 
 
 def _numeric_orders():
@@ -345,16 +367,23 @@ def _numeric_orders():
 
 # --------------------------------------------------------------------------------------------
 def prepare(expr):
-    """``expr`` with what the NumPy/JAX printers cannot print replaced by stand-ins that
-    :func:`numpy_namespace`, :func:`jax_namespace` and :func:`mpmath_namespace` all define.
+    """``expr`` rewritten for ``sp.lambdify`` with this module's namespaces, and for ``sp.diff``.
+
+    Call it on the reference before differentiating it (or on each expression before
+    lambdifying it; both work):
 
     * ``lowergamma``, ``uppergamma``, ``fresnels``, ``fresnelc`` (refused by SymPy's NumPy and JAX
-      printers) and ``beta`` (printed as gamma(a)gamma(b)/gamma(a+b), which overflows) become
-      ``gc_<name>``;
+      printers), ``beta`` (printed as gamma(a)gamma(b)/gamma(a+b), which overflows) and the
+      functions with an argument SymPy cannot differentiate in (zeta, polylog and expint in s or
+      nu, the Bessel functions in their order, lower/uppergamma in s, dirichlet_eta) become
+      same-valued stand-ins ``gc_<name>``, whose derivative in such an argument is the
+      numerical partial derivative ``gc_d_<name>_<orders>`` (mpmath.diff at 30 digits for
+      float64, at the working precision for mpmath) and SymPy's own elsewhere;
     * ``Derivative(F(..), x, ...)`` of a supported F in arguments that are plain symbols (what
-      ``sp.diff`` leaves for zeta in s, dirichlet_eta, ...), also inside ``Subs`` (the chain
-      rule through such an argument), becomes ``gc_d_<F>_<orders>(..)``: a numerical partial
-      derivative (mpmath.diff at 30 digits for float64, at the working precision for mpmath).
+      ``sp.diff`` of an unprepared zeta(s) leaves), also inside ``Subs`` (the chain rule through
+      such an argument), becomes the numerical partial ``gc_d_<F>_<orders>(..)``.
+
+    Anything else is left alone (:func:`check_supported` says what cannot be evaluated).
     """
     if isinstance(expr, (list, tuple)):
         return type(expr)(prepare(e) for e in expr)
@@ -377,20 +406,24 @@ def prepare(expr):
     def to_partial(n):
         f = n.expr
         name = _kernel_of_class(type(f))
-        orders = [0] * len(f.args)
+        orders = list(getattr(type(f), "_gc_orders", None) or (0,) * len(f.args))
         for v, c in n.variable_count:
             orders[f.args.index(v)] += int(c)
         if any(orders[i] for i in _KERNELS[name].integer if i < len(orders)) or sum(orders) > _MAX_NUMERIC_ORDER:
             return n  # not differentiable there / too high: left for the caller to refuse
-        return _standin(_partial_name(name, tuple(orders)))(*f.args)
+        return _standin(name, tuple(orders))(*f.args)
 
     if expr.has(sp.Derivative):
         expr = expr.replace(is_partial, to_partial)
         if expr.has(sp.Subs):
             expr = expr.replace(lambda n: isinstance(n, sp.Subs) and not n.expr.has(sp.Derivative), lambda n: n.doit())
-    for cls, name in _STANDIN_OF.items():
-        if expr.has(cls):
-            expr = expr.replace(lambda n, cls=cls: isinstance(n, cls), lambda n, name=name: _standin(name)(*n.args))
+    for kname in sorted(_STANDIN_KERNELS):
+        k = _KERNELS[kname]
+        if expr.has(k.sympy):
+            expr = expr.replace(
+                lambda n, k=k: isinstance(n, k.sympy) and len(n.args) in k.arity,
+                lambda n, kname=kname: _standin(kname)(*n.args),
+            )
     return expr
 
 
@@ -420,6 +453,7 @@ def _np_entry(kname: str) -> Callable:
 @functools.lru_cache(maxsize=1)
 def _numpy_ns() -> dict:
     ns = {name: _np_entry(name) for name in _KERNELS}
+    ns.update({f"gc_{name}": ns[name] for name in _STANDIN_KERNELS})
     for alias, name in _ALIASES.items():
         ns[alias] = ns[name]
     for name, orders in _numeric_orders():
@@ -461,9 +495,9 @@ def _mp_partial(kname: str, orders: tuple[int, ...]) -> Callable:
 @functools.lru_cache(maxsize=1)
 def _mpmath_ns() -> dict:
     ns = {name: _mp_entry(name) for name in _KERNELS}
+    ns.update({f"gc_{name}": ns[name] for name in _STANDIN_KERNELS})
     for alias, name in _ALIASES.items():
         ns[alias] = ns[name]
-    ns["beta"] = ns["gc_beta"]  # mpmath's printer prints beta; keep every route on one kernel
     for name, orders in _numeric_orders():
         ns[_partial_name(name, orders)] = _mp_partial(name, orders)
     return ns
@@ -560,6 +594,7 @@ def _jax_partial_entry(kname: str, orders: tuple[int, ...]) -> Callable:
 @functools.lru_cache(maxsize=1)
 def _jax_ns() -> dict:
     ns = {name: _jax_entry(name) for name in _KERNELS}
+    ns.update({f"gc_{name}": ns[name] for name in _STANDIN_KERNELS})
     for alias, name in _ALIASES.items():
         ns[alias] = ns[name]
     for name, orders in _numeric_orders():
