@@ -324,15 +324,87 @@ _MATH = re.compile(r"(?<!\\)\$(.+?)(?<!\\)\$", re.S)
 
 
 def split_math(s: str) -> list[tuple[bool, str]]:
-    """``s`` as (is_math, text) pieces: the inline ``$...$`` spans and the prose between them."""
+    """``s`` as (is_math, text) pieces: the ``$...$`` spans, and the ASCII maths of the prose
+    between them (``sigma'(z_j)``, ``25^(L-1)``, ``dC/db_1``) typeset by :func:`ascii_math`."""
+    s = str(s)
     out, pos = [], 0
-    for m in _MATH.finditer(str(s)):
+    for m in _MATH.finditer(s):
         if m.start() > pos:
-            out.append((False, s[pos:m.start()]))
+            out += _ascii_pieces(s[pos:m.start()])
         out.append((True, m.group(1)))
         pos = m.end()
-    if pos < len(str(s)):
-        out.append((False, str(s)[pos:]))
+    if pos < len(s):
+        out += _ascii_pieces(s[pos:])
+    return out
+
+
+# --- ASCII maths in prose written by the checks (numbers they computed, in words) ---------------
+_GREEK = ("sigma", "Sigma", "alpha", "delta", "Delta", "lambda", "epsilon", "xi", "tanh")
+_SUB = r"(?:\{[^{}\s]*\}|[A-Za-z0-9]+)"
+_SUP = r"(?:\([^()\s]*\)|\{[^{}\s]*\}|-?[A-Za-z0-9]+)"
+#: a token that is maths: a primed or applied activation, a subscript on a one-letter name, a power,
+#: a Leibniz quotient
+_MATHY = re.compile(
+    r"(?:\b(?:sigma|Sigma|tanh|relu|f|G)'+\("
+    r"|(?<![A-Za-z0-9_.])[A-Za-z]_" + _SUB +
+    r"|[A-Za-z0-9)|]\^" + _SUP +
+    r"|\bd(?:C|Loss|[a-z])/d[a-zA-Z])")
+_TOKEN = re.compile(r"\S+")
+
+
+def _tex_token(t: str) -> str:
+    t = re.sub(r"\bd(C|Loss|[a-z](?:_" + _SUB + r")?)/d([A-Za-z](?:_" + _SUB + r")?)",
+               lambda m: rf"\partial {m.group(1)}/\partial {m.group(2)}", t)
+    t = re.sub(r"\bLoss\b", r"\\mathrm{Loss}", t)
+    t = re.sub(r"\b(" + "|".join(_GREEK) + r")\b", r"\\\1", t)
+    t = re.sub(r"_(\{[^{}\s]*\}|[A-Za-z0-9]+)",
+               lambda m: "_" + (m.group(1) if m.group(1).startswith("{") else "{" + m.group(1) + "}"), t)
+    t = re.sub(r"\^\(([^()\s]*)\)", r"^{\1}", t)
+    t = re.sub(r"\^(-?[A-Za-z0-9]+)", r"^{\1}", t)
+    return t.replace(">=", r"\geq ").replace("<=", r"\leq ").replace("!=", r"\neq ")
+
+
+def ascii_math(s: str) -> str:
+    """Prose with its ASCII maths as ``$...$``: each whitespace-separated token that is maths
+    (:data:`_MATHY`), with the operators and numbers between such tokens, becomes one span."""
+    return "".join(f"${t}$" if m else t for m, t in _ascii_pieces(s))
+
+
+def _ascii_pieces(s: str) -> list[tuple[bool, str]]:
+    toks = list(_TOKEN.finditer(s))
+    mathy = [bool(_MATHY.search(t.group())) for t in toks]
+    glue = re.compile(r"^[-+=<>/*|()0-9.]+$|^(?:<=|>=|!=)$")
+    out, pos, i = [], 0, 0
+    while i < len(toks):
+        if not mathy[i]:
+            i += 1
+            continue
+        j = i
+        while j + 1 < len(toks) and (mathy[j + 1] or glue.match(toks[j + 1].group())):
+            j += 1
+        while j > i and not mathy[j] and not re.match(r"^[0-9.]+[.,;:]?$", toks[j].group()):
+            j -= 1  # a trailing operator or bracket is not part of it
+        a, b = toks[i].start(), toks[j].end()
+        span = s[a:b]
+        # punctuation that ends the sentence stays prose; brackets that do not balance too
+        lead = re.match(r"^['(\[]*", span).group()
+        if lead and (lead.count("'") or span.count("(") > span.count(")")):
+            a += len(lead)
+            span = span[len(lead):]
+        trail = re.search(r"'?[.,;:]*$", span).group()
+        while span.count(")") > span.count("(") and span[:len(span) - len(trail)].endswith(")"):
+            trail = ")" + trail
+            span = span[:-len(trail)] + trail
+        body = span[:len(span) - len(trail)] if trail else span
+        if a > pos:
+            out.append((False, s[pos:a]))
+        out.append((True, _tex_token(body)))
+        if trail:
+            out.append((False, trail))
+        pos = b
+        i = j + 1
+    if pos < len(s):
+        out.append((False, s[pos:]))
     return out
 
 

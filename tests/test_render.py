@@ -190,10 +190,11 @@ def test_step_notes_are_escaped_prose_and_each_step_is_one_aligned_line():
     x = sp.Symbol("x")
     c = _demo(sp.Eq(x, 1, evaluate=False), [Step(x, sp.Integer(1), "50% of a_j & {b}"), Step(x, 2 * x - x, "")])
     body = c.latex(steps=True)
-    assert body == ("\\intertext{50\\% of a\\_j \\& \\{b\\}}\nx &= 1 \\notag \\\\\n"
+    # the ASCII a_j of the note is typeset as math; the rest is escaped prose
+    assert body == ("\\intertext{50\\% of $a_{j}$ \\& \\{b\\}}\nx &= 1 \\notag \\\\\n"
                     "x &= x \\label{claim:demo.render:steps}")
     md = c.markdown()
-    assert "1. $x = 1$ (50% of a\\_j & {b})" in md and "2. $x = x$" in md
+    assert "1. $x = 1$ (50% of $a_{j}$ & {b})" in md and "2. $x = x$" in md
     assert "demo: \\<x\\> & 50%" in md
 
 
@@ -297,3 +298,30 @@ def test_infinities_render_as_infty_not_as_text():
 
     assert latex(sp.Interval(-sp.oo, 0)) == r"\left(-\infty, 0\right]"
     assert "Infinity" not in latex(sp.Symbol("x") + sp.oo)
+
+
+# --- math as math: titles, statements, notes and records ----------------------------------
+
+def test_a_known_claims_title_statement_and_step_render_as_latex():
+    from gradcheck.render import _tex_heading, tex_prose
+
+    c = CLAIMS["chain.exploding"]
+    assert _tex_heading(c.title) == (r"\texorpdfstring{$w_{j} = 100$ with $z_{j} = 0$ makes the gradient explode as "
+                                     r"$25^{L}$}{w\_j = 100 with z\_j = 0 makes the gradient explode as 25\^{}L}")
+    assert tex_prose(c.statement).startswith(r"with $w_{j} = 100$ and $b_{j} = -100 a_{j-1}$, $z_{j} = 0$ and "
+                                             r"$w_{j} \sigma'(z_{j}) = 25$ in every layer")
+    steps = c.latex(steps=True)
+    # the factor is not swallowed by a subscript (it printed as w_{j \sigma'(z_j)})
+    assert "\nw_j \\sigma'(z_j) &= 25 \\notag" in steps and r"w_{j \sigma" not in steps
+    assert r"\intertext{100 $\sigma'(0) = 100/4 = 25$}" in steps
+
+
+def test_ascii_maths_in_prose_is_typeset_and_identifiers_are_left_alone():
+    assert render.ascii_math("dC/db_1 = 25^(L-1) (1/2 - y) / 4 at L = 4: grows as 25^L.") == (
+        r"$\partial C/\partial b_{1} = 25^{L-1}$ (1/2 - y) / 4 at L = 4: grows as $25^{L}$.")
+    assert render.ascii_math("w_j sigma'(z_j) = 100 sigma'(0) = 25") == r"$w_{j} \sigma'(z_{j}) = 100 \sigma'(0) = 25$"
+    plain = "the map_rows call over chain.grad_b1 (float64, seed 0)"
+    assert render.ascii_math(plain) == plain
+    # prose written as LaTeX passes through; the Markdown keeps $...$ for GitHub and escapes the rest
+    assert render.tex_prose(r"a_b $x_{1}$ & c") == r"$a_{b}$ $x_{1}$ \& c"
+    assert render._md_prose(r"map_rows $\sigma'(z_{j})$") == r"map\_rows $\sigma'(z_{j})$"
