@@ -281,13 +281,13 @@ def layer_speeds() -> Figure:
     k = tr["first_epoch_median_train_accuracy_above_half"]
     ch = f["weight_change"]["median"]
     caption = (
-        f"Speed of learning $\|\partial C/\partial b^{{l}}\|$ of the four hidden layers (left) and relative "
-        f"weight change $\|W^{{l}} - W^{{l}}_{{0}}\|_F/\|W^{{l}}_{{0}}\|_F$ (right) of a "
+        rf"Speed of learning $\|\partial C/\partial b^{{l}}\|$ of the four hidden layers (left) and relative "
+        rf"weight change $\|W^{{l}} - W^{{l}}_{{0}}\|_F/\|W^{{l}}_{{0}}\|_F$ (right) of a "
         f"{'-'.join(map(str, tr['network']))} sigmoid network, {tr['method']}, on 1000 of scikit-learn's digits; "
         f"median and 25-75% band of {tr['seeds']} seeds. Held-out accuracy {f['heldout_accuracy_median']:.3f}. "
         + (f"Until the network learns (epoch {k}) the last hidden layer is {g['plateau_geomean']:.0f} times faster "
            f"than the first; afterwards {g['after_learning_geomean']:.2f} times. " if k is not None else "")
-        + f"At the end $W^{{1}}$ moved {ch[0]:.2f} and $W^{{{len(ch)}}}$ {ch[-1]:.2f} times their initial norm.")
+        + rf"At the end $W^{{1}}$ moved {ch[0]:.2f} and $W^{{{len(ch)}}}$ {ch[-1]:.2f} times their initial norm.")
     data = {k_: tr[k_] for k_ in ("network", "method", "seeds", "epochs", "lr", "batch",
                                   "first_epoch_median_train_accuracy_above_half", "gap_last_over_first",
                                   "ordered_fraction", "final")}
