@@ -43,8 +43,8 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from ._profiles import PROFILES, current_profile, hypothesis_settings
-from .bridge import Reference, build_reference
+from .._profiles import PROFILES, current_profile, hypothesis_settings
+from ..bridge import Reference, build_reference
 
 __all__ = ["TOLERANCES", "Failure", "Report", "check", "float64"]
 
@@ -431,7 +431,7 @@ def _run_sharded(prog, X, T, C):
     Returns (outputs, split) where split is :meth:`gradcheck.sharding.SweepInfo.record` or None
     on one device (the program then runs directly: no resharding cost).
     """
-    from . import sharding
+    from .. import sharding
 
     if sharding.device_count() <= 1:
         return prog.run(X, T, C), None
