@@ -1,0 +1,323 @@
+"""``gradcheck.numerical``: float64 directional derivatives by extrapolated central differences.
+
+The truth here is the analytic derivative: JAX's own ``jvp`` in float64 (exact up to rounding)
+or a closed form.  Each test can fail: accuracy to 1e-10, an error bound that covers the true
+error, flags at kinks, poles and NaNs, and an error small enough to tell a 1e-3 mistake apart.
+"""
+
+from __future__ import annotations
+
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from gradcheck import numerical
+from gradcheck.numerical import Estimate, directional_derivative, mixed_second
+
+EPS = np.finfo(np.float64).eps
+
+
+def _f64(a):
+    with jax.enable_x64(True):
+        return jnp.asarray(np.asarray(a, dtype=np.float64))
+
+
+def _jvp_truth(f, X, V, order=1):
+    """d/dt (or d2/dt2) f(x + t v) at 0 by forward-mode autodiff in float64, (B, K)."""
+    with jax.enable_x64(True):
+        def d1(x, v):
+            return jax.jvp(f, (x,), (v,))[1]
+
+        def d2(x, v):
+            return jax.jvp(lambda y: d1(y, v), (x,), (v,))[1]
+
+        out = jax.jit(jax.vmap(d1 if order == 1 else d2))(_f64(X), _f64(V))
+        return np.asarray(out).reshape(len(X), -1)
+
+
+def _weights(seed, k, n):
+    rng = np.random.default_rng(seed)
+    return _f64(rng.normal(size=(k, n)) / np.sqrt(n)), _f64(rng.normal(size=k))
+
+
+_W16, _B16 = _weights(0, 8, 16)
+
+SMOOTH = {
+    "sin": (lambda x: jnp.sin(x), 1),
+    "exp-sum": (lambda x: jnp.sum(jnp.exp(x)), 5),
+    "softmax": (jax.nn.softmax, 10),
+    "logsumexp": (jax.nn.logsumexp, 1024),
+    "tanh(Wx+b)": (lambda x: jnp.tanh(_W16 @ x + _B16), 16),
+}
+
+
+def _rows(seed, B, N, scale=1.0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(B, N)) * scale, rng.normal(size=(B, N))
+
+
+# --------------------------------------------------------------------------------------------
+# Accuracy and error bounds on smooth functions
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("order", [1, 2])
+@pytest.mark.parametrize("name", list(SMOOTH))
+def test_accuracy_on_smooth_functions(name, order):
+    f, N = SMOOTH[name]
+    X, V = _rows(1, 20, N)
+    est = directional_derivative(f, X, V, order=order)
+    truth = _jvp_truth(f, X, V, order)
+    assert isinstance(est, Estimate) and est.value.shape == truth.shape
+    assert est.converged.all()
+    # relative to the row's size, or the batch's typical size where a row is a cancellation
+    # (logsumexp's p.v can be 1e-4 of its terms, and f's rounding is relative to the terms)
+    row_scale = np.abs(truth).max(axis=1, keepdims=True)
+    row_scale = np.maximum(row_scale, np.median(row_scale))
+    tol = 1e-10 if order == 1 else 1e-9  # second differences lose one more power of h
+    assert np.all(np.abs(est.value - truth) <= tol * row_scale)
+    assert np.all(np.abs(est.value - truth) <= est.error + 4 * EPS * row_scale)
+
+
+def test_second_order_against_closed_forms():
+    # logsumexp: v'Hv = sum p v^2 - (p.v)^2 with p = softmax(x); sin: -sin(x) v^2
+    X, V = _rows(2, 30, 64)
+    est = directional_derivative(jax.nn.logsumexp, X, V, order=2)
+    p = np.exp(X - X.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    vhv = (p * V**2).sum(1) - (p * V).sum(1) ** 2
+    assert est.converged.all()
+    np.testing.assert_allclose(est.value[:, 0], vhv, rtol=1e-9)
+    assert np.all(np.abs(est.value[:, 0] - vhv) <= est.error[:, 0] + 1e-15)
+
+    x = np.linspace(-3, 3, 13)[:, None]
+    est = directional_derivative(lambda y: jnp.sin(y[0]), x, np.full_like(x, 0.5), order=2)
+    np.testing.assert_allclose(est.value[:, 0], -np.sin(x[:, 0]) * 0.25, rtol=1e-9, atol=1e-12)
+
+
+def test_mixed_second_against_hessian():
+    def f(x):
+        return jnp.sin(x[0]) * jnp.exp(x[1]) + x[0] * x[2] ** 2
+
+    rng = np.random.default_rng(3)
+    X, U, V = (rng.normal(size=(10, 3)) for _ in range(3))
+    est = mixed_second(f, X, U, V)
+    with jax.enable_x64(True):
+        H = np.asarray(jax.jit(jax.vmap(jax.hessian(f)))(_f64(X)))
+    truth = np.einsum("bi,bij,bj->b", U, H, V)
+    assert est.value.shape == (10, 1) and est.converged.all()
+    np.testing.assert_allclose(est.value[:, 0], truth, rtol=1e-8, atol=1e-10)
+    assert np.all(np.abs(est.value[:, 0] - truth) <= est.error[:, 0] + 1e-14)
+
+
+_BANK = [SMOOTH["sin"][0], SMOOTH["exp-sum"][0], SMOOTH["tanh(Wx+b)"][0]]
+_BANK_N = [1, 5, 16]
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    which=st.integers(0, 2),
+    order=st.sampled_from([1, 2]),
+    seed=st.integers(0, 2**32 - 1),
+    x_scale=st.sampled_from([0.1, 1.0, 3.0]),
+    v_scale=st.sampled_from([1e-3, 1.0, 30.0]),
+)
+def test_error_bound_covers_true_error_hypothesis(which, order, seed, x_scale, v_scale):
+    f, N = _BANK[which], _BANK_N[which]
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(16, N)) * x_scale
+    V = rng.normal(size=(16, N)) * v_scale
+    est = directional_derivative(f, X, V, order=order)
+    truth = _jvp_truth(f, X, V, order)
+    scale = np.abs(truth).max(axis=1, keepdims=True)
+    assert est.converged.mean() > 0.9
+    ok = np.abs(est.value - truth) <= est.error + 4 * EPS * scale
+    assert ok[est.converged].all()
+
+
+@settings(max_examples=10, deadline=None)
+@given(x=hnp.arrays(np.float64, (8, 3), elements=st.floats(-4, 4)),
+       v=hnp.arrays(np.float64, (8, 3), elements=st.floats(-2, 2)))
+def test_error_bound_covers_drawn_points(x, v):
+    def f(y):
+        return jnp.stack([jnp.sin(y[0] * y[1]) + jnp.exp(y[2] / 2), jnp.tanh(y).sum()])
+
+    est = directional_derivative(f, x, v)
+    truth = _jvp_truth(f, x, v)
+    scale = np.abs(truth).max(axis=1, keepdims=True)
+    assert est.converged.all()
+    assert np.all(np.abs(est.value - truth) <= est.error + 4 * EPS * scale)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_error_bound_covers_random_networks(seed):
+    rng = np.random.default_rng(100 + seed)
+    N, K = int(rng.integers(1, 40)), int(rng.integers(1, 6))
+    W1, b1 = _weights(seed, 12, N)
+    W2, _ = _weights(seed + 50, K, 12)
+    act = [jnp.tanh, jnp.sin, jax.nn.softplus][seed % 3]
+
+    def f(x):
+        return W2 @ act(W1 @ x + b1) + 0.1 * jnp.sum(x**2)
+
+    X, V = rng.normal(size=(40, N)) * 2, rng.normal(size=(40, N))
+    for order in (1, 2):
+        est = directional_derivative(f, X, V, order=order)
+        truth = _jvp_truth(f, X, V, order)
+        scale = np.abs(truth).max(axis=1, keepdims=True)
+        assert est.converged.all()
+        assert np.all(np.abs(est.value - truth) <= est.error + 4 * EPS * scale)
+
+
+def test_wrong_derivative_is_told_apart():
+    """The error bound is far below a 1e-3 relative mistake, so a checker sees it."""
+    for name, (f, N) in SMOOTH.items():
+        X, V = _rows(4, 20, N)
+        est = directional_derivative(f, X, V)
+        truth = _jvp_truth(f, X, V)
+        scale = np.abs(truth).max(axis=1, keepdims=True)
+        assert np.all(est.error <= 1e-6 * scale), name
+        wrong = truth * (1 + 1e-3)
+        big = np.abs(truth) > 1e-2 * scale
+        assert np.all(np.abs(est.value - wrong)[big] > 100 * est.error[big]), name
+
+
+def test_large_magnitudes_in_relative_terms():
+    cases = [
+        (lambda x: jnp.exp(x[0]), [[700.0], [-700.0]], lambda x: np.exp(x)),
+        (lambda x: (1e6 * x[0]) ** 2, [[3.0], [1e3]], lambda x: 2e12 * x),
+    ]
+    for f, x, d in cases:
+        x = np.asarray(x)
+        for order in (1, 2):
+            est = directional_derivative(f, x, np.ones_like(x), order=order)
+            truth = d(x[:, 0]) if order == 1 else None
+            if order == 2:
+                truth = _jvp_truth(f, x, np.ones_like(x), 2)[:, 0]
+            assert est.converged.all()
+            np.testing.assert_allclose(est.value[:, 0], truth, rtol=1e-9)
+            assert np.all(np.abs(est.value[:, 0] - truth) <= est.error[:, 0]
+                          + 4 * EPS * np.abs(truth))
+    # a function that varies on a scale far below the default steps is flagged, not misjudged;
+    # a smaller base step resolves it
+    x = np.array([[3e-6], [-0.2]])
+    est = directional_derivative(lambda y: jnp.sin(1e6 * y[0]), x, np.ones_like(x))
+    assert not est.converged.any()
+    est = directional_derivative(lambda y: jnp.sin(1e6 * y[0]), x, np.ones_like(x),
+                                 base_step=1e-7)
+    assert est.converged.all()
+    np.testing.assert_allclose(est.value[:, 0], 1e6 * np.cos(1e6 * x[:, 0]), rtol=1e-9)
+    # a linear function of large slope and large argument: its derivative, exactly
+    x = np.array([[3.0], [-2e5]])
+    est = directional_derivative(lambda y: 1e6 * y[0], x, np.ones_like(x))
+    assert est.converged.all()
+    np.testing.assert_allclose(est.value[:, 0], 1e6, rtol=1e-10)
+
+
+# --------------------------------------------------------------------------------------------
+# Points that cannot be judged
+# --------------------------------------------------------------------------------------------
+
+
+def test_kinks_are_flagged():
+    one = np.ones((1, 1))
+    assert not directional_derivative(lambda x: jnp.abs(x[0]), [[0.0]], one).converged.any()
+    assert not directional_derivative(jax.nn.relu, [[0.0]], one).converged.any()
+    # relu in a vector: only the component sitting on its kink
+    est = directional_derivative(jax.nn.relu, [[0.0, 1.0, -1.0]], [[1.0, 1.0, 1.0]])
+    assert est.converged.tolist() == [[False, True, True]]
+    # a kink within the steps, and a kink of the first derivative seen by order 2
+    assert not directional_derivative(lambda x: jnp.abs(x[0]), [[1e-6]], one).converged.any()
+    est = directional_derivative(lambda x: x[0] * jnp.abs(x[0]), [[0.0]], one, order=2)
+    assert not est.converged.any()
+    # away from the kink it is judged, and exactly
+    est = directional_derivative(lambda x: jnp.abs(x[0]), [[0.3], [-0.3]], 2 * np.ones((2, 1)))
+    assert est.converged.all()
+    np.testing.assert_allclose(est.value[:, 0], [2.0, -2.0], rtol=1e-12)
+
+
+@pytest.mark.parametrize("order", [1, 2])
+def test_poles_are_flagged(order):
+    x = np.array([[0.0], [1e-5], [1e-3], [-1e-4]])
+    est = directional_derivative(lambda y: 1.0 / y[0], x, np.ones_like(x), order=order)
+    assert not est.converged.any()
+    # far enough from the pole it is judged again
+    est = directional_derivative(lambda y: 1.0 / y[0], [[0.5]], [[1.0]], order=order)
+    truth = -1 / 0.25 if order == 1 else 2 / 0.125
+    assert est.converged.all() and abs(est.value[0, 0] - truth) < 1e-9 * abs(truth)
+
+
+def test_non_finite_values_are_flagged():
+    one = np.ones((1, 1))
+    # NaN at the point itself, NaN everywhere, NaN on every step to one side, inf at the point
+    assert not directional_derivative(lambda x: jnp.log(x[0]), [[-1.0]], one).converged.any()
+    assert not directional_derivative(lambda x: x * jnp.nan, [[0.5]], one).converged.any()
+
+    def nan_right(x):
+        return jnp.where(x[0] > 0.5, jnp.nan, x[0])
+
+    est = directional_derivative(nan_right, [[0.5]], one)
+    assert not est.converged.any() and np.isinf(est.error).all()
+    assert not directional_derivative(lambda x: 1 / x[0] ** 2, [[0.0]], one).converged.any()
+    # undefined only beyond the largest steps: the small steps still judge it
+    est = directional_derivative(lambda x: jnp.where(x[0] > 0.55, jnp.nan, jnp.sin(x[0])),
+                                 [[0.5]], one)
+    assert est.converged.all() and abs(est.value[0, 0] - np.cos(0.5)) < 1e-10
+
+
+# --------------------------------------------------------------------------------------------
+# The gradient as the function, batching, caching, scoping of float64
+# --------------------------------------------------------------------------------------------
+
+
+def test_gradient_function_batched():
+    """Order 2 "on the gradient": d/dt grad f(x + t v) = H v, for K = N = 512, B = 100."""
+    g = jax.grad(jax.nn.logsumexp)
+    X, V = _rows(5, 100, 512)
+    est = directional_derivative(g, X, V)
+    p = np.exp(X - X.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    hv = p * V - p * (p * V).sum(1, keepdims=True)
+    assert est.value.shape == (100, 512) and est.converged.all()
+    scale = np.abs(hv).max(axis=1, keepdims=True)
+    assert np.all(np.abs(est.value - hv) <= 1e-10 * scale)
+    assert np.all(np.abs(est.value - hv) <= est.error + 4 * EPS * scale)
+
+
+def test_warm_call_is_fast_and_cached():
+    X, V = _rows(6, 100, 1024)
+    directional_derivative(jax.nn.logsumexp, X, V)  # compile
+    before = len(numerical._CACHE)
+    times = []
+    for _ in range(3):
+        t = time.perf_counter()
+        directional_derivative(jax.nn.logsumexp, X, V)
+        times.append(time.perf_counter() - t)
+    assert len(numerical._CACHE) == before
+    assert min(times) < 0.5
+
+
+def test_float64_is_scoped_and_scalar_outputs():
+    x64_before = jax.config.jax_enable_x64
+    est = directional_derivative(lambda x: jnp.sum(x**3), [[1.0, 2.0]], [[1.0, 0.0]])
+    assert jax.config.jax_enable_x64 == x64_before
+    assert est.value.shape == (1, 1) and est.value.dtype == np.float64
+    np.testing.assert_allclose(est.value[0, 0], 3.0, rtol=1e-12)
+    # a zero direction: exactly zero
+    est = directional_derivative(jnp.sin, [[1.0]], [[0.0]])
+    assert est.value[0, 0] == 0.0 and est.error[0, 0] == 0.0 and est.converged.all()
+
+
+def test_arguments_are_checked():
+    with pytest.raises(ValueError, match="order"):
+        directional_derivative(jnp.sin, [[1.0]], [[1.0]], order=3)
+    with pytest.raises(ValueError, match="X and V"):
+        directional_derivative(jnp.sin, [[1.0, 2.0]], [[1.0]])
+    with pytest.raises(ValueError, match="steps"):
+        directional_derivative(jnp.sin, [[1.0]], [[1.0]], steps=1)
