@@ -15,23 +15,35 @@ inputs; a Python loop over points and steps would dominate the run.
 
 Algorithm (``directional_derivative``, per row ``b`` and output ``k``):
 
-1. **Steps.**  ``h_i = h0 / factor**i``, ``i = 0 .. steps-1``, with
-   ``h0 = base_step * max(1, |x|_inf) / |v|_inf`` rounded down to a power of two (so every
-   ``h_i`` and ``c * h_i`` is exact).  Extrapolation allows the large start (0.1 of the point's
-   scale); the small end (``h0 / 2**(steps-1)``) keeps rounding below ~1e-12 relative.
+1. **Steps.**  The direction is normalised to ``|v|_inf = 1`` (the derivative is homogeneous in
+   ``v`` of degree ``order``; the result is scaled back), then ``h_i = h0 / factor**i``,
+   ``i = 0 .. steps-1``, with ``h0 = base_step * max(1, log1p(|x|_inf))`` rounded down to a
+   power of two (so every ``h_i`` and ``c * h_i`` is exact).  The ``log1p`` scaling is
+   numdifftools's default: a step proportional to ``|x|`` (0.1 * 700 at ``exp(700)``) overflows
+   and is far coarser than the function's scale, one of 0.1 is too fine for rounding at
+   ``|x| ~ 1e6``.  Extrapolation allows the large start; the small end (``h0 / 2**(steps-1)``)
+   keeps rounding below ~1e-12 relative.
 2. **Differences.**  Order 1: ``D(h) = (f(x+hv) - f(x-hv)) / 2h``; order 2:
    ``D(h) = (f(x+hv) - 2 f(x) + f(x-hv)) / h**2``.  Both expand in even powers of ``h``.
 3. **Richardson / Ridders tableau.**  ``T[i,0] = D(h_i)``,
    ``T[i,j] = (c_j T[i,j-1] - T[i-1,j-1]) / (c_j - 1)`` with ``c_j = factor**(2j)``.  Each entry's
-   error estimate is ``max(|T[i,j]-T[i,j-1]|, |T[i,j]-T[i-1,j-1]|)``; the entry with the smallest
-   estimate is kept, and a row whose diagonal moved more than twice the best estimate ends the
-   search (rounding has taken over), exactly as Ridders' method (Numerical Recipes ``dfridr``).
+   error estimate is Ridders' ``max(|T[i,j]-T[i,j-1]|, |T[i,j]-T[i-1,j-1]|)``, widened by the
+   distance to the next row's entry of the same column ``|T[i,j]-T[i+1,j]|``, plus its carried
+   rounding bound (step 4); the entry with the smallest total is kept.  Ridders' own rule
+   (Numerical Recipes ``dfridr``: stop at the first row whose diagonal moved by more than twice
+   the best estimate) was tried first: two large steps that agree by chance then pass for
+   converged (an error of 4e-2 on tanh(Wx+b) among 1,600 draws); the full table with the
+   forward-looking term has none.
 4. **Rounding.**  Every difference carries a rounding bound
    ``r_i = f_eps * sum_k |a_k| |f(x + c_k h_i v)| / h_i**p`` (``f`` is accurate to ``f_eps``
    relative) plus the error from rounding the shifted point ``x + h v`` itself
-   (``eps |x|_inf / |v|_inf * |first difference| * sum_k |a_k| / h**p``); the bound is carried
+   (``4 eps |x|_inf / |v|_inf * |first difference| * sum_k |a_k| / h**p``); the bound is carried
    through the tableau with the same coefficients (``R[i,j] = (c R[i,j-1] + R[i-1,j-1])/(c-1)``).
-   ``error`` = Ridders' estimate of the chosen entry + its carried rounding bound.
+   A third term is measured, not assumed: ``f``'s rounding is relative to ``|f|`` only when
+   ``f`` is no cancellation of larger terms, so the noise ``sigma`` of ``f`` is read off the
+   change between the last entries of the first Richardson column at the smallest steps
+   (truncation there is O(h**4), negligible) and ``sigma / h_i**p`` is added to every row.
+   ``error = SAFETY * (Ridders' estimate of the chosen entry) + its carried rounding bound``.
 5. **Convergence** (``converged``) is False where it cannot be judged:
 
    * ``f(x)`` is not finite, or fewer than ``min_rows`` of the smallest steps have every needed
@@ -63,6 +75,12 @@ import numpy as np
 __all__ = ["Estimate", "directional_derivative", "mixed_second"]
 
 EPS = float(np.finfo(np.float64).eps)
+TINY = float(np.finfo(np.float64).smallest_subnormal)
+
+#: Ridders' truncation estimate is a heuristic (the distance between neighbouring entries of the
+#: tableau); on 28,800 random (point, direction, output) triples of tanh/sin networks it fell
+#: short of the true error once, by 5%, so it is doubled.
+SAFETY = 2.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -195,9 +213,23 @@ def _analyse(xp, f0, fs, hs, xinf, vinf, *, order, factor, f_eps, settle_rtol, k
     idx = xp.minimum(start[None] + rows, S - 1)
     valid = (rows < n_ok[None]) & f0_ok[None]
 
+    # Measured noise: f's rounding is relative to |f| only when f is no cancellation of larger
+    # terms (tanh(-4) + tanh(4) is ~0 yet rounds like 1).  At the smallest steps the first
+    # Richardson column's truncation is O(h**4), negligible, so what moves between its last
+    # entries is noise; noise in D(h) grows as 1/h**p, so sigma = |change| * h**p, carried
+    # to every step.  (The smallest steps are always usable ones: usable rows are a suffix.)
+    dc0 = combine(st["central"])[0]
+    c1 = factor**2
+    t1 = (c1 * dc0[1:] - dc0[:-1]) / (c1 - 1.0)
+    hps = hp[:, :, 0]
+    sigma = xp.abs(t1[-1] - t1[-2]) * hps[-1][:, None]
+    if S >= 4:
+        sigma = xp.maximum(sigma, xp.abs(t1[-2] - t1[-3]) * hps[-2][:, None])
+    sigma = xp.where(xp.isfinite(sigma), sigma, 0.0)
+
     def estimate(name, powers):
         d, mag, asum = combine(st[name])
-        r = f_eps * mag + 4.0 * dirrel * xp.abs(d1) * asum / hp
+        r = f_eps * mag + 4.0 * dirrel * xp.abs(d1) * asum / hp + sigma[None] / hp
         d = xp.where(xp.isfinite(d), d, 0.0)
         r = xp.where(xp.isfinite(r), r, 0.0)
         d = xp.take_along_axis(d, idx, axis=0)
@@ -207,7 +239,7 @@ def _analyse(xp, f0, fs, hs, xinf, vinf, *, order, factor, f_eps, settle_rtol, k
     (val, err_t, err_r), dc = estimate("central", lambda j: 2 * j)
     (fv, fe, fr), _ = estimate("forward", lambda j: j)
     (bv, be, br), _ = estimate("backward", lambda j: j)
-    error = err_t + err_r
+    error = SAFETY * err_t + err_r
 
     mean_d = xp.sum(xp.where(valid, xp.abs(dc), 0.0), axis=0) / xp.maximum(n_ok, 1)
     fscale = xp.where(f0_ok, xp.abs(f0), 0.0) * ((vinf / xinf) ** order)[:, None]
@@ -263,8 +295,8 @@ def directional_derivative(
 
     ``f``: a JAX-traceable function of one point (1-D array of N) to an array of K values (any
     shape, flattened; a scalar gives K = 1), evaluated in float64.  ``X``, ``V``: (B, N) points
-    and directions (a 1-D array is one row).  ``steps`` steps ``h0 / factor**i``, with
-    ``h0 = base_step * max(1, |x|_inf) / |v|_inf`` rounded down to a power of two.  ``f_eps``:
+    and directions (a 1-D array is one row).  ``steps`` steps ``h0 / factor**i`` along ``v / |v|_inf``,
+    with ``h0 = base_step * max(1, log1p(|x|_inf))`` rounded down to a power of two.  ``f_eps``:
     relative accuracy assumed of ``f``'s values.  ``settle_rtol``: largest relative error
     bound still counted as converged.  ``kink_factor``: how many error bounds the one-sided
     estimates may differ by before the point is a kink.  ``min_rows``: fewest finite small
@@ -306,7 +338,8 @@ def directional_derivative(
         val, err, conv = (np.array(a) for a in out)
     with np.errstate(over="ignore"):
         val = val * vscale[:, None] ** order
-        err = err * vscale[:, None] ** order
+        # the scaling back rounds too (to a subnormal, absolutely)
+        err = err * vscale[:, None] ** order + EPS * np.abs(val) + TINY
     # A zero direction: the derivative is exactly zero wherever f(x) is finite.
     if zero.any():
         f0_ok = np.isfinite(np.asarray(f0))[zero]

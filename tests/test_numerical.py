@@ -152,7 +152,9 @@ def test_error_bound_covers_drawn_points(x, v):
     truth = _jvp_truth(f, x, v)
     scale = np.abs(truth).max(axis=1, keepdims=True)
     assert est.converged.all()
-    assert np.all(np.abs(est.value - truth) <= est.error + 4 * EPS * scale)
+    # XLA on CPU flushes subnormals to zero, so where Hypothesis draws a subnormal direction
+    # the jvp truth is 0 (the estimate, which normalises the direction, is not): 1e-300 slack
+    assert np.all(np.abs(est.value - truth) <= est.error + 4 * EPS * scale + 1e-300)
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -265,6 +267,9 @@ def test_non_finite_values_are_flagged():
     est = directional_derivative(nan_right, [[0.5]], one)
     assert not est.converged.any() and np.isinf(est.error).all()
     assert not directional_derivative(lambda x: 1 / x[0] ** 2, [[0.0]], one).converged.any()
+    # NaN at the point only (a removable hole): central differences never look there
+    est = directional_derivative(lambda x: jnp.where(x[0] == 0.5, jnp.nan, x[0]), [[0.5]], one)
+    assert not est.converged.any()
     # undefined only beyond the largest steps: the small steps still judge it
     est = directional_derivative(lambda x: jnp.where(x[0] > 0.55, jnp.nan, jnp.sin(x[0])),
                                  [[0.5]], one)
