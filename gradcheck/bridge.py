@@ -21,12 +21,11 @@ import math
 import threading
 from collections.abc import Callable, Sequence
 
-import jax
-import jax.numpy as jnp
 import mpmath
 import numpy as np
 import sympy as sp
 
+from . import specials
 from .symbolic import array_symbols, flatten
 
 __all__ = ["Reference", "build_reference", "TRUTH_DIGITS"]
@@ -37,12 +36,28 @@ TRUTH_DIGITS = 50
 _DISCONTINUOUS = (sp.Heaviside, sp.sign, sp.floor, sp.ceiling)
 
 
+def unique_nodes(exprs) -> list:
+    """Every distinct subexpression of ``exprs`` once: the DAG, not the tree (the 1,024 entries
+    of a softmax share one denominator; a tree walk visits it 1,024 times)."""
+    seen: set = set()
+    out = []
+    stack = [sp.sympify(e) for e in exprs]
+    while stack:
+        e = stack.pop()
+        if e in seen:
+            continue
+        seen.add(e)
+        out.append(e)
+        stack.extend(e.args)
+    return out
+
+
 def _kink_expressions(exprs) -> tuple[list[sp.Expr], bool]:
     """Expressions that vanish on the kinks of ``exprs``, and whether any kink is a jump."""
     kinks: list[sp.Expr] = []
     jump = False
-    for e in exprs:
-        for node in sp.preorder_traversal(e):
+    for node in unique_nodes(exprs):
+        if True:
             if isinstance(node, (sp.Abs, sp.Heaviside, sp.sign, sp.DiracDelta)):
                 kinks.append(node.args[0])
                 jump |= isinstance(node, _DISCONTINUOUS)
@@ -64,18 +79,6 @@ def _kink_expressions(exprs) -> tuple[list[sp.Expr], bool]:
             seen.add(k)
             out.append(k)
     return out, jump
-
-
-def _jax_specials() -> dict:
-    """Special functions SymPy's JAX printer does not map (it falls back to ``math.erf``, which
-    fails on traced arrays)."""
-    import jax.scipy.special as jss
-
-    return {
-        "erf": jss.erf, "erfc": jss.erfc, "erfinv": jss.erfinv, "gamma": jss.gamma,
-        "loggamma": jss.gammaln, "digamma": jss.digamma, "polygamma": jss.polygamma,
-        "zeta": jss.zeta,
-    }
 
 
 def _drop_dirac(e):
@@ -140,37 +143,48 @@ class Reference:
         H = flat[..., K + K * N :].reshape(*lead, K, N, N) if self.hessian is not None else None
         return v, J, H
 
-    # --- float64 JAX, batched -------------------------------------------------------------
-    def jax_program(self):
-        """``X (B, N) float64 -> (flat (B, M) float64, at_kink (B,) bool)``, jitted. Needs x64."""
-        if self._jax is None:
-            exprs = self._all_exprs()
-            mods = [_jax_specials(), "jax"]
-            f = sp.lambdify(self.inputs, exprs, modules=mods, cse=True)
-            g = sp.lambdify(self.inputs, self.kinks or [sp.S.One], modules=mods, cse=True)
-            nk = len(self.kinks)
+    # --- float64 NumPy, batched -------------------------------------------------------------
+    def float64_program(self):
+        """``X (B, N) float64 -> (flat (B, M) float64, at_kink (B,) bool)`` in NumPy.
 
-            def row(x):
-                xs = [x[i] for i in range(self.n_in)]
-                vals = f(*xs)
-                flat = jnp.stack([jnp.asarray(v, jnp.float64) for v in vals])
-                if nk:
-                    ks = jnp.stack([jnp.asarray(v, jnp.float64) for v in g(*xs)])
-                    scale = 1.0 + jnp.max(jnp.abs(x))
-                    # on a kink up to float64 rounding of the kink expression
-                    at = jnp.any(jnp.abs(ks) <= 1e-9 * scale)
-                else:
-                    at = jnp.asarray(False)
+        NumPy, not JAX: no compilation (a lambdified reference is one scalar op per node, which
+        XLA compiles slowly), and special functions come from SciPy/mpmath
+        (:mod:`gradcheck.specials`), never from the JAX implementation under test.
+        """
+        if self._jax is None:
+            mods = [specials.numpy_namespace(), "scipy", "numpy"]
+            f = sp.lambdify(self.inputs, self._all_exprs(), modules=mods, cse=True)
+            g = sp.lambdify(self.inputs, self.kinks, modules=mods, cse=True) if self.kinks else None
+
+            def run(X):
+                X = np.asarray(X, np.float64)
+                B = X.shape[0]
+                cols = [X[:, i] for i in range(self.n_in)]
+                with np.errstate(all="ignore"):
+                    vals = f(*cols)
+                    flat = np.empty((B, len(vals)))
+                    for m, v in enumerate(vals):
+                        v = np.asarray(v)
+                        if np.iscomplexobj(v):
+                            v = np.where(v.imag == 0, v.real, np.nan)
+                        flat[:, m] = np.broadcast_to(v.astype(np.float64), (B,))
+                    at = np.zeros(B, bool)
+                    if g is not None:
+                        scale = 1.0 + np.max(np.abs(X), axis=1)
+                        for v in g(*cols):
+                            v = np.broadcast_to(np.abs(np.asarray(v, dtype=complex)), (B,))
+                            at |= v <= 1e-9 * scale
                 return flat, at
 
-            self._jax = jax.jit(jax.vmap(row))
+            self._jax = run
         return self._jax
 
     # --- NumPy on long doubles ----------------------------------------------------------------
     def longdouble(self, X: np.ndarray) -> np.ndarray:
         """Reference quantities at the rows of X, in extended precision where NumPy has it."""
         if self._np is None:
-            self._np = sp.lambdify(self.inputs, self._all_exprs(), modules=["scipy", "numpy"], cse=True)
+            self._np = sp.lambdify(self.inputs, self._all_exprs(),
+                                   modules=[specials.numpy_namespace(), "scipy", "numpy"], cse=True)
         Xl = np.asarray(X, dtype=np.longdouble)
         with np.errstate(all="ignore"):
             try:
@@ -224,7 +238,7 @@ class Reference:
                 hess = [[[_drop_dirac(sp.diff(d, v)) for v in self.inputs] for d in row] for row in self.jacobian]
                 hess = [[[_drop_unevaluated(e) for e in r] for r in m] for m in hess]
             flat = [e for m in hess for r in m for e in r]
-            self._mp_hess = sp.lambdify(self.inputs, flat, modules="mpmath", cse=True)
+            self._mp_hess = sp.lambdify(self.inputs, flat, modules=[specials.mpmath_namespace(), "mpmath"], cse=True)
         with _MP_LOCK, mpmath.workdps(TRUTH_DIGITS):
             try:
                 vals = self._mp_hess(*[mpmath.mpf(float(v)) for v in x])
@@ -279,7 +293,7 @@ class Reference:
         two precisions agreed).
         """
         if self._mp is None:
-            self._mp = sp.lambdify(self.inputs, self._all_exprs(), modules="mpmath", cse=True)
+            self._mp = sp.lambdify(self.inputs, self._all_exprs(), modules=[specials.mpmath_namespace(), "mpmath"], cse=True)
         M = len(self._all_exprs())
         out = np.full(M, np.nan)
         status = np.full(M, 2, dtype=np.int8)
@@ -320,9 +334,36 @@ def _out_shape_of(obj) -> tuple[int, ...]:
     return ()
 
 
-def build_reference(reference: Callable, shapes: Sequence[tuple[int, ...]], order: int) -> Reference:
-    """Validate and differentiate ``reference``; cached per (reference, shapes, order)."""
-    key = (reference, tuple(shapes), order)
+def _prepare_outputs(outputs):
+    """Refuse unknown functions (naming them, before any work) and rewrite the special functions
+    that need stand-ins (:func:`gradcheck.specials.prepare`), visiting each distinct node once."""
+    nodes = unique_nodes(outputs)
+    reps: dict = {}
+    for n in nodes:
+        if isinstance(n, sp.Derivative):
+            reps[("d", n)] = n
+        elif isinstance(n, sp.Function) or (isinstance(n, sp.Basic) and n.is_Function):
+            key = (type(n), len(n.args))
+            if key not in reps:
+                # the function with plain symbols for arguments: what is supported depends on the
+                # function and its arity, and its arguments' subtrees need no second walk
+                try:
+                    reps[key] = n.func(*sp.symbols(f"_a0:{len(n.args)}", real=True))
+                except Exception:  # noqa: BLE001 - a function that refuses symbols: check it whole
+                    reps[key] = n
+    specials.check_supported(list(reps.values()))
+    kinds = tuple(specials._KERNELS[k].sympy for k in specials._STANDIN_KERNELS)
+    if any(isinstance(n, sp.Derivative) or (kinds and isinstance(n, kinds)) for n in nodes):
+        return [specials.prepare(e) for e in outputs]
+    return outputs
+
+
+def build_reference(reference: Callable, shapes: Sequence[tuple[int, ...]], order: int,
+                    derivatives: bool = True, cache_key=None) -> Reference:
+    """Validate and (with ``derivatives``) differentiate ``reference`` entry by entry; cached per
+    (reference, shapes, order, derivatives).  Without ``derivatives`` only the values are kept:
+    the probe path differentiates them itself (:mod:`gradcheck.check._tape`)."""
+    key = (cache_key if cache_key is not None else reference, tuple(shapes), order, derivatives)
     try:
         return _CACHE[key]
     except (KeyError, TypeError):
@@ -357,7 +398,7 @@ def build_reference(reference: Callable, shapes: Sequence[tuple[int, ...]], orde
         inputs += ent
         arg_of += [i] * len(ent)
     outputs = [sp.sympify(e) for e in flatten(out)]
-    free = set().union(*(e.free_symbols for e in outputs)) - set(inputs)
+    free = {n for n in unique_nodes(outputs) if n.is_Symbol} - set(inputs)
     if free:
         names = ", ".join(sorted(map(str, free)))
         raise ValueError(
@@ -365,6 +406,18 @@ def build_reference(reference: Callable, shapes: Sequence[tuple[int, ...]], orde
             f"them, or make them arguments (the inputs are {', '.join(map(str, inputs[:6]))}"
             f"{', ...' if len(inputs) > 6 else ''})"
         )
+    _check_and_prepare = _prepare_outputs(outputs)
+    outputs = _check_and_prepare
+    if not derivatives:
+        kinks, jumps = _kink_expressions(outputs)
+        ref = Reference(shapes=tuple(shapes), order=order, inputs=inputs,
+                        arg_of=np.asarray(arg_of, dtype=np.int64), outputs=outputs,
+                        out_shape=_out_shape_of(out), jacobian=[], hessian=None, kinks=kinks, jumps=jumps)
+        try:
+            _CACHE[key] = ref
+        except TypeError:
+            pass
+        return ref
     try:
         jac = [[_drop_unevaluated(_drop_dirac(sp.diff(f, x))) for x in inputs] for f in outputs]
         hess = None

@@ -1,0 +1,185 @@
+"""What a check found: :class:`Failure` and :class:`Report` (the last stage of the pipeline)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from ._spec import TOLERANCES
+
+__all__ = ["Failure", "Report", "REFEREE_CAP"]
+
+REFEREE_CAP = 256  # points refereed with mpmath per check; beyond it points stay "unrefereed"
+
+
+@dataclasses.dataclass(frozen=True)
+class Failure:
+    """One way ``fn`` disagreed with the truth, at its simplest (shrunk) input.
+
+    ``kind`` is 'value', 'gradient', 'second-derivative' or 'non-finite'; ``argument`` the index
+    (and ``argument_name`` the parameter name) of the argument whose derivative is wrong (None
+    for values); ``mode`` which computation showed it (``value``, ``jacfwd``, ``jacrev``,
+    ``jvp``, ``vjp``, ``hessian fwd-over-rev``, ...); ``entry`` which entry; ``input`` the
+    arguments as arrays; ``expected`` the mpmath truth, ``got`` what ``fn`` gave, ``error`` the
+    relative error ``|got - expected| / |expected|`` (the absolute error where the truth is 0);
+    ``points`` at how many checked points this (kind, argument) failed, each confirmed by the
+    mpmath truth (disagreements beyond the referee's budget are counted in the report's
+    ``unrefereed_points``, never here).
+    """
+
+    kind: str
+    argument: int | None
+    argument_name: str | None
+    mode: str
+    entry: str
+    input: tuple
+    expected: float
+    got: float
+    error: float
+    points: int
+    shrunk: bool
+    message: str = ""
+    #: leaf names (``params['W']``) when an argument is a pytree; ``input`` then holds its leaves
+    input_names: tuple = ()
+
+    def input_repr(self) -> str:
+        parts = []
+        for a in self.input:
+            a = np.asarray(a)
+            # large inputs are summarised: the failing entry is named in ``entry``
+            parts.append(repr(float(a)) if a.ndim == 0 else np.array2string(
+                a, precision=17, separator=", ", threshold=64, edgeitems=3))
+        if self.input_names:
+            return "{" + ", ".join(f"{n}: {p}" for n, p in zip(self.input_names, parts)) + "}"
+        return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+
+    def __str__(self) -> str:
+        where = f" d/d {self.argument_name}" if self.argument is not None else ""
+        head = f"{self.kind}{where} [{self.mode}] {self.entry}"
+        if self.message:
+            return f"{head}: {self.message}"
+        return (
+            f"{head}\n      input:    {self.input_repr()}{'  (shrunk)' if self.shrunk else ''}\n"
+            f"      expected: {self.expected!r}\n      got:      {self.got!r}\n"
+            f"      error:    {self.error:.3g} {'relative' if self.expected else 'absolute (the truth is 0)'}; failed at {self.points} point(s), "
+            "each confirmed by the mpmath truth"
+        )
+
+
+@dataclasses.dataclass
+class Report:
+    """What :func:`check` found.  ``ok`` is True when there are no failures."""
+
+    failures: list[Failure]
+    fn_name: str
+    shapes: list[tuple]
+    domain: list[tuple[float, float]]
+    order: int
+    dtype: str
+    rtol: float
+    atol: float
+    seed: int
+    max_examples: int
+    hypothesis_examples: int
+    points_checked: int
+    modes: dict[str, str]
+    kinks: str
+    kink_points: int
+    refereed_points: int
+    unrefereed_points: int
+    undefined_points: int
+    seconds: dict[str, float]
+    devices: int = 1
+    notes: list[str] = dataclasses.field(default_factory=list)
+    #: how the truth's derivatives were obtained: "entries" (SymPy, entry by entry) or "probes"
+    path: str = "entries"
+    #: how the reference was evaluated, in words (float64 route, referee)
+    truth: str = ""
+    #: the names of the leaves of pytree arguments, when any argument is a pytree
+    leaves: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def __repr__(self) -> str:
+        # ``assert report.ok`` in a test shows this: the readable report, not the dataclass fields
+        return str(self)
+
+    def replay(self) -> str:
+        dom = self.domain[0] if len(set(self.domain)) == 1 else self.domain
+        return (
+            f"gradcheck.check({self.fn_name}, reference, shapes={self.shapes}, domain={dom}, "
+            f"order={self.order}, dtype={self.dtype!r}, max_examples={self.max_examples}, "
+            f"seed={self.seed}, rtol={self.rtol:g}, atol={self.atol:g})"
+        )
+
+    def record(self) -> dict[str, Any]:
+        """The verification record: what was checked and how, for reports and papers."""
+        return {
+            "function": self.fn_name,
+            "shapes": [list(s) for s in self.shapes],
+            "domain": [list(d) for d in self.domain],
+            "order": self.order,
+            "dtype": self.dtype,
+            "tolerance": {"rtol": self.rtol, "atol": self.atol},
+            "examples": self.points_checked,
+            "max_examples": self.max_examples,
+            "hypothesis_examples": self.hypothesis_examples,
+            "seed": self.seed,
+            "modes": dict(self.modes),
+            "kinks": self.kinks,
+            "kink_points": self.kink_points,
+            "refereed_points": self.refereed_points,
+            "unrefereed_points": self.unrefereed_points,
+            "undefined_points": self.undefined_points,
+            "devices": self.devices,
+            "path": self.path,
+            "truth": self.truth,
+            "notes": list(self.notes),
+            "seconds": {k: round(v, 4) for k, v in self.seconds.items()},
+            "ok": self.ok,
+            "failures": [
+                {
+                    "kind": f.kind, "argument": f.argument, "mode": f.mode, "entry": f.entry,
+                    "input": f.input_repr(), "expected": f.expected, "got": f.got,
+                    "error": f.error, "points": f.points, "message": f.message,
+                }
+                for f in self.failures
+            ],
+            "replay": self.replay(),
+        }
+
+    def __str__(self) -> str:
+        status = "ok" if self.ok else f"FAILED ({len(self.failures)} failure{'s' * (len(self.failures) != 1)})"
+        lines = [
+            f"gradcheck.check of {self.fn_name}: {status}",
+            f"  checked {self.points_checked} points ({self.max_examples} sampled, "
+            f"{self.hypothesis_examples} Hypothesis examples), shapes {self.shapes}, "
+            f"domain {self.domain if len(set(self.domain)) > 1 else self.domain[0]}, {self.dtype}, order {self.order}",
+            f"  tolerance: |got - truth| <= {self.atol:g} + {self.rtol:g} |truth| + 16 eps cond ({self.dtype} table; "
+            "cond: how far rounding at the inputs' size moves the result"
+            + (f", second derivatives x{TOLERANCES[self.dtype]['order2_factor']:g}" if self.order == 2 else "") + ")",
+        ]
+        if self.truth:
+            lines.append(f"  truth: {self.truth}")
+        for mode, what in self.modes.items():
+            lines.append(f"  {mode}: {what}")
+        lines.append(f"  kinks: {self.kinks}")
+        if self.refereed_points or self.unrefereed_points:
+            lines.append(
+                f"  referee: {self.refereed_points} point(s) re-evaluated with the mpmath truth (50 digits, more where the reference cancels)"
+                + (f", {self.unrefereed_points} more disagreeing point(s) left unrefereed (cap {REFEREE_CAP})"
+                   if self.unrefereed_points else "")
+            )
+        if self.undefined_points:
+            lines.append(f"  {self.undefined_points} point(s) skipped where the reference is undefined")
+        for note in self.notes:
+            lines.append(f"  note: {note}")
+        for i, f in enumerate(self.failures, 1):
+            lines.append(f"  {i}. {f}")
+        if not self.ok:
+            lines.append(f"  replay: {self.replay()}")
+        return "\n".join(lines)

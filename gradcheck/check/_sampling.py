@@ -1,0 +1,128 @@
+"""Stage 2 of a check: the points.  The domain's ends, zero, +-1, points on and beside the
+reference's kinks, uniform, log-uniform-magnitude and moderate draws, all from ``seed``; and
+Hypothesis's own edge-case distribution, drawn up front and checked in the same batch."""
+
+from __future__ import annotations
+
+import hypothesis
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from .._profiles import hypothesis_settings
+from ._spec import TINY_INPUT
+
+__all__ = ["sample", "hypothesis_points", "inward"]
+
+
+def _specials(lo, hi, dtype) -> np.ndarray:
+    tiny = 1e-30 if dtype == "float64" else 1e-12
+    vals = [lo, hi, 0.0, 1.0, -1.0, 0.5, -0.5, 2.0, -2.0, tiny, -tiny, 1e-3, -1e-3,
+            lo / 2, hi / 2, np.nextafter(lo, hi), np.nextafter(hi, lo), 10.0, -10.0, 100.0, -100.0]
+    v = np.unique(np.asarray(vals, dtype=np.float64))
+    return v[(v >= lo) & (v <= hi)]
+
+
+def _kink_points(ref, domains_flat, rng, n) -> np.ndarray:
+    """Points on and just beside the reference's kinks, where a kink is linear in some input."""
+    rows = []
+    solvers = ref.kink_solvers()
+    lo, hi = domains_flat[:, 0], domains_flat[:, 1]
+    for j, sol in solvers:
+        for _ in range(max(1, n // (2 * max(1, len(ref.kinks))))):
+            u = rng.uniform(size=lo.shape)
+            base = (lo * (1 - u) + hi * u) * (10.0 ** rng.uniform(-3, 0, size=lo.shape))
+            base = np.clip(base, lo, hi)
+            try:
+                xj = float(sol(*base))
+            except (ZeroDivisionError, ValueError, OverflowError, TypeError):
+                continue
+            for off in (0.0, 1e-6, -1e-6, 1e-3, -1e-3):
+                x = base.copy()
+                x[j] = xj + off * max(1.0, abs(xj))
+                if lo[j] <= x[j] <= hi[j]:
+                    rows.append(x)
+    return np.asarray(rows).reshape(-1, ref.n_in)
+
+
+def sample(ref, domains_flat, n: int, dtype: str, rng) -> np.ndarray:
+    N = ref.n_in
+    lo, hi = domains_flat[:, 0], domains_flat[:, 1]
+    rows = [lo.copy(), hi.copy()]
+    zero = np.clip(np.zeros(N), lo, hi)
+    rows.append(zero)
+    n_edge = max(4, n // 5)
+    specials = [_specials(l, h, dtype) for l, h in zip(lo, hi)]
+    for _ in range(n_edge // 2):
+        rows.append(np.array([rng.choice(s) for s in specials]))
+    kink = _kink_points(ref, domains_flat, rng, n_edge)
+    rows.extend(kink[: n_edge])
+    n_rest = max(0, n - len(rows))
+    k1, k2 = n_rest // 3, n_rest // 3
+    k3 = n_rest - k1 - k2
+    # lo (1 - u) + hi u: no hi - lo, which overflows for a domain of (-max, max)
+    u = rng.uniform(size=(k1, N))
+    uni = lo * (1 - u) + hi * u
+    top = np.maximum(np.maximum(np.abs(lo), np.abs(hi)), 1e-6)
+    mag = 10.0 ** rng.uniform(-6, np.log10(top), size=(k2, N))
+    logu = np.clip(mag * rng.choice([-1.0, 1.0], size=(k2, N)), lo, hi)
+    mid, half = lo / 2 + hi / 2, hi / 2 - lo / 2
+    moderate = np.clip(rng.normal(0, 1, size=(k3, N)) * np.minimum(half, 3.0) + np.where(
+        (lo <= 0) & (hi >= 0), 0.0, mid), lo, hi)
+    X = np.vstack([np.asarray(rows).reshape(-1, N), uni, logu, moderate])[:n]
+    small = (np.abs(X) < TINY_INPUT[dtype]) & (lo <= 0) & (hi >= 0)
+    X = np.where(small, 0.0, X)
+    bounds = np.asarray([inward(l, h, dtype) for l, h in zip(lo, hi)])
+    return np.clip(X, bounds[:, 0], bounds[:, 1]).astype(dtype)
+
+
+def inward(lo, hi, dtype):
+    """The domain rounded inward to numbers the dtype represents exactly."""
+    d = np.dtype(dtype).type
+    l, h = d(lo), d(hi)
+    if float(l) < lo:
+        l = np.nextafter(l, d(np.inf))
+    if float(h) > hi:
+        h = np.nextafter(h, d(-np.inf))
+    return float(l), float(h)
+
+
+def _strategy(shapes, domains, dtype):
+    width = 64 if dtype == "float64" else 32
+    tiny = TINY_INPUT[dtype]
+    parts = []
+    for s, (lo, hi) in zip(shapes, domains):
+        lo, hi = inward(lo, hi, dtype)
+        el = st.floats(lo, hi, width=width, allow_nan=False, allow_infinity=False, allow_subnormal=False)
+        el = el.map(lambda v, lo=lo, hi=hi: v if abs(v) >= tiny or not (lo <= 0.0 <= hi) else 0.0)
+        if s == ():
+            parts.append(el)
+        else:
+            # fill: a large array is a background value with drawn entries sprinkled in (Hypothesis's
+            # own way to keep big arrays within its buffer), not 1,000 independent draws
+            parts.append(hnp.arrays(np.dtype(dtype), s, elements=el, fill=el))
+    return st.tuples(*parts)
+
+
+def hypothesis_points(shapes, domains, dtype: str, n: int, seed: int) -> np.ndarray:
+    """``n`` points drawn by Hypothesis's strategies (its boundaries, near-boundaries and
+    special floats), as flat rows.  Hypothesis runs as a *sampler*: the test body only records
+    what was drawn, so no JAX call happens per example and every point joins the one batched
+    sweep; what fails there is then shrunk by the engine's batched shrinker."""
+    strat = _strategy(shapes, domains, dtype)
+    rows: list[np.ndarray] = []
+
+    def record(args):
+        rows.append(np.concatenate([np.ravel(np.asarray(a, dtype=dtype)) for a in args]))
+
+    test = hypothesis.settings(
+        hypothesis_settings(max_examples=n), phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],
+        suppress_health_check=list(hypothesis.HealthCheck),  # a sampler: large inputs are the point
+    )(hypothesis.seed(int(seed))(hypothesis.given(strat)(record)))
+    try:
+        test()
+    except (hypothesis.errors.Unsatisfiable, hypothesis.errors.FailedHealthCheck):
+        pass  # whatever was drawn before Hypothesis gave up still joins the sweep
+    if not rows:
+        return np.zeros((0, sum(int(np.prod(s)) if s else 1 for s in shapes)), dtype=dtype)
+    return np.asarray(rows[:n], dtype=dtype)
