@@ -35,6 +35,7 @@ import numpy as np
 
 from ..bridge import build_reference
 from ._engine import MAX_CHUNK, EntriesEngine, complexity, kind_of
+from ._numeric import NoReference, NumericEngine
 from ._probes import ProbesEngine
 from ._program import program
 from ._report import REFEREE_CAP, Failure, Report
@@ -74,7 +75,9 @@ def check(
     Args:
       fn: a JAX function of one or more arguments, each an array or a pytree of arrays (dict,
         list, tuple, NamedTuple); it returns an array (up to 2-D) or a pytree of arrays.
-      reference: builds the SymPy closed form from SymPy inputs of the same structure: an
+      reference: ``None`` for a check with no closed form (the truth is then ``fn`` in float64
+        and extrapolated central differences with an error bound; see :mod:`._numeric`), or a
+        callable that builds the SymPy closed form from SymPy inputs of the same structure: an
         ``sp.Symbol`` for shape ``()``, an n x 1 ``sp.Matrix`` for ``(n,)``, an m x n Matrix
         for ``(m, n)``, in the same pytree as the argument; returns a SymPy expression or a
         Matrix shaped like ``fn``'s output (or the same pytree of them).
@@ -96,21 +99,21 @@ def check(
     """
     t_start = time.perf_counter()
     spec = validate(fn, reference, shapes, domain, order, dtype, max_examples, seed, rtol, atol,
-                    hypothesis_examples, path)
+                    hypothesis_examples, path, reference_required=False)
     dtype = spec.dtype
     n_in = sum(int(np.prod(s)) if s else 1 for s in spec.leaf_shapes)
     n_out = len(spec.out_names)
-    chosen = choose_path(spec.path, n_in, n_out, spec.order)
+    chosen = choose_path(spec.path, n_in, n_out, spec.order) if reference is not None else "numerical"
 
     # ---- the reference: values and kinks, and on the entries path its derivatives ----
     t0 = time.perf_counter()
-    ref = build_reference(spec.flat_reference, spec.leaf_shapes, spec.order,
+    ref = NoReference(spec.leaf_shapes, n_out) if reference is None else build_reference(spec.flat_reference, spec.leaf_shapes, spec.order,
                           derivatives=chosen == "entries", cache_key=(spec.reference, repr(spec.shapes)))
     ref_shape, fn_shape = ref.out_shape, spec.out_shape
     compatible = ref_shape == fn_shape or (
         len(fn_shape) == 1 and ref_shape in ((fn_shape[0], 1), (1, fn_shape[0]))
     ) or (fn_shape in ((), (1,), (1, 1)) and ref_shape in ((), (1, 1)))
-    if not compatible or ref.n_out != n_out:
+    if reference is not None and (not compatible or ref.n_out != n_out):
         shown = "a scalar" if ref_shape == () else f"a {ref_shape[0]} x {ref_shape[1]} Matrix"
         if not spec.out_pytree:
             what = f"fn's output {fn_shape}"
@@ -122,9 +125,9 @@ def check(
 
     # ---- fn's program (compiled once) and the engine of the chosen path ----
     with dtype_context(dtype):
-        prog = program(spec.flat_fn, spec.leaf_shapes, ref.arg_of, spec.order, dtype, n_out, chosen,
-                       key=(spec.fn, repr(spec.shapes)))
-    eng = (EntriesEngine if chosen == "entries" else ProbesEngine)(spec, ref, prog)
+        prog = program(spec.flat_fn, spec.leaf_shapes, ref.arg_of, spec.order, dtype, n_out,
+                       "entries" if chosen == "entries" else "probes", key=(spec.fn, repr(spec.shapes)))
+    eng = {"entries": EntriesEngine, "probes": ProbesEngine, "numerical": NumericEngine}[chosen](spec, ref, prog)
 
     # ---- the points: the sweep and Hypothesis's edge cases, one batch ----
     rng = np.random.default_rng([spec.seed, 3])
@@ -155,14 +158,18 @@ def check(
         t_shrink = time.perf_counter() - t3
 
     kinks = (
-        "none in the reference" if not ref.kinks else
+        "none in the reference" if not ref.kinks and reference is not None else
+        "unknown (no reference): points where the differences do not settle are not judged" if reference is None else
         f"{len(ref.kinks)} kink expression(s) found in the reference ("
         + ", ".join(str(k) for k in ref.kinks[:4]) + (", ..." if len(ref.kinks) > 4 else "")
         + f"); derivatives at {eng.kink_points} point(s) on a kink were not compared"
         + (" (nor values: the reference may jump there, at a Heaviside, sign, floor or Piecewise)" if ref.jumps else "")
         + "; points beside the kinks were sampled and checked"
     )
-    if chosen == "entries":
+    if chosen == "numerical":
+        truth = eng.truth_note()
+        notes = notes + eng.unjudged_notes()
+    elif chosen == "entries":
         truth = (f"path entries: the reference's Jacobian{' and Hessian' if spec.order == 2 else ''} "
                  f"expanded in SymPy ({n_out * n_in * (n_in if spec.order == 2 else 1)} derivative entries), "
                  "evaluated in float64 NumPy (special functions from SciPy/mpmath, never JAX); "
@@ -205,7 +212,7 @@ def _assemble(eng, spec, prog, failures_raw):
         groups.setdefault((kind, arg), {})[mode] = items
     # the mode that names an input entry is reported first (a VJP row names x[617]; a JVP only
     # says "along a random tangent")
-    prefer = ("value", "jacrev", "jacfwd", "vjp", "hessian fwd-over-rev", "hessian rev-over-rev",
+    prefer = ("value", "jacrev", "jacfwd", "vjp", "vjp.t", "hessian fwd-over-rev", "hessian rev-over-rev",
               "hessian fwd-over-fwd", "hvp rev-over-rev", "hvp fwd-over-rev", "jvp", "fwd-over-fwd")
     mode_rank = {m: i for i, m in enumerate(prefer)}
     for (kind, arg), by_mode in sorted(groups.items(), key=lambda kv: (_KINDS.index(kv[0][0]), kv[0][1] if kv[0][1] is not None else -1)):
@@ -245,6 +252,8 @@ def _assemble(eng, spec, prog, failures_raw):
             input=tuple(np.asarray(v, dtype=dtype) for v in prog.unflatten(x)),
             expected=exp, got=gv, error=err, points=points, shrunk=shrunk,
             input_names=tuple(spec.leaf_names) if spec.pytree else (),
+            **({"confirmed_by": "the numerical truth (beyond the tolerance plus 10x its error bound)"}
+               if eng.path == "numerical" else {}),
         ))
     for mode, msg in prog.broken.items():
         kind = "second-derivative" if mode.startswith(("hessian", "hvp", "fwd-over")) else ("value" if mode == "value" else "gradient")

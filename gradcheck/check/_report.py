@@ -43,6 +43,8 @@ class Failure:
     message: str = ""
     #: leaf names (``params['W']``) when an argument is a pytree; ``input`` then holds its leaves
     input_names: tuple = ()
+    #: what confirmed it: the mpmath truth, or (reference=None) the numerical truth's error bound
+    confirmed_by: str = "the mpmath truth"
 
     def input_repr(self) -> str:
         parts = []
@@ -64,7 +66,7 @@ class Failure:
             f"{head}\n      input:    {self.input_repr()}{'  (shrunk)' if self.shrunk else ''}\n"
             f"      expected: {self.expected!r}\n      got:      {self.got!r}\n"
             f"      error:    {self.error:.3g} {'relative' if self.expected else 'absolute (the truth is 0)'}; failed at {self.points} point(s), "
-            "each confirmed by the mpmath truth"
+            f"each confirmed by {self.confirmed_by}"
         )
 
 
