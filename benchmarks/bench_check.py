@@ -1,12 +1,18 @@
-"""Seconds per checked point: ``gradcheck.check`` against ``jax.test_util.check_grads``.
+"""Seconds per checked point, and per check by input size: ``gradcheck.check`` against ``check_grads``.
 
-    python benchmarks/bench_check.py [--quick] [--json FILE]
+    python benchmarks/bench_check.py [--quick] [--sizes 4,16,64] [--no-sweep] [--json FILE]
 
-The same functions go to both checkers (sigmoid, softmax, log_softmax, and a ``custom_jvp``
-sigmoid whose rule is 10% wrong for z > 2), in float64, first derivatives.
+Throughput: the same functions go to both checkers (sigmoid, softmax, log_softmax, and a
+``custom_jvp`` sigmoid whose rule is 10% wrong for z > 2), in float64, first derivatives.
 ``gradcheck.check`` is timed cold, from the call to its report, compile included, on many
 points; ``check_grads`` once per point, as a test suite calls it.  The verdict columns show
 that the broken rule is caught by both and the correct functions passed by both.
+
+Size sweep: ``jax.nn.logsumexp`` (order 2) and a layer norm (order 1) at n = 4, 16, 64, 256,
+1,024, 4,096 (``--quick``: 4, 16, 64; the layer norm stops at 1,024), 100 points each, float64:
+seconds per check, cold (first call at that size, compile and SymPy included) and warm, for
+``gradcheck.check`` and for ``check_grads`` on 100 points, the fitted growth exponent, and a
+small check (sigmoid on (5,), order 2) timed in a fresh process.
 The same measurement is the ``check`` group of ``gradcheck bench``.
 """
 
@@ -19,13 +25,29 @@ from rich.table import Table
 from gradcheck import bench
 
 
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(s.replace("_", "")) for s in text.split(",") if s.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+    return sizes
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="fewer points (about 20 s on 2 CPU cores)")
+    p.add_argument("--quick", action="store_true",
+                   help="fewer points and sizes 4, 16, 64 (about a minute on 2 CPU cores)")
+    p.add_argument("--sizes", type=_sizes, metavar="N,N,...", help="input sizes of the size sweep")
+    p.add_argument("--no-sweep", action="store_true", help="the throughput table only")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     args = p.parse_args(argv)
-    result = {**bench.environment(), "quick": args.quick, "groups": {"check": bench.bench_check(quick=args.quick)}}
-    r = result["groups"]["check"]
+    r = bench.bench_check(quick=args.quick)
+    if not args.no_sweep:
+        r["size_sweep"] = bench.bench_check_sizes(quick=args.quick, sizes=args.sizes)
+        r["targets"] = r["targets"] + r["size_sweep"]["targets"]
+    result = {**bench.environment(), "quick": args.quick, "groups": {"check": r}}
     t = Table(title=f"seconds per checked point, {r['dtype']}, order {r['order']} "
                     f"(gradcheck.check cold, compile included; check_grads once per point)")
     for col in ("function", "check points", "check s/point", "check verdict",
@@ -39,10 +61,15 @@ def main(argv=None) -> int:
                   str(row["check_grads_points"]), f"{row['check_grads_s'] / row['check_grads_points']:.2e}",
                   cg, f"{row['speedup']:.0f}x")
     console = Console(width=None if sys.stdout.isatty() else 160)
+    console.print(f"{result['device']['platform']} ({result['device']['kind']}), jax {result['jax_version']}, "
+                  f"{result['cpu_count']} CPU(s), load average {result['load_average'][0]:.1f} at start")
     console.print(t)
     console.print(f"overall: gradcheck.check {r['check_points_per_s']:.0f} points/s, check_grads "
                   f"{r['check_grads_points_per_s']:.0f} points/s, ratio "
                   f"{r['check_points_per_s'] / r['check_grads_points_per_s']:.0f}x")
+    if "size_sweep" in r:
+        for renderable in bench.size_sweep_renderables(r["size_sweep"]):
+            console.print(renderable)
     if args.json:
         bench.write_json(result, args.json)
     return 0

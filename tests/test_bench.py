@@ -18,7 +18,8 @@ from gradcheck.cli import main
 GROUP_KEYS = {
     "softmax": {"dtype", "output_bytes", "copy", "rows", "targets", "seconds"},
     "chain": {"dtype", "N", "rows", "agrees", "targets", "seconds"},
-    "check": {"dtype", "order", "rows", "check_points_per_s", "check_grads_points_per_s", "targets", "seconds"},
+    "check": {"dtype", "order", "rows", "check_points_per_s", "check_grads_points_per_s", "targets", "seconds",
+              "size_sweep"},
     "symbolic": {"rows", "growth_exponent", "targets", "seconds"},
 }
 
@@ -74,6 +75,63 @@ def test_quick_bench_check_catches_the_broken_rule_with_both_checkers(quick_run)
     assert all(r["same_verdict"] for r in rows.values())
 
 
+def test_quick_bench_check_size_sweep_and_the_small_check_in_a_fresh_process(quick_run):
+    sweep = quick_run[1]["groups"]["check"]["size_sweep"]
+    assert sweep["sizes"] == [4, 16, 64] and sweep["points"] == 100
+    assert [f["name"] for f in sweep["functions"]] == ["logsumexp", "layer norm"]
+    for f in sweep["functions"]:
+        assert [r["n"] for r in f["rows"]] == [4, 16, 64]
+        assert all(r["ok"] and r["check_grads_flagged"] == 0 for r in f["rows"])
+        assert f["rows"][-1]["path"] == "probes" and f["rows"][0]["path"] == "entries"
+        assert set(f["growth_exponent"]) == {"gradcheck_cold", "gradcheck_warm", "check_grads_cold",
+                                             "check_grads_warm"}
+        assert f["cold_1024_over_64"] is None
+    small = sweep["small_check"]
+    assert small["first_ok"] and small["second_ok"] and small["path"] == "entries"
+    assert small["import_s"] > 0 and small["first_s"] > 0 and small["second_s"] > 0
+
+
+def test_size_sweep_structure_exponents_and_the_layer_norm_cap(monkeypatch):
+    # the layer norm capped at n = 2 here, as it is at 1,024 in the real sweep
+    monkeypatch.setattr(bench, "SIZE_CASES", (bench.SIZE_CASES[0], {**bench.SIZE_CASES[1], "max_n": 2}))
+    s = bench.bench_check_sizes(sizes=(2, 4), points=10, grads_points=2, fresh=False)
+    json.dumps(s)  # plain JSON
+    assert s["sizes"] == [2, 4] and s["points"] == 10 and s["grads_points"] == 2 and s["small_check"] is None
+    lse, ln = s["functions"]
+    assert lse["name"] == "logsumexp" and lse["order"] == 2 and lse["sizes"] == [2, 4]
+    assert lse["skipped_sizes"] == [] and ln["sizes"] == [2] and ln["skipped_sizes"] == [4]
+    for r in lse["rows"] + ln["rows"]:
+        assert r["ok"] and r["path"] == "entries" and r["points_checked"] >= 10
+        assert {"symbolic", "sweep", "shrink", "total"} <= set(r["gradcheck_cold_seconds"])
+        assert r["gradcheck_cold_s"] > 0 and r["gradcheck_warm_s"] > 0
+        assert r["check_grads_cold_s"] >= r["check_grads_first_call_s"] > 0 and r["check_grads_warm_s"] > 0
+        assert r["check_grads_flagged"] == 0
+    ge = lse["growth_exponent"]
+    assert set(ge) == {"gradcheck_cold", "gradcheck_warm", "check_grads_cold", "check_grads_warm"}
+    assert ge["gradcheck_cold"] == pytest.approx(bench.growth_exponent(
+        [2, 4], [r["gradcheck_cold_s"] for r in lse["rows"]]))
+    assert ln["growth_exponent"] == {}  # one size: no fit
+    assert lse["cold_1024_over_64"] is None and s["targets"] == []
+    from rich.console import Console
+
+    console = Console(width=200, record=True)
+    for r in bench.size_sweep_renderables(s):
+        console.print(r)
+    text = console.export_text()
+    assert "logsumexp" in text and "growth exponent, logsumexp" in text and "capped at n = 2" in text
+    with pytest.raises(ValueError, match="sizes"):
+        bench.bench_check_sizes(sizes=(0, 4), fresh=False)
+
+
+def test_bench_sizes_option_parses_and_rejects():
+    from gradcheck import _cli_bench
+
+    assert _cli_bench._sizes("4,16,1_024") == (4, 16, 1024)
+    for bad in ("", "4,x", "0,4"):
+        with pytest.raises(Exception, match="expected"):
+            _cli_bench._sizes(bad)
+
+
 def test_quick_bench_symbolic_rows_and_growth_exponents(quick_run):
     g = quick_run[1]["groups"]["symbolic"]
     assert {r["what"] for r in g["rows"]} == {"chain.grad_b1", "softmax jacobian"}
@@ -84,10 +142,14 @@ def test_quick_bench_symbolic_rows_and_growth_exponents(quick_run):
 def test_quick_bench_prints_one_table_per_group_and_the_targets(quick_run):
     stdout, result = quick_run
     for title in ("softmax Jacobian", "dC/db1 of the one-neuron chain", "verification throughput",
-                  "symbolic cost", "targets of issue 7"):
+                  "seconds per check by input size n: logsumexp", "seconds per check by input size n: layer norm",
+                  "growth exponent, logsumexp", "small check in a fresh process", "symbolic cost",
+                  "targets of issue 7"):
         assert title in stdout
     assert all(t["op"] in (">=", "<=") and isinstance(t["met"], bool) for t in result["targets"])
-    assert len(result["targets"]) == 2 + 4 + 2  # softmax 2, chain 3 depths + 1, check 2
+    # softmax 2, chain 3 depths + 1, check 2 + the small check's 2 (--quick sweeps n = 4, 16, 64:
+    # no t(1024)/t(64) and no cold target at n = 256 or 1,024)
+    assert len(result["targets"]) == 2 + 4 + 2 + 2
 
 
 def test_bench_rejects_unknown_group_and_missing_json_folder(tmp_path, capsys):
