@@ -507,7 +507,12 @@ LAYER_NORM_MAX = 1024
 
 def _logsumexp_case():
     """A fresh ``(fn, reference)`` pair: the engine caches programs per ``fn`` and references
-    per reference callable, so new function objects make each size's first call cold."""
+    per reference callable, so new function objects make each size's first call cold.
+
+    The reference is written as a user writes it, with Python's ``sum()``: each ``+`` re-flattens
+    the growing Add, so building it is quadratic in n (measured on 2 cores: 1.6 s at n = 1,024,
+    25 s at 4,096, against 0.03 s and 0.2 s for ``sp.Add(*terms)``); the symbolic column shows it.
+    """
     import sympy as sp
 
     return (lambda x: jax.nn.logsumexp(x)), (lambda a: sp.log(sum(a.applyfunc(sp.exp))))
