@@ -3,7 +3,9 @@
 SymPy derives closed forms, JAX computes the same quantities by autodiff, and high-precision
 mpmath evaluation referees.  The public API fits on one screen:
 
-    gradcheck.check(fn, reference, shapes, ...)   -> Report      check a JAX function
+    gradcheck.check(fn, reference, shapes, ...)   -> Report      check a JAX function (arguments
+                                                                 may be pytrees; reference=None:
+                                                                 the truth from fn in float64)
     gradcheck.assert_check(...same...)            -> Report      check, or raise CheckFailed
     gradcheck.float64()                           -> context     scoped float64 in JAX
     gradcheck.TOLERANCES                                         default rtol/atol per dtype

@@ -34,12 +34,14 @@ import hypothesis
 import numpy as np
 
 from ..bridge import build_reference
+from ._diagnose import CATEGORIES, diagnose
 from ._engine import MAX_CHUNK, EntriesEngine, complexity, kind_of
 from ._numeric import NoReference, NumericEngine
 from ._probes import ProbesEngine
 from ._program import program
 from ._report import REFEREE_CAP, Failure, Report
-from ._sampling import hypothesis_points, sample
+from ._diagnose import in_range_trouble
+from ._sampling import hypothesis_points, range_points, sample
 from ._spec import ENTRIES_LIMIT, INPUTS_LIMIT, TINY_INPUT, TOLERANCES, dtype_context, float64, validate
 
 __all__ = ["TOLERANCES", "Failure", "Report", "check", "float64"]
@@ -69,6 +71,7 @@ def check(
     atol: float | None = None,
     hypothesis_examples: int | None = None,
     path: str = "auto",
+    strict: bool = False,
 ) -> Report:
     """Check ``fn``, its first (and with ``order=2`` second) derivatives against ``reference``.
 
@@ -93,6 +96,9 @@ def check(
       path: ``"entries"`` (the reference's Jacobian/Hessian expanded in SymPy and compared entry
         by entry), ``"probes"`` (its derivatives along random directions, O(n) per point), or
         ``"auto"``: entries while at most 512 derivatives and 16 inputs, else probes.
+      strict: count precision artefacts of the dtype (the same function right in float64 and the
+        error within the dtype's resolution, or under jit only) as failures; by default they are
+        ``report.accuracy_notes``.  Every failure carries a computed ``category`` and ``diagnosis``.
 
     Returns:
       a :class:`Report`; ``report.ok`` is True when nothing failed.
@@ -141,6 +147,7 @@ def check(
         H = hypothesis_points(spec.leaf_shapes, spec.leaf_domains, dtype, n_hyp, spec.seed)
         n_hyp = H.shape[0]
         X = np.vstack([X, H.astype(dtype)])
+    X = np.vstack([X, range_points(eng.domains_flat, dtype, np.random.default_rng([spec.seed, 31]))])
     eng.chunk = min(MAX_CHUNK, 1 << max(4, int(np.ceil(np.log2(max(X.shape[0], 1))))))
 
     failures_raw: dict[tuple, list] = {}  # (kind, mode, leaf) -> [(x, e, exp, got, err, directions)]
@@ -154,7 +161,7 @@ def check(
                 (X[row].astype(np.float64), e, exp, gv, err, (T[row], C[row], S[row])))
         t_sweep = time.perf_counter() - t1
         t3 = time.perf_counter()
-        failures, notes = _assemble(eng, spec, prog, failures_raw)
+        failures, notes, accuracy_notes, range_limits = _assemble(eng, spec, prog, failures_raw, bool(strict))
         t_shrink = time.perf_counter() - t3
 
     kinks = (
@@ -192,19 +199,26 @@ def check(
                  "total": time.perf_counter() - t_start},
         devices=eng.devices,
         notes=notes + [
-            f"nonzero inputs below {TINY_INPUT[dtype]:g} in magnitude are not drawn (their squares underflow {dtype})"
+            f"the random sweep draws no nonzero input below {TINY_INPUT[dtype]:g} in magnitude (their squares "
+            f"underflow {dtype}); 16 range points (subnormals, the smallest normal, near sqrt(tiny), sqrt(max) "
+            "and the largest float) are checked apart, and what fails only there because the range runs out "
+            "is listed as a range limit"
         ] + ([
             "called inside a Hypothesis test: Hypothesis's draws were replaced by "
             f"{spec.hypothesis_examples} more swept points (Hypothesis refuses a nested @given)"
         ] if nested and spec.hypothesis_examples else []),
         path=chosen, truth=truth, leaves=list(spec.leaf_names) if spec.pytree else [],
+        accuracy_notes=accuracy_notes, range_limits=range_limits, strict=bool(strict), audited_points=getattr(eng, "audited", 0),
     )
 
 
-def _assemble(eng, spec, prog, failures_raw):
-    """One failure per (kind, leaf), re-checked alone and shrunk; the modes that showed it listed."""
+def _assemble(eng, spec, prog, failures_raw, strict):
+    """One failure per (kind, leaf), re-checked alone, shrunk and diagnosed; the modes that showed
+    it listed; precision artefacts set apart as accuracy notes unless ``strict``."""
     dtype = spec.dtype
     failures = []
+    accuracy_notes = []
+    range_limits = []
     notes: list[str] = []
     # one failure per (kind, argument): the modes that showed it are listed together
     groups: dict[tuple, dict[str, list]] = {}
@@ -245,7 +259,17 @@ def _assemble(eng, spec, prog, failures_raw):
                 x = sx
                 _, e, exp, gv, err = sf
         leaf, entry = eng.describe(mode, e)
-        failures.append(Failure(
+        category, why = diagnose(eng, spec, prog, modes, mode, e, x, dirs, exp, gv)
+        if strict:
+            target = failures
+        elif category == "precision":
+            target = accuracy_notes
+        elif category == "range limit" and in_range_trouble(x, dtype):
+            target = range_limits
+        else:
+            target = failures
+        target.append(Failure(
+            category=category, diagnosis=why,
             kind=kind, argument=spec.leaf_arg[leaf] if leaf is not None else None,
             argument_name=spec.leaf_names[leaf] if leaf is not None else None,
             mode=", ".join(modes), entry=entry,
@@ -260,6 +284,8 @@ def _assemble(eng, spec, prog, failures_raw):
         failures.append(Failure(
             kind=kind, argument=None, argument_name=None, mode=mode, entry="(whole mode)", input=(),
             expected=math.nan, got=math.nan, error=math.inf, points=0, shrunk=False,
-            message=f"{mode} raised while tracing fn: {msg}",
+            message=f"{mode} raised while tracing fn: {msg}", category="raised",
+            diagnosis="JAX itself raised while differentiating fn in this mode: a finding about fn, not a crash of the check",
         ))
-    return failures, notes
+    failures.sort(key=lambda f: CATEGORIES.index(f.category) if f.category in CATEGORIES else 0)
+    return failures, notes, accuracy_notes, range_limits

@@ -164,7 +164,18 @@ class ProbesEngine(Engine):
         res = self.compare(got, truth, at_kink)
         esc = {m: r[1] for m, r in res.items()}
         rows = np.flatnonzero(np.any([e.any(axis=1) for e in esc.values()], axis=0))
-        if rows.size == 0:
+        audit = self.audit_rows(n, rows) if count else np.zeros(0, dtype=np.int64)
+        if audit.size:
+            # every K-vector mode whole, two entries of each per-input mode
+            arng = np.random.default_rng([self.seed, 29])
+            esc = {m: e.copy() for m, e in esc.items()}
+            for m, e in esc.items():
+                for r in audit:
+                    if m in ("vjp", "hvp fwd-over-rev", "hvp rev-over-rev"):
+                        e[r, arng.choice(e.shape[1], size=min(2, e.shape[1]), replace=False)] = True
+                    else:
+                        e[r, :] = True
+        if rows.size == 0 and audit.size == 0:
             return []
         order = np.random.default_rng([self.seed, 13]).permutation(rows.size)
         budget = max(0, self.refereed_cap - self.refereed) if count else min(SHRINK_REFEREE_CAP, 8)
@@ -172,6 +183,7 @@ class ProbesEngine(Engine):
         if count:
             self.unrefereed += int(rows.size - pick.size)
             self.refereed += int(pick.size)
+        pick = np.union1d(pick, audit).astype(np.int64)
         fails = []
         for r in pick:
             fails += self._referee(int(r), X64[r], T64[r], C64[r], S64[r], got, truth, esc, at_kink[r], count)

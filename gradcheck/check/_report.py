@@ -45,6 +45,11 @@ class Failure:
     input_names: tuple = ()
     #: what confirmed it: the mpmath truth, or (reference=None) the numerical truth's error bound
     confirmed_by: str = "the mpmath truth"
+    #: what kind of failure this is, computed at its input (:mod:`gradcheck.check._diagnose`):
+    #: "wrong rule", "custom rule", "raised", "precision loss", "range limit" or "precision"
+    category: str = "wrong rule"
+    #: the facts behind the category (float64 at the same input, forward vs reverse, jit vs eager)
+    diagnosis: str = ""
 
     def input_repr(self) -> str:
         parts = []
@@ -59,7 +64,7 @@ class Failure:
 
     def __str__(self) -> str:
         where = f" d/d {self.argument_name}" if self.argument is not None else ""
-        head = f"{self.kind}{where} [{self.mode}] {self.entry}"
+        head = f"[{self.category}] {self.kind}{where} [{self.mode}] {self.entry}"
         if self.message:
             return f"{head}: {self.message}"
         return (
@@ -67,6 +72,7 @@ class Failure:
             f"      expected: {self.expected!r}\n      got:      {self.got!r}\n"
             f"      error:    {self.error:.3g} {'relative' if self.expected else 'absolute (the truth is 0)'}; failed at {self.points} point(s), "
             f"each confirmed by {self.confirmed_by}"
+            + (f"\n      diagnosis: {self.diagnosis}" if self.diagnosis else "")
         )
 
 
@@ -101,6 +107,16 @@ class Report:
     truth: str = ""
     #: the names of the leaves of pytree arguments, when any argument is a pytree
     leaves: list[str] = dataclasses.field(default_factory=list)
+    #: precision artefacts of the dtype (the same function right in float64, the error within the
+    #: dtype's resolution or under jit only): not failures unless ``strict=True``
+    accuracy_notes: list = dataclasses.field(default_factory=list)
+    #: failures only where the dtype's range runs out (subnormal inputs, squares beyond the
+    #: range), the same function right in float64: not wrong rules, not failures unless strict
+    range_limits: list = dataclasses.field(default_factory=list)
+    strict: bool = False
+    #: points where fn, the float64 truth and the referee all agreed, re-judged against the
+    #: mpmath truth anyway (so that an error shared by fn and the float64 truth cannot hide)
+    audited_points: int = 0
 
     @property
     def ok(self) -> bool:
@@ -140,6 +156,18 @@ class Report:
             "devices": self.devices,
             "path": self.path,
             "truth": self.truth,
+            "strict": self.strict,
+            "audited_points": self.audited_points,
+            "range_limits": [
+                {"kind": f.kind, "mode": f.mode, "entry": f.entry, "input": f.input_repr(),
+                 "expected": f.expected, "got": f.got, "error": f.error, "diagnosis": f.diagnosis}
+                for f in self.range_limits
+            ],
+            "accuracy_notes": [
+                {"kind": f.kind, "mode": f.mode, "entry": f.entry, "input": f.input_repr(),
+                 "expected": f.expected, "got": f.got, "error": f.error, "diagnosis": f.diagnosis}
+                for f in self.accuracy_notes
+            ],
             "notes": list(self.notes),
             "seconds": {k: round(v, 4) for k, v in self.seconds.items()},
             "ok": self.ok,
@@ -148,6 +176,7 @@ class Report:
                     "kind": f.kind, "argument": f.argument, "mode": f.mode, "entry": f.entry,
                     "input": f.input_repr(), "expected": f.expected, "got": f.got,
                     "error": f.error, "points": f.points, "message": f.message,
+                    "category": f.category, "diagnosis": f.diagnosis,
                 }
                 for f in self.failures
             ],
@@ -180,8 +209,23 @@ class Report:
             lines.append(f"  {self.undefined_points} point(s) skipped where the reference is undefined")
         for note in self.notes:
             lines.append(f"  note: {note}")
+        if self.audited_points:
+            lines.append(f"  audit: {self.audited_points} point(s) where everything agreed were re-judged "
+                         "against the mpmath truth too")
         for i, f in enumerate(self.failures, 1):
             lines.append(f"  {i}. {f}")
+        if self.range_limits:
+            lines.append(f"  range limits ({len(self.range_limits)}: where {self.dtype}'s range runs out, "
+                         "not wrong rules; strict=True makes them failures):")
+            for f in self.range_limits:
+                lines.append(f"    - {f.kind} [{f.mode}] {f.entry} at {f.input_repr()}: got {f.got!r}, "
+                             f"truth {f.expected!r}; {f.diagnosis}")
+        if self.accuracy_notes:
+            lines.append(f"  accuracy notes ({len(self.accuracy_notes)}: precision of {self.dtype}, not wrong "
+                         "rules; strict=True makes them failures):")
+            for f in self.accuracy_notes:
+                lines.append(f"    - {f.kind} [{f.mode}] {f.entry} at {f.input_repr()}: got {f.got!r}, "
+                             f"truth {f.expected!r}; {f.diagnosis}")
         if not self.ok:
             lines.append(f"  replay: {self.replay()}")
         return "\n".join(lines)

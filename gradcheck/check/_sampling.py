@@ -126,3 +126,30 @@ def hypothesis_points(shapes, domains, dtype: str, n: int, seed: int) -> np.ndar
     if not rows:
         return np.zeros((0, sum(int(np.prod(s)) if s else 1 for s in shapes)), dtype=dtype)
     return np.asarray(rows[:n], dtype=dtype)
+
+
+def range_points(domains_flat: np.ndarray, dtype: str, rng, n: int = 16) -> np.ndarray:
+    """Points where the dtype's range runs out, inside the domain: the smallest subnormals, the
+    smallest normal, values near sqrt(tiny) and sqrt(max) (where squares leave the range) and
+    near the largest float.  Half the rows put every input there, half one input, the others
+    moderate.  Findings at these points that float64 (or the inputs' position) shows to be the
+    dtype's range are reported as range limits, apart from wrong rules."""
+    fi = np.finfo(dtype)
+    sub = float(np.nextafter(np.asarray(0, dtype), np.asarray(1, dtype)))
+    vals = np.asarray([sub, 4 * sub, float(fi.tiny), float(np.sqrt(fi.tiny)) / 2, float(np.sqrt(fi.tiny)) * 2,
+                       float(np.sqrt(fi.max)) / 2, float(np.sqrt(fi.max)) * 2, float(fi.max) / 4])
+    vals = np.concatenate([vals, -vals])
+    lo, hi = domains_flat[:, 0], domains_flat[:, 1]
+    N = lo.size
+    rows = []
+    for i in range(n):
+        x = np.clip(rng.uniform(-3, 3, size=N), lo, hi)
+        ok = [(vals >= lo[j]) & (vals <= hi[j]) for j in range(N)]
+        cols = range(N) if i % 2 == 0 else [int(rng.integers(N))]
+        for j in cols:
+            if ok[j].any():
+                x[j] = rng.choice(vals[ok[j]])
+        rows.append(x)
+    X = np.asarray(rows).reshape(-1, N)
+    bounds = np.asarray([inward(l, h, dtype) for l, h in zip(lo, hi)])
+    return np.clip(X, bounds[:, 0], bounds[:, 1]).astype(dtype)

@@ -1,0 +1,126 @@
+"""A diagnosis for every failure, computed at its input, not guessed.
+
+* **Is the same function right in float64 there?** (float32 checks: ``fn``'s program run in
+  float64 at the same input along the same directions.)  If so the rule is right and the
+  failure is the dtype's: its *range* when the result overflowed or underflowed or the input
+  lies where squares leave the range (beyond sqrt(max) or below sqrt(tiny)), else its
+  *precision*.  If not, the rule or the formula is wrong.
+* **Do forward and reverse mode disagree?**  Only one family failing points at a custom rule.
+* **Do jit and eager disagree?**  The failing mode run eagerly at the same point (XLA fuses and
+  approximates some float32 functions, e.g. tanh, only under jit).
+* **Is the error below the dtype's resolution at that scale?**  (within 1,024 ulps of the
+  largest of 1, the inputs and the truth).
+
+A precision artefact (float64 right and the error below that resolution, or jit-only with the
+eager result right) is an *accuracy note*, not a failure, unless ``strict=True``; a range limit
+stays a failure in its own class, with the range stated.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import numpy as np
+
+from ._program import program
+from ._spec import dtype_context
+
+__all__ = ["diagnose", "CATEGORIES"]
+
+#: in the order failures are listed
+CATEGORIES = ("wrong rule", "custom rule", "raised", "precision loss", "range limit", "precision")
+
+_FORWARD = {"jacfwd", "jvp", "hessian fwd-over-rev", "hessian fwd-over-fwd", "hvp fwd-over-rev", "fwd-over-fwd"}
+_REVERSE = {"jacrev", "vjp", "hessian rev-over-rev", "hvp rev-over-rev"}
+_RESOLUTION_ULPS = 1024
+
+
+def _entry(out, e):
+    return float(np.asarray(out, np.float64).reshape(-1)[e])
+
+
+def _close(got, exp, rtol, atol):
+    if not (math.isfinite(got) and math.isfinite(exp)):
+        return got == exp
+    return abs(got - exp) <= atol + rtol * abs(exp)
+
+
+def in_range_trouble(x: np.ndarray, dtype: str) -> bool:
+    fi = np.finfo(dtype)
+    a = np.abs(np.asarray(x, np.float64))
+    nz = a[a > 0]
+    return bool(nz.size and (nz.min() < math.sqrt(float(fi.tiny)) or nz.max() > math.sqrt(float(fi.max))))
+
+
+def diagnose(eng, spec, prog, modes_failed: list[str], mode: str, e: int, x, dirs, exp: float, got: float):
+    """(category, diagnosis in words)."""
+    dtype = spec.dtype
+    x = np.asarray(x, np.float64)
+    t, c, s = (np.asarray(v, np.float64) for v in dirs) if dirs is not None else (None, None, None)
+    facts = []
+    right64 = None
+    if dtype == "float32" and dirs is not None:
+        try:
+            with dtype_context("float64"):
+                p64 = program(spec.flat_fn, spec.leaf_shapes, prog.arg_of, spec.order, "float64", prog.n_out,
+                              prog.path, key=(spec.fn, repr(spec.shapes)))
+                out = p64.run(x[None], t[None], c[None], s[None])
+            if mode in out:
+                g64 = _entry(np.asarray(out[mode])[0], e)
+                f = spec.order2_factor if mode.startswith(("hessian", "hvp", "fwd-over")) else 1.0
+                right64 = _close(g64, exp, 1e-6 * f, 1e-12 * max(1.0, abs(exp)))
+                facts.append(f"float64 at the same input gives {g64:.9g} ({'right' if right64 else 'also wrong'})")
+        except Exception as err:  # noqa: BLE001 - a diagnosis never crashes the check
+            facts.append(f"float64 re-run not possible ({type(err).__name__})")
+    fam_fwd = [m for m in modes_failed if m in _FORWARD]
+    fam_rev = [m for m in modes_failed if m in _REVERSE]
+    other_ran = any(m in prog.names for m in (_REVERSE if fam_fwd else _FORWARD))
+    custom = bool((fam_fwd and not fam_rev) or (fam_rev and not fam_fwd)) and other_ran
+    if custom:
+        facts.append(f"only {'forward' if fam_fwd else 'reverse'} mode is wrong: the two modes disagree, "
+                     "which points at a custom rule (custom_jvp/custom_vjp)")
+    jit_only = False
+    if dirs is not None and mode in prog.names:
+        try:
+            with dtype_context(dtype), jax.disable_jit():
+                g = prog._fns[mode]
+                cast = lambda v: np.asarray(v, dtype)  # noqa: E731
+                eager = _entry(g(cast(x), cast(t), cast(c), cast(s)), e)
+            tol = spec.atol + spec.rtol * abs(exp)
+            if not _close(eager, got, spec.rtol, spec.atol):
+                jit_only = _close(eager, exp, spec.rtol, spec.atol)
+                facts.append(f"eager (no jit) gives {eager:.9g}: jit and eager disagree"
+                             + (", and eager is right" if jit_only else ""))
+            del tol
+        except Exception:  # noqa: BLE001
+            pass
+    eps = float(np.finfo(dtype).eps)
+    scale = max(1.0, float(np.max(np.abs(x))) if x.size else 1.0, abs(exp) if math.isfinite(exp) else 1.0)
+    below = math.isfinite(got) and math.isfinite(exp) and abs(got - exp) <= _RESOLUTION_ULPS * eps * scale
+    if below:
+        facts.append(f"the error {abs(got - exp):.2g} is within {_RESOLUTION_ULPS} ulps of {dtype} at the "
+                     f"inputs' scale ({scale:.3g})")
+    fi = np.finfo(dtype)
+    overflowish = (not math.isfinite(got)) or (math.isfinite(exp) and abs(exp) > float(fi.max))
+    range_pos = in_range_trouble(x, dtype)
+    if right64 is False or (right64 is None and not custom and not range_pos and not overflowish):
+        category = "custom rule" if custom else "wrong rule"
+    elif custom and right64 is not True:
+        category = "custom rule"
+    elif overflowish or range_pos:
+        category = "range limit"
+        facts.append(f"where {dtype}'s range runs out (finite numbers {float(fi.tiny):.3g} to {float(fi.max):.3g}; "
+                     f"squares leave it below {math.sqrt(float(fi.tiny)):.3g} and above {math.sqrt(float(fi.max)):.3g})")
+    elif right64 and (below or jit_only):
+        category = "precision"
+    elif jit_only:
+        category = "precision"
+    else:
+        category = "wrong rule" if right64 is not True else "precision" if below else "range limit" if overflowish else "wrong rule"
+        if right64 is True and category == "wrong rule":
+            # right in float64 but far beyond float32's resolution: the formula loses precision
+            category = "precision loss"
+            facts.append("right in float64 but far beyond float32's resolution: the formula "
+                         "loses precision in float32 (cancellation), not a wrong rule")
+    return category, "; ".join(facts)
