@@ -1,0 +1,150 @@
+"""Independent references, the whole float range, and a diagnosis for every failure.
+
+Each behaviour is seen both ways: a special function's wrong derivative is caught against a
+reference that uses the same special function (its float64 values come from SciPy, never from
+JAX); an unknown SymPy function is refused early; a norm's underflow at subnormal inputs is a
+range limit, not a wrong rule; a float32-only precision artefact is an accuracy note, a wrong
+rule a wrong rule; ``strict=True`` turns notes and range limits into failures; the audit
+re-judges agreeing points against the mpmath truth.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import sympy as sp
+from jax.scipy.special import gammaln
+
+import gradcheck
+from gradcheck import bridge
+
+
+@jax.custom_jvp
+def gammaln_wrong(x):
+    return gammaln(x)
+
+
+@gammaln_wrong.defjvp
+def _gammaln_jvp(p, t):
+    (x,), (tx,) = p, t
+    return gammaln(x), jax.scipy.special.digamma(x) * tx * 1.001  # 0.1% off
+
+
+def test_a_wrong_special_function_derivative_fails_against_the_same_special_function():
+    r = gradcheck.check(gammaln_wrong, sp.loggamma, shapes=[()], domain=(0.5, 30.0), max_examples=60)
+    assert not r.ok and r.failures[0].kind == "gradient", str(r)
+    ok = gradcheck.check(gammaln, sp.loggamma, shapes=[()], domain=(0.5, 30.0), max_examples=60)
+    assert ok.ok, str(ok)
+    assert "never JAX" in ok.truth
+
+
+def test_a_reference_with_an_unknown_function_is_refused_before_any_work():
+    mystery = sp.Function("mystery")
+    with pytest.raises(ValueError, match="mystery"):
+        gradcheck.check(jnp.sin, lambda x: mystery(x), shapes=[()], max_examples=5)
+
+
+def test_special_functions_without_a_jax_printer_evaluate():
+    # besseli, Ei and erfi crashed with NameError before; now they are SciPy/mpmath
+    # (i0's JAX derivative at exactly 0 is 1 where the truth is 0: a real defect, kept out here)
+    for ref, fn, dom in ((lambda x: sp.besseli(0, x), jax.scipy.special.i0, (0.5, 20.0)),
+                         (lambda x: sp.Ei(x), jax.scipy.special.expi, (0.1, 30.0))):
+        r = gradcheck.check(fn, ref, shapes=[()], domain=dom, max_examples=40)
+        assert r.ok, str(r)
+
+
+def norm(x):
+    return jnp.sqrt(jnp.sum(x**2))
+
+
+def norm_ref(a):
+    return sp.sqrt(sum(a.applyfunc(lambda v: v**2)))
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_a_norm_underflowing_at_tiny_inputs_is_a_range_limit_not_a_wrong_rule(dtype):
+    r = gradcheck.check(norm, norm_ref, shapes=[(3,)], dtype=dtype, max_examples=60)
+    assert r.ok, str(r)
+    assert r.range_limits, str(r)
+    lim = r.range_limits[0]
+    assert lim.category == "range limit" and "range runs out" in lim.diagnosis
+    if dtype == "float32":
+        assert "float64 at the same input gives" in lim.diagnosis and "(right)" in lim.diagnosis
+    strict = gradcheck.check(norm, norm_ref, shapes=[(3,)], dtype=dtype, max_examples=60, strict=True)
+    assert not strict.ok and strict.failures[0].category == "range limit"
+
+
+@jax.custom_jvp
+def sin_nan_below_1e_300(x):
+    return jnp.sin(x)
+
+
+sin_nan_below_1e_300.defjvp(lambda p, t: (jnp.sin(p[0]), jnp.where(
+    (jnp.abs(p[0]) < 1e-300) & (p[0] != 0), jnp.nan, jnp.cos(p[0])) * t[0]))
+
+
+def test_a_defect_confined_to_subnormal_inputs_is_found():
+    r = gradcheck.check(sin_nan_below_1e_300, sp.sin, shapes=[()], max_examples=60)
+    found = r.failures + r.range_limits
+    assert found and all(abs(float(f.input[0])) < 1e-300 for f in found), str(r)
+    assert found[0].kind == "non-finite"
+
+
+def shifted(x):
+    # float32 keeps x to ~3e-5 (ulp(1000) / 2): float64 is exact; the barrier keeps XLA from
+    # folding (x + c) - c into x
+    return jax.lax.optimization_barrier(x + 1000.0) - 1000.0
+
+
+@jax.custom_jvp
+def sigmoid_missing_factor(x):
+    return jax.nn.sigmoid(x)
+
+
+sigmoid_missing_factor.defjvp(lambda p, t: (jax.nn.sigmoid(p[0]), jax.nn.sigmoid(p[0]) * t[0]))
+
+
+def test_a_float32_precision_artefact_is_an_accuracy_note_and_a_wrong_rule_a_wrong_rule():
+    r = gradcheck.check(shifted, lambda x: x, shapes=[()], domain=(-1.0, 1.0), dtype="float32", max_examples=60)
+    assert r.ok and r.accuracy_notes, str(r)
+    note = r.accuracy_notes[0]
+    assert note.category == "precision" and "(right)" in note.diagnosis
+    strict = gradcheck.check(shifted, lambda x: x, shapes=[()], domain=(-1.0, 1.0), dtype="float32",
+                             max_examples=60, strict=True)
+    assert not strict.ok and strict.failures[0].category == "precision"
+    wrong = gradcheck.check(sigmoid_missing_factor, lambda x: 1 / (1 + sp.exp(-x)), shapes=[()],
+                            domain=(-10.0, 10.0), dtype="float32", max_examples=60)
+    assert not wrong.ok and wrong.failures[0].category == "wrong rule", str(wrong)
+    assert "also wrong" in wrong.failures[0].diagnosis
+
+
+def test_the_audit_catches_an_error_shared_by_fn_and_the_float64_truth(monkeypatch):
+    # make the float64 truth share fn's wrong derivative: the bulk then agrees everywhere, and
+    # only the audit (the mpmath truth at agreeing points) can see it
+    original = bridge.Reference.float64_program
+
+    def shared(self):
+        run = original(self)
+
+        def patched(X):
+            flat, at = run(X)
+            flat = flat.copy()
+            flat[:, 1] = flat[:, 1] * 1.001  # d sin / dx, as wrong as the rule below
+            return flat, at
+
+        return patched
+
+    @jax.custom_jvp
+    def sin_off(x):
+        return jnp.sin(x)
+
+    sin_off.defjvp(lambda p, t: (jnp.sin(p[0]), jnp.cos(p[0]) * t[0] * 1.001))
+    monkeypatch.setattr(bridge.Reference, "float64_program", shared)
+    bridge._CACHE.clear()
+    r = gradcheck.check(sin_off, sp.sin, shapes=[()], domain=(-3.0, 3.0), max_examples=60)
+    bridge._CACHE.clear()
+    assert r.audited_points == 8
+    assert not r.ok and r.failures[0].kind == "gradient", str(r)
+    assert np.isclose(r.failures[0].expected, np.cos(float(r.failures[0].input[0])))
