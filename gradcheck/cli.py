@@ -18,6 +18,7 @@ COMMANDS = (
     "gradcheck._cli_report",  # latex, report
     "gradcheck._cli_bench",  # bench
     "gradcheck._cli_experiment",  # experiment
+    "gradcheck._cli_accuracy",  # accuracy
 )
 
 

@@ -148,3 +148,24 @@ def test_the_audit_catches_an_error_shared_by_fn_and_the_float64_truth(monkeypat
     assert r.audited_points == 8
     assert not r.ok and r.failures[0].kind == "gradient", str(r)
     assert np.isclose(r.failures[0].expected, np.cos(float(r.failures[0].input[0])))
+
+
+def test_the_accuracy_table_gives_the_largest_error_in_ulps_per_quantity():
+    r = gradcheck.check(jax.nn.softplus, lambda x: sp.log(1 + sp.exp(x)), shapes=[()], domain=(-50.0, 50.0),
+                        order=2, max_examples=100)
+    assert r.ok, str(r)
+    by = {a["quantity"]: a for a in r.accuracy}
+    assert set(by) == {"out", "d out / d x", "d2 out / d x d x"}
+    # softplus'' far in the tail returns 0 where the truth is ~1e-16: below atol, visible here
+    assert by["d2 out / d x d x"]["max_ulps"] > 1e6 and by["d2 out / d x d x"]["got"] == 0.0
+    assert by["out"]["max_ulps"] < 4
+    assert "max ulps" in r.accuracy_table() and r.record()["accuracy"] == r.accuracy
+
+
+def test_gradcheck_accuracy_command_prints_the_table(capsys):
+    from gradcheck.cli import main
+
+    assert main(["accuracy", "jax.nn.sigmoid", "1/(1 + exp(-x))", "--domain", "-20", "20", "--examples", "50"]) == 0
+    out = capsys.readouterr().out
+    assert "accuracy of sigmoid" in out and "d2 out / d x d x" in out and "verdict: ok" in out
+    assert main(["accuracy", "jax.nn.sigmoid", "1/(1 + exp(-y))"]) == 2  # REF may use only x

@@ -208,7 +208,8 @@ def check(
             f"{spec.hypothesis_examples} more swept points (Hypothesis refuses a nested @given)"
         ] if nested and spec.hypothesis_examples else []),
         path=chosen, truth=truth, leaves=list(spec.leaf_names) if spec.pytree else [],
-        accuracy_notes=accuracy_notes, range_limits=range_limits, strict=bool(strict), audited_points=getattr(eng, "audited", 0),
+        accuracy_notes=accuracy_notes, range_limits=range_limits, strict=bool(strict),
+        accuracy=list(getattr(eng, "accuracy_rows", [])), audited_points=getattr(eng, "audited", 0),
     )
 
 

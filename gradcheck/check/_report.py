@@ -114,6 +114,9 @@ class Report:
     #: range), the same function right in float64: not wrong rules, not failures unless strict
     range_limits: list = dataclasses.field(default_factory=list)
     strict: bool = False
+    #: per quantity (value, each first and second derivative entry): the largest error in ulps of
+    #: the dtype against the mpmath truth, and where (entries path; empty on the others)
+    accuracy: list = dataclasses.field(default_factory=list)
     #: points where fn, the float64 truth and the referee all agreed, re-judged against the
     #: mpmath truth anyway (so that an error shared by fn and the float64 truth cannot hide)
     audited_points: int = 0
@@ -133,6 +136,19 @@ class Report:
             f"order={self.order}, dtype={self.dtype!r}, max_examples={self.max_examples}, "
             f"seed={self.seed}, rtol={self.rtol:g}, atol={self.atol:g})"
         )
+
+    def accuracy_table(self) -> str:
+        """The accuracy table as text: quantity, largest error in ulps, where, got, truth."""
+        if not self.accuracy:
+            return f"no accuracy table for {self.fn_name} (it is measured on the entries path only)"
+        rows = [f"accuracy of {self.fn_name} ({self.dtype}, {self.points_checked} points; ulps of "
+                f"{self.dtype} at the mpmath truth):",
+                f"  {'quantity':<32} {'max ulps':>12}  {'at input':<28} {'got':>24} {'truth':>24}"]
+        for a in self.accuracy:
+            inp = ", ".join(f"{v:.6g}" for v in a["input"][:4]) + (", ..." if len(a["input"]) > 4 else "")
+            rows.append(f"  {a['quantity'][:32]:<32} {a['max_ulps']:>12.3g}  {inp[:28]:<28} "
+                        f"{a['got']:>24.17g} {a['truth']:>24.17g}")
+        return "\n".join(rows)
 
     def record(self) -> dict[str, Any]:
         """The verification record: what was checked and how, for reports and papers."""
@@ -157,6 +173,7 @@ class Report:
             "path": self.path,
             "truth": self.truth,
             "strict": self.strict,
+            "accuracy": list(self.accuracy),
             "audited_points": self.audited_points,
             "range_limits": [
                 {"kind": f.kind, "mode": f.mode, "entry": f.entry, "input": f.input_repr(),
