@@ -133,6 +133,10 @@ class NumericEngine(Engine):
                 self.unjudged[mode] = self.unjudged.get(mode, 0) + rows
 
     def evaluate(self, X: np.ndarray, T=None, C=None, S=None, count=True, alone=False):
+        with np.errstate(all="ignore"):  # range points: inf - inf and 0 * inf are judged, not warned
+            return self._evaluate(X, T, C, S, count, alone)
+
+    def _evaluate(self, X, T, C, S, count, alone):
         n = X.shape[0]
         if T is None:
             T, C, S = self.directions(n)
