@@ -310,18 +310,26 @@ class Reference:
                 prev = cur
             if cur is None:  # undefined at every precision up to 16 x TRUTH_DIGITS
                 return out, status
-            for m, (v, p) in enumerate(zip(cur, prev if prev is not None else cur)):
-                if mpmath.isnan(v):
-                    continue
-                if not settled and not self._agree([p], [v], TRUTH_DIGITS // 2):
-                    continue  # this entry never settled: leave it undefined
-                if mpmath.isinf(v) or abs(v) > dtype_max:
-                    status[m] = 1
-                    out[m] = math.copysign(math.inf, float(mpmath.sign(v)) or 1.0)
-                    continue
-                out[m] = float(v)
-                status[m] = 0
-        return out, status
+        return settled_floats(cur, prev, settled, dtype_max)
+
+
+def settled_floats(cur, prev, settled: bool, dtype_max: float) -> tuple[np.ndarray, np.ndarray]:
+    """The last two mpmath evaluations as float64 with a status per entry: 0 usable, 1 beyond
+    the dtype's range (overflow is then the right answer), 2 undefined or never settled."""
+    out = np.full(len(cur), np.nan)
+    status = np.full(len(cur), 2, dtype=np.int8)
+    for m, (v, p) in enumerate(zip(cur, prev if prev is not None else cur)):
+        if mpmath.isnan(v):
+            continue
+        if not settled and not Reference._agree([p], [v], TRUTH_DIGITS // 2):
+            continue  # this entry never settled: leave it undefined
+        if mpmath.isinf(v) or abs(v) > dtype_max:
+            status[m] = 1
+            out[m] = math.copysign(math.inf, float(mpmath.sign(v)) or 1.0)
+            continue
+        out[m] = float(v)
+        status[m] = 0
+    return out, status
 
 
 _MP_LOCK = threading.Lock()

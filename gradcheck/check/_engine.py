@@ -38,6 +38,39 @@ def kind_of(mode: str, got: float, expected: float) -> str:
     return "gradient"
 
 
+def judge_entries(g, exp, status, mag, cond, excuse, atol, rtol, eps, big, f=1.0, probe=False):
+    """Entry verdicts: ``|g - exp| <= f (atol + rtol |mag| + 16 eps cond)`` (see TOLERANCES).
+
+    ``status`` per entry of the truth: 0 usable, 1 beyond the dtype's range, 2 undefined, 3 not
+    finite in this tier (refer upwards).  Returns (bad, escalate, err, exp, g) as (B, M) arrays.
+    """
+    g = np.asarray(g, dtype=np.float64).reshape(exp.shape)
+    B = g.shape[0]
+    g2, e2, s2 = g.reshape(B, -1), exp.reshape(B, -1), status.reshape(B, -1)
+    with np.errstate(all="ignore"):
+        mg = np.abs(np.asarray(mag, np.float64)).reshape(B, -1)
+        mg = np.where(np.isfinite(mg), mg, 0.0)
+        cd = np.broadcast_to(np.asarray(cond, np.float64), exp.shape).reshape(B, -1)
+        cd = np.where(np.isfinite(cd), cd, 0.0)
+        diff = np.abs(g2 - e2)
+        tol = f * (atol + rtol * mg + 16 * eps * cd)
+        usable = s2 == 0
+        close = diff <= tol
+        # truth beyond the dtype's range: overflow to inf of the right sign is right, and so is a
+        # finite value of the right sign near the largest float; NaN, the wrong sign or a small
+        # value is wrong.  For a random-direction probe the expected sum has no meaningful sign
+        # once a term is beyond range: only NaN is judged there.
+        beyond = s2 == 1
+        ok_beyond = (np.sign(g2) == np.sign(e2)) & (np.isinf(g2) | (np.abs(g2) >= big * 0.5))
+        if probe:
+            ok_beyond = ~np.isnan(g2)
+        bad = (usable & ~close) | (beyond & ~ok_beyond)
+        escalate = (s2 == 3) | bad
+        err = np.where(usable, np.where(e2 != 0, diff / np.abs(e2), diff), np.nan)
+    ex = np.broadcast_to(np.asarray(excuse, bool).reshape(B, -1)[:, :1], bad.shape)
+    return bad & ~ex, escalate & ~ex, err, e2, g2
+
+
 class Engine:
     """What both truth paths share."""
 
@@ -252,34 +285,8 @@ class Comparer:
         excuse_v = at_kink[:, None] if self.ref.jumps else np.zeros_like(at_kink[:, None])
 
         def judge(g, exp, status, mag, cond, excuse, f=1.0, probe=False):
-            """Entry verdicts; tolerance ``atol + rtol |mag| + 16 eps cond`` (see TOLERANCES)."""
-            g = np.asarray(g, dtype=np.float64).reshape(exp.shape)
-            B = g.shape[0]
-            g2, e2, s2 = g.reshape(B, -1), exp.reshape(B, -1), status.reshape(B, -1)
-            with np.errstate(all="ignore"):
-                mg = np.abs(np.asarray(mag, np.float64)).reshape(B, -1)
-                cd = np.broadcast_to(np.asarray(cond, np.float64), exp.shape).reshape(B, -1)
-                cd = np.where(np.isfinite(cd), cd, 0.0)
-                diff = np.abs(g2 - e2)
-                tol = f * (self.atol + self.rtol * mg + 16 * self.eps * cd)
-                usable = s2 == 0
-                close = diff <= tol
-                # truth beyond the dtype's range: overflow to inf of the right sign is right, and
-                # so is a finite value of the right sign near the largest float; NaN, the wrong
-                # sign or a small value is wrong.  For a random-direction probe the expected sum
-                # has no meaningful sign once a term is beyond range: only NaN is judged there.
-                beyond = s2 == 1
-                ok_beyond = (np.sign(g2) == np.sign(e2)) & (np.isinf(g2) | (np.abs(g2) >= self.big * 0.5))
-                if probe:
-                    ok_beyond = ~np.isnan(g2)
-                bad = usable & ~close
-                bad |= beyond & ~ok_beyond
-                escalate = (s2 == 3) | bad
-                err = np.where(usable, np.where(e2 != 0, diff / np.abs(e2), diff), np.nan)
-            ex = np.broadcast_to(excuse.reshape(B, -1)[:, :1], bad.shape)
-            bad &= ~ex
-            escalate &= ~ex
-            return bad, escalate, err, e2, g2
+            return judge_entries(g, exp, status, mag, cond, excuse, self.atol, self.rtol, self.eps,
+                                 self.big, f=f, probe=probe)
 
         N = self.ref.n_in
         absx = np.abs(np.asarray(X, np.float64)) if X is not None else np.zeros((at_kink.shape[0], N))

@@ -24,42 +24,14 @@ import numpy as np
 import sympy as sp
 
 from .. import specials
-from ..bridge import TRUTH_DIGITS, _MP_LOCK, _mp_real
-from ._engine import SHRINK_REFEREE_CAP, Engine
+from ..bridge import TRUTH_DIGITS, _MP_LOCK, _mp_real, settled_floats
+from ._engine import SHRINK_REFEREE_CAP, Engine, judge_entries
 from ._tape import Tape, numpy_modules
 
 __all__ = ["ProbesEngine"]
 
 _DRAWS = 3  # extra random directions for the size of the summed terms
 _ENTRIES_PER_POINT = 8  # VJP / HVP entries refereed per point
-
-
-def judge(g, exp, status, mag, cond, excuse, atol, rtol, eps, big, f=1.0, probe=False):
-    """Entry verdicts: ``|g - exp| <= f (atol + rtol mag + 16 eps cond)``; see TOLERANCES.
-
-    Returns (bad, escalate, err, exp, g) as (B, M) arrays.
-    """
-    g = np.asarray(g, dtype=np.float64).reshape(exp.shape)
-    B = g.shape[0]
-    g2, e2, s2 = g.reshape(B, -1), exp.reshape(B, -1), status.reshape(B, -1)
-    with np.errstate(all="ignore"):
-        mg = np.abs(np.asarray(mag, np.float64)).reshape(B, -1)
-        cd = np.broadcast_to(np.asarray(cond, np.float64), exp.shape).reshape(B, -1)
-        cd = np.where(np.isfinite(cd), cd, 0.0)
-        mg = np.where(np.isfinite(mg), mg, 0.0)
-        diff = np.abs(g2 - e2)
-        tol = f * (atol + rtol * mg + 16 * eps * cd)
-        usable = s2 == 0
-        close = diff <= tol
-        beyond = s2 == 1
-        ok_beyond = (np.sign(g2) == np.sign(e2)) & (np.isinf(g2) | (np.abs(g2) >= big * 0.5))
-        if probe:
-            ok_beyond = ~np.isnan(g2)
-        bad = (usable & ~close) | (beyond & ~ok_beyond)
-        escalate = (s2 == 3) | bad
-        err = np.where(usable, np.where(e2 != 0, diff / np.abs(e2), diff), np.nan)
-    ex = np.broadcast_to(np.asarray(excuse, bool).reshape(B, 1), bad.shape)
-    return bad & ~ex, escalate & ~ex, err, e2, g2
 
 
 def _rms(A):
@@ -145,7 +117,7 @@ class ProbesEngine(Engine):
                 exp = expected[mode]
             st = self._status(exp) if status is None else status[mode]
             f = sp_.order2_factor if mode.startswith(("hvp", "fwd-over")) else 1.0
-            res[mode] = judge(g, exp, st, mag, cond, at_kink, sp_.atol, sp_.rtol, self.eps, self.big,
+            res[mode] = judge_entries(g, exp, st, mag, cond, at_kink, sp_.atol, sp_.rtol, self.eps, self.big,
                               f=f, probe=mode != "value")
         return res
 
@@ -256,20 +228,7 @@ class ProbesEngine(Engine):
         return res
 
     def _to_float(self, cur, prev, settled):
-        if cur is None:
-            return None
-        out = np.full(len(cur), np.nan)
-        st = np.full(len(cur), 2, np.int8)
-        for m, (v, p) in enumerate(zip(cur, prev if prev is not None else cur)):
-            if mpmath.isnan(v):
-                continue
-            if not settled and not self.ref._agree([p], [v], TRUTH_DIGITS // 2):
-                continue
-            if mpmath.isinf(v) or abs(v) > self.big:
-                out[m], st[m] = np.copysign(np.inf, float(mpmath.sign(v)) or 1.0), 1
-                continue
-            out[m], st[m] = float(v), 0
-        return out, st
+        return None if cur is None else settled_floats(cur, prev, settled, self.big)
 
     def _referee(self, r, x, t, c, s, got, truth, esc, kink, count):
         fails = []

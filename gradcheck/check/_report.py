@@ -175,16 +175,10 @@ class Report:
             "strict": self.strict,
             "accuracy": list(self.accuracy),
             "audited_points": self.audited_points,
-            "range_limits": [
-                {"kind": f.kind, "mode": f.mode, "entry": f.entry, "input": f.input_repr(),
-                 "expected": f.expected, "got": f.got, "error": f.error, "diagnosis": f.diagnosis}
-                for f in self.range_limits
-            ],
-            "accuracy_notes": [
-                {"kind": f.kind, "mode": f.mode, "entry": f.entry, "input": f.input_repr(),
-                 "expected": f.expected, "got": f.got, "error": f.error, "diagnosis": f.diagnosis}
-                for f in self.accuracy_notes
-            ],
+            **{name: [{"kind": f.kind, "mode": f.mode, "entry": f.entry, "input": f.input_repr(),
+                        "expected": f.expected, "got": f.got, "error": f.error, "diagnosis": f.diagnosis}
+                       for f in items]
+               for name, items in (("range_limits", self.range_limits), ("accuracy_notes", self.accuracy_notes))},
             "notes": list(self.notes),
             "seconds": {k: round(v, 4) for k, v in self.seconds.items()},
             "ok": self.ok,
@@ -231,18 +225,14 @@ class Report:
                          "against the mpmath truth too")
         for i, f in enumerate(self.failures, 1):
             lines.append(f"  {i}. {f}")
-        if self.range_limits:
-            lines.append(f"  range limits ({len(self.range_limits)}: where {self.dtype}'s range runs out, "
-                         "not wrong rules; strict=True makes them failures):")
-            for f in self.range_limits:
-                lines.append(f"    - {f.kind} [{f.mode}] {f.entry} at {f.input_repr()}: got {f.got!r}, "
-                             f"truth {f.expected!r}; {f.diagnosis}")
-        if self.accuracy_notes:
-            lines.append(f"  accuracy notes ({len(self.accuracy_notes)}: precision of {self.dtype}, not wrong "
-                         "rules; strict=True makes them failures):")
-            for f in self.accuracy_notes:
-                lines.append(f"    - {f.kind} [{f.mode}] {f.entry} at {f.input_repr()}: got {f.got!r}, "
-                             f"truth {f.expected!r}; {f.diagnosis}")
+        for items, what in ((self.range_limits, f"range limits ({len(self.range_limits)}: where {self.dtype}'s "
+                             "range runs out, not wrong rules; strict=True makes them failures):"),
+                            (self.accuracy_notes, f"accuracy notes ({len(self.accuracy_notes)}: precision of "
+                             f"{self.dtype}, not wrong rules; strict=True makes them failures):")):
+            if items:
+                lines.append(f"  {what}")
+                lines.extend(f"    - {f.kind} [{f.mode}] {f.entry} at {f.input_repr()}: got {f.got!r}, "
+                             f"truth {f.expected!r}; {f.diagnosis}" for f in items)
         if not self.ok:
             lines.append(f"  replay: {self.replay()}")
         return "\n".join(lines)
