@@ -75,6 +75,7 @@ class Engine:
     """What both truth paths share."""
 
     refereed_cap = REFEREE_CAP
+    audit_cap = AUDIT_POINTS
 
     def __init__(self, spec, ref, prog):
         self.spec, self.ref, self.prog = spec, ref, prog
@@ -165,7 +166,7 @@ class Engine:
         if self.audited or n == 0:
             return np.zeros(0, dtype=np.int64)
         rest = np.setdiff1d(np.arange(n), exclude)
-        rows = np.sort(np.random.default_rng([self.seed, 23]).permutation(rest)[:AUDIT_POINTS])
+        rows = np.sort(np.random.default_rng([self.seed, 23]).permutation(rest)[: self.audit_cap])
         self.audited = int(rows.size)
         return rows
 

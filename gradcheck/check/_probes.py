@@ -48,6 +48,9 @@ class ProbesEngine(Engine):
     def __init__(self, spec, ref, prog):
         super().__init__(spec, ref, prog)
         self.tape = Tape(ref.inputs, ref.outputs)
+        # an audited point costs a few dozen mpmath evaluations of the whole DAG: audit fewer
+        # points of a large reference (one at 1,024 logits), never none
+        self.audit_cap = max(1, min(self.audit_cap, 4000 // max(1, len(self.tape))))
         self.n_leaves = len(spec.leaf_shapes)
         self.masks = np.stack([(ref.arg_of == a).astype(np.float64) for a in range(self.n_leaves)])
         self._kinks = (sp.lambdify(ref.inputs, ref.kinks, modules=numpy_modules(), cse=True)
