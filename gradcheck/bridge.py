@@ -97,7 +97,8 @@ def _drop_unevaluated(e):
 def _mp_real(v, name):
     v = mpmath.mpmathify(v)
     if isinstance(v, mpmath.mpc):
-        if abs(v.imag) > mpmath.mpf(10) ** (-TRUTH_DIGITS // 2) * max(1, abs(v.real)):
+        # relative to the whole value: sqrt(-9e-60) = 3e-30 i is complex, not a real 0
+        if abs(v.imag) > mpmath.mpf(10) ** (-TRUTH_DIGITS // 2) * abs(v):
             return mpmath.nan
         v = v.real
     return v

@@ -169,3 +169,13 @@ def test_gradcheck_accuracy_command_prints_the_table(capsys):
     out = capsys.readouterr().out
     assert "accuracy of sigmoid" in out and "d2 out / d x d x" in out and "verdict: ok" in out
     assert main(["accuracy", "jax.nn.sigmoid", "1/(1 + exp(-y))"]) == 2  # REF may use only x
+
+
+def test_a_check_that_could_judge_few_points_says_so_in_its_first_line():
+    # sqrt's reference is complex (undefined) on most of (-10, 1): fn's NaN there is right, and
+    # the first line says how little was judged
+    r = gradcheck.check(jnp.sqrt, sp.sqrt, shapes=[()], domain=(-10.0, 1.0), max_examples=60)
+    first = str(r).splitlines()[0]
+    assert r.ok and r.judged_fraction < 0.9 and "could be judged" in first, str(r)
+    ok = gradcheck.check(jnp.sin, sp.sin, shapes=[()], max_examples=40)
+    assert ok.judged_fraction > 0.9 and "could be judged" not in str(ok).splitlines()[0]

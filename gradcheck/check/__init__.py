@@ -209,7 +209,8 @@ def check(
         ] if nested and spec.hypothesis_examples else []),
         path=chosen, truth=truth, leaves=list(spec.leaf_names) if spec.pytree else [],
         accuracy_notes=accuracy_notes, range_limits=range_limits, strict=bool(strict),
-        accuracy=list(getattr(eng, "accuracy_rows", [])), audited_points=getattr(eng, "audited", 0),
+        accuracy=list(getattr(eng, "accuracy_rows", [])),
+        unjudged_points=max(getattr(eng, "unjudged", {}).values(), default=0), audited_points=getattr(eng, "audited", 0),
     )
 
 

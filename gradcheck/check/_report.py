@@ -120,6 +120,8 @@ class Report:
     #: points where fn, the float64 truth and the referee all agreed, re-judged against the
     #: mpmath truth anyway (so that an error shared by fn and the float64 truth cannot hide)
     audited_points: int = 0
+    #: reference=None: points where the numerical truth could not judge some quantity
+    unjudged_points: int = 0
 
     @property
     def ok(self) -> bool:
@@ -136,6 +138,15 @@ class Report:
             f"order={self.order}, dtype={self.dtype!r}, max_examples={self.max_examples}, "
             f"seed={self.seed}, rtol={self.rtol:g}, atol={self.atol:g})"
         )
+
+    @property
+    def judged_fraction(self) -> float:
+        """The share of checked points at which the truth could judge fn (not undefined there, not
+        left unrefereed, and for reference=None the differences settled)."""
+        if not self.points_checked:
+            return 1.0
+        left = self.undefined_points + self.unrefereed_points + self.unjudged_points
+        return max(0.0, 1.0 - left / self.points_checked)
 
     def accuracy_table(self) -> str:
         """The accuracy table as text: quantity, largest error in ulps, where, got, truth."""
@@ -175,6 +186,8 @@ class Report:
             "strict": self.strict,
             "accuracy": list(self.accuracy),
             "audited_points": self.audited_points,
+            "unjudged_points": self.unjudged_points,
+            "judged_fraction": self.judged_fraction,
             **{name: [{"kind": f.kind, "mode": f.mode, "entry": f.entry, "input": f.input_repr(),
                         "expected": f.expected, "got": f.got, "error": f.error, "diagnosis": f.diagnosis}
                        for f in items]
@@ -196,6 +209,9 @@ class Report:
 
     def __str__(self) -> str:
         status = "ok" if self.ok else f"FAILED ({len(self.failures)} failure{'s' * (len(self.failures) != 1)})"
+        if self.judged_fraction < 0.9:
+            status += (f" -- but only {self.judged_fraction:.0%} of the points could be judged "
+                       "(see the notes for why)")
         lines = [
             f"gradcheck.check of {self.fn_name}: {status}",
             f"  checked {self.points_checked} points ({self.max_examples} sampled, "
