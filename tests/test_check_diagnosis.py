@@ -179,3 +179,11 @@ def test_a_check_that_could_judge_few_points_says_so_in_its_first_line():
     assert r.ok and r.judged_fraction < 0.9 and "could be judged" in first, str(r)
     ok = gradcheck.check(jnp.sin, sp.sin, shapes=[()], max_examples=40)
     assert ok.judged_fraction > 0.9 and "could be judged" not in str(ok).splitlines()[0]
+
+
+def test_a_mode_jax_cannot_compile_is_a_finding_not_a_crash():
+    # jax.scipy.special.exp1's Hessian traces but raises a TypeError when XLA lowers it
+    r = gradcheck.check(jax.scipy.special.exp1, lambda x: sp.expint(1, x), shapes=[()], domain=(0.1, 20.0),
+                        order=2, max_examples=30)
+    assert not r.ok and {f.category for f in r.failures} == {"raised"}, str(r)
+    assert all(f.kind == "second-derivative" and "TypeError" in f.message for f in r.failures)

@@ -288,7 +288,7 @@ def _assemble(eng, spec, prog, failures_raw, strict):
         failures.append(Failure(
             kind=kind, argument=None, argument_name=None, mode=mode, entry="(whole mode)", input=(),
             expected=math.nan, got=math.nan, error=math.inf, points=0, shrunk=False,
-            message=f"{mode} raised while tracing fn: {msg}", category="raised",
+            message=f"{mode}: JAX raised while differentiating fn: {msg}", category="raised",
             diagnosis="JAX itself raised while differentiating fn in this mode: a finding about fn, not a crash of the check",
         ))
     failures.sort(key=lambda f: CATEGORIES.index(f.category) if f.category in CATEGORIES else 0)

@@ -127,7 +127,31 @@ class Program:
                 return {k: jax.vmap(g)(X, T, C, S) for k, g in fns.items()}
 
             prog = self._jitted[B] = jax.jit(batched)
-        return prog(X, T, C, S)
+        try:
+            return prog(X, T, C, S)
+        except Exception:  # noqa: BLE001 - a mode that traces but fails to compile or run
+            if not self._isolate(X, T, C, S):
+                raise
+            return self.run(X, T, C, S)
+
+    def _isolate(self, X, T, C, S) -> bool:
+        """Find the modes that JAX cannot compile or run (exp1's Hessian under jit raises a
+        TypeError from XLA lowering although it traces); they become findings about fn, as
+        tracing errors are, and the program is rebuilt without them."""
+        found = False
+        for name, g in list(self._fns.items()):
+            if name == "value":
+                continue
+            try:
+                jax.jit(jax.vmap(g))(X, T, C, S)
+            except Exception as e:  # noqa: BLE001
+                self.broken[name] = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+                self.modes[name] = f"raised while compiling or running: {self.broken[name]}"
+                del self._fns[name]
+                found = True
+        if found:
+            self._jitted.clear()
+        return found
 
 
 _PROGRAMS: dict[tuple, Program] = {}
