@@ -23,16 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gradcheck import bench
-
-
-def _sizes(text: str) -> tuple[int, ...]:
-    try:
-        sizes = tuple(int(s.replace("_", "")) for s in text.split(",") if s.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-    if not sizes or min(sizes) < 1:
-        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
-    return sizes
+from gradcheck._cli_bench import _sizes  # the same --sizes parser as gradcheck bench
 
 
 def main(argv=None) -> int:

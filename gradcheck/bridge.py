@@ -57,21 +57,20 @@ def _kink_expressions(exprs) -> tuple[list[sp.Expr], bool]:
     kinks: list[sp.Expr] = []
     jump = False
     for node in unique_nodes(exprs):
-        if True:
-            if isinstance(node, (sp.Abs, sp.Heaviside, sp.sign, sp.DiracDelta)):
-                kinks.append(node.args[0])
-                jump |= isinstance(node, _DISCONTINUOUS)
-            elif isinstance(node, (sp.floor, sp.ceiling)):
-                jump = True
-                kinks.append(sp.sin(sp.pi * node.args[0]))
-            elif isinstance(node, (sp.Max, sp.Min)):
-                args = node.args
-                kinks.extend(a - b for i, a in enumerate(args) for b in args[i + 1 :])
-            elif isinstance(node, sp.Piecewise):
-                jump = True  # a Piecewise need not be continuous at its boundaries
-                for _, cond in node.args:
-                    for rel in cond.atoms(sp.core.relational.Relational):
-                        kinks.append(rel.lhs - rel.rhs)
+        if isinstance(node, (sp.Abs, sp.Heaviside, sp.sign, sp.DiracDelta)):
+            kinks.append(node.args[0])
+            jump |= isinstance(node, _DISCONTINUOUS)
+        elif isinstance(node, (sp.floor, sp.ceiling)):
+            jump = True
+            kinks.append(sp.sin(sp.pi * node.args[0]))
+        elif isinstance(node, (sp.Max, sp.Min)):
+            args = node.args
+            kinks.extend(a - b for i, a in enumerate(args) for b in args[i + 1 :])
+        elif isinstance(node, sp.Piecewise):
+            jump = True  # a Piecewise need not be continuous at its boundaries
+            for _, cond in node.args:
+                for rel in cond.atoms(sp.core.relational.Relational):
+                    kinks.append(rel.lhs - rel.rhs)
     out, seen = [], set()
     for k in kinks:
         k = sp.sympify(k)
@@ -92,6 +91,17 @@ def _drop_unevaluated(e):
         lambda n: isinstance(n, sp.Derivative) and isinstance(n.expr, (sp.floor, sp.ceiling, sp.sign, sp.Heaviside)),
         lambda n: sp.S.Zero,
     )
+
+
+def mp_reals(vals) -> list:
+    """Real mpf values of an mpmath evaluation, NaN where a value is complex or not a number."""
+    out = []
+    for v in vals:
+        try:
+            out.append(_mp_real(v, None))
+        except (TypeError, ValueError):
+            out.append(mpmath.nan)
+    return out
 
 
 def _mp_real(v, name):
@@ -256,13 +266,7 @@ class Reference:
                 vals = self._mp(*[mpmath.mpf(float(v)) for v in x])
             except (ZeroDivisionError, ValueError, OverflowError, TypeError):
                 return None
-            out = []
-            for v in vals:
-                try:
-                    out.append(_mp_real(v, None))
-                except (TypeError, ValueError):
-                    out.append(mpmath.nan)
-            return out
+            return mp_reals(vals)
 
     @staticmethod
     def _agree(a, b, digits) -> bool:

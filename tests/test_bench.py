@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gradcheck import bench
+from gradcheck import bench, bench_sizes
 from gradcheck.cli import main
 
 GROUP_KEYS = {
@@ -93,7 +93,7 @@ def test_quick_bench_check_size_sweep_and_the_small_check_in_a_fresh_process(qui
 
 def test_size_sweep_structure_exponents_and_the_layer_norm_cap(monkeypatch):
     # the layer norm capped at n = 2 here, as it is at 1,024 in the real sweep
-    monkeypatch.setattr(bench, "SIZE_CASES", (bench.SIZE_CASES[0], {**bench.SIZE_CASES[1], "max_n": 2}))
+    monkeypatch.setattr(bench_sizes, "SIZE_CASES", (bench_sizes.SIZE_CASES[0], {**bench_sizes.SIZE_CASES[1], "max_n": 2}))
     s = bench.bench_check_sizes(sizes=(2, 4), points=10, grads_points=2, fresh=False)
     json.dumps(s)  # plain JSON
     assert s["sizes"] == [2, 4] and s["points"] == 10 and s["grads_points"] == 2 and s["small_check"] is None

@@ -39,7 +39,7 @@ from ._engine import MAX_CHUNK, EntriesEngine, complexity, kind_of
 from ._numeric import NoReference, NumericEngine
 from ._probes import ProbesEngine
 from ._program import program
-from ._report import REFEREE_CAP, Failure, Report
+from ._report import Failure, Report
 from ._sampling import hypothesis_points, range_points, sample
 from ._spec import ENTRIES_LIMIT, INPUTS_LIMIT, TINY_INPUT, TOLERANCES, dtype_context, float64, validate
 
@@ -141,7 +141,6 @@ def check(
     nested = hypothesis.control.currently_in_test_context()
     n_hyp = 0 if nested else spec.hypothesis_examples
     X = sample(ref, eng.domains_flat, spec.max_examples + (spec.hypothesis_examples if nested else 0), dtype, rng)
-    n_sweep = X.shape[0]
     if n_hyp:
         H = hypothesis_points(spec.leaf_shapes, spec.leaf_domains, dtype, n_hyp, spec.seed)
         n_hyp = H.shape[0]
@@ -189,7 +188,7 @@ def check(
                  "(independent of JAX); disagreements refereed by mpmath central differences at 50+ digits")
     return Report(
         failures=failures, fn_name=spec.fn_name,
-        shapes=list(spec.leaf_shapes) if spec.pytree else list(spec.leaf_shapes),
+        shapes=list(spec.leaf_shapes),
         domain=list(spec.leaf_domains), order=spec.order,
         dtype=dtype, rtol=spec.rtol, atol=spec.atol, seed=spec.seed, max_examples=spec.max_examples,
         hypothesis_examples=n_hyp, points_checked=int(X.shape[0]),
@@ -236,30 +235,29 @@ def _assemble(eng, spec, prog, failures_raw, strict):
         mode = modes[0]
         items = by_mode[mode]
         points = len({it[0].tobytes() for its in by_mode.values() for it in its})
-        if True:
-            # a failure must reproduce with the point alone: XLA has been seen to miscompile
-            # a large vmapped batch (float32 rev-over-rev Hessian of log_softmax at a tie)
-            alone = None
-            for it in sorted(items, key=lambda it: complexity(it[0]))[:4]:
-                d = [v[None] for v in it[5]]  # the directions this point had in the sweep
-                for row, m, e2, exp2, gv2, err2 in eng.evaluate(it[0][None].astype(dtype), *d, count=False, alone=True):
-                    if m == mode and kind_of(m, gv2, exp2) == kind and eng.describe(m, e2)[0] == arg:
-                        alone = (it[0], e2, exp2, gv2, err2, it[5])
-                        break
-                if alone:
+        # a failure must reproduce with the point alone: XLA has been seen to miscompile
+        # a large vmapped batch (float32 rev-over-rev Hessian of log_softmax at a tie)
+        alone = None
+        for it in sorted(items, key=lambda it: complexity(it[0]))[:4]:
+            d = [v[None] for v in it[5]]  # the directions this point had in the sweep
+            for row, m, e2, exp2, gv2, err2 in eng.evaluate(it[0][None].astype(dtype), *d, count=False, alone=True):
+                if m == mode and kind_of(m, gv2, exp2) == kind and eng.describe(m, e2)[0] == arg:
+                    alone = (it[0], e2, exp2, gv2, err2, it[5])
                     break
-            if alone is None:
-                notes.append(
-                    f"{points} point(s) disagreed in {', '.join(modes)} only inside the large batch and "
-                    f"not alone (an XLA batching issue, not fn's rule); not counted as a failure"
-                )
-                continue
-            x, e, exp, gv, err, dirs = alone
-            sx, sf = eng.shrink(x, mode, kind, arg, dirs)
-            shrunk = True  # the simplest failing input found: the shrinker ran from the simplest point
-            if sf is not None:
-                x = sx
-                _, e, exp, gv, err = sf
+            if alone:
+                break
+        if alone is None:
+            notes.append(
+                f"{points} point(s) disagreed in {', '.join(modes)} only inside the large batch and "
+                f"not alone (an XLA batching issue, not fn's rule); not counted as a failure"
+            )
+            continue
+        x, e, exp, gv, err, dirs = alone
+        sx, sf = eng.shrink(x, mode, kind, arg, dirs)
+        shrunk = True  # the simplest failing input found: the shrinker ran from the simplest point
+        if sf is not None:
+            x = sx
+            _, e, exp, gv, err = sf
         leaf, entry = eng.describe(mode, e)
         category, why = diagnose(eng, spec, prog, modes, mode, e, x, dirs, exp, gv)
         if strict:

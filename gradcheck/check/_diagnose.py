@@ -87,12 +87,10 @@ def diagnose(eng, spec, prog, modes_failed: list[str], mode: str, e: int, x, dir
                 g = prog._fns[mode]
                 cast = lambda v: np.asarray(v, dtype)  # noqa: E731
                 eager = _entry(g(cast(x), cast(t), cast(c), cast(s)), e)
-            tol = spec.atol + spec.rtol * abs(exp)
             if not _close(eager, got, spec.rtol, spec.atol):
                 jit_only = _close(eager, exp, spec.rtol, spec.atol)
                 facts.append(f"eager (no jit) gives {eager:.9g}: jit and eager disagree"
                              + (", and eager is right" if jit_only else ""))
-            del tol
         except Exception:  # noqa: BLE001
             pass
     eps = float(np.finfo(dtype).eps)
@@ -112,15 +110,10 @@ def diagnose(eng, spec, prog, modes_failed: list[str], mode: str, e: int, x, dir
         category = "range limit"
         facts.append(f"where {dtype}'s range runs out (finite numbers {float(fi.tiny):.3g} to {float(fi.max):.3g}; "
                      f"squares leave it below {math.sqrt(float(fi.tiny)):.3g} and above {math.sqrt(float(fi.max)):.3g})")
-    elif right64 and (below or jit_only):
+    elif jit_only or (right64 and below):
         category = "precision"
-    elif jit_only:
-        category = "precision"
-    else:
-        category = "wrong rule" if right64 is not True else "precision" if below else "range limit" if overflowish else "wrong rule"
-        if right64 is True and category == "wrong rule":
-            # right in float64 but far beyond float32's resolution: the formula loses precision
-            category = "precision loss"
-            facts.append("right in float64 but far beyond float32's resolution: the formula "
-                         "loses precision in float32 (cancellation), not a wrong rule")
+    else:  # right in float64 but far beyond float32's resolution
+        category = "precision loss"
+        facts.append("right in float64 but far beyond float32's resolution: the formula "
+                     "loses precision in float32 (cancellation), not a wrong rule")
     return category, "; ".join(facts)

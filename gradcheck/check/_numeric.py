@@ -218,8 +218,6 @@ class NumericEngine(Engine):
                 self._note_unjudged("fwd-over-fwd", e2.converged, count)
                 add("fwd-over-fwd", *self._judge("fwd-over-fwd", got["fwd-over-fwd"], e2, np.abs(e2.value),
                                                   e2.converged, self.spec.order2_factor), None)
-        if count:
-            self.refereed += 0
         return fails
 
     def describe(self, mode, e):

@@ -23,8 +23,7 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from .. import specials
-from ..bridge import TRUTH_DIGITS, _MP_LOCK, _mp_real, settled_floats
+from ..bridge import TRUTH_DIGITS, _MP_LOCK, mp_reals, settled_floats
 from ._engine import SHRINK_REFEREE_CAP, Engine, judge_entries
 from ._tape import Tape, numpy_modules
 
@@ -169,15 +168,7 @@ class ProbesEngine(Engine):
     # -- the mpmath referee ------------------------------------------------------------------
     def _mp_out(self, xm):
         vals = self.tape.values_mp(xm)
-        if vals is None:
-            return None
-        out = []
-        for v in vals:
-            try:
-                out.append(_mp_real(v, None))
-            except (TypeError, ValueError):
-                out.append(mpmath.nan)
-        return out
+        return None if vals is None else mp_reals(vals)
 
     def _mp_derivative(self, x, dirs, weights, dps):
         """d/dt (order 1, one direction) or d2/ds dt (two directions) of f (or weights . f) at

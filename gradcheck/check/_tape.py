@@ -423,8 +423,6 @@ class Tape:
 
 
 def _mp_rules(func, nargs: int):
-    import mpmath  # noqa: F401 - the namespace below needs it loaded
-
     from .. import specials
 
     d = sp.symbols(f"_d0:{nargs}", real=True)
