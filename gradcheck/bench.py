@@ -447,7 +447,8 @@ def bench_check(quick: bool = False, check_points: int | None = None, grads_poin
     """
     from jax.test_util import check_grads
 
-    from .check import check, float64
+    from ._x64 import float64
+    from .check import check
 
     check_points = check_points or (1_000 if quick else 100_000)
     grads_points = grads_points or (20 if quick else 1_000)
@@ -547,7 +548,7 @@ def _time_chain_symbolic(L: int) -> dict[str, Any]:
     # collects the product of ratios into a ratio of products, prod w_k e^{-z_k} over
     # prod (1 + e^{-z_k})^2, and at z = 0 the denominator is 4^L, beyond float32 from L = 64
     # and beyond float64 from L = 512.  The value column shows it.
-    from .check import float64
+    from ._x64 import float64
 
     c = np.where(np.arange(1, L + 1) % 2 == 0, 2.0, 0.5)
     expected = 0.25 * float(np.prod(c[1:]))  # sigma'(0) = 1/4, dC/da_L = a_L - y = 1

@@ -26,6 +26,8 @@ import traceback
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from .symbolic.derivation import Derivation, Step
+
 
 __all__ = [
     "VERDICTS",
@@ -56,36 +58,6 @@ SEEDS = {
     "002": "002_5222ebc1bbc2933c.txt",  # causes and remedies
     "003": "003_e50f9bff32cdfab8.txt",  # quadratic vs cross-entropy cost, softmax
 }
-
-
-@dataclasses.dataclass(frozen=True)
-class Step:
-    """One line of a derivation: ``lhs = rhs``, with a short prose note on why.
-
-    ``lhs`` is usually a SymPy object naming the quantity (a ``Derivative`` or a Symbol with a
-    LaTeX name such as ``\\frac{\\partial C}{\\partial b_1}``); ``rhs`` is what SymPy computed.
-    """
-
-    lhs: Any
-    rhs: Any
-    note: str = ""
-
-
-@dataclasses.dataclass
-class Derivation:
-    """The symbolic half of a claim.
-
-    ``statement`` is the precise statement as SymPy relation(s) (``Eq``, ``Le``, ...), or a list
-    of them.  ``steps`` is the derivation in order.  ``objects`` holds whatever the verifying
-    half needs (the derived expression, the symbols, the network) so it does not derive twice.
-    """
-
-    statement: Any
-    steps: list[Step] = dataclasses.field(default_factory=list)
-    objects: dict[str, Any] = dataclasses.field(default_factory=dict)
-
-    def __getitem__(self, key: str) -> Any:
-        return self.objects[key]
 
 
 @dataclasses.dataclass(frozen=True)

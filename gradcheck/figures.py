@@ -23,7 +23,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure as _MplFigure
 
-from .check import float64
+from ._x64 import float64
 
 __all__ = ["Figure", "FIGURES", "CLAIM_FIGURES", "make_figures", "layer_speeds", "sigmoid", "tanh", "window", "softmax_overflow",
            "window_width", "overflow_threshold"]

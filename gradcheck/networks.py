@@ -69,7 +69,7 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from .symbolic import array_symbols, concrete, sigma
+from .symbolic import Step, array_symbols, concrete, sigma
 
 __all__ = [
     "C",
@@ -312,8 +312,6 @@ class ChainGradient:
 
     def steps(self, j: int = 1):
         """One step per layer, from the cost back to dC/db_j (claims render these)."""
-        from .claims import Step
-
         s = self.s
         out = [Step(dC(s.a[-1]), self.out, "sympy.diff of the cost (a_L - y)^2/2")]
         for k in range(self.L, j, -1):

@@ -8,7 +8,6 @@ list of leaves, each an array of at most two dimensions, with a printable name p
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import inspect
 import math
@@ -19,6 +18,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import sympy as sp
+
+from .._x64 import dtype_context, float64  # noqa: F401  (re-exported: gradcheck.check.float64)
 
 __all__ = ["TOLERANCES", "TINY_INPUT", "Spec", "float64", "validate", "PATHS", "ENTRIES_LIMIT"]
 
@@ -59,17 +60,6 @@ PATHS = ("auto", "entries", "probes")
 #: (K * N for order 1, K * N * N for order 2) and the inputs at most ``INPUTS_LIMIT``.
 ENTRIES_LIMIT = 512
 INPUTS_LIMIT = 16
-
-
-@contextlib.contextmanager
-def float64():
-    """Enable float64 in JAX inside the block only (``jax.enable_x64`` scoped), never globally."""
-    with jax.enable_x64(True):
-        yield
-
-
-def dtype_context(dtype: str):
-    return float64() if dtype == "float64" else jax.enable_x64(False)
 
 
 @dataclasses.dataclass(frozen=True)

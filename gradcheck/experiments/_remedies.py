@@ -40,7 +40,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..check import float64
+from .._x64 import float64
 from ._common import (Result, block_size, check_count, cross_entropy, digits,
                       environment_record, figure, finish, prepare_out, progress, quantiles,
                       standard_normals, sweep, sweep_record)

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 import sympy as sp
 
-from ..check import float64
+from .._x64 import float64
 from ..symbolic import logistic
 from ._common import (Result, block_size, check_count, environment_record, figure, finish,
                       prepare_out, progress, quantiles, seed_key, sweep, sweep_record)

@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..check import float64
+from .._x64 import float64
 from ._common import cross_entropy, digits, progress, quantiles, sweep
 
 #: The measured setting (the README figure and the claim ``backprop.layer_speeds``).

@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..check import float64
+from .._x64 import float64
 from . import _training
 from ._common import (Result, block_size, check_count, check_positive, cross_entropy, digits,
                       environment_record, figure, finish, prepare_out, progress, quantiles,

@@ -19,7 +19,11 @@ from collections.abc import Callable, Sequence
 import sympy as sp
 from sympy.core.function import AppliedUndef
 
+from .derivation import Derivation, Step
+
 __all__ = [
+    "Step",
+    "Derivation",
     "sigma",
     "logistic",
     "ACTIVATIONS",
