@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import pytest
 
 import gradcheck
-from _references import sigmoid_ref
+from gradcheck.models.references import sigmoid_ref
 
 pytest_plugins = ["pytester"]
 

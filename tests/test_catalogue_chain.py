@@ -1,4 +1,4 @@
-"""The one-neuron chain (seed 000): gradcheck.networks and the chain.* claims.
+"""The one-neuron chain (seed 000): gradcheck.models and the chain.* claims.
 
 Each checker the claims use is shown to reject a deliberately broken variant: a product that
 drops one sigma' factor, a per-layer rule without sigma', a wrong window width, a wrong growth
@@ -17,7 +17,7 @@ import sympy as sp
 
 import gradcheck
 from gradcheck import Derivation, Settings
-from gradcheck import networks as nw
+from gradcheck import models as nw
 from gradcheck.symbolic import sigma
 from proofs import chain
 

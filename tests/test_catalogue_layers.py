@@ -13,7 +13,8 @@ import pytest
 import sympy as sp
 
 from gradcheck import Derivation, Settings
-from gradcheck import networks as nw
+from gradcheck import models as nw
+from gradcheck.symbolic import sigma
 from proofs import backprop, gd, linear, mlp, relu
 
 S = Settings.from_profile()
@@ -52,7 +53,7 @@ def test_layer_jacobian_without_the_diag_is_rejected_symbolically_and_by_gradche
 def test_layer_jacobian_with_the_diag_on_the_wrong_side_is_rejected():
     d = mlp.layer_jacobian.derivation(shape=(2, 2))
     W, b, h = d["W"], d["b"], d["h"]
-    diag = sp.diag(*[nw._dact(nw.sigma, zi) for zi in W * h + b])
+    diag = sp.diag(*[nw.dact(sigma, zi) for zi in W * h + b])
     assert mlp._same_matrix(d["jacobian"], diag * W)
     assert not _first(mlp._verify_layer_jacobian(_broken(d, textbook=W * diag), S)).ok
 
@@ -74,7 +75,7 @@ def test_delta_checker_rejects_a_product_missing_one_sigma_prime():
     W, z, a, y = net.s.W, net.z, net.a, net.s.y
 
     def Sigma(l):
-        return sp.diag(*[nw._dact(nw.sigma, zi) for zi in z[l - 1]])
+        return sp.diag(*[nw.dact(sigma, zi) for zi in z[l - 1]])
 
     # the recursion delta^1 = Sigma'(z^1) (W^2)^T delta^2 holds ...
     assert mlp._same_matrix(Sigma(1) * W[1].T * d["textbook"][2], d["textbook"][1])

@@ -22,7 +22,7 @@ import sympy as sp
 from jax import lax
 
 import gradcheck
-from _references import (
+from gradcheck.models.references import (
     gelu_exact_ref,
     log_softmax_ref,
     logsumexp_ref,

@@ -16,7 +16,7 @@ import pytest
 import sympy as sp
 
 import gradcheck
-from _references import (
+from gradcheck.models.references import (
     gelu_exact_ref,
     log_softmax_ref,
     logsumexp_ref,
