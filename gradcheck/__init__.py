@@ -15,7 +15,7 @@ mpmath evaluation referees.  The public API fits on one screen:
 
 from importlib.metadata import PackageNotFoundError, version as _version
 
-from .claims import (
+from .catalogue import (
     VERDICTS as VERDICTS,
     Claim as Claim,
     ClaimResult as ClaimResult,

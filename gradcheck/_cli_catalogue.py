@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .claims import ClaimResult, Settings, select
+from .catalogue import ClaimResult, Settings, select
 
 
 def add_parser(sub) -> None:

@@ -25,7 +25,7 @@ from rich.console import Console
 from ._files import write_whole
 from . import render
 from ._cli_catalogue import console as wide_console, results_table, run_claims
-from .claims import Settings, get, select
+from .catalogue import Settings, get, select
 
 #: The files a report consists of, besides ``figures/``.
 REPORT_FILES = ("report.tex", "report.md", "results.json", "report.pdf")

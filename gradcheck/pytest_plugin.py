@@ -22,7 +22,7 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 
 from . import _profiles
-from .claims import Claim, ClaimResult, Settings, select
+from .catalogue import Claim, ClaimResult, Settings, select
 
 __all__ = ["ClaimItem", "ClaimMissed", "ClaimsCollector", "claims_collector", "describe", "header", "use_for_run"]
 

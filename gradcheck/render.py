@@ -42,7 +42,7 @@ import sympy as sp
 from sympy.core.function import AppliedUndef
 from sympy.printing.latex import LatexPrinter as _SympyLatexPrinter
 
-from .claims import Claim, ClaimResult, Derivation, Finding, Step, get
+from .catalogue import Claim, ClaimResult, Derivation, Finding, Step, get
 
 __all__ = [
     "LatexPrinter",

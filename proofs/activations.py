@@ -25,7 +25,8 @@ import jax.numpy as jnp
 import sympy as sp
 
 import gradcheck
-from gradcheck import Claim, Derivation, Step, evidence, register
+from gradcheck.catalogue import Derivation, Step, evidence
+from proofs import claim
 
 z = sp.Symbol("z", real=True)
 h = sp.Symbol("h", positive=True)  # the step of a one-sided difference quotient
@@ -69,7 +70,16 @@ def _jax_fns(leaky_alpha: float, elu_alpha: float):
 LEAKY_ALPHA, ELU_ALPHA = sp.Rational(1, 100), sp.Rational(1, 2)
 
 
-def _derive(leaky_alpha=LEAKY_ALPHA, elu_alpha=ELU_ALPHA) -> Derivation:
+@claim(
+    seeds=("002",), expected=("proved", "verified"),
+    title=r"Derivatives of ReLU, LeakyReLU and ELU, and the value at the kink",
+    statement=r"$\operatorname{relu}'(z) = 0$ for $z < 0$ and $1$ for $z > 0$; $\operatorname{LeakyReLU}'(z) = "
+              r"\alpha$ and $1$; $\operatorname{ELU}'(z) = \alpha e^{z}$ ($= \operatorname{ELU}(z) + \alpha$) and "
+              r"$1$. At $z = 0$ the left and right derivatives differ (except ELU with $\alpha = 1$); JAX returns "
+              r"one of them, and which one is stated",
+    params={"leaky_alpha": LEAKY_ALPHA, "elu_alpha": ELU_ALPHA},
+)
+def derivatives(leaky_alpha=LEAKY_ALPHA, elu_alpha=ELU_ALPHA) -> Derivation:
     steps, derived, sides, at_zero = [], {}, {}, {}
     for name, (f, _) in TEXTBOOK.items():
         fz = f(z)
@@ -114,7 +124,8 @@ def kink_side(value: float, left: float, right: float) -> str:
     return "left" if value == left else "right" if value == right else "neither"
 
 
-def _verify(d: Derivation, s: gradcheck.Settings):
+@derivatives.verifier
+def _(d: Derivation, s: gradcheck.Settings):
     derived, sides = d["derived"], d["sides"]
     a_leaky, a_elu = d["leaky_alpha"], d["elu_alpha"]
     # 1. the derivative of each piece, against the textbook, on z = -p < 0 and z = p > 0
@@ -158,18 +169,3 @@ def _verify(d: Derivation, s: gradcheck.Settings):
         report = gradcheck.check(f, refs[name], shapes=[()], domain=(-1000.0, 1000.0), order=1,
                                  dtype="float64", max_examples=s.max_examples, seed=s.seed)
         yield evidence.from_report(report, f"jax.nn.{name} and its derivative agree with the Piecewise definition (float64)")
-
-
-derivatives = register(Claim(
-    id="activations.derivatives",
-    title=r"Derivatives of ReLU, LeakyReLU and ELU, and the value at the kink",
-    seeds=("002",),
-    expected=("proved", "verified"),
-    derive=_derive,
-    verify=_verify,
-    statement=r"$\operatorname{relu}'(z) = 0$ for $z < 0$ and $1$ for $z > 0$; $\operatorname{LeakyReLU}'(z) = "
-              r"\alpha$ and $1$; $\operatorname{ELU}'(z) = \alpha e^{z}$ ($= \operatorname{ELU}(z) + \alpha$) and "
-              r"$1$. At $z = 0$ the left and right derivatives differ (except ELU with $\alpha = 1$); JAX returns "
-              r"one of them, and which one is stated",
-    params={"leaky_alpha": LEAKY_ALPHA, "elu_alpha": ELU_ALPHA},
-))

@@ -18,10 +18,11 @@ import numpy as np
 import sympy as sp
 
 import gradcheck
-from gradcheck import Claim, Derivation, Finding, Step, evidence, register
+from gradcheck.catalogue import Derivation, Finding, Step, evidence
 from gradcheck import networks as nw
 from gradcheck.networks import dC
 from gradcheck.symbolic import concrete
+from proofs import claim
 
 f = sp.Function("f", real=True)
 f1, w2, b2 = sp.symbols("f_1 w_2 b_2", real=True)
@@ -35,7 +36,16 @@ L = 4  # the note's network
 STEP = 1e-3
 
 
-def _derive_update() -> Derivation:
+@claim(
+    seeds=("002",), expected=("proved", "verified"),
+    title=r"The backpropagation update and the factor $f'(f_{1} w_{2}) f_{1}$",
+    statement=r"$\Delta w = -\alpha \, \partial \mathrm{Loss}/\partial w$ (a descent step to first order), and in "
+              r"$f_{i+1} = f(f_{i} w_{i+1} + b_{i+1})$, $\partial f_{2}/\partial w_{2} = f'(f_{1} w_{2}) f_{1}$, the "
+              r"layer's input times the activation's derivative; $\partial \mathrm{Loss}/\partial w_{2}$ is the "
+              r"product $\frac{\partial \mathrm{Loss}}{\partial f_{4}} \frac{\partial f_{4}}{\partial f_{3}} "
+              r"\frac{\partial f_{3}}{\partial f_{2}} \frac{\partial f_{2}}{\partial w_{2}}$",
+)
+def update() -> Derivation:
     xi = sp.Dummy("xi", real=True)
     layer = sp.diff(f(f1 * w2), w2)
     layer_tb = sp.Subs(sp.Derivative(f(xi), xi), xi, f1 * w2) * f1
@@ -84,7 +94,8 @@ def _programs():
     return jax.jit(jax.vmap(one))
 
 
-def _verify_update(d: Derivation, s):
+@update.verifier
+def _(d: Derivation, s):
     yield evidence.fact(d["layer"] == d["layer_tb"], "df_2/dw_2 = f'(f_1 w_2) f_1: the activation's derivative times "
                                                      "the layer's input", "sympy.diff (generic f)")
     D = d["D"]
@@ -116,21 +127,6 @@ def _verify_update(d: Derivation, s):
                           "max_relative_error_symbolic": err_sym, "first_order_error": descent, "alpha": STEP})
 
 
-update = register(Claim(
-    id="backprop.update",
-    title=r"The backpropagation update and the factor $f'(f_{1} w_{2}) f_{1}$",
-    seeds=("002",),
-    expected=("proved", "verified"),
-    derive=_derive_update,
-    verify=_verify_update,
-    statement=r"$\Delta w = -\alpha \, \partial \mathrm{Loss}/\partial w$ (a descent step to first order), and in "
-              r"$f_{i+1} = f(f_{i} w_{i+1} + b_{i+1})$, $\partial f_{2}/\partial w_{2} = f'(f_{1} w_{2}) f_{1}$, the "
-              r"layer's input times the activation's derivative; $\partial \mathrm{Loss}/\partial w_{2}$ is the "
-              r"product $\frac{\partial \mathrm{Loss}}{\partial f_{4}} \frac{\partial f_{4}}{\partial f_{3}} "
-              r"\frac{\partial f_{3}}{\partial f_{2}} \frac{\partial f_{2}}{\partial w_{2}}$",
-))
-
-
 # =====================================================================================
 # backprop.layer_speeds
 # =====================================================================================
@@ -151,7 +147,15 @@ def _norm_symbol(tex: str) -> sp.Symbol:
     return sp.Symbol(tex, positive=True)
 
 
-def _derive_layer_speeds() -> Derivation:
+@claim(
+    seeds=("002",), expected=("measured",),
+    title=r"During training the layers near the output learn faster than those near the input",
+    statement=r"During training the speed of learning $\|\partial C/\partial b^{l}\|$ is small in the layers near the "
+              r"input and large near the output; after long training the first layer's weights $W^{1}$ can still be "
+              r"close to their random initial values $W^{1}_{0}$. Measured with mini-batch stochastic gradient descent "
+              r"on scikit-learn's digits, as Nielsen did on MNIST (chapter 5)",
+)
+def layer_speeds() -> Derivation:
     from gradcheck.experiments import _training
 
     H = len(_training.SETTING["hidden"])
@@ -171,7 +175,8 @@ def _part(holds: bool) -> str:
     return "holds" if holds else "does not hold"
 
 
-def _verify_layer_speeds(d: Derivation, s):
+@layer_speeds.verifier
+def _(d: Derivation, s):
     from gradcheck.experiments import _training
 
     tr = _training.train(**_training.SETTING)
@@ -212,17 +217,3 @@ def _verify_layer_speeds(d: Derivation, s):
         seed=0, examples=tr["seeds"], dtype="float64", setting={k_: v for k_, v in tr.items()
                                                                   if k_ in ("network", "method", "seeds", "epochs", "lr", "batch")},
     )
-
-
-layer_speeds = register(Claim(
-    id="backprop.layer_speeds",
-    title=r"During training the layers near the output learn faster than those near the input",
-    seeds=("002",),
-    expected=("measured",),
-    derive=_derive_layer_speeds,
-    verify=_verify_layer_speeds,
-    statement=r"During training the speed of learning $\|\partial C/\partial b^{l}\|$ is small in the layers near the "
-              r"input and large near the output; after long training the first layer's weights $W^{1}$ can still be "
-              r"close to their random initial values $W^{1}_{0}$. Measured with mini-batch stochastic gradient descent "
-              r"on scikit-learn's digits, as Nielsen did on MNIST (chapter 5)",
-))

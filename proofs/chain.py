@@ -25,10 +25,11 @@ import sympy as sp
 from hypothesis import strategies as st
 
 import gradcheck
-from gradcheck import Claim, Derivation, Finding, Step, evidence, register
+from gradcheck.catalogue import Derivation, Finding, Step, evidence
 from gradcheck import networks as nw
 from gradcheck.networks import dC, dsigma
 from gradcheck.symbolic import concrete, logistic, prove_equal, sigma
+from proofs import claim
 
 z = sp.Symbol("z", real=True)
 
@@ -195,7 +196,15 @@ def _statement_b(g: nw.ChainGradient, j):
     return sp.Eq(dC(s.b[j - 1]), sp.Mul(dsigma(s.z[j - 1]), prod, dC(s.a[-1])))
 
 
-def _derive_grad_b1(L: int = 4) -> Derivation:
+@claim(
+    seeds=("000",), expected=("proved", "verified"),
+    title=r"$\partial C/\partial b_{1}$ of the one-neuron chain is a product of one factor per layer",
+    statement=r"for the depth-$L$ chain $a_{j} = \sigma(w_{j} a_{j-1} + b_{j})$, $C = (a_{L} - y)^{2}/2$: "
+              r"$\frac{\partial C}{\partial b_{1}} = \sigma'(z_{1}) w_{2} \sigma'(z_{2}) \cdots w_{L} \sigma'(z_{L}) "
+              r"\frac{\partial C}{\partial a_{L}}$ ($L = 4$ in the seed; any $L$)",
+    params={"L": 4},
+)
+def grad_b1(L: int = 4) -> Derivation:
     g = nw.chain_backward(L)
     return Derivation(
         statement=_statement_b(g, 1),
@@ -242,6 +251,7 @@ def _span(layers) -> str:
     return str(layers[0]) if len(layers) == 1 else f"{layers[0]}..{layers[-1]}"
 
 
+@grad_b1.verifier
 def _verify_grad(d: Derivation, s) -> list[Finding]:
     L, layers = d["L"], d["layers"]
     out = _verify_products(d, s)
@@ -254,21 +264,15 @@ def _verify_grad(d: Derivation, s) -> list[Finding]:
     return out
 
 
-grad_b1 = register(Claim(
-    id="chain.grad_b1",
-    title=r"$\partial C/\partial b_{1}$ of the one-neuron chain is a product of one factor per layer",
-    seeds=("000",),
-    expected=("proved", "verified"),
-    derive=_derive_grad_b1,
-    verify=_verify_grad,
-    statement=r"for the depth-$L$ chain $a_{j} = \sigma(w_{j} a_{j-1} + b_{j})$, $C = (a_{L} - y)^{2}/2$: "
-              r"$\frac{\partial C}{\partial b_{1}} = \sigma'(z_{1}) w_{2} \sigma'(z_{2}) \cdots w_{L} \sigma'(z_{L}) "
-              r"\frac{\partial C}{\partial a_{L}}$ ($L = 4$ in the seed; any $L$)",
+@claim(
+    seeds=("000",), expected=("proved", "verified"),
+    title=r"$\partial C/\partial b_{j}$ for every layer $j$ is the suffix product",
+    statement=r"$\frac{\partial C}{\partial b_{j}} = \sigma'(z_{j}) \prod_{k=j+1}^{L} w_{k} \sigma'(z_{k}) \, "
+              r"\frac{\partial C}{\partial a_{L}}$ for every layer $j$ of the depth-$L$ chain",
     params={"L": 4},
-))
-
-
-def _derive_grad_bj(L: int = 4) -> Derivation:
+    verify=_verify_grad,
+)
+def grad_bj(L: int = 4) -> Derivation:
     g = nw.chain_backward(L)
     s = g.s
     steps = [Step(dC(s.a[-1]), g.out, "sympy.diff of the cost (a_L - y)^2/2")]
@@ -288,26 +292,18 @@ def _derive_grad_bj(L: int = 4) -> Derivation:
     )
 
 
-grad_bj = register(Claim(
-    id="chain.grad_bj",
-    title=r"$\partial C/\partial b_{j}$ for every layer $j$ is the suffix product",
-    seeds=("000",),
-    expected=("proved", "verified"),
-    derive=_derive_grad_bj,
-    verify=_verify_grad,
-    statement=r"$\frac{\partial C}{\partial b_{j}} = \sigma'(z_{j}) \prod_{k=j+1}^{L} w_{k} \sigma'(z_{k}) \, "
-              r"\frac{\partial C}{\partial a_{L}}$ for every layer $j$ of the depth-$L$ chain",
-    params={"L": 4},
-))
-
-
 # =====================================================================================
 # chain.term_bound
 # =====================================================================================
 _u = sp.Symbol("u", nonnegative=True)  # |w|
 
 
-def _derive_term_bound() -> Derivation:
+@claim(
+    seeds=("000",), expected=("proved",),
+    title=r"$|w| < 1$ makes every chain factor smaller than $1/4$",
+    statement=r"if $|w| < 1$ then $|w \sigma'(z)| < 1/4$ for every real $z$",
+)
+def term_bound() -> Derivation:
     dsig = concrete(sp.diff(sigma(z), z))
     gap = sp.Rational(1, 4) - _u * dsig
     first, second = (1 - _u) / 4, _u * (logistic(z) - sp.Rational(1, 2)) ** 2
@@ -325,7 +321,8 @@ def _derive_term_bound() -> Derivation:
     )
 
 
-def _verify_term_bound(d: Derivation, s):
+@term_bound.verifier
+def _(d: Derivation, s):
     dsig = d["dsig"]
     yield evidence.fact(bool(dsig.is_positive) or bool(sp.simplify(dsig).is_positive),
                         "sigma'(z) > 0 for every real z, so |w sigma'(z)| = |w| sigma'(z)",
@@ -359,21 +356,18 @@ def term_bound_attack(s, w_max: float = 1.0) -> Finding:
         )
 
 
-term_bound = register(Claim(
-    id="chain.term_bound",
-    title=r"$|w| < 1$ makes every chain factor smaller than $1/4$",
-    seeds=("000",),
-    expected=("proved",),
-    derive=_derive_term_bound,
-    verify=_verify_term_bound,
-    statement=r"if $|w| < 1$ then $|w \sigma'(z)| < 1/4$ for every real $z$",
-))
-
-
 # =====================================================================================
 # chain.ratio_b1_b3
 # =====================================================================================
-def _derive_ratio() -> Derivation:
+@claim(
+    seeds=("000",), expected=("proved", "verified"),
+    title=r"$\partial C/\partial b_{1}$ is below $1/16$ of $\partial C/\partial b_{3}$ when all $|w| < 1$",
+    statement=r"$\frac{\partial C/\partial b_{1}}{\partial C/\partial b_{3}} = \sigma'(z_{1}) w_{2} \sigma'(z_{2}) "
+              r"w_{3}$ exactly; with all $|w_{j}| < 1$ its absolute value is below $1/16$ (the note's '$\partial "
+              r"C/\partial b_{1}$ is usually $1/16$ of $\partial C/\partial b_{3}$' is this bound, not a typical "
+              r"value)",
+)
+def ratio_b1_b3() -> Derivation:
     g = nw.chain_backward(4)
     s = g.s
     ratio = sp.cancel(g.grad_b(1) / g.grad_b(3))
@@ -393,7 +387,8 @@ def _derive_ratio() -> Derivation:
     )
 
 
-def _verify_ratio(d: Derivation, s):
+@ratio_b1_b3.verifier
+def _(d: Derivation, s):
     g = d["gradient"]
     sy = g.s
     yield _identity(d["ratio"], d["textbook"], "dC/db_1 / dC/db_3 = sigma'(z_1) w_2 sigma'(z_2) w_3")
@@ -448,24 +443,17 @@ def _verify_ratio(d: Derivation, s):
         )
 
 
-ratio_b1_b3 = register(Claim(
-    id="chain.ratio_b1_b3",
-    title=r"$\partial C/\partial b_{1}$ is below $1/16$ of $\partial C/\partial b_{3}$ when all $|w| < 1$",
-    seeds=("000",),
-    expected=("proved", "verified"),
-    derive=_derive_ratio,
-    verify=_verify_ratio,
-    statement=r"$\frac{\partial C/\partial b_{1}}{\partial C/\partial b_{3}} = \sigma'(z_{1}) w_{2} \sigma'(z_{2}) "
-              r"w_{3}$ exactly; with all $|w_{j}| < 1$ its absolute value is below $1/16$ (the note's '$\partial "
-              r"C/\partial b_{1}$ is usually $1/16$ of $\partial C/\partial b_{3}$' is this bound, not a typical "
-              r"value)",
-))
-
-
 # =====================================================================================
 # chain.exploding
 # =====================================================================================
-def _derive_exploding(L: int = 4) -> Derivation:
+@claim(
+    seeds=("000",), expected=("proved", "verified"),
+    title=r"$w_{j} = 100$ with $z_{j} = 0$ makes the gradient explode as $25^{L}$",
+    statement=r"with $w_{j} = 100$ and $b_{j} = -100 a_{j-1}$, $z_{j} = 0$ and $w_{j} \sigma'(z_{j}) = 25$ in every "
+              r"layer, so $\partial C/\partial b_{1} = 25^{L-1} (a_{L} - y)/4$ grows as $25^{L}$",
+    params={"L": 4},
+)
+def exploding(L: int = 4) -> Derivation:
     g = nw.chain_backward(L)
     sy = g.s
     # b_j = -100 a_{j-1}: substitute layer by layer into the nested network and let SymPy evaluate
@@ -494,7 +482,8 @@ def _derive_exploding(L: int = 4) -> Derivation:
     )
 
 
-def _verify_exploding(d: Derivation, s):
+@exploding.verifier
+def _(d: Derivation, s):
     L, y = d["L"], d["y"]
     yield evidence.fact(all(zk == 0 for zk in d["z"]), f"z_j = 0 for j = 1..{L} (b_j = -100 a_{{j-1}}, w_j = 100)",
                         "sympy substitution into the nested network")
@@ -530,19 +519,6 @@ def _verify_exploding(d: Derivation, s):
                                                                       "float32_overflow_depth": f32_inf, "y": yv})
 
 
-exploding = register(Claim(
-    id="chain.exploding",
-    title=r"$w_{j} = 100$ with $z_{j} = 0$ makes the gradient explode as $25^{L}$",
-    seeds=("000",),
-    expected=("proved", "verified"),
-    derive=_derive_exploding,
-    verify=_verify_exploding,
-    statement=r"with $w_{j} = 100$ and $b_{j} = -100 a_{j-1}$, $z_{j} = 0$ and $w_{j} \sigma'(z_{j}) = 25$ in every "
-              r"layer, so $\partial C/\partial b_{1} = 25^{L-1} (a_{L} - y)/4$ grows as $25^{L}$",
-    params={"L": 4},
-))
-
-
 # =====================================================================================
 # chain.window
 # =====================================================================================
@@ -555,7 +531,14 @@ def claimed_width(u):
     return 2 / u * sp.log(u * (1 + sp.sqrt(1 - 4 / u)) / 2 - 1)
 
 
-def _derive_window(width=None) -> Derivation:
+@claim(
+    seeds=("000",), expected=("proved", "verified"),
+    title=r"The window of inputs where a chain factor reaches $1$ is at most $0.4477$ wide",
+    statement=r"$\{a : |w \sigma'(w a + b)| \geq 1\}$ is an interval of width $\frac{2}{|w|} \ln\left(\frac{|w| (1 + "
+              r"\sqrt{1 - 4/|w|})}{2} - 1\right)$ for $|w| \geq 4$ and empty for $|w| < 4$; the width is largest, "
+              r"about $0.4477$, at $|w| \approx 6.894$",
+)
+def window(width=None) -> Derivation:
     width = claimed_width(_U) if width is None else width
     sv = sp.Symbol("s", positive=True)
     dsig = concrete(sp.diff(sigma(z), z))
@@ -621,7 +604,8 @@ def _window_numeric():
     return width, peak
 
 
-def _verify_window(d: Derivation, s):
+@window.verifier
+def _(d: Derivation, s):
     sy, width, dsig = d.objects, d["width"], d["dsig"]
     yield _identity(dsig.subs(z, -z), dsig, "sigma'(-z) = sigma'(z)")
     yield _identity(sp.diff(dsig, z), -dsig * sp.tanh(z / 2),
@@ -700,19 +684,6 @@ def _verify_window(d: Derivation, s):
                               "no a with |w sigma'(w a + b)| >= 1 when |w| < 4", s)
 
 
-window = register(Claim(
-    id="chain.window",
-    title=r"The window of inputs where a chain factor reaches $1$ is at most $0.4477$ wide",
-    seeds=("000",),
-    expected=("proved", "verified"),
-    derive=_derive_window,
-    verify=_verify_window,
-    statement=r"$\{a : |w \sigma'(w a + b)| \geq 1\}$ is an interval of width $\frac{2}{|w|} \ln\left(\frac{|w| (1 + "
-              r"\sqrt{1 - 4/|w|})}{2} - 1\right)$ for $|w| \geq 4$ and empty for $|w| < 4$; the width is largest, "
-              r"about $0.4477$, at $|w| \approx 6.894$",
-))
-
-
 # =====================================================================================
 # chain.unstable
 # =====================================================================================
@@ -720,7 +691,14 @@ UNSTABLE_DEPTH = 4
 UNSTABLE_NETS = 10_000
 
 
-def _derive_unstable(L: int = UNSTABLE_DEPTH) -> Derivation:
+@claim(
+    seeds=("000",), expected=("measured",),
+    title=r"With $N(0, 1)$ weights the layers learn at speeds orders of magnitude apart",
+    statement=r"'all layers learn at the same speed only if the products balance': for random one-neuron chains with "
+              r"$N(0, 1)$ weights and biases, $|\partial C/\partial b_{j}|$ differs between layers by orders of "
+              r"magnitude, and balanced nets are rare",
+)
+def unstable(L: int = UNSTABLE_DEPTH) -> Derivation:
     g = nw.chain_backward(L)
     s = g.s
     ratio = sp.cancel(g.grad_b(1) / g.grad_b(L))
@@ -754,7 +732,8 @@ def measure_unstable(L: int, n: int, seed: int) -> dict:
     }
 
 
-def _verify_unstable(d: Derivation, s):
+@unstable.verifier
+def _(d: Derivation, s):
     g = d["gradient"]
     L = d["L"]
     # supporting (the claim's verdict is the measurement): what the measured spread is made of
@@ -771,16 +750,3 @@ def _verify_unstable(d: Derivation, s):
         "towards the input",
         fig, ok, "log-space product (chain.grad_bj) over random nets, jitted and vmapped", seed=s.seed, nets=n,
     )
-
-
-unstable = register(Claim(
-    id="chain.unstable",
-    title=r"With $N(0, 1)$ weights the layers learn at speeds orders of magnitude apart",
-    seeds=("000",),
-    expected=("measured",),
-    derive=_derive_unstable,
-    verify=_verify_unstable,
-    statement=r"'all layers learn at the same speed only if the products balance': for random one-neuron chains with "
-              r"$N(0, 1)$ weights and biases, $|\partial C/\partial b_{j}|$ differs between layers by orders of "
-              r"magnitude, and balanced nets are rare",
-))

@@ -24,8 +24,9 @@ import numpy as np
 import sympy as sp
 
 import gradcheck
-from gradcheck import Claim, Derivation, Step, evidence, register
+from gradcheck.catalogue import Derivation, Step, evidence
 from gradcheck.symbolic import array_symbols, concrete, logistic, sigma
+from proofs import claim
 
 z = sp.Symbol("z", real=True)
 b, y = sp.symbols("b y", real=True)
@@ -86,7 +87,15 @@ def cross_entropy(a, target):
 
 
 # --- costs.quadratic_sigmoid --------------------------------------------------------------------
-def _derive_quadratic(n=3) -> Derivation:
+@claim(
+    seeds=("003",), expected=("proved", "verified"),
+    title=r"Gradient of the quadratic cost of a sigmoid neuron",
+    statement=r"for $C = (a - y)^{2}/2$ with $a = \sigma(w^{T} x + b)$: $\partial C/\partial w = (a - y) \sigma'(z) "
+              r"x$ and $\partial C/\partial b = (a - y) \sigma'(z)$, a factor $\sigma'(z) \leq 1/4$ that vanishes as "
+              r"the neuron saturates",
+    params={"n": 3},
+)
+def quadratic_sigmoid(n=3) -> Derivation:
     n = _positive_int("n (inputs of the neuron)", n)
     w, x = array_symbols("w", (n,)), array_symbols("x", (n,))
     pre = (w.T * x)[0] + b
@@ -116,7 +125,8 @@ def _quadratic_reference(w, b, x, y):
     return quadratic_cost(logistic((w.T * x)[0] + b), y)
 
 
-def _verify_quadratic(d: Derivation, s: gradcheck.Settings):
+@quadratic_sigmoid.verifier
+def _(d: Derivation, s: gradcheck.Settings):
     yield evidence.identity(d["dw"], d["dw_textbook"], "dC/dw = (a - y) sigma'(z) x (generic sigma)")
     yield evidence.identity(d["db"], d["db_textbook"], "dC/db = (a - y) sigma'(z)")
     concrete_dw = sp.Matrix([sp.diff(concrete(d["C"]), wj) for wj in d["w"]])
@@ -132,22 +142,16 @@ def _verify_quadratic(d: Derivation, s: gradcheck.Settings):
     yield evidence.from_report(report, "jax.grad of the quadratic cost of a sigmoid neuron agrees with SymPy (float64)")
 
 
-quadratic_sigmoid = register(Claim(
-    id="costs.quadratic_sigmoid",
-    title=r"Gradient of the quadratic cost of a sigmoid neuron",
-    seeds=("003",),
-    expected=("proved", "verified"),
-    derive=_derive_quadratic,
-    verify=_verify_quadratic,
-    statement=r"for $C = (a - y)^{2}/2$ with $a = \sigma(w^{T} x + b)$: $\partial C/\partial w = (a - y) \sigma'(z) "
-              r"x$ and $\partial C/\partial b = (a - y) \sigma'(z)$, a factor $\sigma'(z) \leq 1/4$ that vanishes as "
-              r"the neuron saturates",
-    params={"n": 3},
-))
-
-
 # --- costs.cross_entropy_sigmoid ------------------------------------------------------------
-def _derive_cross_entropy(n=2, examples=2) -> Derivation:
+@claim(
+    seeds=("003",), expected=("proved", "verified"),
+    title=r"Cross-entropy cancels the sigmoid's derivative",
+    statement=r"for $C = -[y \ln a + (1 - y) \ln(1 - a)]$, $a = \sigma(w^{T} x + b)$: $\partial C/\partial w_{j} = "
+              r"x_{j} (\sigma(z) - y)$, with no $\sigma'$ factor; averaged over $n$ examples, $\frac{1}{n} \sum_{x} "
+              r"x_{j} (\sigma(z) - y)$",
+    params={"n": 2, "examples": 2},
+)
+def cross_entropy_sigmoid(n=2, examples=2) -> Derivation:
     n, examples = _positive_int("n (inputs of the neuron)", n), _positive_int("examples", examples)
     w, x = array_symbols("w", (n,)), array_symbols("x", (n,))
     pre = (w.T * x)[0] + b
@@ -214,7 +218,8 @@ def cross_entropy_reference(w, b, X, Y):
     return total / m
 
 
-def _verify_cross_entropy(d: Derivation, s: gradcheck.Settings):
+@cross_entropy_sigmoid.verifier
+def _(d: Derivation, s: gradcheck.Settings):
     yield evidence.identity(concrete(DSIGMA), logistic(z) * (1 - logistic(z)), "sigma'(z) = sigma(z)(1 - sigma(z))")
     no_factor = not any(e.has(sp.Derivative, sp.Subs) for e in d["cancelled"])
     yield evidence.fact(no_factor and any(e.has(sp.Derivative) for e in d["generic"]),
@@ -238,27 +243,20 @@ def _verify_cross_entropy(d: Derivation, s: gradcheck.Settings):
     yield evidence.from_report(report, "jax.grad of the mean cross-entropy agrees with SymPy (float64)")
 
 
-cross_entropy_sigmoid = register(Claim(
-    id="costs.cross_entropy_sigmoid",
-    title=r"Cross-entropy cancels the sigmoid's derivative",
-    seeds=("003",),
-    expected=("proved", "verified"),
-    derive=_derive_cross_entropy,
-    verify=_verify_cross_entropy,
-    statement=r"for $C = -[y \ln a + (1 - y) \ln(1 - a)]$, $a = \sigma(w^{T} x + b)$: $\partial C/\partial w_{j} = "
-              r"x_{j} (\sigma(z) - y)$, with no $\sigma'$ factor; averaged over $n$ examples, $\frac{1}{n} \sum_{x} "
-              r"x_{j} (\sigma(z) - y)$",
-    params={"n": 2, "examples": 2},
-))
-
-
 # --- costs.slow_learning ------------------------------------------------------------------------
 #: Seed 003's two experiments (Nielsen's): one input x = 1, target y = 0, learning rate 0.15.
 STARTS = {"0.82": (sp.Rational(3, 5), sp.Rational(9, 10)), "0.98": (sp.Integer(2), sp.Integer(2))}
 LEARNING_RATE, EPOCHS = 0.15, 300
 
 
-def _derive_slow() -> Derivation:
+@claim(
+    seeds=("003",), expected=("proved", "measured"),
+    title=r"A badly wrong sigmoid neuron learns slowly under the quadratic cost, not under cross-entropy",
+    statement=r"for $x = 1$, $y = 0$: the neuron started at output $0.98$ ($w = b = 2$) has a smaller quadratic-cost "
+              r"gradient than the one at $0.82$ ($w = 0.6$, $b = 0.9$), and learns slower (learning rate $0.15$, 300 "
+              r"epochs); under cross-entropy its gradient is larger and the slow start is gone",
+)
+def slow_learning() -> Derivation:
     w1 = sp.Symbol("w", real=True)
     pre = w1 * 1 + b  # x = 1
     costs = {"quadratic": quadratic_cost(logistic(pre), 0), "cross-entropy": cross_entropy(logistic(pre), 0)}
@@ -326,7 +324,8 @@ def slow_learning_figures(lr: float = LEARNING_RATE, epochs: int = EPOCHS) -> di
     return out
 
 
-def _verify_slow(d: Derivation, s: gradcheck.Settings):
+@slow_learning.verifier
+def _(d: Derivation, s: gradcheck.Settings):
     g = d["grads"]
     # exact values, compared by SymPy (numbers with a closed form; evalf decides the sign)
     q_ok = bool(g[("quadratic", "0.82")] > g[("quadratic", "0.98")])
@@ -365,16 +364,3 @@ def _verify_slow(d: Derivation, s: gradcheck.Settings):
         figure, ok, "jitted jax.lax.scan of plain gradient descent (float64)",
         learning_rate=LEARNING_RATE, epochs=EPOCHS, curves={f"{c} from {st}": v for (c, st), v in f.items()},
     )
-
-
-slow_learning = register(Claim(
-    id="costs.slow_learning",
-    title=r"A badly wrong sigmoid neuron learns slowly under the quadratic cost, not under cross-entropy",
-    seeds=("003",),
-    expected=("proved", "measured"),
-    derive=_derive_slow,
-    verify=_verify_slow,
-    statement=r"for $x = 1$, $y = 0$: the neuron started at output $0.98$ ($w = b = 2$) has a smaller quadratic-cost "
-              r"gradient than the one at $0.82$ ($w = 0.6$, $b = 0.9$), and learns slower (learning rate $0.15$, 300 "
-              r"epochs); under cross-entropy its gradient is larger and the slow start is gone",
-))

@@ -19,7 +19,8 @@ import sympy as sp
 from hypothesis import strategies as st
 
 import gradcheck
-from gradcheck import Claim, Derivation, Finding, Step, evidence, register
+from gradcheck.catalogue import Derivation, Finding, Step, evidence
+from proofs import claim
 
 lam = sp.Symbol("lambda", positive=True)
 alpha = sp.Symbol("alpha", positive=True)
@@ -33,7 +34,14 @@ STEPS = 100
 MARGIN = 1e-3
 
 
-def _derive_step_size() -> Derivation:
+@claim(
+    seeds=("001",), expected=("proved", "refuted"),
+    title=r"Gradient descent converges iff $\alpha < 2/\lambda$, not iff $\alpha < 1$",
+    statement=r"'a learning rate $\alpha > 1$ stops progress': for $f(w) = \lambda w^{2}/2$ gradient descent "
+              r"converges iff $0 < \alpha < 2/\lambda$; the threshold is $1$ only when $\lambda = 2$, so the "
+              r"sentence is false as stated",
+)
+def step_size() -> Derivation:
     f = lam * w**2 / 2
     grad = sp.diff(f, w)
     update = sp.expand(w - alpha * grad)  # one step of gradient descent
@@ -79,7 +87,8 @@ def gd_progress(lams, alphas) -> np.ndarray:
         return np.asarray(_gd_program()(jnp.asarray(lams, jnp.float64), jnp.asarray(alphas, jnp.float64))) < 1.0
 
 
-def _verify_step_size(d: Derivation, s):
+@step_size.verifier
+def _(d: Derivation, s):
     closed, factor = d["closed"], d["factor"]
     ok_closed = sp.expand(closed.subs(t, t + 1) - factor * closed) == 0 and closed.subs(t, 0) == w0
     yield evidence.fact(ok_closed and sp.expand(factor - (1 - alpha * lam)) == 0,
@@ -127,16 +136,3 @@ def _verify_step_size(d: Derivation, s):
         "'alpha > 1 stops progress' read the other way: at this (lambda, alpha) with alpha < 1 gradient descent "
         "diverges", s,
     )
-
-
-step_size = register(Claim(
-    id="gd.step_size",
-    title=r"Gradient descent converges iff $\alpha < 2/\lambda$, not iff $\alpha < 1$",
-    seeds=("001",),
-    expected=("proved", "refuted"),
-    derive=_derive_step_size,
-    verify=_verify_step_size,
-    statement=r"'a learning rate $\alpha > 1$ stops progress': for $f(w) = \lambda w^{2}/2$ gradient descent "
-              r"converges iff $0 < \alpha < 2/\lambda$; the threshold is $1$ only when $\lambda = 2$, so the "
-              r"sentence is false as stated",
-))

@@ -12,8 +12,9 @@ import numpy as np
 import sympy as sp
 
 import gradcheck
-from gradcheck import Claim, Derivation, Finding, Step, evidence, register
+from gradcheck.catalogue import Derivation, Finding, Step, evidence
 from gradcheck.symbolic import array_symbols
+from proofs import claim
 
 #: Shapes (m, n) proved besides the claim's own: square, wide, tall, and the 1 x 1 edge case.
 SHAPES = ((1, 1), (2, 3), (3, 2), (4, 4))
@@ -23,7 +24,14 @@ def matvec(A, x):
     return A @ x
 
 
-def _derive_jacobian(shape=(3, 4)) -> Derivation:
+@claim(
+    seeds=("001",), expected=("proved", "verified"),
+    title=r"The Jacobian of $x \mapsto A x$ is $A$",
+    statement=r"$\partial (A x)/\partial x = A$: row $i$ of the Jacobian is the gradient of the $i$-th output, "
+              r"$(a_{i1}, \ldots, a_{in})$",
+    params={"shape": (3, 4)},
+)
+def jacobian(shape=(3, 4)) -> Derivation:
     m, n = shape
     A, x = array_symbols("A", (m, n)), array_symbols("x", (n,))
     Ax = A * x
@@ -48,7 +56,8 @@ def _jac_program():
     return jax.jit(jax.vmap(jax.jacfwd(matvec, argnums=1)))
 
 
-def _verify_jacobian(d: Derivation, s, fn=matvec):
+@jacobian.verifier
+def _(d: Derivation, s, fn=matvec):
     shapes = [d["shape"], *d["others"]]
     ok = d["J"] == d["A"] and all(J == A for J, A in d["others"].values())
     yield evidence.fact(ok, f"Matrix.jacobian of A x with respect to x is A for shapes {shapes}",
@@ -69,17 +78,3 @@ def _verify_jacobian(d: Derivation, s, fn=matvec):
                   f"jax.jacfwd of A @ x with respect to x returns A exactly (bit for bit) for {s.max_examples} "
                   "random A (float64, jitted, vmapped)", "jax.jacfwd",
                   record={"examples": s.max_examples, "seed": s.seed, "dtype": "float64"})
-
-
-jacobian = register(Claim(
-    id="linear.jacobian",
-    title=r"The Jacobian of $x \mapsto A x$ is $A$",
-    seeds=("001",),
-    expected=("proved", "verified"),
-    derive=_derive_jacobian,
-    verify=_verify_jacobian,
-    statement=r"$\partial (A x)/\partial x = A$: row $i$ of the Jacobian is the gradient of the $i$-th output, "
-              r"$(a_{i1}, \ldots, a_{in})$",
-    params={"shape": (3, 4)},
-))
-

@@ -18,9 +18,10 @@ import numpy as np
 import sympy as sp
 
 import gradcheck
-from gradcheck import Claim, Derivation, Finding, Step, evidence, register
+from gradcheck.catalogue import Derivation, Finding, Step, evidence
 from gradcheck import networks as nw
 from gradcheck.symbolic import array_symbols, concrete, sigma
+from proofs import claim
 
 #: Random networks of the numerical checks: (sizes, number of nets).
 RANDOM_SIZES = (10, 30, 30, 30, 10)
@@ -52,7 +53,15 @@ def _sigma_prime_matrix(l: int, n: int):
     return sp.MatrixSymbol(rf"\Sigma'(z^{{{l}}})", n, n)
 
 
-def _derive_delta(sizes=(2, 3, 2, 2)) -> Derivation:
+@claim(
+    seeds=("000",), expected=("proved", "verified"),
+    title=r"The backpropagated error of a sigmoid MLP is a product of $\Sigma'$ and transposed weights",
+    statement=r"$\delta^{l} = \frac{\partial C}{\partial b^{l}} = \Sigma'(z^{l}) (W^{l+1})^{T} \Sigma'(z^{l+1}) "
+              r"\cdots (W^{L})^{T} \Sigma'(z^{L}) \nabla_{a} C$, $\Sigma'(z) = \operatorname{diag}(\sigma'(z_{i}))$, "
+              r"for a multi-neuron sigmoid network",
+    params={"sizes": (2, 3, 2, 2)},
+)
+def delta(sizes=(2, 3, 2, 2)) -> Derivation:
     net = nw.nested_mlp(sizes)
     s = net.s
     L = s.L
@@ -99,7 +108,8 @@ def _delta_programs():
     return jax.jit(jax.vmap(both))
 
 
-def _verify_delta(d: Derivation, s):
+@delta.verifier
+def _(d: Derivation, s):
     derived, textbook = d["derived"], d["textbook"]
     sizes = d["sizes"]
     ok = all(_same_matrix(derived[l], textbook[l]) for l in derived)
@@ -139,20 +149,6 @@ def _verify_delta(d: Derivation, s):
                           "max_relative_error": err, "max_relative_error_symbolic": err_small})
 
 
-delta = register(Claim(
-    id="mlp.delta",
-    title=r"The backpropagated error of a sigmoid MLP is a product of $\Sigma'$ and transposed weights",
-    seeds=("000",),
-    expected=("proved", "verified"),
-    derive=_derive_delta,
-    verify=_verify_delta,
-    statement=r"$\delta^{l} = \frac{\partial C}{\partial b^{l}} = \Sigma'(z^{l}) (W^{l+1})^{T} \Sigma'(z^{l+1}) "
-              r"\cdots (W^{L})^{T} \Sigma'(z^{L}) \nabla_{a} C$, $\Sigma'(z) = \operatorname{diag}(\sigma'(z_{i}))$, "
-              r"for a multi-neuron sigmoid network",
-    params={"sizes": (2, 3, 2, 2)},
-))
-
-
 # =====================================================================================
 # mlp.layer_jacobian
 # =====================================================================================
@@ -162,7 +158,15 @@ def layer_textbook(W: sp.Matrix, b: sp.Matrix, h: sp.Matrix, activation=sigma) -
     return sp.diag(*[nw._dact(activation, zi) for zi in z]) * W
 
 
-def _derive_layer_jacobian(shape=(3, 2)) -> Derivation:
+@claim(
+    seeds=("001",), expected=("proved", "verified"),
+    title=r"The Jacobian of a sigmoid layer is $\operatorname{diag}(\sigma'(z)) W$",
+    statement=r"$\frac{\partial h^{t}}{\partial h^{t-1}} = \operatorname{diag}(\sigma'(W^{t} h^{t-1} + b^{t})) "
+              r"W^{t}$ (an $m \times m$ diagonal times the $m \times n$ weights; the seed writes it without the "
+              r"bias, and with a question mark)",
+    params={"shape": (3, 2)},
+)
+def layer_jacobian(shape=(3, 2)) -> Derivation:
     m, n = shape
     W, b, h = array_symbols("W", (m, n)), array_symbols("b", (m,)), array_symbols("h", (n,))
     J = nw.layer_jacobian(W, b, h)
@@ -195,7 +199,8 @@ def layer_jacobian_closed(W, b, h):
     return nw.dsigmoid(W @ h + b)[:, None] * W
 
 
-def _verify_layer_jacobian(d: Derivation, s, fn=layer_jacobian_jax):
+@layer_jacobian.verifier
+def _(d: Derivation, s, fn=layer_jacobian_jax):
     yield evidence.fact(_same_matrix(d["jacobian"], d["textbook"]),
                         f"Matrix.jacobian of sigma(W h + b) ({d['shape'][0]}x{d['shape'][1]} W) is diag(sigma'(W h + b)) W",
                         "Matrix.jacobian (generic sigma); entrywise difference expands to 0")
@@ -216,20 +221,6 @@ def _verify_layer_jacobian(d: Derivation, s, fn=layer_jacobian_jax):
                                        "(values and derivatives, gradcheck.check, float64)")
 
 
-layer_jacobian = register(Claim(
-    id="mlp.layer_jacobian",
-    title=r"The Jacobian of a sigmoid layer is $\operatorname{diag}(\sigma'(z)) W$",
-    seeds=("001",),
-    expected=("proved", "verified"),
-    derive=_derive_layer_jacobian,
-    verify=_verify_layer_jacobian,
-    statement=r"$\frac{\partial h^{t}}{\partial h^{t-1}} = \operatorname{diag}(\sigma'(W^{t} h^{t-1} + b^{t})) "
-              r"W^{t}$ (an $m \times m$ diagonal times the $m \times n$ weights; the seed writes it without the "
-              r"bias, and with a question mark)",
-    params={"shape": (3, 2)},
-))
-
-
 # =====================================================================================
 # mlp.product_of_jacobians
 # =====================================================================================
@@ -238,7 +229,17 @@ def _cayley(t):
     return sp.Matrix([[1 - t**2, -2 * t], [2 * t, 1 - t**2]]) / (1 + t**2)
 
 
-def _derive_product(sizes=(2, 2, 2, 2), t: int = 1) -> Derivation:
+@claim(
+    seeds=("001", "002"), expected=("proved", "verified"),
+    title=r"Gradients through depth are products of layer Jacobians and scale as $c^{\mathrm{depth}}$",
+    statement=r"$\frac{\partial g}{\partial W^{t}} = \frac{\partial g}{\partial h^{L}} \left(\prod_{i} "
+              r"\frac{\partial h^{i+1}}{\partial h^{i}}\right) \frac{\partial h^{t}}{\partial W^{t}}$; if every "
+              r"factor is $c$ times an orthogonal matrix the product has norm exactly $c^{\mathrm{depth}}$ (explodes "
+              r"for $c > 1$, vanishes for $c < 1$); a norm of $c$ per factor alone bounds the product by "
+              r"$c^{\mathrm{depth}}$ from above only",
+    params={"sizes": (2, 2, 2, 2), "t": 1},
+)
+def product_of_jacobians(sizes=(2, 2, 2, 2), t: int = 1) -> Derivation:
     sizes = tuple(sizes)
     L = len(sizes) - 1
     s = nw.mlp_symbols(sizes)
@@ -283,7 +284,8 @@ def _derive_product(sizes=(2, 2, 2, 2), t: int = 1) -> Derivation:
     )
 
 
-def _verify_product(d: Derivation, s):
+@product_of_jacobians.verifier
+def _(d: Derivation, s):
     yield evidence.fact(_same_matrix(d["composed"], d["product"]),
                         f"Matrix.jacobian of the composed layers {d['t'] + 1}..{d['depth']} equals the product of the "
                         "layer Jacobians", "Matrix.jacobian; entrywise difference expands to 0")
@@ -350,19 +352,3 @@ def _verify_product(d: Derivation, s):
                   "jax.grad, jax.jacobian, jitted and vmapped (float64)",
                   record={"examples": n, "seed": s.seed, "dtype": "float64", "depth": depth,
                           "max_relative_error_scaling": max(errs.values()), "max_relative_error_product": err_sig})
-
-
-product_of_jacobians = register(Claim(
-    id="mlp.product_of_jacobians",
-    title=r"Gradients through depth are products of layer Jacobians and scale as $c^{\mathrm{depth}}$",
-    seeds=("001", "002"),
-    expected=("proved", "verified"),
-    derive=_derive_product,
-    verify=_verify_product,
-    statement=r"$\frac{\partial g}{\partial W^{t}} = \frac{\partial g}{\partial h^{L}} \left(\prod_{i} "
-              r"\frac{\partial h^{i+1}}{\partial h^{i}}\right) \frac{\partial h^{t}}{\partial W^{t}}$; if every "
-              r"factor is $c$ times an orthogonal matrix the product has norm exactly $c^{\mathrm{depth}}$ (explodes "
-              r"for $c > 1$, vanishes for $c < 1$); a norm of $c$ per factor alone bounds the product by "
-              r"$c^{\mathrm{depth}}$ from above only",
-    params={"sizes": (2, 2, 2, 2), "t": 1},
-))

@@ -21,9 +21,10 @@ import sympy as sp
 from hypothesis import strategies as st
 
 import gradcheck
-from gradcheck import Claim, Derivation, Finding, Step, evidence, register
+from gradcheck.catalogue import Derivation, Finding, Step, evidence
 from gradcheck import networks as nw
 from gradcheck.symbolic import array_symbols
+from proofs import claim
 
 
 def _relu(e):
@@ -48,7 +49,15 @@ def relu_forward(params, x):
 # =====================================================================================
 # relu.jacobian_product
 # =====================================================================================
-def _derive_jacobian_product(sizes=(2, 2, 2)) -> Derivation:
+@claim(
+    seeds=("001",), expected=("proved", "verified"),
+    title=r"A ReLU network's Jacobian is the product of its weights with inactive rows zeroed",
+    statement=r"for $h^{l} = \operatorname{relu}(W^{l} h^{l-1} + b^{l})$, $\frac{\partial h^{L}}{\partial x} = D^{L} "
+              r"W^{L} \cdots D^{1} W^{1}$ with $D^{l} = \operatorname{diag}(\mathbf{1}[z^{l} > 0])$: with all units "
+              r"active it is $W^{L} \cdots W^{1}$; an inactive unit zeroes its row of its layer's factor",
+    params={"sizes": (2, 2, 2)},
+)
+def jacobian_product(sizes=(2, 2, 2)) -> Derivation:
     s = nw.mlp_symbols(tuple(sizes))
     h, zs = s.x, []
     for W, b in zip(s.W, s.b):
@@ -98,7 +107,8 @@ def _jacobian_program():
     return jax.jit(jax.vmap(one))
 
 
-def _verify_jacobian_product(d: Derivation, s):
+@jacobian_product.verifier
+def _(d: Derivation, s):
     pats = d["patterns"]
     ok = all(_same_matrix(j, t) for j, t in pats.values())
     ones = (1,) * d["units"]
@@ -127,24 +137,18 @@ def _verify_jacobian_product(d: Derivation, s):
                           "kinks": "z = 0 has probability 0 under the random draws"})
 
 
-jacobian_product = register(Claim(
-    id="relu.jacobian_product",
-    title=r"A ReLU network's Jacobian is the product of its weights with inactive rows zeroed",
-    seeds=("001",),
-    expected=("proved", "verified"),
-    derive=_derive_jacobian_product,
-    verify=_verify_jacobian_product,
-    statement=r"for $h^{l} = \operatorname{relu}(W^{l} h^{l-1} + b^{l})$, $\frac{\partial h^{L}}{\partial x} = D^{L} "
-              r"W^{L} \cdots D^{1} W^{1}$ with $D^{l} = \operatorname{diag}(\mathbf{1}[z^{l} > 0])$: with all units "
-              r"active it is $W^{L} \cdots W^{1}$; an inactive unit zeroes its row of its layer's factor",
-    params={"sizes": (2, 2, 2)},
-))
-
-
 # =====================================================================================
 # relu.dead_unit
 # =====================================================================================
-def _derive_dead_unit(n: int = 3, m: int = 2, i: int = 0) -> Derivation:
+@claim(
+    seeds=("001",), expected=("proved", "verified"),
+    title=r"A unit with negative pre-activation receives no gradient in its whole weight row",
+    statement=r"in $h_{1} = W_{1} x + b_{1}$, $h_{2} = W_{2} \operatorname{relu}(h_{1}) + b_{2}$, $g = "
+              r"\operatorname{loss}(h_{2}, y)$: if $h_{1,i} < 0$ then $\partial g/\partial W_{1}[i, :] = 0$ (and "
+              r"moving that row changes nothing: the unit does not take part)",
+    params={"n": 3, "m": 2, "i": 0},
+)
+def dead_unit(n: int = 3, m: int = 2, i: int = 0) -> Derivation:
     W1, b1, x = array_symbols("W_1", (n, n)), array_symbols("b_1", (n,)), array_symbols("x", (n,))
     W2, b2 = array_symbols("W_2", (m, n)), array_symbols("b_2", (m,))
     ell = sp.Function("ell")  # the loss of h2 (and of the label, a constant here): any differentiable loss
@@ -193,7 +197,8 @@ def _dead_program():
     return jax.jit(jax.vmap(one))
 
 
-def _verify_dead_unit(d: Derivation, s):
+@dead_unit.verifier
+def _(d: Derivation, s):
     yield evidence.fact(_same_matrix(d["grad"], d["textbook"]),
                         "dg/dW1 = diag(Heaviside(h1)) W2^T grad ell (h2) x^T (sympy.diff, any differentiable loss ell)",
                         "sympy.diff of the nested network; entrywise difference expands to 0")
@@ -223,20 +228,6 @@ def _verify_dead_unit(d: Derivation, s):
                   f"nothing (jvp = 0), and the other rows follow the formula (max error {err:.2g})",
                   "jax.grad and jax.jvp, jitted and vmapped (float64)",
                   record={"examples": n, "seed": s.seed, "dtype": "float64", "max_relative_error": err})
-
-
-dead_unit = register(Claim(
-    id="relu.dead_unit",
-    title=r"A unit with negative pre-activation receives no gradient in its whole weight row",
-    seeds=("001",),
-    expected=("proved", "verified"),
-    derive=_derive_dead_unit,
-    verify=_verify_dead_unit,
-    statement=r"in $h_{1} = W_{1} x + b_{1}$, $h_{2} = W_{2} \operatorname{relu}(h_{1}) + b_{2}$, $g = "
-              r"\operatorname{loss}(h_{2}, y)$: if $h_{1,i} < 0$ then $\partial g/\partial W_{1}[i, :] = 0$ (and "
-              r"moving that row changes nothing: the unit does not take part)",
-    params={"n": 3, "m": 2, "i": 0},
-))
 
 
 # =====================================================================================
@@ -284,7 +275,14 @@ def sparsity_rates(seed: int, nets: int = 1, width: int = SPARSITY_WIDTH, depth:
     return np.asarray(u, np.float64).mean(axis=0), np.asarray(p, np.float64).mean(axis=0)
 
 
-def _derive_sparsity() -> Derivation:
+@claim(
+    seeds=("001",), expected=("refuted", "measured"),
+    title=r"'ReLU activation rate drops by $2^{N}$ with $N$ layers': false for units, true for paths",
+    statement=r"the note: 'after $N$ more layers the ReLU activation rate drops by a factor $2^{N}$'. For units it "
+              r"is false (at symmetric initialisation about $1/2$ are active in every layer); for input-output paths "
+              r"it is true (about $2^{-N}$ of them are active)",
+)
+def sparsity() -> Derivation:
     N = sp.Symbol("N", integer=True, positive=True)
     r = sp.Symbol("r_{N+1}")
     return Derivation(
@@ -304,7 +302,8 @@ def _derive_sparsity() -> Derivation:
     )
 
 
-def _verify_sparsity(d: Derivation, s):
+@sparsity.verifier
+def _(d: Derivation, s):
     def refutes(t):
         N, seed = t["N"], t["seed"]
         units, _ = sparsity_rates(seed)
@@ -337,16 +336,3 @@ def _verify_sparsity(d: Derivation, s):
         f"{2.0 ** -SPARSITY_DEPTH:.3g}): the 2^N is true of paths, not of units",
         fig, ok, "JAX forward passes of He-initialised ReLU nets, zero biases, Gaussian inputs", seed=s.seed,
     )
-
-
-sparsity = register(Claim(
-    id="relu.sparsity",
-    title=r"'ReLU activation rate drops by $2^{N}$ with $N$ layers': false for units, true for paths",
-    seeds=("001",),
-    expected=("refuted", "measured"),
-    derive=_derive_sparsity,
-    verify=_verify_sparsity,
-    statement=r"the note: 'after $N$ more layers the ReLU activation rate drops by a factor $2^{N}$'. For units it "
-              r"is false (at symmetric initialisation about $1/2$ are active in every layer); for input-output paths "
-              r"it is true (about $2^{-N}$ of them are active)",
-))

@@ -34,8 +34,9 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import gradcheck
-from gradcheck import Claim, Derivation, Step, evidence, register
+from gradcheck.catalogue import Derivation, Step, evidence
 from gradcheck.symbolic import array_symbols, prove_equal
+from proofs import claim
 
 c = sp.Symbol("c", positive=True)
 
@@ -94,7 +95,14 @@ def clip_by_norm(g, threshold=1.0):
     return jnp.where(longer, clipped, g)
 
 
-def _derive_clipping(n=3) -> Derivation:
+@claim(
+    seeds=("002",), expected=("proved", "verified"),
+    title=r"Clipping by norm bounds the norm and keeps the direction",
+    statement=r"$\operatorname{clip}(g) = g$ if $\|g\| \leq c$, else $c g/\|g\|$: $\|\operatorname{clip}(g)\| \leq "
+              r"c$ and $\operatorname{clip}(g) = \lambda g$ with $\lambda > 0$",
+    params={"n": 3},
+)
+def clipping(n=3) -> Derivation:
     n = _positive_int("n (gradient entries)", n)
     g = array_symbols("g", (n,))
     N = _norm(g)
@@ -113,7 +121,8 @@ def _derive_clipping(n=3) -> Derivation:
     )
 
 
-def _verify_clipping(d: Derivation, s: gradcheck.Settings):
+@clipping.verifier
+def _(d: Derivation, s: gradcheck.Settings):
     g, N, over = d["g"], d["N"], d["over"]
     yield evidence.identity(_norm(over), c, "||c g / ||g|| || = c: the clipped branch has norm exactly c")
     # same direction: the clipped vector is a positive multiple of g in both branches
@@ -160,21 +169,15 @@ def clip_violation(clip, threshold: float = 1.0):
     return violates
 
 
-clipping = register(Claim(
-    id="remedies.clipping",
-    title=r"Clipping by norm bounds the norm and keeps the direction",
-    seeds=("002",),
-    expected=("proved", "verified"),
-    derive=_derive_clipping,
-    verify=_verify_clipping,
-    statement=r"$\operatorname{clip}(g) = g$ if $\|g\| \leq c$, else $c g/\|g\|$: $\|\operatorname{clip}(g)\| \leq "
-              r"c$ and $\operatorname{clip}(g) = \lambda g$ with $\lambda > 0$",
-    params={"n": 3},
-))
-
-
 # --- remedies.l2 ----------------------------------------------------------------------------------
-def _derive_l2(n=3) -> Derivation:
+@claim(
+    seeds=("002",), expected=("proved", "verified"),
+    title=r"Gradient of the $L_{2}$-regularised squared error",
+    statement=r"for $\mathrm{Loss} = (y - W^{T} x)^{2} + \alpha \|W\|^{2}$: $\nabla_{W} \mathrm{Loss} = -2 x (y - "
+              r"W^{T} x) + 2 \alpha W$",
+    params={"n": 3},
+)
+def l2(n=3) -> Derivation:
     n = _positive_int("n (weights)", n)
     W, x = array_symbols("W", (n,)), array_symbols("x", (n,))
     y, alpha = sp.Symbol("y", real=True), sp.Symbol("alpha", positive=True)
@@ -205,7 +208,8 @@ def _l2_reference(W, x, y, alpha):
     return (y - (W.T * x)[0]) ** 2 + alpha * (W.T * W)[0]
 
 
-def _verify_l2(d: Derivation, s: gradcheck.Settings):
+@l2.verifier
+def _(d: Derivation, s: gradcheck.Settings):
     yield evidence.identity(d["grad"], d["textbook"], "grad = -2 x (y - W^T x) + 2 alpha W")
     W, x, lr, alpha = d["W"], d["x"], d["lr"], d["alpha"]
     yield evidence.identity(d["step"], (1 - 2 * lr * alpha) * W + 2 * lr * x * d["resid"],
@@ -217,26 +221,21 @@ def _verify_l2(d: Derivation, s: gradcheck.Settings):
     yield evidence.from_report(report, "jax.grad of the L2-regularised loss agrees with SymPy (float64)")
 
 
-l2 = register(Claim(
-    id="remedies.l2",
-    title=r"Gradient of the $L_{2}$-regularised squared error",
-    seeds=("002",),
-    expected=("proved", "verified"),
-    derive=_derive_l2,
-    verify=_verify_l2,
-    statement=r"for $\mathrm{Loss} = (y - W^{T} x)^{2} + \alpha \|W\|^{2}$: $\nabla_{W} \mathrm{Loss} = -2 x (y - "
-              r"W^{T} x) + 2 \alpha W$",
-    params={"n": 3},
-))
-
-
 # --- remedies.residual -----------------------------------------------------------------------------
 def _block_sym(W1, W2, b):
     """F(x) = W2 tanh(W1 x + b) as a function of a SymPy vector."""
     return lambda v: W2 * (W1 * v + b).applyfunc(sp.tanh)
 
 
-def _derive_residual(n=2) -> Derivation:
+@claim(
+    seeds=("002",), expected=("proved", "measured"),
+    title=r"Residual blocks add the identity to the Jacobian",
+    statement=r"$\frac{\partial (x + F(x))}{\partial x} = I + \frac{\partial F}{\partial x}$; through $L$ blocks the "
+              r"Jacobian is the product of the $I + J_{k}$ and does not vanish the way the plain product of the "
+              r"$J_{k}$ does",
+    params={"n": 2},
+)
+def residual(n=2) -> Derivation:
     n = _positive_int("n (width)", n)
     x = array_symbols("x", (n,))
     W1, W2, b = array_symbols("U", (n, n)), array_symbols("V", (n, n)), array_symbols("b", (n,))
@@ -305,7 +304,8 @@ def residual_contrast(depth: int = 30, width: int = 16, nets: int = 16, seed: in
     return out
 
 
-def _verify_residual(d: Derivation, s: gradcheck.Settings):
+@residual.verifier
+def _(d: Derivation, s: gradcheck.Settings):
     n, x = d["n"], d["x"]
     yield evidence.identity(d["J_res"], sp.eye(n) + d["J_F"], "d(x + F(x))/dx = I + dF/dx")
     yield evidence.identity(d["J_F"], d["W2"] * sp.diag(*[1 - sp.tanh(p) ** 2 for p in d["pre"]]) * d["W1"],
@@ -326,20 +326,6 @@ def _verify_residual(d: Derivation, s: gradcheck.Settings):
         ok, "jax.jacfwd of the whole network (float64), singular values by numpy",
         depth=depth, width=width, nets=nets, seed=s.seed, weights="N(0, 1/width), biases N(0, 0.01)", medians=f,
     )
-
-
-residual = register(Claim(
-    id="remedies.residual",
-    title=r"Residual blocks add the identity to the Jacobian",
-    seeds=("002",),
-    expected=("proved", "measured"),
-    derive=_derive_residual,
-    verify=_verify_residual,
-    statement=r"$\frac{\partial (x + F(x))}{\partial x} = I + \frac{\partial F}{\partial x}$; through $L$ blocks the "
-              r"Jacobian is the product of the $I + J_{k}$ and does not vanish the way the plain product of the "
-              r"$J_{k}$ does",
-    params={"n": 2},
-))
 
 
 # --- remedies.batchnorm --------------------------------------------------------------------------
@@ -390,7 +376,13 @@ def _hypot(x) -> float:
     return math.hypot(*np.ravel(np.asarray(x, np.float64)))
 
 
-def _derive_bn() -> Derivation:
+@claim(
+    seeds=("002",), expected=("proved", "verified"),
+    title=r"Batch norm is scale invariant, so its gradient is orthogonal to $W$ and scales as $1/c$",
+    statement=r"$\operatorname{BN}(c W x) = \operatorname{BN}(W x)$ for $c > 0$ (no $\epsilon$); hence $\nabla_{W} "
+              r"\cdot W = 0$ and $\nabla_{W}$ at $c W$ is $\nabla_{W}$ at $W$ divided by $c$",
+)
+def batchnorm() -> Derivation:
     n, batch = OFFSETS.shape[1], OFFSETS.shape[0]
     w, X = array_symbols("w", (n,)), array_symbols("X", (batch, n))
     B = bn_sym(w, X)
@@ -411,7 +403,8 @@ def _derive_bn() -> Derivation:
     )
 
 
-def _verify_bn(d: Derivation, s: gradcheck.Settings):
+@batchnorm.verifier
+def _(d: Derivation, s: gradcheck.Settings):
     w, X, B, J = d["w"], d["X"], d["B"], d["J"]
     yield evidence.identity(bn_sym(d["scaled"], X), B, "BN(X c w) = BN(X w) for c > 0")
     # Both differences are brought to one fraction with ``cancel`` first (under a second): sqrt of
@@ -457,18 +450,6 @@ def bn_violation(bn):
         return not (ortho and inverse)
 
     return violates
-
-
-batchnorm = register(Claim(
-    id="remedies.batchnorm",
-    title=r"Batch norm is scale invariant, so its gradient is orthogonal to $W$ and scales as $1/c$",
-    seeds=("002",),
-    expected=("proved", "verified"),
-    derive=_derive_bn,
-    verify=_verify_bn,
-    statement=r"$\operatorname{BN}(c W x) = \operatorname{BN}(W x)$ for $c > 0$ (no $\epsilon$); hence $\nabla_{W} "
-              r"\cdot W = 0$ and $\nabla_{W}$ at $c W$ is $\nabla_{W}$ at $W$ divided by $c$",
-))
 
 
 # --- remedies.init_variance ------------------------------------------------------------------------
@@ -526,7 +507,16 @@ def gradient_variances(var_fn, act, width=64, depth=16, batch=32, nets=8, seed=0
             "first_over_last": float(v_h[0] / v_h[-1])}
 
 
-def _derive_init(width=64) -> Derivation:
+@claim(
+    seeds=("002",), expected=("measured",),
+    title=r"Glorot and He initialisation keep the gradient variance roughly constant with depth",
+    statement=r"with $\operatorname{Var}[W] = 2/n_{\mathrm{in}}$ and ReLU (He) the backpropagated gradient's "
+              r"variance is kept from layer to layer (ratio about $1$); with $N(0, 1)/\sqrt{n}$ it halves (ratio "
+              r"about $1/2$); Glorot's $2/(n_{\mathrm{in}} + n_{\mathrm{out}})$ with $\tanh$ keeps it roughly (ratio "
+              r"a little below $1$, because $\tanh' < 1$ away from $0$)",
+    params={"width": 64},
+)
+def init_variance(width=64) -> Derivation:
     width = _positive_int("width", width)
     n_in, n_out = sp.symbols("n_in n_out", positive=True)
     var_w = sp.Symbol(r"\mathrm{Var}[W]", positive=True)
@@ -550,7 +540,8 @@ def _derive_init(width=64) -> Derivation:
     )
 
 
-def _verify_init(d: Derivation, s: gradcheck.Settings):
+@init_variance.verifier
+def _(d: Derivation, s: gradcheck.Settings):
     width, depth, nets = d["width"], 16, 8
     figures = {name: gradient_variances(vf, act, width=width, depth=depth, nets=nets, seed=s.seed)
                for name, (vf, act) in INIT_SCHEMES.items()}
@@ -564,18 +555,3 @@ def _verify_init(d: Derivation, s: gradcheck.Settings):
         width=width, depth=depth, nets=nets, batch=32, seed=s.seed,
         details={k: {kk: float(f"{vv:.4g}") for kk, vv in v.items()} for k, v in figures.items()},
     )
-
-
-init_variance = register(Claim(
-    id="remedies.init_variance",
-    title=r"Glorot and He initialisation keep the gradient variance roughly constant with depth",
-    seeds=("002",),
-    expected=("measured",),
-    derive=_derive_init,
-    verify=_verify_init,
-    statement=r"with $\operatorname{Var}[W] = 2/n_{\mathrm{in}}$ and ReLU (He) the backpropagated gradient's "
-              r"variance is kept from layer to layer (ratio about $1$); with $N(0, 1)/\sqrt{n}$ it halves (ratio "
-              r"about $1/2$); Glorot's $2/(n_{\mathrm{in}} + n_{\mathrm{out}})$ with $\tanh$ keeps it roughly (ratio "
-              r"a little below $1$, because $\tanh' < 1$ away from $0$)",
-    params={"width": 64},
-))

@@ -8,15 +8,20 @@ import sympy as sp
 from hypothesis import strategies as st
 
 import gradcheck
-from gradcheck import Claim, Derivation, Step, register
-from gradcheck import evidence
+from gradcheck.catalogue import Derivation, Step, evidence
 from gradcheck.symbolic import concrete, logistic, sigma
+from proofs import claim
 
 z = sp.Symbol("z", real=True)
 
 
 # --- sigmoid.derivative -------------------------------------------------------------------
-def _derive_derivative() -> Derivation:
+@claim(
+    seeds=("001", "002"), expected=("proved", "verified"),
+    title=r"Derivative of the logistic sigmoid",
+    statement=r"$\sigma'(z) = \sigma(z) (1 - \sigma(z))$ for every real $z$",
+)
+def derivative() -> Derivation:
     generic = sp.diff(sigma(z), z)  # sigma'(z), unevaluated
     derived = concrete(generic)  # SymPy differentiates 1/(1+e^{-z})
     textbook = logistic(z) * (1 - logistic(z))
@@ -31,7 +36,8 @@ def _derive_derivative() -> Derivation:
     )
 
 
-def _verify_derivative(d: Derivation, s: gradcheck.Settings):
+@derivative.verifier
+def _(d: Derivation, s: gradcheck.Settings):
     yield evidence.identity(d["derived"], d["textbook"], "sympy.diff(1/(1+exp(-z))) = sigma(z)(1 - sigma(z))")
     for dtype in ("float64", "float32"):
         report = gradcheck.check(
@@ -41,19 +47,13 @@ def _verify_derivative(d: Derivation, s: gradcheck.Settings):
         yield evidence.from_report(report, f"jax.nn.sigmoid and its first two derivatives agree with the SymPy form ({dtype})")
 
 
-derivative = register(Claim(
-    id="sigmoid.derivative",
-    title=r"Derivative of the logistic sigmoid",
-    seeds=("001", "002"),
-    expected=("proved", "verified"),
-    derive=_derive_derivative,
-    verify=_verify_derivative,
-    statement=r"$\sigma'(z) = \sigma(z) (1 - \sigma(z))$ for every real $z$",
-))
-
-
 # --- sigmoid.max_derivative ------------------------------------------------------------------
-def _derive_max() -> Derivation:
+@claim(
+    seeds=("000", "002"), expected=("proved",),
+    title=r"$\sigma'$ is at most $1/4$",
+    statement=r"$\sigma'(z) \leq 1/4$ for every real $z$, with equality only at $z = 0$",
+)
+def max_derivative() -> Derivation:
     dsig = concrete(sp.diff(sigma(z), z))
     crit = sp.solve(sp.Eq(sp.diff(dsig, z), 0), z)
     second = sp.simplify(sp.diff(dsig, z, 2))
@@ -69,7 +69,8 @@ def _derive_max() -> Derivation:
     )
 
 
-def _verify_max(d: Derivation, s: gradcheck.Settings):
+@max_derivative.verifier
+def _(d: Derivation, s: gradcheck.Settings):
     dsig, crit = d["dsig"], d["critical"]
     lim_hi, lim_lo = sp.limit(dsig, z, sp.oo), sp.limit(dsig, z, -sp.oo)
     # continuous, one critical point, a maximum there, limits 0 below it: the global maximum
@@ -88,14 +89,3 @@ def _verify_max(d: Derivation, s: gradcheck.Settings):
             "sigma'(z) <= 1/4 (jax.grad of jax.nn.sigmoid, float64)",
             s,
         )
-
-
-max_derivative = register(Claim(
-    id="sigmoid.max_derivative",
-    title=r"$\sigma'$ is at most $1/4$",
-    seeds=("000", "002"),
-    expected=("proved",),
-    derive=_derive_max,
-    verify=_verify_max,
-    statement=r"$\sigma'(z) \leq 1/4$ for every real $z$, with equality only at $z = 0$",
-))

@@ -29,8 +29,9 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import gradcheck
-from gradcheck import Claim, Derivation, Step, evidence, register
+from gradcheck.catalogue import Derivation, Step, evidence
 from gradcheck.symbolic import array_symbols
+from proofs import claim
 
 F = sp.Symbol("F", real=True)
 CLASSES = range(2, 7)  # the explicit proofs run for every C here
@@ -107,7 +108,13 @@ def textbook_jacobian(y):
 
 
 # --- softmax.sums_to_one ------------------------------------------------------------------------
-def _derive_sums(C=4) -> Derivation:
+@claim(
+    seeds=("003",), expected=("proved", "verified"),
+    title=r"Softmax outputs sum to one",
+    statement=r"$\sum_{i} y_{i} = 1$ for every $C$ and every logits $a$",
+    params={"C": 4},
+)
+def sums_to_one(C=4) -> Derivation:
     C = _classes(C)
     a = array_symbols("a", (C,))
     y = softmax_sym(a)
@@ -124,7 +131,8 @@ def _derive_sums(C=4) -> Derivation:
     )
 
 
-def _verify_sums(d: Derivation, s: gradcheck.Settings):
+@sums_to_one.verifier
+def _(d: Derivation, s: gradcheck.Settings):
     ok = all(sp.cancel(sum(softmax_sym(array_symbols("a", (c,))))) == 1 for c in CLASSES)
     yield evidence.fact(ok, f"sum_i y_i = 1 for C = {CLASSES.start}..{CLASSES.stop - 1}", "sympy: cancel")
     # index form: the bound variables i and k name the same sum
@@ -139,18 +147,6 @@ def _verify_sums(d: Derivation, s: gradcheck.Settings):
         yield evidence.from_report(report, f"sum of jax.nn.softmax is 1, its gradient 0 ({dtype}, logits up to +-1000)")
 
 
-sums_to_one = register(Claim(
-    id="softmax.sums_to_one",
-    title=r"Softmax outputs sum to one",
-    seeds=("003",),
-    expected=("proved", "verified"),
-    derive=_derive_sums,
-    verify=_verify_sums,
-    statement=r"$\sum_{i} y_{i} = 1$ for every $C$ and every logits $a$",
-    params={"C": 4},
-))
-
-
 # --- softmax.jacobian ---------------------------------------------------------------------------
 def _textbook(y):
     C = y.shape[0]
@@ -163,7 +159,14 @@ def _note_form(y):
     return sp.Matrix(C, C, lambda i, j: y[i] * (1 - y[j]) if i == j else -y[i] * y[j])
 
 
-def _derive_jacobian(C=4) -> Derivation:
+@claim(
+    seeds=("003",), expected=("proved", "verified"),
+    title=r"Jacobian of the softmax",
+    statement=r"$\partial y_{i}/\partial a_{j} = y_{i} (\delta_{ij} - y_{j})$; the note's $y_{i} (1 - y_{j})$ for $i "
+              r"= j$ and $-y_{i} y_{j}$ for $i \neq j$ is the same",
+    params={"C": 4},
+)
+def jacobian(C=4) -> Derivation:
     C = _classes(C)
     a = array_symbols("a", (C,))
     y = softmax_sym(a)
@@ -183,7 +186,8 @@ def _derive_jacobian(C=4) -> Derivation:
     )
 
 
-def _verify_jacobian(d: Derivation, s: gradcheck.Settings):
+@jacobian.verifier
+def _(d: Derivation, s: gradcheck.Settings):
     for c in CLASSES:
         a = array_symbols("a", (c,))
         y = softmax_sym(a)
@@ -211,21 +215,16 @@ def _verify_jacobian(d: Derivation, s: gradcheck.Settings):
                               "diag(y) - y y^T = jax.jacfwd = jax.jacrev of jax.nn.softmax (float64, to 1e-15)", s)
 
 
-jacobian = register(Claim(
-    id="softmax.jacobian",
-    title=r"Jacobian of the softmax",
-    seeds=("003",),
-    expected=("proved", "verified"),
-    derive=_derive_jacobian,
-    verify=_verify_jacobian,
-    statement=r"$\partial y_{i}/\partial a_{j} = y_{i} (\delta_{ij} - y_{j})$; the note's $y_{i} (1 - y_{j})$ for $i "
-              r"= j$ and $-y_{i} y_{j}$ for $i \neq j$ is the same",
-    params={"C": 4},
-))
-
-
 # --- softmax.cross_entropy_grad -------------------------------------------------------------
-def _derive_xent(C=4) -> Derivation:
+@claim(
+    seeds=("003",), expected=("proved", "verified"),
+    title=r"Gradient of softmax cross-entropy",
+    statement=r"with $\sum_{i} t_{i} = 1$, the gradient in $a$ of $-\sum_{i} t_{i} \ln "
+              r"\operatorname{softmax}(a)_{i}$ is $\operatorname{softmax}(a) - t$ (in general "
+              r"$\operatorname{softmax}(a) \sum_{i} t_{i} - t$)",
+    params={"C": 4},
+)
+def cross_entropy_grad(C=4) -> Derivation:
     C = _classes(C)
     a, t = array_symbols("a", (C,)), array_symbols("t", (C,))
     y = softmax_sym(a)
@@ -277,7 +276,8 @@ def _xent_reference(a, u):
     return -sum(t[i] * sp.log(y[i]) for i in range(a.shape[0]))
 
 
-def _verify_xent(d: Derivation, s: gradcheck.Settings):
+@cross_entropy_grad.verifier
+def _(d: Derivation, s: gradcheck.Settings):
     for c in CLASSES:
         a, t = array_symbols("a", (c,)), array_symbols("t", (c,))
         y = softmax_sym(a)
@@ -307,22 +307,15 @@ def _verify_xent(d: Derivation, s: gradcheck.Settings):
         yield evidence.attack(differs, st.tuples(arr, arr), "jax.grad of -sum t log_softmax(a) = softmax(a) - t (float64)", s)
 
 
-cross_entropy_grad = register(Claim(
-    id="softmax.cross_entropy_grad",
-    title=r"Gradient of softmax cross-entropy",
-    seeds=("003",),
-    expected=("proved", "verified"),
-    derive=_derive_xent,
-    verify=_verify_xent,
-    statement=r"with $\sum_{i} t_{i} = 1$, the gradient in $a$ of $-\sum_{i} t_{i} \ln "
-              r"\operatorname{softmax}(a)_{i}$ is $\operatorname{softmax}(a) - t$ (in general "
-              r"$\operatorname{softmax}(a) \sum_{i} t_{i} - t$)",
-    params={"C": 4},
-))
-
-
 # --- softmax.shift_invariance -------------------------------------------------------------------
-def _derive_shift(C=4) -> Derivation:
+@claim(
+    seeds=("003",), expected=("proved",),
+    title=r"Softmax is invariant to adding a constant to every logit",
+    statement=r"$\operatorname{softmax}(a + F) = \operatorname{softmax}(a)$ for every real $F$, in particular $F = "
+              r"-\max(a)$",
+    params={"C": 4},
+)
+def shift_invariance(C=4) -> Derivation:
     C = _classes(C)
     a = array_symbols("a", (C,))
     shifted = softmax_sym(a + sp.ones(C, 1) * F)
@@ -358,7 +351,8 @@ def shift_violation(fn, dtype):
     return violates
 
 
-def _verify_shift(d: Derivation, s: gradcheck.Settings):
+@shift_invariance.verifier
+def _(d: Derivation, s: gradcheck.Settings):
     for c in CLASSES:
         a = array_symbols("a", (c,))
         yield evidence.identity(softmax_sym(a + sp.ones(c, 1) * F), softmax_sym(a), f"softmax(a + F) = softmax(a), symbolic F, C = {c}")
@@ -376,19 +370,6 @@ def _verify_shift(d: Derivation, s: gradcheck.Settings):
         with ctx:
             yield evidence.attack(shift_violation(fn, dtype), strat,
                                   f"softmax(a + F) = softmax(a) up to the rounding of a + F ({what}, {dtype}, |a|, |F| <= {bound:g})", s)
-
-
-shift_invariance = register(Claim(
-    id="softmax.shift_invariance",
-    title=r"Softmax is invariant to adding a constant to every logit",
-    seeds=("003",),
-    expected=("proved",),
-    derive=_derive_shift,
-    verify=_verify_shift,
-    statement=r"$\operatorname{softmax}(a + F) = \operatorname{softmax}(a)$ for every real $F$, in particular $F = "
-              r"-\max(a)$",
-    params={"C": 4},
-))
 
 
 # --- softmax.stable ---------------------------------------------------------------------------
@@ -453,7 +434,15 @@ def overflow_thresholds(dtype: str, C: int = 4) -> dict[str, float]:
         }
 
 
-def _derive_stable(C=4) -> Derivation:
+@claim(
+    seeds=("003",), expected=("verified", "refuted"),
+    title=r"The shifted softmax never overflows; the textbook form does above $\ln(\max \mathrm{float})$",
+    statement=r"$\operatorname{softmax}(a - \max a)$ is finite for every finite input; the textbook form overflows "
+              r"once $\max(a) > \ln(\max \mathrm{float})$: $88.72$ in float32, $709.78$ in float64, thresholds the "
+              r"suite finds itself",
+    params={"C": 4},
+)
+def stable(C=4) -> Derivation:
     C = _classes(C)
     a = array_symbols("a", (C,))
     fmax = sp.Symbol(r"\mathrm{float}_{\max}", positive=True)
@@ -482,7 +471,8 @@ def _derive_stable(C=4) -> Derivation:
     )
 
 
-def _verify_stable(d: Derivation, s: gradcheck.Settings):
+@stable.verifier
+def _(d: Derivation, s: gradcheck.Settings):
     C = d["C"]
     for dtype in ("float64", "float32"):
         th = overflow_thresholds(dtype, C)
@@ -530,17 +520,3 @@ def _verify_stable(d: Derivation, s: gradcheck.Settings):
             yield evidence.attack(breaks, hnp.arrays(np.dtype(dtype), (C,), elements=el),
                                   f"the shifted softmax is finite, sums to 1 and has a finite Jacobian for every finite "
                                   f"{dtype} input", s)
-
-
-stable = register(Claim(
-    id="softmax.stable",
-    title=r"The shifted softmax never overflows; the textbook form does above $\ln(\max \mathrm{float})$",
-    seeds=("003",),
-    expected=("verified", "refuted"),
-    derive=_derive_stable,
-    verify=_verify_stable,
-    statement=r"$\operatorname{softmax}(a - \max a)$ is finite for every finite input; the textbook form overflows "
-              r"once $\max(a) > \ln(\max \mathrm{float})$: $88.72$ in float32, $709.78$ in float64, thresholds the "
-              r"suite finds itself",
-    params={"C": 4},
-))

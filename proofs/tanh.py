@@ -19,8 +19,9 @@ import sympy as sp
 from hypothesis import strategies as st
 
 import gradcheck
-from gradcheck import Claim, Derivation, Step, evidence, register
+from gradcheck.catalogue import Derivation, Step, evidence
 from gradcheck.symbolic import concrete, sigma
+from proofs import claim
 
 z = sp.Symbol("z", real=True)
 t = sp.Symbol("t", positive=True)  # t = e^{z/2}, the substitution that makes the crossing algebraic
@@ -40,7 +41,13 @@ def _mp_fn(expr, prec_bits: int):
 
 
 # --- tanh.max_derivative ------------------------------------------------------------------
-def _derive_max() -> Derivation:
+@claim(
+    seeds=("002",), expected=("proved", "refuted"),
+    title=r"$\tanh'$ is at most $1$, and equals $1$ at $0$",
+    statement=r"$\tanh'(z) \leq 1$ for every real $z$, with equality only at $z = 0$; the note's strict $\tanh'(z) < "
+              r"1$ is refuted at $z = 0$",
+)
+def max_derivative() -> Derivation:
     dtanh = sp.diff(sp.tanh(z), z)  # SymPy differentiates tanh
     crit = sp.solve(sp.Eq(sp.diff(dtanh, z), 0), z)
     second = sp.diff(dtanh, z, 2)
@@ -59,7 +66,8 @@ def _derive_max() -> Derivation:
     )
 
 
-def _verify_max(d: Derivation, s: gradcheck.Settings):
+@max_derivative.verifier
+def _(d: Derivation, s: gradcheck.Settings):
     dtanh, crit = d["dtanh"], d["critical"]
     lim_hi, lim_lo = sp.limit(dtanh, z, sp.oo), sp.limit(dtanh, z, -sp.oo)
     # continuous, one critical point, a maximum there, limits 0 at both ends: the global maximum
@@ -98,20 +106,15 @@ def _verify_max(d: Derivation, s: gradcheck.Settings):
     yield found
 
 
-max_derivative = register(Claim(
-    id="tanh.max_derivative",
-    title=r"$\tanh'$ is at most $1$, and equals $1$ at $0$",
-    seeds=("002",),
-    expected=("proved", "refuted"),
-    derive=_derive_max,
-    verify=_verify_max,
-    statement=r"$\tanh'(z) \leq 1$ for every real $z$, with equality only at $z = 0$; the note's strict $\tanh'(z) < "
-              r"1$ is refuted at $z = 0$",
-))
-
-
 # --- tanh.vs_sigmoid ------------------------------------------------------------------------
-def _derive_vs() -> Derivation:
+@claim(
+    seeds=("002",), expected=("proved", "refuted"),
+    title=r"$\tanh'$ exceeds $\sigma'$ only on $|z| \leq 1.6629$",
+    statement=r"$\tanh'(z) = 4 \sigma'(2 z)$, and $\tanh'(z) \geq \sigma'(z)$ holds exactly for $|z| \leq 2 "
+              r"\ln\left(\frac{1 + \sqrt{3} + \sqrt{2} \, 3^{1/4}}{2}\right) = 1.6629$; the note's 'tanh is better "
+              r"than sigmoid', read pointwise, is refuted (a counterexample near $z = 2$)",
+)
+def vs_sigmoid() -> Derivation:
     dtanh = sp.diff(sp.tanh(z), z)
     dsig = concrete(sp.diff(sigma(z), z))
     scaled = 4 * dsig.subs(z, 2 * z)
@@ -142,7 +145,8 @@ def _derive_vs() -> Derivation:
     )
 
 
-def _verify_vs(d: Derivation, s: gradcheck.Settings):
+@vs_sigmoid.verifier
+def _(d: Derivation, s: gradcheck.Settings):
     dtanh, dsig, z_star = d["dtanh"], d["dsig"], d["z_star"]
     gap = dtanh - dsig
     yield evidence.identity(dtanh, d["scaled"], "tanh'(z) = 4 sigma'(2z)")
@@ -180,16 +184,3 @@ def _verify_vs(d: Derivation, s: gradcheck.Settings):
     if found.counterexample is not None and not bool(gap.subs(z, sp.Rational(found.counterexample)) < 0):
         found = evidence.fact(False, f"the counterexample {found.counterexample} is exact", "sympy")
     yield found
-
-
-vs_sigmoid = register(Claim(
-    id="tanh.vs_sigmoid",
-    title=r"$\tanh'$ exceeds $\sigma'$ only on $|z| \leq 1.6629$",
-    seeds=("002",),
-    expected=("proved", "refuted"),
-    derive=_derive_vs,
-    verify=_verify_vs,
-    statement=r"$\tanh'(z) = 4 \sigma'(2 z)$, and $\tanh'(z) \geq \sigma'(z)$ holds exactly for $|z| \leq 2 "
-              r"\ln\left(\frac{1 + \sqrt{3} + \sqrt{2} \, 3^{1/4}}{2}\right) = 1.6629$; the note's 'tanh is better "
-              r"than sigmoid', read pointwise, is refuted (a counterexample near $z = 2$)",
-))

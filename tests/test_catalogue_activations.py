@@ -10,7 +10,7 @@ import sympy as sp
 from hypothesis import strategies as st
 
 import gradcheck
-from gradcheck import evidence
+from gradcheck.catalogue import evidence
 from proofs import activations, tanh
 
 SETTINGS = gradcheck.Settings(max_examples=100)

@@ -161,21 +161,21 @@ def test_ratio_checker_rejects_a_textbook_ratio_missing_w3():
     d = chain.ratio_b1_b3.derivation()
     s = nw.chain_symbols(4)
     broken = _broken(d, textbook=d["textbook"] / s.w[2])
-    first = next(iter(chain._verify_ratio(broken, S)))
+    first = next(iter(chain.ratio_b1_b3.verify(broken, S)))
     assert not first.ok
 
 
 def test_exploding_checkers_reject_growth_25_to_the_L():
     d = chain.exploding.derivation()
     broken = _broken(d, general=d["general"] * 25)  # 25^L instead of 25^(L-1)
-    findings = list(chain._verify_exploding(broken, S))
+    findings = list(chain.exploding.verify(broken, S))
     assert [f.ok for f in findings] == [True, True, False, False]
 
 
 def test_window_checkers_reject_a_width_with_one_over_abs_w():
     wrong = 1 / chain._U * sp.log(chain._U * (1 + sp.sqrt(1 - 4 / chain._U)) / 2 - 1)
-    d = chain._derive_window(width=wrong)
-    findings = list(chain._verify_window(d, S))
+    d = chain.window.derive(width=wrong)
+    findings = list(chain.window.verify(d, S))
     failed = [f.what for f in findings if not f.ok]
     assert any("derived width" in w for w in failed)  # the symbolic identity
     assert any("bisection" in w for w in failed)  # the numerical width

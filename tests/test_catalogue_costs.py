@@ -9,7 +9,7 @@ import pytest
 import sympy as sp
 
 import gradcheck
-from gradcheck import evidence
+from gradcheck.catalogue import evidence
 from gradcheck.symbolic import sigma
 from proofs import costs
 

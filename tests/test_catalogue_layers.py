@@ -34,9 +34,9 @@ def _first(findings):
 # --- linear.jacobian -------------------------------------------------------------------------
 def test_linear_jacobian_checkers_reject_the_transpose():
     d = linear.jacobian.derivation(shape=(3, 3))
-    assert _first(linear._verify_jacobian(d, S)).ok
-    assert not _first(linear._verify_jacobian(_broken(d, J=d["A"].T), S)).ok
-    findings = list(linear._verify_jacobian(d, FEW, fn=lambda A, x: A.T @ x))
+    assert _first(linear.jacobian.verify(d, S)).ok
+    assert not _first(linear.jacobian.verify(_broken(d, J=d["A"].T), S)).ok
+    findings = list(linear.jacobian.verify(d, FEW, fn=lambda A, x: A.T @ x))
     report_finding = findings[1]
     assert not report_finding.ok and "gradcheck.check" in report_finding.method
 
@@ -44,9 +44,9 @@ def test_linear_jacobian_checkers_reject_the_transpose():
 # --- mlp.layer_jacobian ----------------------------------------------------------------------
 def test_layer_jacobian_without_the_diag_is_rejected_symbolically_and_by_gradcheck():
     d = mlp.layer_jacobian.derivation()
-    assert _first(mlp._verify_layer_jacobian(d, S)).ok
-    assert not _first(mlp._verify_layer_jacobian(_broken(d, textbook=d["W"]), S)).ok
-    findings = list(mlp._verify_layer_jacobian(d, FEW, fn=lambda W, b, h: W))
+    assert _first(mlp.layer_jacobian.verify(d, S)).ok
+    assert not _first(mlp.layer_jacobian.verify(_broken(d, textbook=d["W"]), S)).ok
+    findings = list(mlp.layer_jacobian.verify(d, FEW, fn=lambda W, b, h: W))
     assert not findings[1].ok
 
 
@@ -55,7 +55,7 @@ def test_layer_jacobian_with_the_diag_on_the_wrong_side_is_rejected():
     W, b, h = d["W"], d["b"], d["h"]
     diag = sp.diag(*[nw.dact(sigma, zi) for zi in W * h + b])
     assert mlp._same_matrix(d["jacobian"], diag * W)
-    assert not _first(mlp._verify_layer_jacobian(_broken(d, textbook=W * diag), S)).ok
+    assert not _first(mlp.layer_jacobian.verify(_broken(d, textbook=W * diag), S)).ok
 
 
 def test_layer_jacobian_closed_form_in_jax_equals_jacrev():
@@ -82,7 +82,7 @@ def test_delta_checker_rejects_a_product_missing_one_sigma_prime():
     # ... and a product that skips Sigma'(z^2) is rejected
     textbook = dict(d["textbook"])
     textbook[1] = Sigma(1) * W[1].T * W[2].T * Sigma(3) * (a[3] - y)
-    assert not _first(mlp._verify_delta(_broken(d, textbook=textbook), S)).ok
+    assert not _first(mlp.delta.verify(_broken(d, textbook=textbook), S)).ok
 
 
 def test_mlp_deltas_closed_rejects_a_wrong_activation_derivative():
@@ -102,17 +102,17 @@ def test_mlp_deltas_closed_rejects_a_wrong_activation_derivative():
 # --- mlp.product_of_jacobians ----------------------------------------------------------------
 def test_product_of_jacobians_in_the_wrong_order_is_rejected():
     d = mlp.product_of_jacobians.derivation(sizes=(2, 2, 2, 2), t=1)
-    assert _first(mlp._verify_product(d, S)).ok
+    assert _first(mlp.product_of_jacobians.verify(d, S)).ok
     J2, J3 = (step.rhs for step in d.steps[1:3])  # the layer Jacobians, as derived
     assert mlp._same_matrix(J3 * J2, d["product"])
-    assert not _first(mlp._verify_product(_broken(d, product=J2 * J3), S)).ok
+    assert not _first(mlp.product_of_jacobians.verify(_broken(d, product=J2 * J3), S)).ok
 
 
 # --- relu.* ----------------------------------------------------------------------------------
 def test_relu_jacobian_without_masks_is_rejected():
     d = relu.jacobian_product.derivation()
     pats = {k: (J, d["all_active"]) for k, (J, _) in d["patterns"].items()}  # ignore the activity
-    assert not _first(relu._verify_jacobian_product(_broken(d, patterns=pats), S)).ok
+    assert not _first(relu.jacobian_product.verify(_broken(d, patterns=pats), S)).ok
 
 
 def test_inactive_unit_zeroes_its_row_of_the_layer_jacobian():
@@ -129,10 +129,10 @@ def test_dead_unit_checker_rejects_a_leaky_unit():
     orig = relu._relu
     try:
         relu._relu = leaky
-        d = relu._derive_dead_unit()
+        d = relu.dead_unit.derive()
     finally:
         relu._relu = orig
-    findings = list(relu._verify_dead_unit(d, S))
+    findings = list(relu.dead_unit.verify(d, S))
     assert not findings[1].ok  # the row of the 'dead' unit is not 0
 
 
@@ -146,7 +146,7 @@ def test_sparsity_figures_units_stay_at_one_half_paths_halve_per_layer():
 def test_sparsity_refutation_needs_a_false_statement():
     from hypothesis import strategies as st
 
-    from gradcheck import evidence
+    from gradcheck.catalogue import evidence
 
     # 'the unit rate stays above a quarter' is true: the same search finds no counterexample
     finding = evidence.search_counterexample(
@@ -160,14 +160,14 @@ def test_sparsity_refutation_needs_a_false_statement():
 # --- gd.step_size ----------------------------------------------------------------------------
 def test_gd_checker_rejects_the_threshold_one_over_lambda():
     d = gd.step_size.derivation()
-    findings = list(gd._verify_step_size(_broken(d, threshold=1 / gd.lam), S))
+    findings = list(gd.step_size.verify(_broken(d, threshold=1 / gd.lam), S))
     numeric = findings[3]
     assert not numeric.ok and "disagrees" in numeric.what
-    assert not list(gd._verify_step_size(_broken(d, converges=sp.Interval.open(0, 1)), S))[1].ok
+    assert not list(gd.step_size.verify(_broken(d, converges=sp.Interval.open(0, 1)), S))[1].ok
 
 
 def test_gd_counterexamples_lie_on_both_sides_of_one():
-    findings = list(gd._verify_step_size(gd.step_size.derivation(), S))
+    findings = list(gd.step_size.verify(gd.step_size.derivation(), S))
     above, below = findings[-2].counterexample, findings[-1].counterexample
     lam_a, alpha_a = above["lambda"], above["alpha"]
     lam_b, alpha_b = below["lambda"], below["alpha"]
@@ -179,14 +179,14 @@ def test_gd_counterexamples_lie_on_both_sides_of_one():
 def test_backprop_checker_rejects_a_layer_derivative_without_its_input():
     d = backprop.update.derivation()
     broken = _broken(d, layer_tb=d["layer_tb"] / backprop.f1)
-    assert not _first(backprop._verify_update(broken, S)).ok
+    assert not _first(backprop.update.verify(broken, S)).ok
 
 
 @pytest.mark.parametrize("bad", ["nested", "first_order"])
 def test_backprop_symbolic_checks_reject_tampered_results(bad):
     d = backprop.update.derivation()
     tampered = _broken(d, **{bad: d[bad] * 2})
-    findings = list(backprop._verify_update(tampered, S))
+    findings = list(backprop.update.verify(tampered, S))
     assert not all(f.ok for f in findings[:3])
 
 
@@ -217,7 +217,7 @@ def _layer_speed_finding(monkeypatch, record):
     from gradcheck.experiments import _training
 
     monkeypatch.setattr(_training, "train", lambda **kw: record)
-    return _first(backprop._verify_layer_speeds(backprop.layer_speeds.derivation(), Settings()))
+    return _first(backprop.layer_speeds.verify(backprop.layer_speeds.derivation(), Settings()))
 
 
 def test_layer_speeds_verdict_says_partly_true_with_the_numbers(monkeypatch):

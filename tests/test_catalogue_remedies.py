@@ -12,7 +12,7 @@ from hypothesis.extra import numpy as hnp
 
 import gradcheck
 import proofs
-from gradcheck import evidence
+from gradcheck.catalogue import evidence
 from proofs import remedies
 
 SETTINGS = gradcheck.Settings(max_examples=100)

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import gradcheck
-from gradcheck import evidence
+from gradcheck.catalogue import evidence
 from gradcheck.symbolic import array_symbols
 from proofs import softmax
 

@@ -17,14 +17,15 @@ import pytest
 
 import gradcheck
 import gradcheck._profiles as profiles
-from gradcheck import claims
+from gradcheck import catalogue
+from gradcheck.catalogue import _registry
 
 pytest_plugins = ["pytester"]
 
 # An in-process pytester run drops the modules it imported from sys.modules when it ends; a
 # catalogue first imported there would be imported again by the next run and register its claims
 # twice.  Imported here, it stays.
-claims.load_catalogue()
+catalogue.load_catalogue()
 
 HEAVY = ("jax", "sympy", "hypothesis", "numpy", "gradcheck")
 
@@ -62,15 +63,15 @@ def outer_defaults():
     assert (profiles.current_profile(), profiles.default_seed(), hypothesis.settings().max_examples) == before
 
 
-def fake_claim(expected=("verified",)) -> claims.Claim:
+def fake_claim(expected=("verified",)) -> catalogue.Claim:
     """A claim that costs nothing: one finding, reaching 'verified'."""
-    return claims.Claim(
+    return catalogue.Claim(
         id="fake.holds",
         title="one plus one is two",
         seeds=("000",),
         expected=expected,
-        derive=lambda: claims.Derivation(statement=None),
-        verify=lambda d, s: [claims.Finding("verified", True, "1 + 1 == 2", "arithmetic", record={"seed": s.seed})],
+        derive=lambda: catalogue.Derivation(statement=None),
+        verify=lambda d, s: [catalogue.Finding("verified", True, "1 + 1 == 2", "arithmetic", record={"seed": s.seed})],
     )
 
 
@@ -204,14 +205,14 @@ def test_markers_are_registered_so_strict_markers_passes(pytester):
 
 # ---- claims as items -------------------------------------------------------------------------
 def test_a_claim_is_an_item_that_passes_when_it_reaches_its_verdict(pytester, monkeypatch):
-    monkeypatch.setitem(claims._REGISTRY, "fake.holds", fake_claim())
+    monkeypatch.setitem(_registry._REGISTRY, "fake.holds", fake_claim())
     result = pytester.runpytest("-v", "--strict-markers", "-m", "gradcheck_claim", "--gradcheck-claims=fake")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["gradcheck-claims::fake.holds PASSED*"])
 
 
 def test_a_claim_item_fails_showing_claim_verdicts_finding_and_replay(pytester, monkeypatch):
-    monkeypatch.setitem(claims._REGISTRY, "fake.holds", fake_claim(expected=("proved",)))
+    monkeypatch.setitem(_registry._REGISTRY, "fake.holds", fake_claim(expected=("proved",)))
     result = pytester.runpytest("--gradcheck-claims=fake.holds", "--gradcheck-seed=5")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([
@@ -238,7 +239,7 @@ def test_a_real_claim_passes_and_fails_once_its_expected_verdict_is_changed(pyte
 
 
 def test_claims_are_selected_like_gradcheck_verify(pytester, monkeypatch):
-    monkeypatch.setitem(claims._REGISTRY, "fake.holds", fake_claim())
+    monkeypatch.setitem(_registry._REGISTRY, "fake.holds", fake_claim())
     result = pytester.runpytest("--collect-only", "-q", "--gradcheck-claims=fake,chain.term_bound,softmax")
     ids = [ln for ln in result.outlines if ln.startswith("gradcheck-claims::")]
     softmax = [i for i in gradcheck.registry() if i.startswith("softmax.")]

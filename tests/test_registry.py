@@ -6,7 +6,7 @@ Ids read the same here as in the CLI and in LaTeX labels: ``test_claim_reaches_e
 import pytest
 
 import gradcheck
-from gradcheck.claims import Settings, registry
+from gradcheck.catalogue import Settings, registry
 
 CLAIMS = registry()
 

@@ -26,7 +26,7 @@ import pytest
 
 import gradcheck
 from gradcheck import _cli_report, cli, figures, render
-from gradcheck.claims import Settings, select
+from gradcheck.catalogue import Settings, select
 
 SELECTION = ["sigmoid.max_derivative", "tanh.max_derivative", "chain.exploding"]
 

@@ -1,22 +1,24 @@
 """Ready-made findings: the ways a claim's verifying half reaches a verdict.
 
-Each function does the work and returns a :class:`~gradcheck.claims.Finding`; none of them
+Each function does the work and returns a :class:`~gradcheck.catalogue.Finding`; none of them
 takes the expected outcome as an argument, so none can pass by construction.
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from typing import Any
 
 import hypothesis
 from hypothesis import strategies as st
 
-from ._profiles import hypothesis_settings
-from .claims import Finding, Settings
-from .symbolic import prove_equal
+from .._profiles import hypothesis_settings
+from ..check import check
+from ..symbolic import prove_equal
+from ._claim import Finding, Settings
 
-__all__ = ["identity", "attack", "search_counterexample", "from_report", "measured", "fact"]
+__all__ = ["identity", "attack", "search_counterexample", "from_report", "checked", "measured", "fact"]
 
 
 def identity(derived, textbook, what: str) -> Finding:
@@ -43,7 +45,7 @@ def _search(strategy, predicate, settings: Settings, max_examples: int | None):
             strategy,
             predicate,
             settings=hypothesis_settings(max_examples=n, profile=settings.profile),
-            random=__import__("random").Random(settings.seed),
+            random=random.Random(settings.seed),
         )
     except hypothesis.errors.NoSuchExample:
         return None
@@ -103,6 +105,17 @@ def from_report(report, what: str) -> Finding:
         counterexample=first.input_repr(),
         record=rec,
     )
+
+
+def checked(fn: Callable, reference, what: str, settings: Settings, **check_kwargs) -> Finding:
+    """:func:`gradcheck.check` at the settings' ``max_examples`` and ``seed``, as a finding (:func:`from_report`).
+
+    ``check_kwargs`` are the check's own arguments (``shapes``, ``domain``, ``dtype``, ``order``, ...).
+    """
+    for key in ("max_examples", "seed"):
+        if key in check_kwargs:
+            raise TypeError(f"checked() takes {key} from settings, not as an argument")
+    return from_report(check(fn, reference, max_examples=settings.max_examples, seed=settings.seed, **check_kwargs), what)
 
 
 def measured(what: str, figure: Any, ok: bool, method: str, **record) -> Finding:

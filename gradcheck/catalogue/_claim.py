@@ -1,4 +1,4 @@
-"""Claims, findings and verdicts, and the registry that ``proofs/`` fills.
+"""Claims, findings and verdicts: the types of the catalogue.
 
 A :class:`Claim` is one statement of the catalogue.  It has two halves:
 
@@ -19,45 +19,20 @@ violated bound): it makes the claim fail whatever else was reached.
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import pkgutil
 import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from .symbolic.derivation import Derivation, Step
+from .._profiles import PROFILES, current_profile
+from ..symbolic.derivation import Derivation
 
-
-__all__ = [
-    "VERDICTS",
-    "SEEDS",
-    "Step",
-    "Derivation",
-    "Finding",
-    "Settings",
-    "Claim",
-    "ClaimResult",
-    "register",
-    "registry",
-    "get",
-    "select",
-    "load_catalogue",
-]
+__all__ = ["VERDICTS", "Finding", "Settings", "Claim", "ClaimResult"]
 
 #: The four verdicts of the design: ``proved`` (symbolic identity or bound), ``verified``
 #: (numerical agreement over N examples), ``refuted`` (a counterexample is the result),
 #: ``measured`` (a statistical or experimental figure).
 VERDICTS = ("proved", "verified", "refuted", "measured")
-
-#: The source notes the claims come from, by their three-digit prefix.  The project cites
-#: them by name; it never reads them.
-SEEDS = {
-    "000": "000_48fafa9910b50dec.txt",  # one-neuron chain, Nielsen's argument
-    "001": "001_1861a09d8fa92c9f.txt",  # MLP Jacobians and ReLU
-    "002": "002_5222ebc1bbc2933c.txt",  # causes and remedies
-    "003": "003_e50f9bff32cdfab8.txt",  # quadratic vs cross-entropy cost, softmax
-}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +43,8 @@ class Finding:
     verdict of its own (a Hypothesis attack on a bound already proved).  ``ok`` says whether the
     check came out as the catalogue expects; a refutation that found its counterexample is
     ``ok``.  ``record`` says what was checked and how (examples, dtype, tolerance, seed, ...).
+    ``curves`` holds arrays that a report figure draws (a sampled curve); they are bulky and
+    not part of the record written to results.json.
     """
 
     verdict: str | None
@@ -77,6 +54,7 @@ class Finding:
     figure: Any = None
     counterexample: Any = None
     record: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    curves: Mapping[str, Any] = dataclasses.field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self):
         if self.verdict is not None and self.verdict not in VERDICTS:
@@ -93,8 +71,6 @@ class Settings:
 
     @classmethod
     def from_profile(cls, name: str | None = None, seed: int = 0) -> "Settings":
-        from ._profiles import current_profile, PROFILES
-
         name = name or current_profile()
         if name not in PROFILES:
             raise ValueError(f"profile must be one of {sorted(PROFILES)}, got {name!r}")
@@ -142,35 +118,49 @@ class ClaimResult:
 
 @dataclasses.dataclass
 class Claim:
-    """One statement of the catalogue, with its derivation, verification and expected verdict."""
+    """One statement of the catalogue, with its derivation, verification and expected verdict.
+
+    ``seeds`` name the source notes the statement comes from; the catalogue decides how they are
+    spelled (``proofs`` gives the notes' file names).  ``verify`` may be attached after
+    construction with :meth:`verifier` (the decorated form of :func:`gradcheck.catalogue.claim`).
+    """
 
     id: str
     title: str
     seeds: tuple[str, ...]
     expected: tuple[str, ...]
     derive: Callable[..., Derivation]
-    verify: Callable[[Derivation, Settings], Iterable[Finding]]  # a list, or a generator of findings
+    verify: Callable[[Derivation, Settings], Iterable[Finding]] | None = None  # a list or a generator
     statement: str = ""  # the precise statement in words (prose; the math comes from SymPy)
     params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
-        if "." not in self.id or self.id != self.id.strip():
+        if not isinstance(self.id, str) or "." not in self.id or self.id != self.id.strip():
             raise ValueError(f"claim id must look like 'topic.name', got {self.id!r}")
+        if isinstance(self.expected, str):
+            raise TypeError(f"{self.id}: expected must be a tuple of verdicts, got the string {self.expected!r}")
         bad = [v for v in self.expected if v not in VERDICTS]
         if bad or not self.expected:
             raise ValueError(f"{self.id}: expected must be a non-empty subset of {VERDICTS}, got {self.expected!r}")
-        seeds = []
-        for s in self.seeds:
-            key = s[:3]
-            if key not in SEEDS:
-                raise ValueError(f"{self.id}: seeds must name files of {sorted(SEEDS.values())}, got {s!r}")
-            seeds.append(SEEDS[key])
-        self.seeds = tuple(seeds)
+        if isinstance(self.seeds, str) or not self.seeds or not all(isinstance(s, str) and s for s in self.seeds):
+            raise ValueError(f"{self.id}: seeds must be a non-empty tuple of source names, got {self.seeds!r}")
+        if not callable(self.derive):
+            raise TypeError(f"{self.id}: derive must be callable, got {self.derive!r}")
+        self.expected, self.seeds = tuple(self.expected), tuple(self.seeds)
         self._cache: dict[tuple, Derivation] = {}
 
     @property
     def topic(self) -> str:
         return self.id.split(".", 1)[0]
+
+    def verifier(self, fn: Callable[[Derivation, Settings], Iterable[Finding]]):
+        """Attach the verifying half (a decorator); returns ``fn`` unchanged."""
+        if self.verify is not None:
+            raise ValueError(f"{self.id}: the claim has a verifier already")
+        if not callable(fn):
+            raise TypeError(f"{self.id}: a verifier must be callable, got {fn!r}")
+        self.verify = fn
+        return fn
 
     def derivation(self, **params) -> Derivation:
         """The SymPy derivation, computed once per parameter set."""
@@ -182,6 +172,9 @@ class Claim:
 
     def run(self, settings: Settings | None = None, **params) -> ClaimResult:
         """Derive, verify, and return the result; never raises for a failing claim."""
+        if self.verify is None:
+            raise ValueError(f"{self.id}: the claim has no verifier (decorate one with @{self.id.split('.')[-1]}"
+                             ".verifier)")
         settings = settings or Settings.from_profile()
         t0 = time.perf_counter()
         try:
@@ -192,64 +185,15 @@ class Claim:
         return ClaimResult(self, findings, time.perf_counter() - t0, settings, error)
 
     def latex(self, steps: bool = False, **params) -> str:
-        from . import render
+        # imported at call time: a catalogue that is only listed or run never loads the printer
+        from ..symbolic.printing import claim_latex
 
-        return render.claim_latex(self, steps=steps, **params)
+        return claim_latex(self, steps=steps, **params)
 
     def markdown(self, **params) -> str:
-        from . import render
+        from ..symbolic.printing import claim_markdown
 
-        return render.claim_markdown(self, **params)
+        return claim_markdown(self, **params)
 
     def __repr__(self) -> str:
         return f"Claim({self.id!r}, expected={self.expected})"
-
-
-_REGISTRY: dict[str, Claim] = {}
-
-
-def register(claim: Claim) -> Claim:
-    """Add a claim to the registry; ids are unique and stable (papers cite them)."""
-    if claim.id in _REGISTRY and _REGISTRY[claim.id] is not claim:
-        raise ValueError(f"claim id {claim.id!r} is registered twice")
-    _REGISTRY[claim.id] = claim
-    return claim
-
-
-def load_catalogue() -> None:
-    """Import every module of ``proofs`` so that its claims register themselves."""
-    import proofs
-
-    for mod in pkgutil.iter_modules(proofs.__path__):
-        if not mod.name.startswith("_"):
-            importlib.import_module(f"proofs.{mod.name}")
-
-
-def registry() -> dict[str, Claim]:
-    load_catalogue()
-    return dict(sorted(_REGISTRY.items()))
-
-
-def get(claim_id: str) -> Claim:
-    reg = registry()
-    if claim_id not in reg:
-        raise KeyError(f"no claim {claim_id!r}; `gradcheck list` shows the registered ids")
-    return reg[claim_id]
-
-
-def select(patterns: Iterable[str] = ()) -> list[Claim]:
-    """Claims whose id equals a pattern or starts with ``pattern + '.'`` (a topic).
-
-    An empty selection means every claim.  A pattern that matches nothing is an error.
-    """
-    reg = registry()
-    patterns = list(patterns)
-    if not patterns:
-        return list(reg.values())
-    out: dict[str, Claim] = {}
-    for p in patterns:
-        hits = [c for i, c in reg.items() if i == p or i.startswith(p.rstrip(".") + ".")]
-        if not hits:
-            raise KeyError(f"no claim or topic {p!r}; topics: {sorted({c.topic for c in reg.values()})}")
-        out.update((c.id, c) for c in hits)
-    return list(out.values())
