@@ -107,7 +107,7 @@ def _numpy_bias_gradients(Ws, bs, x, y, *, broken=False):
 def test_measured_speed_is_the_textbook_backprop_bias_gradient_and_a_broken_one_is_not(vanish):
     data = _common.digits()
     with gradcheck.float64():  # the networks the fixture trained: seeds 0 and 1, already compiled
-        flat, _ = _common.sweep(V._train_init((30, 30, 30, 30)), [np.arange(2, dtype=np.int32)],
+        flat, _ = _common.sweep(T._train_init((30, 30, 30, 30)), [np.arange(2, dtype=np.int32)],
                                 block=2)
     for seed in (0, 1):
         Ws, bs = [f[seed] for f in flat[:5]], [f[seed] for f in flat[5:]]
@@ -167,7 +167,7 @@ def test_speed_during_training_is_the_textbook_bias_gradient_of_the_trained_netw
     data = _common.digits()
     E = 50
     with gradcheck.float64():
-        flat, _ = _common.sweep(V._train_init((30, 30, 30, 30)), [np.arange(1, dtype=np.int32)],
+        flat, _ = _common.sweep(T._train_init((30, 30, 30, 30)), [np.arange(1, dtype=np.int32)],
                                 block=1)
         key = jax.random.fold_in(jax.random.key(T._SHUFFLE_SEED), 0)
         orders = [np.asarray(jax.random.permutation(jax.random.fold_in(key, e), 1000))

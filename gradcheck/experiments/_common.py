@@ -1,4 +1,4 @@
-"""What the three experiments share: data, argument checks, seeded sweeps, files, results.
+"""What the three experiments share: data, the digits network, argument checks, sweeps, files.
 
 * **Data**: the 8x8 handwritten digits that ship inside scikit-learn's wheel
   (``sklearn.datasets.load_digits``: 1797 images, no download), pixels scaled from 0..16 to
@@ -26,14 +26,14 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-
-from .._files import write_whole
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._files import write_whole
+from ..models import mlp_forward
 from ..sharding import map_rows
 
 #: The training examples every experiment measures on, as Nielsen did (1000 of them).
@@ -199,6 +199,37 @@ def cross_entropy(z: jax.Array, y: jax.Array) -> jax.Array:
     return -jnp.mean(jnp.sum(per_unit, axis=-1))
 
 
+def network_sizes(hidden) -> tuple[int, ...]:
+    """Layer widths of a digits network: 64 pixels in, ``hidden``, 10 classes out."""
+    return (64, *hidden, 10)
+
+
+def init_network(seed, hidden, scaled):
+    """Weights and biases of network ``seed``; ``scaled`` (traced, 0 or 1) picks the init.
+
+    Weights N(0, 1)/sqrt(n_in) (``scaled``) or N(0, 1), biases N(0, 1).  ``W^l`` is stored
+    n_{l-1} x n_l, so that a batch of examples as rows is multiplied as ``a @ W``.
+    """
+    sizes = network_sizes(hidden)
+    shapes = [(a, b) for a, b in zip(sizes[:-1], sizes[1:])] + [(b,) for b in sizes[1:]]
+    draws = standard_normals(seed, shapes)
+    L = len(sizes) - 1
+    Ws = [w * jnp.where(scaled > 0, 1.0 / np.sqrt(w.shape[0]), 1.0) for w in draws[:L]]
+    return Ws, draws[L:]
+
+
+def pre_activations(Ws, bs, x):
+    """``[z^1, ..., z^L]`` of the sigmoid network on the examples ``x`` (rows), by
+    :func:`gradcheck.models.mlp_forward` (which takes ``W^l`` as n_l x n_{l-1}: hence ``W.T``)."""
+    zs, _ = mlp_forward([(W.T, b) for W, b in zip(Ws, bs)], x)
+    return zs
+
+
+def network_cost(Ws, bs, x, y):
+    """The per-unit cross-entropy of the network's sigmoid outputs on ``x``, against ``y``."""
+    return cross_entropy(pre_activations(Ws, bs, x)[-1], y)
+
+
 # ---------------------------------------------------------------------------------------------
 # Sweeps over seeds, with progress
 # ---------------------------------------------------------------------------------------------
@@ -298,19 +329,6 @@ class Result:
         for kind, p in self.files.items():
             console.print(f"wrote {kind}: {p}", markup=False, highlight=False)
         console.print(f"{self.name}: {self.seconds:.1f} s", markup=False, highlight=False)
-
-
-def environment_record() -> dict[str, Any]:
-    from .. import __version__
-
-    devs = jax.devices()
-    return {
-        "gradcheck": __version__,
-        "jax": jax.__version__,
-        "dtype": "float64",
-        "devices": len(devs),
-        "platform": devs[0].platform,
-    }
 
 
 def finish(result: Result, out: Path | None, t0: float) -> Result:

@@ -40,9 +40,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._environment import environment
 from .._x64 import float64
 from ._common import (Result, block_size, check_count, cross_entropy, digits,
-                      environment_record, figure, finish, prepare_out, progress, quantiles,
+                      figure, finish, prepare_out, progress, quantiles,
                       standard_normals, sweep, sweep_record)
 
 WIDTH = 30
@@ -161,7 +162,8 @@ def remedies(seeds: int = DEFAULTS["seeds"], out: str | Path | None = None, *,
         "experiment": "remedies",
         "what": "per hidden layer l (1 = nearest the input): speed ||dC/db^l|| and per-example "
                 "rms ||delta_x^l||, at initialisation",
-        "environment": environment_record(),
+        "environment": environment(),
+        "dtype": "float64",
         "data": data.record(),
         "settings": {"seeds": seeds, "depth": depth, "width": WIDTH, "variants": VARIANTS,
                      "cost": "per-unit cross-entropy of 10 sigmoid outputs"},

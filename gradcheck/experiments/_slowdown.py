@@ -26,9 +26,10 @@ import jax.numpy as jnp
 import numpy as np
 import sympy as sp
 
+from .._environment import environment
 from .._x64 import float64
 from ..symbolic import logistic
-from ._common import (Result, block_size, check_count, environment_record, figure, finish,
+from ._common import (Result, block_size, check_count, figure, finish,
                       prepare_out, progress, quantiles, seed_key, sweep, sweep_record)
 
 #: Nielsen's two starting points (w, b), learning rate and number of epochs.
@@ -178,7 +179,8 @@ def slowdown(seeds: int = DEFAULTS["seeds"], out: str | Path | None = None, *,
     result = Result("slowdown", {
         "experiment": "slowdown",
         "what": "one sigmoid neuron, x = 1, y = 0, gradient descent on w and b",
-        "environment": environment_record(),
+        "environment": environment(),
+        "dtype": "float64",
         "settings": {"starts": [list(s) for s in STARTS], "lr": LR, "epochs": EPOCHS,
                      "seeds": seeds, "sweep_starts": f"w, b ~ U(0, {START_HI:g})",
                      "horizon": HORIZON},

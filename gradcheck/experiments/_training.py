@@ -31,7 +31,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._x64 import float64
-from ._common import cross_entropy, digits, progress, quantiles, sweep
+from ._common import (cross_entropy, digits, init_network, network_cost, network_sizes, pre_activations, progress,
+                      quantiles, sweep)
 
 #: The measured setting (the README figure and the claim ``backprop.layer_speeds``).
 SETTING = {"hidden": (30, 30, 30, 30), "seeds": 8, "epochs": 500, "lr": 0.1, "batch": 10}
@@ -48,28 +49,22 @@ _EPOCH_BLOCK = 50   # epochs per jitted block (one compiled program, a progress 
 _SHUFFLE_SEED = 1
 
 
-def sizes(hidden) -> tuple[int, ...]:
-    return (64, *hidden, 10)
+@functools.cache
+def _train_init(hidden):
+    """vmapped seed -> the flat parameters (W..., b...) of network ``seed``, N(0, 1)/sqrt(n_in)
+    weights: the networks of ``vanishing``'s measurement at initialisation."""
+    def one(seed):
+        Ws, bs = init_network(seed, hidden, jnp.ones(()))
+        return (*Ws, *bs)
 
-
-def _forward(Ws, bs, x):
-    zs, a = [], x
-    for W, b in zip(Ws, bs):
-        z = a @ W + b
-        zs.append(z)
-        a = jax.nn.sigmoid(z)
-    return zs
-
-
-def _cost(Ws, bs, x, y):
-    return cross_entropy(_forward(Ws, bs, x)[-1], y)
+    return jax.vmap(one)
 
 
 def _measure(Ws, bs, W0, x, y, labels):
-    gb = jax.grad(_cost, argnums=1)(Ws, bs, x, y)
+    gb = jax.grad(network_cost, argnums=1)(Ws, bs, x, y)
     speed = jnp.stack([jnp.linalg.norm(g) for g in gb[:-1]])
     change = jnp.stack([jnp.linalg.norm(W - V) / jnp.linalg.norm(V) for W, V in zip(Ws, W0)])
-    out = _forward(Ws, bs, x)[-1]
+    out = pre_activations(Ws, bs, x)[-1]
     acc = jnp.mean((jnp.argmax(out, -1) == labels).astype(out.dtype))
     return speed, change, cross_entropy(out, y), acc
 
@@ -94,7 +89,7 @@ def _block(hidden, lr, batch, epochs):
 
             def step(p, idx):
                 Ws, bs = p
-                gW, gb = jax.grad(_cost, argnums=(0, 1))(Ws, bs, x[idx], y[idx])
+                gW, gb = jax.grad(network_cost, argnums=(0, 1))(Ws, bs, x[idx], y[idx])
                 return ([W - lr * g for W, g in zip(Ws, gW)], [b - lr * g for b, g in zip(bs, gb)]), None
 
             p, _ = jax.lax.scan(step, (Ws, bs), order.reshape(nb, batch))
@@ -115,7 +110,7 @@ def _final(hidden):
     def one(*flat):
         W0, Ws, bs = list(flat[:L]), list(flat[L:2 * L]), list(flat[2 * L:])
         m = _measure(Ws, bs, W0, jnp.asarray(d.x), jnp.asarray(d.y), jnp.asarray(d.labels))
-        out = _forward(Ws, bs, jnp.asarray(held.x))[-1]
+        out = pre_activations(Ws, bs, jnp.asarray(held.x))[-1]
         h = jnp.mean((jnp.argmax(out, -1) == jnp.asarray(held.labels)).astype(out.dtype))
         return (*m, h)
 
@@ -143,8 +138,6 @@ def _train(hidden, seeds, epochs, lr, batch, console=None) -> dict[str, Any]:
     rows = np.arange(seeds, dtype=np.int32)
     with float64(), progress(console) as bar:
         task = bar.add_task(f"training {seeds} networks, mini-batch SGD", total=epochs)
-        from ._vanishing import _train_init  # the networks of its measurement at initialisation
-
         init, _ = sweep(_train_init(hidden), [rows], block=seeds)
         W0, params = list(init[:L]), list(init)
         parts: list[list[np.ndarray]] = [[], [], [], []]
@@ -181,7 +174,7 @@ def _record(hidden, seeds, epochs, lr, batch, speed, change, cost, acc, heldout)
     after = slice(first_learned, E) if first_learned is not None else slice(E, E)
     end = change[:, -1, :]
     return {
-        "network": list(sizes(hidden)),
+        "network": list(network_sizes(hidden)),
         "method": f"mini-batch stochastic gradient descent, batch {batch}, learning rate {lr:g}, "
                   f"{epochs} epochs, no L2 term, shuffled every epoch",
         "training_examples": 1000,

@@ -30,11 +30,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._environment import environment
 from .._x64 import float64
 from . import _training
-from ._common import (Result, block_size, check_count, check_positive, cross_entropy, digits,
-                      environment_record, figure, finish, prepare_out, progress, quantiles,
-                      standard_normals, sweep, sweep_record)
+from ._common import (Result, block_size, check_count, check_positive, digits, figure,
+                      finish, init_network, network_cost, network_sizes, pre_activations, prepare_out, progress,
+                      quantiles, sweep, sweep_record)
 
 #: Hidden layers of the three networks.
 NETWORKS = ((30, 30), (30, 30, 30), (30, 30, 30, 30))
@@ -55,34 +56,6 @@ DEFAULTS = {"seeds": 200, "train_seeds": _training.SETTING["seeds"],
 _BLOCK = 50          # seeds per jitted block at initialisation
 
 
-def _sizes(hidden):
-    return (64, *hidden, 10)
-
-
-def _init(seed, hidden, scaled):
-    """Weights and biases of network ``seed``; ``scaled`` (traced, 0 or 1) picks the init."""
-    sizes = _sizes(hidden)
-    shapes = [(a, b) for a, b in zip(sizes[:-1], sizes[1:])] + [(b,) for b in sizes[1:]]
-    draws = standard_normals(seed, shapes)
-    L = len(sizes) - 1
-    Ws = [w * jnp.where(scaled > 0, 1.0 / np.sqrt(w.shape[0]), 1.0) for w in draws[:L]]
-    return Ws, draws[L:]
-
-
-def _forward(Ws, bs, x):
-    """Pre-activations of every layer; the output layer's is the last."""
-    zs, a = [], x
-    for W, b in zip(Ws, bs):
-        z = a @ W + b
-        zs.append(z)
-        a = jax.nn.sigmoid(z)
-    return zs
-
-
-def _cost(Ws, bs, x, y):
-    return cross_entropy(_forward(Ws, bs, x)[-1], y)
-
-
 @functools.cache
 def _at_init(hidden):
     """vmapped (seed, scaled) -> (speed per hidden layer, estimated fall per layer)."""
@@ -90,12 +63,12 @@ def _at_init(hidden):
     x, y = d.x, d.y
 
     def one(seed, scaled):
-        Ws, bs = _init(seed, hidden, scaled)
-        g = jax.grad(_cost, argnums=1)(Ws, bs, x, y)
+        Ws, bs = init_network(seed, hidden, scaled)
+        g = jax.grad(network_cost, argnums=1)(Ws, bs, x, y)
         speed = jnp.stack([jnp.linalg.norm(g[l]) for l in range(len(hidden))])
         # The n-unit version of the notes' factor |w sigma'|: gain of Sigma'(z^l) W^{l+1}^T
         # on a random vector is sqrt(n_l) * std(W^{l+1}) * rms(sigma'(z^l)).
-        zs = _forward(Ws, bs, x)
+        zs = pre_activations(Ws, bs, x)
         est = []
         for l in range(len(hidden) - 1):
             s = jax.nn.sigmoid(zs[l])
@@ -104,15 +77,6 @@ def _at_init(hidden):
             std = jnp.where(scaled > 0, 1.0 / np.sqrt(n), 1.0)
             est.append(1.0 / (np.sqrt(n) * std * rms))
         return speed, jnp.stack(est) if est else jnp.zeros((0,))
-
-    return jax.vmap(one)
-
-
-@functools.cache
-def _train_init(hidden):
-    def one(seed):
-        Ws, bs = _init(seed, hidden, jnp.ones(()))
-        return (*Ws, *bs)
 
     return jax.vmap(one)
 
@@ -172,13 +136,14 @@ def vanishing(seeds: int = DEFAULTS["seeds"], out: str | Path | None = None, *,
     result = Result("vanishing", {
         "experiment": "vanishing",
         "what": "norm of dC/db^l per hidden layer l, cost averaged over the training examples",
-        "environment": environment_record(),
+        "environment": environment(),
+        "dtype": "float64",
         "data": data.record(),
         "settings": {"seeds": seeds, "train_seeds": train_seeds, "epochs": epochs, "lr": lr,
                      "batch": batch,
                      "cost": "per-unit cross-entropy of sigmoid outputs",
                      "inits": {k: v + " weights, N(0,1) biases" for k, v in INITS.items()},
-                     "networks": [list(_sizes(h)) for h in NETWORKS]},
+                     "networks": [list(network_sizes(h)) for h in NETWORKS]},
         "sweep": sweep_record(info, block),
         "at_init": at_init,
         "training": training,
@@ -192,7 +157,7 @@ def vanishing(seeds: int = DEFAULTS["seeds"], out: str | Path | None = None, *,
 
 
 def _name(hidden) -> str:
-    return "-".join(str(n) for n in _sizes(hidden))
+    return "-".join(str(n) for n in network_sizes(hidden))
 
 
 def _fmt(q, i) -> str:

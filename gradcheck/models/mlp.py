@@ -130,10 +130,16 @@ def mlp_init(seed: int, sizes, dtype=np.float64, scale: float = 1.0):
 
 
 def mlp_forward(params, x, activation: Callable = jax.nn.sigmoid):
-    """``(zs, activations)``: lists of the weighted inputs and of a^0 = x, ..., a^L."""
+    """``(zs, activations)``: lists of the weighted inputs and of a^0 = x, ..., a^L.
+
+    ``x`` is one input ``(n_0,)``, or a batch of inputs as rows ``(B, n_0)``: then every layer
+    computes ``a W^T + b``, one row per input (``W^l`` stays n_l x n_{l-1}).
+    """
+    if jnp.ndim(x) not in (1, 2):
+        raise ValueError(f"x: expected one input (n_0,) or a batch of rows (B, n_0), got shape {jnp.shape(x)}")
     a, zs, As = x, [], [x]
     for W, b in params:
-        z = W @ a + b
+        z = W @ a + b if jnp.ndim(a) == 1 else a @ W.T + b
         a = activation(z)
         zs.append(z)
         As.append(a)
