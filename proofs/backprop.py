@@ -18,7 +18,7 @@ import numpy as np
 import sympy as sp
 
 import gradcheck
-from gradcheck.catalogue import Derivation, Finding, Step, evidence
+from gradcheck.catalogue import Derivation, Step, evidence
 from gradcheck import networks as nw
 from gradcheck.networks import dC
 from gradcheck.symbolic import concrete
@@ -118,13 +118,14 @@ def _(d: Derivation, s):
     err_sym = max(abs(float(f_ref(a0[i], *w[i], *b[i], y[i])) - auto[i, 1]) / abs(auto[i, 1]) for i in range(k))
     descent = float(np.max(coef_err))
     ok = err < 1e-12 and err_sym < 1e-12 and descent < 1e-5 and bool(np.all(lowered))
-    yield Finding("verified" if ok else None, ok,
-                  f"on {n} random 4-layer sigmoid chains jax.grad's dLoss/dw equals the product of per-layer factors "
-                  f"(max relative error {err:.2g}; the SymPy product in mpmath at {k} of them: {err_sym:.2g}); one "
-                  f"step delta w = -alpha grad (alpha = {STEP:g}) lowers the loss on every chain, at the rate "
-                  f"|grad|^2 (central difference, max relative error {descent:.2g})", "jax.grad, jitted and vmapped (float64)",
-                  record={"examples": n, "seed": s.seed, "dtype": "float64", "max_relative_error": err,
-                          "max_relative_error_symbolic": err_sym, "first_order_error": descent, "alpha": STEP})
+    yield evidence.fact(ok,
+                        f"on {n} random 4-layer sigmoid chains jax.grad's dLoss/dw equals the product of per-layer "
+                        f"factors (max relative error {err:.2g}; the SymPy product in mpmath at {k} of them: "
+                        f"{err_sym:.2g}); one step delta w = -alpha grad (alpha = {STEP:g}) lowers the loss on every "
+                        f"chain, at the rate |grad|^2 (central difference, max relative error {descent:.2g})",
+                        "jax.grad, jitted and vmapped (float64)", verdict="verified", examples=n, seed=s.seed,
+                        dtype="float64", max_relative_error=err, max_relative_error_symbolic=err_sym,
+                        first_order_error=descent, alpha=STEP)
 
 
 # =====================================================================================

@@ -424,10 +424,10 @@ def _(d: Derivation, s):
         got = db[:, 0] / db[:, 2]
         want = np.asarray(closed_ratio(a0, w, b, y))
         err = float(np.max(np.abs(got - want) / np.abs(want)))
-        yield Finding("verified" if err < 1e-12 else None, err < 1e-12,
-                      f"jax.grad's dC/db_1 / dC/db_3 equals sigma'(z_1) w_2 sigma'(z_2) w_3 on {n} random chains "
-                      f"(max relative error {err:.2g}, float64)", "jax.grad, jitted and vmapped",
-                      record={"examples": n, "seed": s.seed, "dtype": "float64", "max_relative_error": err})
+        yield evidence.fact(err < 1e-12,
+                            f"jax.grad's dC/db_1 / dC/db_3 equals sigma'(z_1) w_2 sigma'(z_2) w_3 on {n} random chains "
+                            f"(max relative error {err:.2g}, float64)", "jax.grad, jitted and vmapped",
+                            verdict="verified", examples=n, seed=s.seed, dtype="float64", max_relative_error=err)
 
         def violates(t):
             ws, bs, a0_, y_ = t
@@ -512,11 +512,11 @@ def _(d: Derivation, s):
     f32 = [n for n in range(1, D + 1) if not math.isfinite(got["float32"][n])]
     f32_inf = min(f32) if f32 else None
     ok = err < 1e-12 and f32_inf is not None
-    yield Finding("verified" if ok else None, ok,
-                  f"jax.grad of the constructed chain gives dC/db_1 = 25^(L-1)(1/2 - y)/4 for L = 1..{D} "
-                  f"(max relative error {err:.2g}, float64); in float32 it overflows to inf from L = {f32_inf}",
-                  "jax.grad at the constructed parameters", record={"depths": [1, D], "max_relative_error": err,
-                                                                      "float32_overflow_depth": f32_inf, "y": yv})
+    yield evidence.fact(ok,
+                        f"jax.grad of the constructed chain gives dC/db_1 = 25^(L-1)(1/2 - y)/4 for L = 1..{D} "
+                        f"(max relative error {err:.2g}, float64); in float32 it overflows to inf from L = {f32_inf}",
+                        "jax.grad at the constructed parameters", verdict="verified", depths=[1, D],
+                        max_relative_error=err, float32_overflow_depth=f32_inf, y=yv)
 
 
 # =====================================================================================
@@ -667,12 +667,13 @@ def _(d: Derivation, s):
         small = rng.uniform(-4, 4, n)
         peaks = np.asarray(peak_fn(jnp.asarray(small), jnp.asarray(rng.normal(0, 5, n))))
     ok = err < 1e-9 and abs(num_wmax - w_star) < 1e-9 and abs(num_umax - u_star) < 1e-3 and bool(np.all(peaks < 0))
-    yield Finding("verified" if ok else None, ok,
-                  f"bisection on |w sigma'(w a + b)| - 1 (jax.grad, float64) gives the formula's width for {n + 7} "
-                  f"(w, b) (max error {err:.2g}); the numerical maximum {num_wmax:.6f} at |w| = {num_umax:.4f}; "
-                  f"no window for |w| < 4", "bisection on the JAX function",
-                  record={"examples": n + 7, "seed": s.seed, "max_width_error": err, "numeric_max": num_wmax,
-                          "numeric_argmax": num_umax, "dtype": "float64"})
+    yield evidence.fact(ok,
+                        f"bisection on |w sigma'(w a + b)| - 1 (jax.grad, float64) gives the formula's width for "
+                        f"{n + 7} (w, b) (max error {err:.2g}); the numerical maximum {num_wmax:.6f} at |w| = "
+                        f"{num_umax:.4f}; no window for |w| < 4",
+                        "bisection on the JAX function", verdict="verified", examples=n + 7,
+                        seed=s.seed, max_width_error=err, numeric_max=num_wmax, numeric_argmax=num_umax,
+                        dtype="float64")
 
     def violates(t):
         w, a, b = t

@@ -134,12 +134,10 @@ def _(d: Derivation, s: gradcheck.Settings):
     yield evidence.identity(concrete_dw, (p - y) * p * (1 - p) * d["x"],
                             "with the logistic substituted: dC/dw = (a - y) a (1 - a) x")
     n = d["w"].shape[0]
-    report = gradcheck.check(
-        _quadratic_jax, _quadratic_reference, shapes=[(n,), (), (n,), ()],
-        domain=[(-50.0, 50.0), (-50.0, 50.0), (-50.0, 50.0), (0.0, 1.0)],
-        dtype="float64", max_examples=s.max_examples, seed=s.seed,
-    )
-    yield evidence.from_report(report, "jax.grad of the quadratic cost of a sigmoid neuron agrees with SymPy (float64)")
+    yield evidence.checked(_quadratic_jax, _quadratic_reference,
+                           "jax.grad of the quadratic cost of a sigmoid neuron agrees with SymPy (float64)", s,
+                           shapes=[(n,), (), (n,), ()],
+                           domain=[(-50.0, 50.0), (-50.0, 50.0), (-50.0, 50.0), (0.0, 1.0)], dtype="float64")
 
 
 # --- costs.cross_entropy_sigmoid ------------------------------------------------------------
@@ -235,12 +233,10 @@ def _(d: Derivation, s: gradcheck.Settings):
     yield evidence.identity(cross_entropy(logistic(z), y), -(y * sp.log(logistic(z)) + (1 - y) * sp.log(logistic(-z))),
                             "1 - sigma(z) = sigma(-z) inside the cost (the form the numerical reference uses)")
     n, m = d["w"].shape[0], d["examples"]
-    report = gradcheck.check(
-        cross_entropy_jax, cross_entropy_reference, shapes=[(n,), (), (m, n), (m,)],
-        domain=[(-50.0, 50.0), (-50.0, 50.0), (-50.0, 50.0), (0.0, 1.0)],
-        dtype="float64", max_examples=s.max_examples, seed=s.seed,
-    )
-    yield evidence.from_report(report, "jax.grad of the mean cross-entropy agrees with SymPy (float64)")
+    yield evidence.checked(cross_entropy_jax, cross_entropy_reference,
+                           "jax.grad of the mean cross-entropy agrees with SymPy (float64)", s,
+                           shapes=[(n,), (), (m, n), (m,)],
+                           domain=[(-50.0, 50.0), (-50.0, 50.0), (-50.0, 50.0), (0.0, 1.0)], dtype="float64")
 
 
 # --- costs.slow_learning ------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import numpy as np
 import sympy as sp
 
 import gradcheck
-from gradcheck.catalogue import Derivation, Finding, Step, evidence
+from gradcheck.catalogue import Derivation, Step, evidence
 from gradcheck.symbolic import array_symbols
 from proofs import claim
 
@@ -64,17 +64,17 @@ def _(d: Derivation, s, fn=matvec):
                         "Matrix.jacobian; the result is A itself, entry for entry")
     m, n = d["shape"]
     with gradcheck.float64():
-        report = gradcheck.check(fn, lambda A, x: A * x, shapes=[(m, n), (n,)], domain=(-1e3, 1e3), order=1,
-                                 dtype="float64", max_examples=s.max_examples, seed=s.seed)
-    yield evidence.from_report(report, "A @ x and its derivatives with respect to A and x agree with SymPy's "
-                                       "(gradcheck.check, float64)")
+        checked = evidence.checked(fn, lambda A, x: A * x, "A @ x and its derivatives with respect to A and x agree "
+                                   "with SymPy's (gradcheck.check, float64)", s, shapes=[(m, n), (n,)],
+                                   domain=(-1e3, 1e3), order=1, dtype="float64")
+    yield checked
     rng = np.random.default_rng(s.seed)
     A = rng.standard_normal((s.max_examples, m, n))
     x = rng.standard_normal((s.max_examples, n))
     with gradcheck.float64():
         J = np.asarray(_jac_program()(A, x))
     exact = bool(np.array_equal(J, A))
-    yield Finding("verified" if exact else None, exact,
-                  f"jax.jacfwd of A @ x with respect to x returns A exactly (bit for bit) for {s.max_examples} "
-                  "random A (float64, jitted, vmapped)", "jax.jacfwd",
-                  record={"examples": s.max_examples, "seed": s.seed, "dtype": "float64"})
+    yield evidence.fact(exact,
+                        f"jax.jacfwd of A @ x with respect to x returns A exactly (bit for bit) for {s.max_examples} "
+                        "random A (float64, jitted, vmapped)", "jax.jacfwd", verdict="verified",
+                        examples=s.max_examples, seed=s.seed, dtype="float64")

@@ -18,7 +18,7 @@ import numpy as np
 import sympy as sp
 
 import gradcheck
-from gradcheck.catalogue import Derivation, Finding, Step, evidence
+from gradcheck.catalogue import Derivation, Step, evidence
 from gradcheck import networks as nw
 from gradcheck.symbolic import array_symbols, concrete, sigma
 from proofs import claim
@@ -140,13 +140,13 @@ def _(d: Derivation, s):
         errs.append(_rel_err(got[i], np.asarray(f(*args), dtype=np.float64)))
     err_small = max(errs)
     ok = err < 1e-10 and err_small < 1e-10
-    yield Finding("verified" if ok else None, ok,
-                  f"jax.grad with respect to every b^l of {n} random sigmoid nets {RANDOM_SIZES} equals the backward "
-                  f"product (max relative error {err:.2g}), and the SymPy formula at {sizes} equals jax.grad "
-                  f"(max relative error {err_small:.2g}) (float64, jitted, vmapped)",
-                  "jax.grad vs closed form vs lambdified SymPy",
-                  record={"examples": n, "seed": s.seed, "dtype": "float64", "sizes": list(RANDOM_SIZES),
-                          "max_relative_error": err, "max_relative_error_symbolic": err_small})
+    yield evidence.fact(ok,
+                        f"jax.grad with respect to every b^l of {n} random sigmoid nets {RANDOM_SIZES} equals the "
+                        f"backward product (max relative error {err:.2g}), and the SymPy formula at {sizes} equals "
+                        f"jax.grad (max relative error {err_small:.2g}) (float64, jitted, vmapped)",
+                        "jax.grad vs closed form vs lambdified SymPy", verdict="verified", examples=n, seed=s.seed,
+                        dtype="float64", sizes=list(RANDOM_SIZES), max_relative_error=err,
+                        max_relative_error_symbolic=err_small)
 
 
 # =====================================================================================
@@ -215,10 +215,10 @@ def _(d: Derivation, s, fn=layer_jacobian_jax):
         return concrete(tb.xreplace(rep))
 
     with gradcheck.float64():
-        report = gradcheck.check(fn, reference, shapes=[(m, n), (m,), (n,)], domain=(-6.0, 6.0), order=1,
-                                 dtype="float64", max_examples=s.max_examples, seed=s.seed)
-    yield evidence.from_report(report, "jax.jacrev of a sigmoid layer agrees with diag(sigma'(W h + b)) W "
-                                       "(values and derivatives, gradcheck.check, float64)")
+        checked = evidence.checked(fn, reference, "jax.jacrev of a sigmoid layer agrees with diag(sigma'(W h + b)) W "
+                                   "(values and derivatives, gradcheck.check, float64)", s,
+                                   shapes=[(m, n), (m,), (n,)], domain=(-6.0, 6.0), order=1, dtype="float64")
+    yield checked
 
 
 # =====================================================================================
@@ -345,10 +345,11 @@ def _(d: Derivation, s):
         auto, chained = compare(params, xs, ys)
         err_sig = _max_err(auto, chained)
     ok = max(errs.values()) < 1e-10 and err_sig < 1e-10
-    yield Finding("verified" if ok else None, ok,
-                  f"depth-{depth} products of c Q_i: the norm of jax.grad is c^depth |u| for c = 0.9 and 1.1 (max relative "
-                  f"error {max(errs.values()):.2g}); for {n} random sigmoid nets {RANDOM_SIZES} jax.grad with respect "
-                  f"to W^1 equals dg/dh^L times the product of jax.jacobian of each layer (max error {err_sig:.2g})",
-                  "jax.grad, jax.jacobian, jitted and vmapped (float64)",
-                  record={"examples": n, "seed": s.seed, "dtype": "float64", "depth": depth,
-                          "max_relative_error_scaling": max(errs.values()), "max_relative_error_product": err_sig})
+    yield evidence.fact(ok,
+                        f"depth-{depth} products of c Q_i: the norm of jax.grad is c^depth |u| for c = 0.9 and 1.1 (max "
+                        f"relative error {max(errs.values()):.2g}); for {n} random sigmoid nets {RANDOM_SIZES} jax.grad "
+                        f"with respect to W^1 equals dg/dh^L times the product of jax.jacobian of each layer (max error "
+                        f"{err_sig:.2g})",
+                        "jax.grad, jax.jacobian, jitted and vmapped (float64)", verdict="verified", examples=n,
+                        seed=s.seed, dtype="float64", depth=depth, max_relative_error_scaling=max(errs.values()),
+                        max_relative_error_product=err_sig)

@@ -21,7 +21,7 @@ import sympy as sp
 from hypothesis import strategies as st
 
 import gradcheck
-from gradcheck.catalogue import Derivation, Finding, Step, evidence
+from gradcheck.catalogue import Derivation, Step, evidence
 from gradcheck import networks as nw
 from gradcheck.symbolic import array_symbols
 from proofs import claim
@@ -128,13 +128,12 @@ def _(d: Derivation, s):
     err = float(np.max(np.abs(J - prod)) / max(np.max(np.abs(prod)), 1e-300))
     some = float(np.mean(inactive > 0))
     ok = err < 1e-12 and some > 0.5
-    yield Finding("verified" if ok else None, ok,
-                  f"jax.jacfwd of {n} random ReLU nets {sizes} equals the product of the masked weights "
-                  f"(max error {err:.2g} relative to the largest entry); {some:.0%} of them have inactive units",
-                  "jax.jacfwd vs masked product, jitted and vmapped (float64)",
-                  record={"examples": n, "seed": s.seed, "dtype": "float64", "sizes": list(sizes),
-                          "max_error": err, "fraction_with_inactive_units": some,
-                          "kinks": "z = 0 has probability 0 under the random draws"})
+    yield evidence.fact(ok,
+                        f"jax.jacfwd of {n} random ReLU nets {sizes} equals the product of the masked weights "
+                        f"(max error {err:.2g} relative to the largest entry); {some:.0%} of them have inactive units",
+                        "jax.jacfwd vs masked product, jitted and vmapped (float64)", verdict="verified", examples=n,
+                        seed=s.seed, dtype="float64", sizes=list(sizes), max_error=err,
+                        fraction_with_inactive_units=some, kinks="z = 0 has probability 0 under the random draws")
 
 
 # =====================================================================================
@@ -222,12 +221,12 @@ def _(d: Derivation, s):
     zero = bool(np.all(dead_rows == 0.0)) and bool(np.all(jvp == 0.0))
     err = float(np.max(np.abs(g - tb)) / np.max(np.abs(tb)))
     ok = zero and err < 1e-12
-    yield Finding("verified" if ok else None, ok,
-                  f"for {n} random classifiers (8 inputs, 8 hidden ReLU, 4 classes, softmax cross-entropy) with one "
-                  f"unit forced to h1_i < 0: jax.grad's row dg/dW1[i, :] is exactly 0, moving that row changes "
-                  f"nothing (jvp = 0), and the other rows follow the formula (max error {err:.2g})",
-                  "jax.grad and jax.jvp, jitted and vmapped (float64)",
-                  record={"examples": n, "seed": s.seed, "dtype": "float64", "max_relative_error": err})
+    yield evidence.fact(ok,
+                        f"for {n} random classifiers (8 inputs, 8 hidden ReLU, 4 classes, softmax cross-entropy) with "
+                        f"one unit forced to h1_i < 0: jax.grad's row dg/dW1[i, :] is exactly 0, moving that row "
+                        f"changes nothing (jvp = 0), and the other rows follow the formula (max error {err:.2g})",
+                        "jax.grad and jax.jvp, jitted and vmapped (float64)", verdict="verified", examples=n,
+                        seed=s.seed, dtype="float64", max_relative_error=err)
 
 
 # =====================================================================================

@@ -135,10 +135,9 @@ def _(d: Derivation, s: gradcheck.Settings):
     yield evidence.identity((over.T * g)[0] / (_norm(over) * N), 1, "cosine between clip(g) and g is 1")
     n = len(g)
     for dtype, big in (("float64", 1e300), ("float32", 1e38)):
-        report = gradcheck.check(clip_by_norm, lambda v: clip_sym(v, 1), shapes=[(n,)], domain=(-big, big),
-                                 dtype=dtype, max_examples=s.max_examples, seed=s.seed)
-        yield evidence.from_report(report, f"clip_by_norm and its Jacobian agree with the Piecewise definition, "
-                                           f"entries up to +-{big:g} ({dtype})")
+        yield evidence.checked(clip_by_norm, lambda v: clip_sym(v, 1),
+                               f"clip_by_norm and its Jacobian agree with the Piecewise definition, "
+                               f"entries up to +-{big:g} ({dtype})", s, shapes=[(n,)], domain=(-big, big), dtype=dtype)
     with gradcheck.float64():
         el = st.floats(allow_nan=False, allow_infinity=False)
         yield evidence.attack(clip_violation(clip_by_norm), hnp.arrays(np.float64, (n,), elements=el),
@@ -215,10 +214,9 @@ def _(d: Derivation, s: gradcheck.Settings):
     yield evidence.identity(d["step"], (1 - 2 * lr * alpha) * W + 2 * lr * x * d["resid"],
                             "W - eta grad = (1 - 2 eta alpha) W + 2 eta x (y - W^T x)")
     n = W.shape[0]
-    report = gradcheck.check(l2_loss, _l2_reference, shapes=[(n,), (n,), (), ()],
-                             domain=[(-1e3, 1e3), (-1e3, 1e3), (-1e3, 1e3), (0.0, 10.0)], dtype="float64",
-                             max_examples=s.max_examples, seed=s.seed)
-    yield evidence.from_report(report, "jax.grad of the L2-regularised loss agrees with SymPy (float64)")
+    yield evidence.checked(l2_loss, _l2_reference, "jax.grad of the L2-regularised loss agrees with SymPy (float64)", s,
+                           shapes=[(n,), (n,), (), ()], domain=[(-1e3, 1e3), (-1e3, 1e3), (-1e3, 1e3), (0.0, 10.0)],
+                           dtype="float64")
 
 
 # --- remedies.residual -----------------------------------------------------------------------------
@@ -420,9 +418,9 @@ def _(d: Derivation, s: gradcheck.Settings):
     # For tiny w some entries of J are exactly 0 but computed as differences of terms of size
     # 1/|w|, which neither float64 nor the 50-digit truth resolves (the Hypothesis attack
     # below covers tiny w with a tolerance relative to |J|).
-    report = gradcheck.check(bn_offset, bn_offset_sym, shapes=[(n,), (batch, n)], domain=[(1.0, 100.0), (-1.0, 1.0)],
-                             dtype="float64", max_examples=s.max_examples, seed=s.seed)
-    yield evidence.from_report(report, "batch norm and its Jacobian (JAX) agree with SymPy (float64, X = offsets + A, |A| < 1)")
+    yield evidence.checked(bn_offset, bn_offset_sym,
+                           "batch norm and its Jacobian (JAX) agree with SymPy (float64, X = offsets + A, |A| < 1)", s,
+                           shapes=[(n,), (batch, n)], domain=[(1.0, 100.0), (-1.0, 1.0)], dtype="float64")
     with gradcheck.float64():
         # |w_i| >= 1e-300 or 0: J ~ 1/|w| must stay representable (it overflows float64 below that)
         w_el = st.floats(-100, 100).filter(lambda v: v == 0 or abs(v) >= 1e-300)

@@ -141,10 +141,9 @@ def _(d: Derivation, s: gradcheck.Settings):
     yield evidence.identity(num, 1, "sum_i y_i = 1 for symbolic C")
     C = d["C"]
     for dtype in ("float64", "float32"):
-        report = gradcheck.check(lambda a: jnp.sum(jax.nn.softmax(a)), lambda a: sum(softmax_sym(a)),
-                                 shapes=[(C,)], domain=(-1000.0, 1000.0), dtype=dtype,
-                                 max_examples=s.max_examples, seed=s.seed)
-        yield evidence.from_report(report, f"sum of jax.nn.softmax is 1, its gradient 0 ({dtype}, logits up to +-1000)")
+        yield evidence.checked(lambda a: jnp.sum(jax.nn.softmax(a)), lambda a: sum(softmax_sym(a)),
+                               f"sum of jax.nn.softmax is 1, its gradient 0 ({dtype}, logits up to +-1000)", s,
+                               shapes=[(C,)], domain=(-1000.0, 1000.0), dtype=dtype)
 
 
 # --- softmax.jacobian ---------------------------------------------------------------------------
@@ -198,9 +197,9 @@ def _(d: Derivation, s: gradcheck.Settings):
     C = d["C"]
     for fn, what in ((jax.nn.softmax, "jax.nn.softmax"), (softmax_shifted, "the shifted softmax"),
                      (softmax_textbook, "a softmax whose JVP is the textbook Jacobian")):
-        report = gradcheck.check(fn, softmax_sym, shapes=[(C,)], domain=(-1000.0, 1000.0), dtype="float64",
-                                 max_examples=s.max_examples, seed=s.seed)
-        yield evidence.from_report(report, f"jacfwd/jacrev/jvp/vjp of {what} agree with the SymPy Jacobian (float64)")
+        yield evidence.checked(fn, softmax_sym,
+                               f"jacfwd/jacrev/jvp/vjp of {what} agree with the SymPy Jacobian (float64)", s,
+                               shapes=[(C,)], domain=(-1000.0, 1000.0), dtype="float64")
     # and the closed form itself against JAX's own transforms of jax.nn.softmax
     with gradcheck.float64():
         fwd, rev = jax.jit(jax.jacfwd(jax.nn.softmax)), jax.jit(jax.jacrev(jax.nn.softmax))
@@ -292,9 +291,9 @@ def _(d: Derivation, s: gradcheck.Settings):
     # entries reach 2000 for logits in +-1000; where t is nearly one-hot the result is a
     # cancellation of terms that size, exact only to about 2000 eps = 4e-13 in any float64
     # implementation (the default floor, 1e-12, would leave only a factor 2.5 of margin here)
-    report = gradcheck.check(xent_of_logits, _xent_reference, shapes=[(C,), (C,)], domain=(-1000.0, 1000.0),
-                             dtype="float64", max_examples=s.max_examples, seed=s.seed, atol=1e-11)
-    yield evidence.from_report(report, "the rule dL/da = softmax(a) - t (a custom_vjp) agrees with SymPy, t = softmax(u) (float64)")
+    yield evidence.checked(xent_of_logits, _xent_reference,
+                           "the rule dL/da = softmax(a) - t (a custom_vjp) agrees with SymPy, t = softmax(u) (float64)",
+                           s, shapes=[(C,), (C,)], domain=(-1000.0, 1000.0), dtype="float64", atol=1e-11)
     with gradcheck.float64():
         g_jax = jax.jit(jax.grad(lambda a, t: -jnp.sum(t * jax.nn.log_softmax(a))))
 
@@ -499,10 +498,10 @@ def _(d: Derivation, s: gradcheck.Settings):
         # gradcheck.check is given +-max/2: with (-max, max) its uniform sampler computes hi - lo,
         # which overflows (OverflowError, reported to the engine).  The attack below covers the
         # whole finite range, +-max included.
-        report = gradcheck.check(softmax_shifted, softmax_sym, shapes=[(C,)], domain=(-big / 2, big / 2), dtype=dtype,
-                                 max_examples=s.max_examples, seed=s.seed)
-        yield evidence.from_report(report, f"the shifted softmax and its Jacobian agree with the truth for logits up to "
-                                           f"+-{big / 2:.3g} ({dtype})")
+        yield evidence.checked(softmax_shifted, softmax_sym,
+                               f"the shifted softmax and its Jacobian agree with the truth for logits up to "
+                                           f"+-{big / 2:.3g} ({dtype})",
+                               s, shapes=[(C,)], domain=(-big / 2, big / 2), dtype=dtype)
         # the whole finite range, ends included: never a NaN or inf, in values or Jacobian
         width = 64 if dtype == "float64" else 32
         ctx = gradcheck.float64() if dtype == "float64" else jax.enable_x64(False)
