@@ -11,7 +11,6 @@ interrupted run therefore leaves the previous report as it was, and never a half
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import os
 import shlex
 import shutil
@@ -22,8 +21,9 @@ from pathlib import Path
 
 from rich.console import Console
 
-from ._files import write_whole
 from . import render
+from ._environment import environment
+from ._files import write_whole
 from ._cli_catalogue import console as wide_console, results_table, run_claims
 from .catalogue import Settings, get, select
 
@@ -105,38 +105,29 @@ def compile_pdf(tex: Path, runs: int = 2, timeout: float = 180.0) -> Path:
 
 # --- the report --------------------------------------------------------------------------
 
-def _device() -> str:
-    try:
-        import jax
-
-        devs = jax.devices()
-        return f"{len(devs)} x {devs[0].device_kind} ({jax.default_backend()})"
-    except Exception as e:  # the report is still worth writing
-        return f"unknown device ({type(e).__name__})"
-
-
 def build_report(claims, settings: Settings, out: Path, console: Console, *, pdf: bool = True,
-                 command: str = "gradcheck report", make_figures: Callable | None = None) -> tuple[list, list, Path | None]:
+                 command: str = "gradcheck report",
+                 make_figures: Callable | None = None) -> tuple[list, list, Path | None]:
     """Run ``claims``, write the report into ``out``; return the results, their records and the PDF (or None)."""
-    from . import figures as figures_mod
+    from .render import figures as figures_mod
 
     results = run_claims(claims, settings, console)
     with console.status("computing figures"):
         # the general figures, and those of the selected claims (their measurement is cached)
-        figs = make_figures() if make_figures else figures_mod.make_figures([c.id for c in claims])
-    date = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    packages = render.package_versions()
+        figs = make_figures() if make_figures else figures_mod.make_figures(results, settings)
+    env = environment()
+    date, packages = env["date"], env["packages"]
     meta = {
         "gradcheck": packages.get("gradcheck", ""), "date": date, "command": command,
         "profile": settings.profile, "max_examples": settings.max_examples, "seed": settings.seed,
-        "device": _device(), "packages": packages,
+        "device": env["device"], "packages": packages,
     }
     with console.status("rendering"):
         records = [render.claim_entry(r, date, packages) for r in results]
         topics = {c.topic: render.topic_intro(c) for c in claims}
         fig_records = [f.record() for f in figs]
-        tex = render.report_latex(records, meta, fig_records, topics)
-        md = render.report_markdown(records, meta, fig_records, topics)
+        tex = render.write_report(render.LatexWriter(), records, meta, fig_records, topics)
+        md = render.write_report(render.MarkdownWriter(), records, meta, fig_records, topics)
         js = render.results_document(records, meta, fig_records)
 
     built_pdf = None

@@ -1,0 +1,193 @@
+"""The JSON record of how each claim was checked: ``results.json`` and the records the documents walk.
+
+A record is plain strict JSON (no NaN, no objects): :func:`result_record` for one claim's run,
+:func:`claim_entry` adds the claim's LaTeX and Markdown, :func:`results_document` writes them all
+with the run's metadata.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import inspect
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import sympy as sp
+
+from .._environment import environment
+from ..catalogue import Claim, ClaimResult, Finding, get
+from ..symbolic import printing
+
+__all__ = [
+    "claim_latex",
+    "claim_markdown",
+    "topic_intro",
+    "reproduce_command",
+    "jsonable",
+    "short",
+    "finding_record",
+    "result_record",
+    "claim_entry",
+    "results_document",
+]
+
+
+# --- claims by id ------------------------------------------------------------------------
+
+def _claim(claim) -> Claim:
+    if isinstance(claim, Claim):
+        return claim
+    if isinstance(claim, str):
+        return get(claim)  # KeyError naming the id and how to list them
+    raise TypeError(f"claim must be a Claim or a claim id such as 'softmax.jacobian', got {type(claim).__name__}")
+
+
+def claim_latex(claim, steps: bool = False, **params) -> str:
+    """:func:`gradcheck.symbolic.printing.claim_latex` of a claim or a claim id (``'softmax.jacobian'``)."""
+    return printing.claim_latex(_claim(claim), steps=steps, **params)
+
+
+def claim_markdown(claim, **params) -> str:
+    """:func:`gradcheck.symbolic.printing.claim_markdown` of a claim or a claim id."""
+    return printing.claim_markdown(_claim(claim), **params)
+
+
+def topic_intro(claim) -> str:
+    """First paragraph of the docstring of the module that defines the claim (its topic's summary)."""
+    mod = inspect.getmodule(_claim(claim).derive)
+    doc = inspect.getdoc(mod) if mod else None
+    return doc.split("\n\n", 1)[0].replace("\n", " ").strip() if doc else ""
+
+
+# --- records -----------------------------------------------------------------------------
+
+def reproduce_command(result: ClaimResult) -> str:
+    """The one command that re-runs a claim exactly as the report ran it."""
+    s = result.settings
+    return f"gradcheck verify {result.claim.id} --seed {s.seed} --profile {s.profile}"
+
+
+def jsonable(x, depth: int = 0):
+    """A strict-JSON version of a figure, counterexample or record (no NaN/inf, no objects).
+
+    By hand rather than a ``json.JSONEncoder.default``: the encoder never sees floats (NaN is
+    written as the non-JSON ``NaN``), nor SymPy numbers inside containers it already handles.
+    """
+    if depth > 20:
+        return repr(x)
+    if x is None or isinstance(x, (bool, str, int)):
+        return x
+    if isinstance(x, float):
+        return x if math.isfinite(x) else repr(x)  # 'nan', 'inf', '-inf'
+    if isinstance(x, Mapping):
+        return {str(k): jsonable(v, depth + 1) for k, v in x.items()}
+    if isinstance(x, sp.Basic):
+        if x.is_Integer:
+            return int(x)
+        if x.is_Number and x.is_finite:
+            return float(x) if not x.is_Rational else str(x)
+        return str(x)
+    if hasattr(x, "tolist") and hasattr(x, "dtype"):  # numpy / jax arrays and scalars
+        return jsonable(x.tolist(), depth + 1)
+    if hasattr(x, "item") and callable(x.item):
+        try:
+            return jsonable(x.item(), depth + 1)
+        except (TypeError, ValueError):
+            pass
+    if isinstance(x, (list, tuple, set, frozenset)):
+        return [jsonable(v, depth + 1) for v in x]
+    return repr(x)
+
+
+def short(x, n: int = 160) -> str:
+    """``x`` (text, or anything as JSON) cut to ``n`` characters."""
+    s = x if isinstance(x, str) else json.dumps(jsonable(x))
+    return s if len(s) <= n else s[: n - 3] + "..."
+
+
+def finding_record(f: Finding) -> dict[str, Any]:
+    """What a finding checked and how: the fields a reader needs to reproduce it."""
+    rec = dict(f.record or {})
+    return {
+        "verdict": f.verdict,
+        "ok": f.ok,
+        "what": f.what,
+        "method": f.method,
+        "figure": jsonable(f.figure),
+        "counterexample": jsonable(f.counterexample),
+        "dtype": rec.get("dtype"),
+        "tolerance": jsonable(rec.get("tolerance")),
+        "examples": jsonable(rec.get("examples")),
+        "seed": jsonable(rec.get("seed")),
+        "record": jsonable(rec),
+    }
+
+
+def result_record(result: ClaimResult, date: str | None = None,
+                  packages: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The JSON record of one claim's run: verdicts expected and reached, and every finding.
+
+    ``date`` defaults to now (UTC), ``packages`` to the versions :func:`gradcheck._environment.environment`
+    records.
+    """
+    if not isinstance(result, ClaimResult):
+        raise TypeError(f"result must be a ClaimResult (claim.run()), got {type(result).__name__}")
+    c, s = result.claim, result.settings
+    findings = [finding_record(f) for f in result.findings]
+    examples = [f["examples"] for f in findings if isinstance(f["examples"], int)]
+    return {
+        "id": c.id,
+        "title": c.title,
+        "topic": c.topic,
+        "seeds": list(c.seeds),
+        "statement": c.statement,
+        "expected": list(c.expected),
+        "reached": list(result.reached),
+        "holds": result.ok,
+        "summary": result.summary,
+        "error": result.error,
+        "figure": next((f["figure"] for f in findings if f["figure"] is not None), None),
+        "counterexample": next((f["counterexample"] for f in findings if f["counterexample"] is not None), None),
+        "dtype": sorted({f["dtype"] for f in findings if f["dtype"]}),
+        "tolerance": [
+            {"dtype": f["dtype"], **f["tolerance"]} if isinstance(f["tolerance"], dict)
+            else {"dtype": f["dtype"], "tolerance": f["tolerance"]}
+            for f in findings if f["tolerance"] is not None
+        ],
+        "examples": sum(examples) if examples else None,
+        "seed": s.seed,
+        "profile": s.profile,
+        "max_examples": s.max_examples,
+        "seconds": round(result.seconds, 3),
+        "command": reproduce_command(result),
+        "date": date or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "packages": dict(packages or environment()["packages"]),
+        "findings": findings,
+    }
+
+
+def claim_entry(result: ClaimResult, date: str | None = None,
+                packages: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """:func:`result_record` plus the claim's LaTeX (statement and steps) and Markdown.
+
+    A claim whose derivation cannot be rendered keeps its record, with ``render_error`` set.
+    """
+    rec = result_record(result, date, packages)
+    c = result.claim
+    rec.update(latex=None, latex_steps=None, markdown=None, render_error=None)
+    try:
+        rec["latex"] = printing.claim_latex(c)
+        rec["latex_steps"] = printing.claim_latex(c, steps=True) if c.derivation().steps else None
+        rec["markdown"] = printing.claim_markdown(c)
+    except Exception as e:  # one broken claim must not take the report down: it is shown as broken
+        rec["render_error"] = f"{type(e).__name__}: {e}"
+    return rec
+
+
+def results_document(records: Sequence[Mapping[str, Any]], meta: Mapping[str, Any],
+                     figures: Iterable[Mapping[str, Any]] = ()) -> str:
+    """``results.json``: strict JSON (no NaN), one entry per claim, with the run's metadata."""
+    doc = {**jsonable(dict(meta)), "figures": jsonable(list(figures)), "claims": list(records)}
+    return json.dumps(doc, indent=2, allow_nan=False) + "\n"
