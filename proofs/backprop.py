@@ -214,7 +214,7 @@ def _(d: Derivation, s):
         f"$\\|W^{{l}} - W^{{l}}_{{0}}\\|_F / \\|W^{{l}}_{{0}}\\|_F = {ch[0]:.2f}$ for $l = 1$ and {ch[-1]:.2f} for $l = {L}$ "
         f"(ratio {ratio:.2f}); but they do not stay close to their initial values "
         f"(below {NEAR_INITIAL:g}: {_part(parts['first_layer_near_initial'])})",
-        figure, ok, "mini-batch SGD in JAX (float64), jitted and vmapped over seeds",
+        figure, ok, "mini-batch SGD in JAX (float64), jitted and vmapped over seeds", curves=tr,
         seed=0, examples=tr["seeds"], dtype="float64", setting={k_: v for k_, v in tr.items()
                                                                   if k_ in ("network", "method", "seeds", "epochs", "lr", "batch")},
     )

@@ -638,7 +638,8 @@ def _(d: Derivation, s):
     ok = abs(w_star - 0.4477) < 5e-5 and abs(u_star - 6.894) < 5e-4
     yield evidence.fact(ok, f"the width is largest, {w_star:.6f}, at |w| = {u_star:.6f} "
                             f"(q* = {float(q_star):.6f} solves q tanh(q/2) = 1; mpmath, 50 digits)",
-                        "mpmath.findroot of the critical-point equation", w_max=w_star, w_argmax=u_star)
+                        "mpmath.findroot of the critical-point equation", w_max=w_star, w_argmax=u_star,
+                        opens_at_abs_w=float(1 / dsig.subs(z, 0)))
     # numerically: bisection on the JAX function, every batch padded to one shape (one compile)
     width_fn, peak_fn = _window_numeric()
     f_width = sp.lambdify(_U, width, "numpy")
@@ -666,6 +667,10 @@ def _(d: Derivation, s):
         num_wmax, num_umax = float(vals.max()), float(fine[int(np.argmax(vals))])
         small = rng.uniform(-4, 4, n)
         peaks = np.asarray(peak_fn(jnp.asarray(small), jnp.asarray(rng.normal(0, 5, n))))
+        # the width against |w| for the report's figure (b = 0; 0 where the factor never reaches 1)
+        curve_w = np.linspace(0.5, 40.0, size)
+        opens = np.asarray(peak_fn(jnp.asarray(curve_w), jnp.zeros(size))) >= 0
+        curve = np.where(opens, widths(curve_w, np.zeros(size)), 0.0)
     ok = err < 1e-9 and abs(num_wmax - w_star) < 1e-9 and abs(num_umax - u_star) < 1e-3 and bool(np.all(peaks < 0))
     yield evidence.fact(ok,
                         f"bisection on |w sigma'(w a + b)| - 1 (jax.grad, float64) gives the formula's width for "
@@ -673,7 +678,7 @@ def _(d: Derivation, s):
                         f"{num_umax:.4f}; no window for |w| < 4",
                         "bisection on the JAX function", verdict="verified", examples=n + 7,
                         seed=s.seed, max_width_error=err, numeric_max=num_wmax, numeric_argmax=num_umax,
-                        dtype="float64")
+                        dtype="float64", curves={"abs_w": curve_w, "width": curve})
 
     def violates(t):
         w, a, b = t

@@ -75,7 +75,8 @@ def _(d: Derivation, s: gradcheck.Settings):
     ok = crit == [0] and all(v.is_negative for v in d["second_at_crit"]) and lim_hi == 0 and lim_lo == 0
     ok = ok and sp.simplify(dsig.subs(z, 0) - sp.Rational(1, 4)) == 0
     yield evidence.fact(ok, "sigma' has its only critical point at z = 0, a maximum of value 1/4, and tends to 0 at both ends",
-                        "sympy: solve, second derivative, limits")
+                        "sympy: solve, second derivative, limits",
+                        max_value=float(dsig.subs(z, crit[0])) if crit else None, argmax=float(crit[0]) if crit else None)
     # equality only at 0: 1/4 - sigma'(z) = (sigma - 1/2)^2 >= 0, with equality iff sigma(z) = 1/2
     gap = sp.Rational(1, 4) - dsig
     yield evidence.identity(gap, (logistic(z) - sp.Rational(1, 2)) ** 2, "1/4 - sigma'(z) = (sigma(z) - 1/2)^2, zero only at z = 0")

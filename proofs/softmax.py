@@ -433,6 +433,18 @@ def overflow_thresholds(dtype: str, C: int = 4) -> dict[str, float]:
         }
 
 
+def first_outputs(dtype: str, C: int = 4, top: float = 800.0, points: int = 801):
+    """softmax(v, 0, ..., 0)_0 by the textbook and the shifted form for v in [0, top] (the report's figure)."""
+    ctx = gradcheck.float64() if dtype == "float64" else jax.enable_x64(False)
+    with ctx:
+        v = np.linspace(0.0, top, points)
+        x = np.zeros((points, _classes(C)), dtype=dtype)
+        x[:, 0] = v
+        both = jax.jit(jax.vmap(lambda a: jnp.stack([softmax_naive(a)[0], softmax_shifted(a)[0]])))
+        out = np.asarray(both(jnp.asarray(x)), dtype=np.float64)
+    return {"v": v, "naive": out[:, 0], "shifted": out[:, 1]}
+
+
 @claim(
     seeds=("003",), expected=("verified", "refuted"),
     title=r"The shifted softmax never overflows; the textbook form does above $\ln(\max \mathrm{float})$",
@@ -493,6 +505,7 @@ def _(d: Derivation, s: gradcheck.Settings):
             figure={k: round(v, 6) for k, v in th.items()},
             counterexample=cex,
             record={**report.record(), "thresholds": th},
+            curves=first_outputs(dtype, C, top=800.0 if dtype == "float64" else 120.0),
         )
         big = float(np.finfo(dtype).max)
         # gradcheck.check is given +-max/2: with (-max, max) its uniform sampler computes hi - lo,

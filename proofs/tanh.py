@@ -74,7 +74,8 @@ def _(d: Derivation, s: gradcheck.Settings):
     ok = crit == [0] and all(v.is_negative for v in d["second_at_crit"]) and lim_hi == 0 and lim_lo == 0
     ok = ok and dtanh.subs(z, 0) == 1
     yield evidence.fact(ok, "tanh' has its only critical point at z = 0, a maximum of value 1, and tends to 0 at both ends",
-                        "sympy: solve, second derivative, limits")
+                        "sympy: solve, second derivative, limits",
+                        max_value=float(dtanh.subs(z, crit[0])) if crit else None, argmax=float(crit[0]) if crit else None)
     # equality only at 0: 1 - tanh'(z) = tanh(z)^2, and tanh vanishes only at 0
     yield evidence.identity(1 - dtanh, sp.tanh(z) ** 2, "1 - tanh'(z) = tanh(z)^2")
     zeros = sp.solveset(sp.tanh(z), z, sp.S.Reals)

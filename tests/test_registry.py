@@ -1,7 +1,12 @@
 """One parametrised test over the whole claim registry: every claim reaches its expected verdict.
 
 Ids read the same here as in the CLI and in LaTeX labels: ``test_claim_reaches_expected_verdict[softmax.jacobian]``.
+The registry itself: ids come from module and function name, duplicates are refused, and only
+the catalogue loader imports ``proofs``.
 """
+
+import ast
+from pathlib import Path
 
 import pytest
 
@@ -58,3 +63,91 @@ def test_a_claim_whose_findings_miss_the_expected_verdict_does_not_hold():
     )
     r3 = claim3.run(Settings(max_examples=1))
     assert not r3.ok and "ZeroDivisionError" in r3.error
+
+
+# --- declaring claims ---------------------------------------------------------------------------
+def _declared(module: str, name: str, **kwargs):
+    """A claim declared with @claim in the given module (its id comes from module and name)."""
+    from gradcheck.catalogue import Derivation, claim
+
+    def derive(**params):
+        return Derivation(statement=None, objects=dict(params))
+
+    derive.__module__, derive.__name__ = module, name
+    return claim(title="demo", seeds=("000",), expected=("proved",), **kwargs)(derive)
+
+
+def test_a_decorated_claim_gets_its_id_from_module_and_function_name(monkeypatch):
+    from gradcheck.catalogue import Finding, _registry
+
+    monkeypatch.setattr(_registry, "_REGISTRY", dict(_registry._REGISTRY))  # registrations do not leak
+    demo = _declared("proofs.demotopic", "identity", params={"n": 2})
+    assert demo.id == "demotopic.identity" and demo.topic == "demotopic" and demo.derivation()["n"] == 2
+    assert _declared("proofs.demotopic._part", "other").id == "demotopic.other"  # a topic split in modules
+
+    @demo.verifier
+    def _(d, s):
+        return [Finding("proved", True, "x", "test")]
+
+    assert demo.verify is _ and demo.run(Settings(max_examples=1)).ok
+    with pytest.raises(ValueError, match="has a verifier already"):
+        demo.verifier(_)
+    assert "demotopic.identity" in _registry._REGISTRY
+
+
+def test_a_duplicate_claim_id_is_refused(monkeypatch):
+    from gradcheck.catalogue import _registry
+
+    monkeypatch.setattr(_registry, "_REGISTRY", dict(_registry._REGISTRY))
+    _declared("proofs.demotopic", "twice")
+    with pytest.raises(ValueError, match="'demotopic.twice' is registered twice"):
+        _declared("proofs.demotopic", "twice")
+    with pytest.raises(ValueError, match="registered twice"):
+        _declared("proofs.sigmoid", "derivative")  # an id of the catalogue
+
+
+def test_a_claim_without_a_verifier_does_not_run(monkeypatch):
+    from gradcheck.catalogue import _registry
+
+    monkeypatch.setattr(_registry, "_REGISTRY", dict(_registry._REGISTRY))
+    bare = _declared("proofs.demotopic", "bare")
+    with pytest.raises(ValueError, match="no verifier"):
+        bare.run(Settings(max_examples=1))
+    with pytest.raises(ValueError, match="claims without a verifier: \\['demotopic.bare'\\]"):
+        gradcheck.registry()
+
+
+def test_the_catalogue_names_its_seeds_and_refuses_unknown_ones():
+    import proofs
+
+    assert proofs.sources(("001",)) == (proofs.SEEDS["001"],)
+    with pytest.raises(ValueError, match="seeds must name notes"):
+        proofs.sources(("999",))
+    with pytest.raises(TypeError, match="string"):
+        proofs.sources("001")
+
+
+# --- layers -------------------------------------------------------------------------------------
+def _imports(path: Path) -> set[str]:
+    """Every module an ``import`` names in ``path``, at module level or inside a function."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            out.add(node.module)
+    return out
+
+
+def test_only_the_catalogue_loader_imports_proofs():
+    package = Path(gradcheck.__file__).parent
+    importers = sorted(str(p.relative_to(package)) for p in package.rglob("*.py")
+                       if any(m == "proofs" or m.startswith("proofs.") for m in _imports(p)))
+    assert importers == ["catalogue/_load.py"]
+
+
+def test_the_import_check_sees_function_level_imports(tmp_path):
+    hidden = tmp_path / "hidden.py"
+    hidden.write_text("def f():\n    from proofs import sigmoid\n    import proofs.chain\n")
+    assert {"proofs", "proofs.chain"} <= _imports(hidden)

@@ -32,9 +32,10 @@ def identity(derived, textbook, what: str) -> Finding:
     )
 
 
-def fact(ok: bool, what: str, method: str, verdict: str = "proved", **record) -> Finding:
-    """A finding established by the caller's own symbolic or numerical argument."""
-    return Finding(verdict if ok else None, bool(ok), what if ok else f"does not hold: {what}", method, record=record)
+def fact(ok: bool, what: str, method: str, verdict: str = "proved", *, curves=None, **record) -> Finding:
+    """A finding established by the caller's own symbolic or numerical argument (``curves``: see :class:`Finding`)."""
+    return Finding(verdict if ok else None, bool(ok), what if ok else f"does not hold: {what}", method, record=record,
+                   curves=curves or {})
 
 
 def _search(strategy, predicate, settings: Settings, max_examples: int | None):
@@ -118,6 +119,6 @@ def checked(fn: Callable, reference, what: str, settings: Settings, **check_kwar
     return from_report(check(fn, reference, max_examples=settings.max_examples, seed=settings.seed, **check_kwargs), what)
 
 
-def measured(what: str, figure: Any, ok: bool, method: str, **record) -> Finding:
+def measured(what: str, figure: Any, ok: bool, method: str, *, curves=None, **record) -> Finding:
     """A measurement; ``ok`` says whether the figure lies where the catalogue expects it."""
-    return Finding("measured", bool(ok), what, method, figure=figure, record=record)
+    return Finding("measured", bool(ok), what, method, figure=figure, record=record, curves=curves or {})
