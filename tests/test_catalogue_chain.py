@@ -20,6 +20,7 @@ from gradcheck import Derivation, Settings
 from gradcheck import models as nw
 from gradcheck.symbolic import sigma
 from proofs import chain
+from proofs.chain import _gradients, _window
 
 S = Settings.from_profile()
 #: For broken variants: a wrong rule fails at most points, so a few dozen show it, and a failing
@@ -52,7 +53,7 @@ def test_dropping_one_sigma_prime_breaks_the_equality_with_expanded_diff():
     broken = _drop_sigma_prime(g.grad_b(1), g.s.z[2])
     assert broken != g.grad_b(1)
     assert g.nested(broken, net) != nw.expanded_grad(net, g.s.b[0])
-    assert not chain._same(g.nested(broken, net), nw.expanded_grad(net, g.s.b[0]))
+    assert not _gradients._same(g.nested(broken, net), nw.expanded_grad(net, g.s.b[0]))
 
 
 def test_per_layer_rule_is_derived_with_an_undefined_downstream_function():
@@ -105,16 +106,16 @@ def test_bad_depth_and_layer_are_rejected_with_the_argument_named():
 # --- the claims' checkers, from both sides -----------------------------------------------------
 def test_product_checker_rejects_a_derivation_that_drops_one_sigma_prime():
     d = chain.grad_b1.derivation()
-    assert all(f.ok for f in chain._verify_products(d, S))
+    assert all(f.ok for f in _gradients._verify_products(d, S))
     broken = _broken(d, product=_drop_sigma_prime(d["product"], nw.chain_symbols(4).z[2]))
-    failed = [f.what for f in chain._verify_products(broken, S) if not f.ok]
+    failed = [f.what for f in _gradients._verify_products(broken, S) if not f.ok]
     assert any("textbook" in w for w in failed) and any("sympy.diff" in w for w in failed), failed
 
 
 def test_gradcheck_rejects_jax_grad_against_a_product_missing_one_sigma_prime():
     d = chain.grad_b1.derivation(L=2)
     z2 = nw.chain_symbols(2).z[1]
-    report = chain._chain_check([(1, _drop_sigma_prime(d["product"], z2))], 2, FEW)
+    report = _gradients._chain_check([(1, _drop_sigma_prime(d["product"], z2))], 2, FEW)
     assert not report.ok
     assert report.failures[0].kind in ("value", "gradient")
 
@@ -135,8 +136,8 @@ def test_log_space_checker_rejects_a_per_layer_rule_without_sigma_prime():
 def test_float32_autodiff_underflows_at_depth_64_where_log_space_stays_finite():
     params32 = nw.random_chain(0, 64, 64, dtype=np.float32)
     with gradcheck.float64():
-        auto = np.asarray(chain._programs(nw.layer_rule())(*params32)[0])
-        log64 = np.asarray(chain._programs(nw.layer_rule())(*[p.astype(np.float64) for p in params32])[1])
+        auto = np.asarray(_gradients._programs(nw.layer_rule())(*params32)[0])
+        log64 = np.asarray(_gradients._programs(nw.layer_rule())(*[p.astype(np.float64) for p in params32])[1])
     assert np.all(auto[:, 0] == 0.0)  # dC/db_1 is exactly 0 in float32 (DESIGN.md's trap)
     assert np.all(np.isfinite(log64[:, 0])) and np.all(log64[:, 0] < np.log(np.finfo(np.float32).tiny))
 
@@ -173,7 +174,7 @@ def test_exploding_checkers_reject_growth_25_to_the_L():
 
 
 def test_window_checkers_reject_a_width_with_one_over_abs_w():
-    wrong = 1 / chain._U * sp.log(chain._U * (1 + sp.sqrt(1 - 4 / chain._U)) / 2 - 1)
+    wrong = 1 / _window._U * sp.log(_window._U * (1 + sp.sqrt(1 - 4 / _window._U)) / 2 - 1)
     d = chain.window.derive(width=wrong)
     findings = list(chain.window.verify(d, S))
     failed = [f.what for f in findings if not f.ok]

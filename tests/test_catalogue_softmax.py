@@ -16,6 +16,7 @@ import gradcheck
 from gradcheck.catalogue import evidence
 from gradcheck.symbolic import array_symbols
 from proofs import softmax
+from proofs.softmax import _identities, _stable
 
 SETTINGS = gradcheck.Settings(max_examples=100)
 
@@ -24,7 +25,7 @@ SETTINGS = gradcheck.Settings(max_examples=100)
 def test_identity_rejects_a_jacobian_missing_the_minus_yi_yj_term():
     a = array_symbols("a", (3,))
     y = softmax.softmax_sym(a)
-    assert evidence.identity(y.jacobian(a), softmax._textbook(y), "J = y_i (delta_ij - y_j)").ok
+    assert evidence.identity(y.jacobian(a), _identities._textbook(y), "J = y_i (delta_ij - y_j)").ok
     assert not evidence.identity(y.jacobian(a), sp.diag(*y), "J = diag(y)").ok
 
 
@@ -81,7 +82,7 @@ def test_check_rejects_a_cross_entropy_rule_with_a_stray_softmax_derivative():
     def fn(a, u):
         return _xent_stray_factor(a, jax.nn.softmax(u))
 
-    report = gradcheck.check(fn, softmax._xent_reference, shapes=[(3,), (3,)], domain=(-10.0, 10.0), max_examples=100)
+    report = gradcheck.check(fn, _identities._xent_reference, shapes=[(3,), (3,)], domain=(-10.0, 10.0), max_examples=100)
     assert not report.ok
     assert any(f.kind == "gradient" and f.argument == 0 for f in report.failures)
     assert "custom_vjp" in report.modes.get("forward mode", "")
@@ -138,7 +139,7 @@ def test_naive_softmax_overflows_above_709_in_float64():
 
 def test_bisection_refuses_a_bracket_that_does_not_straddle_the_change():
     with pytest.raises(ValueError, match="bisection needs"):
-        softmax._first_failing(lambda v: True, 1.0, 2.0, "float64")
+        _stable._first_failing(lambda v: True, 1.0, 2.0, "float64")
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
