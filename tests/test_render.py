@@ -18,6 +18,7 @@ import sympy as sp
 
 import gradcheck
 from gradcheck import Claim, ClaimResult, Derivation, Finding, Settings, Step, render
+from gradcheck.symbolic import printing
 from gradcheck.symbolic import sigma
 
 CLAIMS = gradcheck.registry()
@@ -60,43 +61,43 @@ def test_a_derivative_of_the_generic_sigma_is_primed_not_a_d_by_dxi_fraction():
     assert isinstance(at_point, sp.Subs)
     xi = sp.Dummy("xi")
     subs = sp.Subs(sp.Derivative(sigma(xi), xi), xi, z1)
-    assert render.latex(subs) == r"\sigma'(z_{1})"
-    assert render.latex(sp.Derivative(sigma(z), z)) == r"\sigma'(z)"
-    assert render.latex(sp.diff(sigma(z), z, 2)) == r"\sigma''(z)"
-    assert render.latex(at_point) == r"\sigma'(2 z_{1} + 1)"
+    assert printing.latex(subs) == r"\sigma'(z_{1})"
+    assert printing.latex(sp.Derivative(sigma(z), z)) == r"\sigma'(z)"
+    assert printing.latex(sp.diff(sigma(z), z, 2)) == r"\sigma''(z)"
+    assert printing.latex(at_point) == r"\sigma'(2 z_{1} + 1)"
     # what SymPy prints by default, and what the assertion above rejects
-    assert sp.latex(subs) != render.latex(subs) and r"\frac{d}{d \xi" in sp.latex(subs)
+    assert sp.latex(subs) != printing.latex(subs) and r"\frac{d}{d \xi" in sp.latex(subs)
 
 
 def test_symbols_render_as_in_the_notes():
     Sigma = sp.Function("Sigma")
     zl = sp.Symbol("z^l")
-    assert render.latex(sp.diff(Sigma(zl), zl)) == r"\Sigma'(z^{l})"
-    assert render.latex(sp.Symbol("delta^l")) == r"\delta^{l}"
-    assert render.latex(sp.Symbol("w_j") * sp.Symbol("a_j") + sp.Symbol("b_j")) == r"a_{j} w_{j} + b_{j}"
-    assert render.latex(sigma(sp.Symbol("z_j"))) == r"\sigma(z_{j})"
-    assert render.latex(sp.Derivative(sp.tanh(z), z)) == r"\tanh'(z)"
+    assert printing.latex(sp.diff(Sigma(zl), zl)) == r"\Sigma'(z^{l})"
+    assert printing.latex(sp.Symbol("delta^l")) == r"\delta^{l}"
+    assert printing.latex(sp.Symbol("w_j") * sp.Symbol("a_j") + sp.Symbol("b_j")) == r"a_{j} w_{j} + b_{j}"
+    assert printing.latex(sigma(sp.Symbol("z_j"))) == r"\sigma(z_{j})"
+    assert printing.latex(sp.Derivative(sp.tanh(z), z)) == r"\tanh'(z)"
 
 
 def test_entries_of_a_subscripted_matrix_print_as_valid_latex_not_a_double_subscript():
     from gradcheck.symbolic import array_symbols
 
     W1 = array_symbols("W_1", (2, 2))
-    assert render.latex(W1[0, 1]) == "{W_{1}}_{0,1}"
+    assert printing.latex(W1[0, 1]) == "{W_{1}}_{0,1}"
     assert sp.latex(W1[0, 1]) == "W_1_{0,1}"  # what SymPy prints: a double subscript, a LaTeX error
-    assert render.latex(sp.Symbol("h_{1,0}")) == "h_{1,0}"
+    assert printing.latex(sp.Symbol("h_{1,0}")) == "h_{1,0}"
     raw = r"\left\|\prod_{i} c\,Q_i\right\|"  # already LaTeX: left alone
-    assert render.latex(sp.Symbol(raw)) == raw
+    assert printing.latex(sp.Symbol(raw)) == raw
 
 
 def test_a_cost_and_a_function_of_several_arguments_get_partial_derivatives():
     C = sp.Function("C")
     a4, y = sp.symbols("a_4 y")
     xi = sp.Dummy("xi")
-    assert render.latex(sp.Subs(sp.Derivative(C(xi), xi), xi, a4)) == r"\frac{\partial C}{\partial a_{4}}"
-    assert render.latex(sp.Derivative(C(a4), a4)) == r"\frac{\partial C}{\partial a_{4}}"
-    assert render.latex(sp.diff(C(a4, y), a4, y)) == r"\frac{\partial^{2} C}{\partial a_{4} \partial y}"
-    assert render.latex(sp.Derivative(sp.Symbol("C"), sp.Symbol("w"))) == r"\frac{\partial C}{\partial w}"
+    assert printing.latex(sp.Subs(sp.Derivative(C(xi), xi), xi, a4)) == r"\frac{\partial C}{\partial a_{4}}"
+    assert printing.latex(sp.Derivative(C(a4), a4)) == r"\frac{\partial C}{\partial a_{4}}"
+    assert printing.latex(sp.diff(C(a4, y), a4, y)) == r"\frac{\partial^{2} C}{\partial a_{4} \partial y}"
+    assert printing.latex(sp.Derivative(sp.Symbol("C"), sp.Symbol("w"))) == r"\frac{\partial C}{\partial w}"
 
 
 def _chain_grad_b1(depth: int):
@@ -125,11 +126,11 @@ def test_chain_rule_product_for_four_layers_prints_per_layer_factors_in_order():
     grad = _chain_grad_b1(4)
     expected = (r"\sigma'(z_{1}) w_{2} \sigma'(z_{2}) w_{3} \sigma'(z_{3}) w_{4} \sigma'(z_{4}) "
                 r"\frac{\partial C}{\partial a_{4}}")
-    assert render.latex(grad) == expected
+    assert printing.latex(grad) == expected
     # SymPy's default printing of the same object is not the notes' product
     assert sp.latex(grad) != expected and r"\sigma'(z_{1})" not in sp.latex(grad)
     # a chain with a layer missing does not print as the 4-layer product
-    assert render.latex(_chain_grad_b1(3)) != expected
+    assert printing.latex(_chain_grad_b1(3)) != expected
 
 
 def test_softmax_jacobian_derived_by_sympy_prints_as_y_i_times_delta_ij_minus_y_j():
@@ -144,7 +145,7 @@ def test_softmax_jacobian_derived_by_sympy_prints_as_y_i_times_delta_ij_minus_y_
     ones = {sum(y): 1, **{sum(y) - y[i]: 1 - y[i] for i in range(n)}}
     named = jac.applyfunc(lambda e: sp.factor(e.subs({sp.exp(a[k]): y[k] * S for k in range(n)})).subs(ones))
     assert not any(e.has(S) or e.has(*a) for e in named)
-    tex = render.latex(named)
+    tex = printing.latex(named)
     # the note's y_i (1 - y_j) on the diagonal, - y_i y_j off it: y_i (delta_ij - y_j)
     assert tex == (r"\left(\begin{matrix}y_{0} \left(1 - y_{0}\right) & - y_{0} y_{1} & - y_{0} y_{2}\\"
                    r"- y_{0} y_{1} & y_{1} \left(1 - y_{1}\right) & - y_{1} y_{2}\\"
@@ -199,9 +200,9 @@ def test_step_notes_are_escaped_prose_and_each_step_is_one_aligned_line():
 
 
 def test_tex_text_escapes_every_special_character():
-    assert render.tex_text("a_b & c% $d$ #e {f} ~ ^ \\ <|>") == (
+    assert printing.tex_text("a_b & c% $d$ #e {f} ~ ^ \\ <|>") == (
         r"a\_b \& c\% \$d\$ \#e \{f\} \~{} \^{} \textbackslash{} $<$$|$$>$")
-    assert render.tex_text("σ′ ≤ ¼") == r"$\sigma$' $\leq$ \texttt{U+00BC}"
+    assert printing.tex_text("σ′ ≤ ¼") == r"$\sigma$' $\leq$ \texttt{U+00BC}"
 
 
 # --- bad input ---------------------------------------------------------------------------
@@ -211,6 +212,21 @@ def test_unknown_claim_id_is_rejected_with_its_name():
         render.claim_latex("no.such")
     with pytest.raises(TypeError, match="claim must be a Claim"):
         render.claim_latex(42)
+
+
+def test_the_printer_takes_any_object_shaped_like_a_claim_and_names_what_is_missing():
+    x = sp.Symbol("x")
+
+    class Shaped:  # not a catalogue Claim: the printer sits below the catalogue
+        id, title, statement, seeds, expected = "demo.shaped", "shaped", "", ("x.md",), ("proved",)
+
+        def derivation(self):
+            return Derivation(sp.Eq(x, 1, evaluate=False))
+
+    assert printing.claim_latex(Shaped()) == "x = 1\n\\label{claim:demo.shaped}"
+    assert printing.claim_markdown(Shaped()).startswith("### `demo.shaped`: shaped")
+    with pytest.raises(TypeError, match=r"claim must be a Claim .* got str without id, "):
+        printing.claim_latex("demo.shaped")  # ids are resolved above the catalogue: render.claim_latex
 
 
 def test_unknown_parameter_is_rejected_before_deriving():
@@ -231,7 +247,7 @@ def test_a_statement_that_evaluated_to_a_bool_is_rejected_with_the_fix():
     with pytest.raises(ValueError, match="statement is empty"):
         _demo([]).latex()
     with pytest.raises(TypeError, match="Python bool"):
-        render.latex(True)
+        printing.latex(True)
 
 
 def test_steps_of_a_claim_without_steps_and_non_step_entries_are_rejected():
@@ -282,19 +298,22 @@ def test_the_verification_record_names_dtype_tolerance_examples_seed_and_command
     f = Finding("verified", True, "agree", "gradcheck.check",
                 record={"dtype": "float64", "tolerance": {"rtol": 1e-7, "atol": 1e-10}, "examples": 260, "seed": 0})
     rec = render.result_record(ClaimResult(c, [f], 0.5, Settings()), packages={})
-    md = render.verification_markdown(rec)
+    md = render.write_verification(render.MarkdownWriter(), rec)
     assert "float64, rtol 1e-07, atol 1e-10, 260 examples, seed 0" in md
     assert "gradcheck verify demo.render --seed 0 --profile default" in md
-    tex = render.verification_latex(rec)
+    tex = render.write_verification(render.LatexWriter(), rec)
     assert r"\texttt{gradcheck verify demo.render -{}-{}seed 0 -{}-{}profile default}" in tex
-    assert re.search(r"reached: none; \\textbf\{DOES NOT HOLD\}", render.verification_latex(
-        render.result_record(ClaimResult(c, [], 0.1, Settings(), error="Traceback\nZeroDivisionError: x"), packages={})))
+    failed = render.result_record(ClaimResult(c, [], 0.1, Settings(), error="Traceback\nZeroDivisionError: x"),
+                                  packages={})
+    tex = render.write_verification(render.LatexWriter(), failed)
+    assert re.search(r"reached: none; \\textbf\{DOES NOT HOLD\}", tex)
+    assert r"The claim's code raised: \texttt{ZeroDivisionError: x}." in tex
 
 
 def test_infinities_render_as_infty_not_as_text():
     import sympy as sp
 
-    from gradcheck.render import latex
+    from gradcheck.symbolic.printing import latex
 
     assert latex(sp.Interval(-sp.oo, 0)) == r"\left(-\infty, 0\right]"
     assert "Infinity" not in latex(sp.Symbol("x") + sp.oo)
@@ -303,10 +322,10 @@ def test_infinities_render_as_infty_not_as_text():
 # --- math as math: titles, statements, notes and records ----------------------------------
 
 def test_a_known_claims_title_statement_and_step_render_as_latex():
-    from gradcheck.render import _tex_heading, tex_prose
+    from gradcheck.symbolic.printing import tex_heading, tex_prose
 
     c = CLAIMS["chain.exploding"]
-    assert _tex_heading(c.title) == (r"\texorpdfstring{$w_{j} = 100$ with $z_{j} = 0$ makes the gradient explode as "
+    assert tex_heading(c.title) == (r"\texorpdfstring{$w_{j} = 100$ with $z_{j} = 0$ makes the gradient explode as "
                                      r"$25^{L}$}{w\_j = 100 with z\_j = 0 makes the gradient explode as 25\^{}L}")
     assert tex_prose(c.statement).startswith(r"with $w_{j} = 100$ and $b_{j} = -100 a_{j-1}$, $z_{j} = 0$ and "
                                              r"$w_{j} \sigma'(z_{j}) = 25$ in every layer")
@@ -317,11 +336,76 @@ def test_a_known_claims_title_statement_and_step_render_as_latex():
 
 
 def test_ascii_maths_in_prose_is_typeset_and_identifiers_are_left_alone():
-    assert render.ascii_math("dC/db_1 = 25^(L-1) (1/2 - y) / 4 at L = 4: grows as 25^L.") == (
+    assert printing.ascii_math("dC/db_1 = 25^(L-1) (1/2 - y) / 4 at L = 4: grows as 25^L.") == (
         r"$\partial C/\partial b_{1} = 25^{L-1}$ (1/2 - y) / 4 at L = 4: grows as $25^{L}$.")
-    assert render.ascii_math("w_j sigma'(z_j) = 100 sigma'(0) = 25") == r"$w_{j} \sigma'(z_{j}) = 100 \sigma'(0) = 25$"
+    assert printing.ascii_math("w_j sigma'(z_j) = 100 sigma'(0) = 25") == (
+        r"$w_{j} \sigma'(z_{j}) = 100 \sigma'(0) = 25$")
     plain = "the map_rows call over chain.grad_b1 (float64, seed 0)"
-    assert render.ascii_math(plain) == plain
+    assert printing.ascii_math(plain) == plain
     # prose written as LaTeX passes through; the Markdown keeps $...$ for GitHub and escapes the rest
-    assert render.tex_prose(r"a_b $x_{1}$ & c") == r"$a_{b}$ $x_{1}$ \& c"
-    assert render._md_prose(r"map_rows $\sigma'(z_{j})$") == r"map\_rows $\sigma'(z_{j})$"
+    assert printing.tex_prose(r"a_b $x_{1}$ & c") == r"$a_{b}$ $x_{1}$ \& c"
+    assert printing.md_prose(r"map_rows $\sigma'(z_{j})$") == r"map\_rows $\sigma'(z_{j})$"
+
+
+# --- one walk, two formats ---------------------------------------------------------------
+
+class _Recording:
+    """A writer that logs each part it is asked for (and its title or id), then writes it."""
+
+    def __init__(self, writer):
+        self.writer, self.calls = writer, []
+
+    def __getattr__(self, name):
+        part = getattr(self.writer, name)
+        if name == "text":
+            return part
+
+        def logged(*args, **kwargs):
+            first = args[0] if args else None
+            key = first.get("id", first.get("name")) if isinstance(first, dict) else first
+            self.calls.append((name, key if isinstance(key, str) else None))
+            return part(*args, **kwargs)
+        return logged
+
+
+def _report_records():
+    x = sp.Symbol("x")
+    ok = _demo(sp.Eq(x, 1, evaluate=False), [Step(x, sp.Integer(1), "a_j"), Step(x, 2 * x - x, "")], cid="demo.one")
+    broken = _demo(sp.Gt(2, 1), cid="other.two")  # evaluates to True: not rendered
+    findings = [Finding("proved", True, "x = 1", "sympy", counterexample=[1.0]),
+                Finding("verified", False, "agree", "gradcheck.check", figure={"r": 2.0},
+                        record={"dtype": "float64", "tolerance": {"rtol": 1e-7}, "examples": 20, "seed": 0})]
+    results = [ClaimResult(ok, findings, 0.5, Settings()),
+               ClaimResult(broken, [], 0.1, Settings(), error="Traceback\nZeroDivisionError: x")]
+    return [render.claim_entry(r, "2025-01-01", {"jax": "x"}) for r in results]
+
+
+def test_latex_and_markdown_of_the_report_come_from_one_walk():
+    records = _report_records()
+    assert records[1]["render_error"] and records[0]["latex_steps"]
+    meta = {"date": "2025-01-01", "command": "gradcheck report --out r", "packages": {"jax": "x"}}
+    figures = [{"name": "sigmoid", "title": "$\\sigma$", "caption": "c"}]
+    topics = {"demo": "The demo topic."}
+    tex, md = _Recording(render.LatexWriter()), _Recording(render.MarkdownWriter())
+    tex_text = render.write_report(tex, records, meta, figures, topics)
+    md_text = render.write_report(md, records, meta, figures, topics)
+    assert tex.calls == md.calls  # the same parts, in the same order, for the same records
+    sections = [key for name, key in tex.calls if name == "section"]
+    assert sections == render.section_titles(records, figures) == ["Summary", "demo", "other", "Figures"]
+    assert [key for name, key in tex.calls if name == "claim"] == ["demo.one", "other.two"]
+    assert ("findings", None) in tex.calls and ("record_error", "ZeroDivisionError: x") in tex.calls
+    # and each format shows them: sections in order, both claims, the broken one as broken
+    assert [ln[3:] for ln in md_text.splitlines() if ln.startswith("## ")] == sections
+    assert re.findall(r"\\section\{([^}]*)\}", tex_text) == sections
+    for text in (tex_text, md_text):
+        assert text.count("Verification record.") == 2 and "could not be rendered" in text
+    assert md_text == render.write_report(render.MarkdownWriter(), records, meta, figures, topics)
+
+
+def test_a_writer_that_lacks_a_part_fails_loudly():
+    class Partial(render.Writer):
+        def front_matter(self, meta):
+            self.lines.append("front")
+
+    with pytest.raises(NotImplementedError):
+        render.write_report(Partial(), _report_records(), {})

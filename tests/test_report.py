@@ -17,6 +17,7 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+from matplotlib.figure import Figure
 
 try:
     import fcntl
@@ -25,7 +26,9 @@ except ImportError:  # not POSIX: each xdist worker writes its own report
 import pytest
 
 import gradcheck
-from gradcheck import _cli_report, cli, figures, render
+from gradcheck import _cli_report, cli, render
+from gradcheck.render import figures
+from gradcheck.symbolic import printing
 from gradcheck.catalogue import Settings, select
 
 SELECTION = ["sigmoid.max_derivative", "tanh.max_derivative", "chain.exploding"]
@@ -109,7 +112,7 @@ def test_each_claim_shows_its_record_and_a_command_that_reproduces_it(report):
     for cid in SELECTION:
         command = f"gradcheck verify {cid} --seed 0 --profile default"
         assert command in md
-        assert render._tex_code(command) in tex
+        assert printing.tex_code(command) in tex
         assert rf"\label{{claim:{cid}}}" in tex and rf"\label{{claim:{cid}:steps}}" in tex
     assert md.count("**Verification record.**") == len(SELECTION)
     assert tex.count(r"\paragraph{Verification record.}") == len(SELECTION)
@@ -161,10 +164,10 @@ def test_every_registered_claims_latex_compiles_with_pdflatex(tmp_path):
             tex = claim.latex()
         except ValueError:  # a statement that cannot be shown: test_render names it
             continue
-        body += [r"\section*{" + render.tex_text(claim.id) + "}", r"\begin{equation}", tex, r"\end{equation}"]
+        body += [r"\section*{" + printing.tex_text(claim.id) + "}", r"\begin{equation}", tex, r"\end{equation}"]
         if claim.derivation().steps:
             body += [r"\begin{align}", claim.latex(steps=True), r"\end{align}"]
-    doc = render._PREAMBLE + "\\begin{document}\n" + "\n".join(body) + "\n\\end{document}\n"
+    doc = render.PREAMBLE + "\\begin{document}\n" + "\n".join(body) + "\n\\end{document}\n"
     (tmp_path / "all.tex").write_text(doc)
     assert _cli_report.compile_pdf(tmp_path / "all.tex", runs=1).exists()
     # and a broken body is seen to fail
@@ -221,8 +224,8 @@ def test_an_interrupted_report_run_leaves_the_previous_report_whole(report, tmp_
     else:
         monkeypatch.setattr(_cli_report.os, "replace", replace_then_die)
     claims = select(["sigmoid.max_derivative"])
-    changed_fig = figures.sigmoid().fig
-    changed_fig.suptitle("a new version")  # figures are deterministic: make this one differ
+    changed_fig = Figure()  # figures are deterministic: this one differs from the report's sigmoid
+    changed_fig.suptitle("a new version")
     fast_figure = [figures.Figure("sigmoid", "t", "c", {}, changed_fig)]
     with pytest.raises(KeyboardInterrupt):
         _cli_report.build_report(claims, Settings(max_examples=20), out, _cli_report.Console(quiet=True),
@@ -240,20 +243,15 @@ def test_an_interrupted_report_run_leaves_the_previous_report_whole(report, tmp_
 
 # --- the figures are computed ------------------------------------------------------------
 
-def test_overflow_thresholds_are_found_by_bisection_and_match_ln_of_max_float():
+def test_the_figures_show_the_numbers_their_claims_computed(report):
+    # the bisections themselves are the claims' (softmax.stable, chain.window): tests/test_catalogue_*.py
+    doc = json.loads((report / "results.json").read_text())
+    data = {f["name"]: f["data"] for f in doc["figures"]}
     for dtype in ("float32", "float64"):
-        t = figures.overflow_threshold(figures._softmax_naive, dtype)
-        assert t == pytest.approx(float(np.log(np.finfo(dtype).max)), abs=1e-3), dtype
-        assert figures.overflow_threshold(figures._softmax_shifted, dtype) is None
-    assert figures.overflow_threshold(figures._softmax_naive, "float64") > 709.78
-
-
-def test_window_width_by_bisection_agrees_with_the_closed_form():
-    w = np.array([3.9, 4.5, 6.894, 10.0, 40.0])
-    width = figures.window_width(w)
-    closed = np.where(w >= 4, 2 / w * np.log(np.maximum(w * (1 + np.sqrt(np.maximum(1 - 4 / w, 0))) / 2 - 1, 1)), 0.0)
-    np.testing.assert_allclose(width, closed, rtol=1e-9, atol=1e-12)
-    assert width[0] == 0.0 and width[2] == pytest.approx(0.4477, abs=1e-4)
+        overflow = data["softmax_overflow"][dtype]
+        assert overflow["naive_threshold"] == pytest.approx(float(np.log(np.finfo(dtype).max)), abs=1e-3), dtype
+        assert overflow["shifted_threshold"] is None
+    assert data["window"]["max_width"] == pytest.approx(0.4477, abs=1e-4)
 
 
 # --- the commands and their bad input ----------------------------------------------------
