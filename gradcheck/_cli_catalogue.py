@@ -10,6 +10,9 @@ from rich.table import Table
 
 from .catalogue import ClaimResult, Settings, select
 
+#: Columns of a console that writes to a file or a pipe (80 hid three columns of the results table).
+CONSOLE_WIDTH = 140
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("list", help="list the registered claims")
@@ -80,9 +83,9 @@ def results_table(results: list[ClaimResult]) -> Table:
 
 
 def console() -> Console:
-    """A console as wide as the terminal, or 140 columns when the output is a file or a pipe."""
+    """A console as wide as the terminal, or :data:`CONSOLE_WIDTH` columns ($COLUMNS) into a file or a pipe."""
     c = Console()
-    return c if c.is_terminal else Console(width=int(os.environ.get("COLUMNS", 140)))
+    return c if c.is_terminal else Console(width=int(os.environ.get("COLUMNS", CONSOLE_WIDTH)))
 
 
 def cmd_verify(args) -> int:

@@ -166,7 +166,7 @@ def cmd_report(args) -> int:
     except RuntimeError as e:  # pdflatex failed: nothing of the previous report was replaced
         console.print(f"gradcheck report: {e}", style="red", markup=False, highlight=False)
         return 1
-    # as wide as `gradcheck verify`'s: 140 columns when not on a terminal (80 hid three columns)
+    # as wide as `gradcheck verify`'s: CONSOLE_WIDTH columns when not on a terminal
     wide_console().print(results_table(results))
     written = [n for n in REPORT_FILES if n != "report.pdf" or pdf]
     console.print(f"wrote {', '.join(written)} and figures/ to {out}")
