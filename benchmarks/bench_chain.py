@@ -2,7 +2,7 @@
 
     python benchmarks/bench_chain.py [--quick] [--json FILE]
 
-Same code, sizes and table as `gradcheck bench --only chain` (see gradcheck/bench.py).
+Same code, sizes and table as `gradcheck bench --only chain` (see gradcheck/bench/).
 """
 
 import sys

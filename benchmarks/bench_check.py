@@ -34,10 +34,10 @@ def main(argv=None) -> int:
     p.add_argument("--no-sweep", action="store_true", help="the throughput table only")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     args = p.parse_args(argv)
-    r = bench.bench_check(quick=args.quick)
-    if not args.no_sweep:
-        r["size_sweep"] = bench.bench_check_sizes(quick=args.quick, sizes=args.sizes)
-        r["targets"] = r["targets"] + r["size_sweep"]["targets"]
+    if args.no_sweep:
+        r = bench.bench_check(quick=args.quick)
+    else:  # the check group of gradcheck bench: throughput and the size sweep
+        r = bench.bench_check_group(quick=args.quick, sizes=args.sizes)
     result = {**bench.environment(), "quick": args.quick, "groups": {"check": r}}
     t = Table(title=f"seconds per checked point, {r['dtype']}, order {r['order']} "
                     f"(gradcheck.check cold, compile included; check_grads once per point)")

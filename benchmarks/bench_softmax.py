@@ -2,7 +2,7 @@
 
     python benchmarks/bench_softmax.py [--quick] [--json FILE]
 
-Same code, sizes and table as `gradcheck bench --only softmax` (see gradcheck/bench.py).
+Same code, sizes and table as `gradcheck bench --only softmax` (see gradcheck/bench/).
 """
 
 import sys

@@ -2,7 +2,7 @@
 
     python benchmarks/bench_symbolic.py [--quick] [--json FILE]
 
-Same code, sizes and table as `gradcheck bench --only symbolic` (see gradcheck/bench.py).
+Same code, sizes and table as `gradcheck bench --only symbolic` (see gradcheck/bench/).
 """
 
 import sys

@@ -34,6 +34,12 @@ import jax.scipy.special as jss
 import sympy as sp
 
 import gradcheck
+from gradcheck.models.references import gelu_exact_ref, relu_ref
+from gradcheck.models.references import log_softmax_ref as log_softmax
+from gradcheck.models.references import logsumexp_ref as logsumexp
+from gradcheck.models.references import sigmoid_ref as sigmoid
+from gradcheck.models.references import softmax_ref as softmax
+from gradcheck.models.references import softplus_ref as softplus
 
 S = [()]  # one scalar argument
 S2 = [(), ()]  # two scalar arguments
@@ -44,14 +50,6 @@ SELU_ALPHA = sp.Float("1.6732632423543772848170429916717", 40)
 SELU_SCALE = sp.Float("1.0507009873554804934193349852946", 40)
 
 
-def sigmoid(x):
-    return 1 / (1 + sp.exp(-x))
-
-
-def softplus(x):
-    return sp.log(1 + sp.exp(x))
-
-
 def relu6(x):
     return sp.Min(sp.Max(x, 0), 6)
 
@@ -59,20 +57,6 @@ def relu6(x):
 def vec(f):
     """A reference on an n x 1 Matrix, entry by entry."""
     return lambda x: x.applyfunc(f)
-
-
-def logsumexp(x):
-    return sp.log(sum(sp.exp(v) for v in x))
-
-
-def softmax(x):
-    z = sum(sp.exp(v) for v in x)
-    return x.applyfunc(lambda v: sp.exp(v) / z)
-
-
-def log_softmax(x):
-    lse = logsumexp(x)
-    return x.applyfunc(lambda v: v - lse)
 
 
 def standardize(x):
@@ -180,7 +164,7 @@ FUNCTIONS: dict[str, tuple] = {
     "nn.softplus": (jnn.softplus, softplus, S, (-100.0, 100.0)),
     "nn.silu": (jnn.silu, lambda x: x * sigmoid(x), S, (-50.0, 50.0)),
     "nn.mish": (jnn.mish, lambda x: x * sp.tanh(softplus(x)), S, (-50.0, 50.0)),
-    "nn.gelu[exact]": (lambda x: jnn.gelu(x, approximate=False), lambda x: x / 2 * (1 + sp.erf(x / SQ2)), S, (-50.0, 50.0)),
+    "nn.gelu[exact]": (lambda x: jnn.gelu(x, approximate=False), gelu_exact_ref, S, (-50.0, 50.0)),
     "nn.gelu[tanh]": (
         jnn.gelu,
         lambda x: x / 2 * (1 + sp.tanh(sp.sqrt(2 / sp.pi) * (x + sp.Rational(44715, 1000000) * x**3))),
@@ -194,7 +178,7 @@ FUNCTIONS: dict[str, tuple] = {
         S, (-50.0, 50.0),
     ),
     "nn.leaky_relu": (jnn.leaky_relu, lambda x: sp.Piecewise((x, x >= 0), (x / 100, True)), S, (-50.0, 50.0)),
-    "nn.relu": (jnn.relu, lambda x: sp.Max(x, 0), S, (-50.0, 50.0)),
+    "nn.relu": (jnn.relu, relu_ref, S, (-50.0, 50.0)),
     "nn.relu6": (jnn.relu6, relu6, S, (-50.0, 50.0)),
     "nn.hard_tanh": (jnn.hard_tanh, lambda x: sp.Max(-1, sp.Min(1, x)), S, (-50.0, 50.0)),
     "nn.hard_sigmoid": (jnn.hard_sigmoid, lambda x: relu6(x + 3) / 6, S, (-50.0, 50.0)),

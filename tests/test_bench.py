@@ -12,8 +12,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gradcheck import bench, bench_sizes
+from gradcheck import bench
+from gradcheck.bench import _sizes as bench_sizes
 from gradcheck.cli import main
+from gradcheck.models import chain_truth
 
 GROUP_KEYS = {
     "softmax": {"dtype", "output_bytes", "copy", "rows", "targets", "seconds"},
@@ -181,7 +183,7 @@ def test_closed_softmax_jacobian_matches_jacrev_and_a_wrong_one_does_not():
 
 
 def test_log_space_chain_gradient_matches_autodiff_where_autodiff_is_finite():
-    a0, w, b, y = bench._chain_draws(8, 64)
+    a0, w, b, y = bench.chain_draws(8, 64)
     log_c, sign_c = bench.chain_db1_log(a0, w, b, y)
     g = np.asarray(bench.chain_db1_autodiff(a0, w, b, y), np.float64)
     np.testing.assert_allclose(np.asarray(log_c), np.log(np.abs(g)), atol=1e-4)
@@ -209,14 +211,12 @@ def test_growth_exponent_of_a_power_law():
 
 
 def _truth_logs(a0, w, b, y, chains):
-    from gradcheck import networks as nw
-
-    out = [nw.chain_truth(*(np.asarray(v, np.float64) for v in (a0[i], w[:, i], b[:, i], y[i]))) for i in chains]
+    out = [chain_truth(*(np.asarray(v, np.float64) for v in (a0[i], w[:, i], b[:, i], y[i]))) for i in chains]
     return np.array([t[0][0] for t in out]), np.array([t[1][0] for t in out])
 
 
 def test_fused_chain_product_matches_the_50_digit_truth_at_depth_256_where_an_unrenormalised_one_underflows():
-    a0, w, b, y = bench._chain_draws(256, 16)
+    a0, w, b, y = bench.chain_draws(256, 16)
     log_c, sign_c = (np.asarray(v, np.float64) for v in bench.chain_db1_log(a0, w, b, y))
     t_log, t_sign = _truth_logs(a0, w, b, y, range(3))
     np.testing.assert_allclose(log_c[:3], t_log, atol=1e-3)
@@ -227,10 +227,38 @@ def test_fused_chain_product_matches_the_50_digit_truth_at_depth_256_where_an_un
 
 
 def test_fused_chain_product_agrees_with_the_log_scan_at_a_depth_that_is_no_multiple_of_the_block():
-    a0, w, b, y = bench._chain_draws(13, 32)  # 8 + 5 layers: the remainder loop runs
+    a0, w, b, y = bench.chain_draws(13, 32)  # 8 + 5 layers: the remainder loop runs
     log_c, sign_c = (np.asarray(v, np.float64) for v in bench.chain_db1_log(a0, w, b, y))
     log_s, sign_s = (np.asarray(v, np.float64) for v in bench.chain_db1_log_scan(a0, w, b, y))
     np.testing.assert_allclose(log_c, log_s, atol=1e-4)
     np.testing.assert_array_equal(sign_c, sign_s)
     t_log, _ = _truth_logs(a0, w, b, y, range(2))
     np.testing.assert_allclose(log_c[:2], t_log, atol=1e-4)
+
+
+def test_mutate_breaks_the_rule_only_above_the_threshold_forward_and_reverse():
+    for mode, factor in (("jvp", 1.1), ("vjp", 0.9)):
+        g = bench.mutate(jnp.sin, 1.0, mode, error=0.1)
+        for x, want in ((0.5, np.cos(0.5)), (2.0, factor * np.cos(2.0))):
+            np.testing.assert_allclose(g(x), np.sin(x), rtol=1e-6)  # the function itself is untouched
+            np.testing.assert_allclose(jax.grad(g)(x), want, rtol=1e-6)
+    with pytest.raises(ValueError, match="mode"):
+        bench.mutate(jnp.sin, 1.0, "jacobian")
+
+
+def test_check_cases_are_fresh_objects_so_each_check_group_run_is_cold():
+    first, second = bench.check_cases(), bench.check_cases()
+    assert [c["name"] for c in first] == ["sigmoid", "softmax (5,)", "log_softmax (5,)", "broken custom_jvp sigmoid"]
+    assert [c["broken"] for c in first] == [False, False, False, True]
+    for a, b in zip(first, second):
+        assert a["ref"] is not b["ref"]
+    assert first[-1]["fn"] is not second[-1]["fn"]
+
+
+def test_every_group_has_a_renderer_and_a_result_renders_only_its_groups():
+    assert list(bench.RENDERERS) == list(bench.GROUPS)
+    symbolic = {"rows": [{"what": "chain.grad_b1", "size": 4, "derive_s": 0.1, "lambdify_s": 0.1, "seconds": 0.2,
+                          "first_call_s": 0.1, "value": 0.5, "expected": 0.5, "ok": True}],
+                "growth_exponent": {"chain.grad_b1": 1.0}, "targets": []}
+    out = bench.tables({"groups": {"symbolic": symbolic}, "targets": []})
+    assert len(out) == 1 and out[0].title.startswith("symbolic cost")

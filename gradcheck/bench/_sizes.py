@@ -1,12 +1,15 @@
 """The cost of a check by input size: ``gradcheck.check`` cold and warm against
 ``jax.test_util.check_grads`` on the same 100 points, n = 4 ... 4,096, with the fitted growth
 exponent, and a small check timed in a fresh process.  Part of the ``check`` group of
-``gradcheck bench`` (:func:`gradcheck.bench.bench_check_group`)."""
+``gradcheck bench`` (:func:`gradcheck.bench.bench_check_group`); its tables are in
+:mod:`gradcheck.bench._tables`."""
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -14,8 +17,15 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+import sympy as sp
+from jax.test_util import check_grads
+from sympy.core.parameters import distribute
 
-from . import bench as _bench  # growth_exponent, _target (looked up at call time: no import cycle)
+from ..check import check
+from ..models.references import logsumexp_ref
+from ._timing import growth_exponent, target
+
+__all__ = ["SIZE_CASES", "bench_check_sizes", "small_check_fresh"]
 
 SIZES = (4, 16, 64, 256, 1024, 4096)
 SIZES_QUICK = (4, 16, 64)
@@ -34,15 +44,10 @@ def _logsumexp_case():
     the growing Add, so building it is quadratic in n (measured on 2 cores: 1.6 s at n = 1,024,
     25 s at 4,096, against 0.03 s and 0.2 s for ``sp.Add(*terms)``); the symbolic column shows it.
     """
-    import sympy as sp
-
-    return (lambda x: jax.nn.logsumexp(x)), (lambda a: sp.log(sum(a.applyfunc(sp.exp))))
+    return (lambda x: jax.nn.logsumexp(x)), (lambda a: logsumexp_ref(a))
 
 
 def _layer_norm_reference(a):
-    import sympy as sp
-    from sympy.core.parameters import distribute
-
     # distribute(False): without it SymPy distributes the 1/n of the mean, so each x_i - mean is
     # an n-term Add (n^2 terms in all), and building the reference alone takes minutes at
     # n = 1,024.  (Python's sum() over SymPy terms is still quadratic: each + re-flattens the Add.)
@@ -88,9 +93,6 @@ print("SMALL_CHECK " + json.dumps(out))
 def small_check_fresh(points: int = 100, timeout: float = 600.0) -> dict[str, Any]:
     """A small check (sigmoid on (5,), order 2) timed in a fresh Python process: the import of
     jax, sympy and gradcheck apart, then the first call and a second identical one."""
-    import subprocess
-    import sys
-
     proc = subprocess.run([sys.executable, "-c", _SMALL_CHECK_SCRIPT % int(points)], capture_output=True,
                           text=True, timeout=timeout, env=dict(os.environ))
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("SMALL_CHECK ")), None)
@@ -104,10 +106,6 @@ def small_check_fresh(points: int = 100, timeout: float = 600.0) -> dict[str, An
 def _time_size(case: dict, n: int, points: int, grads_points: int, seed: int) -> dict[str, Any]:
     """One function at one size: ``gradcheck.check`` cold then warm, ``check_grads`` on
     ``grads_points`` points, a cold pass then a warm pass, scaled to ``points`` points."""
-    from jax.test_util import check_grads
-
-    from .check import check
-
     fn, ref = case["make"]()
     kw = {"shapes": [(n,)], "domain": SIZE_DOMAIN, "order": case["order"], "dtype": "float64",
           "max_examples": points, "seed": seed}
@@ -152,11 +150,6 @@ def _time_size(case: dict, n: int, points: int, grads_points: int, seed: int) ->
 def _warm_up_process() -> None:
     """One-time costs of the process (lazy imports, JAX's first dispatch), not timed: a check
     and a ``check_grads`` call on another function, so that n = 4 is cold like the others."""
-    import sympy as sp
-    from jax.test_util import check_grads
-
-    from .check import check
-
     check(lambda x: jnp.tanh(x), lambda a: a.applyfunc(sp.tanh), shapes=[(3,)], domain=SIZE_DOMAIN,
           order=2, max_examples=10)
     with jax.enable_x64(True):
@@ -191,93 +184,23 @@ def bench_check_sizes(quick: bool = False, sizes: Sequence[int] | None = None, p
         growth = {}
         if len(set(run_sizes)) >= 2:
             for key in ("gradcheck_cold", "gradcheck_warm", "check_grads_cold", "check_grads_warm"):
-                growth[key] = _bench.growth_exponent(run_sizes, [r[key + "_s"] for r in rows])
+                growth[key] = growth_exponent(run_sizes, [r[key + "_s"] for r in rows])
         by = {r["n"]: r for r in rows}
         ratio = by[1024]["gradcheck_cold_s"] / by[64]["gradcheck_cold_s"] if {64, 1024} <= set(by) else None
         functions.append({"name": case["name"], "what": case["what"], "order": case["order"],
                           "sizes": run_sizes, "skipped_sizes": skipped, "max_n": case["max_n"],
                           "rows": rows, "growth_exponent": growth, "cold_1024_over_64": ratio})
         if ratio is not None:
-            targets.append(_bench._target("check", f"{case['name']}: gradcheck.check cold t(1,024) / t(64)",
-                                   ratio, "<=", 30.0))
+            targets.append(target("check", f"{case['name']}: gradcheck.check cold t(1,024) / t(64)",
+                                  ratio, "<=", 30.0))
         cold_n = {"logsumexp": 1024, "layer norm": 256}[case["name"]]
         if cold_n in by:
-            targets.append(_bench._target("check", f"{case['name']} n = {cold_n:,}, order {case['order']}: "
-                                   f"gradcheck.check cold s", by[cold_n]["gradcheck_cold_s"], "<=", 30.0))
+            targets.append(target("check", f"{case['name']} n = {cold_n:,}, order {case['order']}: "
+                                  f"gradcheck.check cold s", by[cold_n]["gradcheck_cold_s"], "<=", 30.0))
     small = small_check_fresh(points) if fresh else None
     if small is not None:
-        targets.append(_bench._target("check", f"small check (sigmoid (5,), order 2, {points} examples), fresh "
-                               f"process, first call s (import apart)", small["first_s"], "<=", 0.8))
-        targets.append(_bench._target("check", "small check, second call s", small["second_s"], "<=", 0.2))
+        targets.append(target("check", f"small check (sigmoid (5,), order 2, {points} examples), fresh "
+                              f"process, first call s (import apart)", small["first_s"], "<=", 0.8))
+        targets.append(target("check", "small check, second call s", small["second_s"], "<=", 0.2))
     return {"dtype": "float64", "domain": list(SIZE_DOMAIN), "points": points, "grads_points": grads_points,
             "sizes": list(sizes), "functions": functions, "small_check": small, "targets": targets}
-
-
-def _met(tg: dict | None) -> str:
-    return "" if tg is None else ("met" if tg["met"] else "MISSED")
-
-
-def size_sweep_renderables(sweep: dict[str, Any]) -> list:
-    """The size sweep as ``rich`` renderables: a table per function, then lines with the growth
-    exponents, t(1,024) / t(64), and the targets (cold seconds, the small check)."""
-    from rich.table import Table
-    from rich.text import Text
-
-    out = []
-    pts, gpts = sweep["points"], sweep["grads_points"]
-    lo, hi = sweep["domain"]
-    scaled = "" if gpts == pts else f" (check_grads timed on {gpts} points, scaled to {pts})"
-    for f in sweep["functions"]:
-        t = Table(title=f"seconds per check by input size n: {f['name']} ({f['what']}), order {f['order']}, "
-                        f"{sweep['dtype']}, domain ({lo:g}, {hi:g}); gradcheck.check max_examples={pts} "
-                        f"(points: with Hypothesis's edge cases), check_grads on {pts} points{scaled}; "
-                        f"cold = first call at that size (compile + SymPy), warm = the same call again")
-        for col in ("n", "path", "points", "gradcheck cold s (symbolic / sweep)", "gradcheck warm s",
-                    "check_grads cold s", "check_grads warm s", "check_grads / gradcheck (cold, warm)",
-                    "verdicts"):
-            t.add_column(col, justify="left" if col in ("path", "verdicts") else "right")
-        for r in f["rows"]:
-            sec = r["gradcheck_cold_seconds"]
-            verdict = ("pass" if r["ok"] else "FAIL " + ",".join(r["failures"])) + ", " + (
-                f"flagged {r['check_grads_flagged']}" if r["check_grads_flagged"] else "pass")
-            t.add_row(f"{r['n']:,}", r["path"], str(r["points_checked"]),
-                      f"{r['gradcheck_cold_s']:.2f} ({sec['symbolic']:.2f} / {sec['sweep']:.2f})",
-                      f"{r['gradcheck_warm_s']:.3f}", f"{r['check_grads_cold_s']:.2f}",
-                      f"{r['check_grads_warm_s']:.2f}",
-                      f"{r['check_grads_over_gradcheck_cold']:.1f}x, {r['check_grads_over_gradcheck_warm']:.0f}x",
-                      verdict)
-        out.append(t)
-    targets = {tg["name"]: tg for tg in sweep["targets"]}
-    lines = []
-    for f in sweep["functions"]:
-        ge = f["growth_exponent"]
-        if ge:
-            lines.append(f"growth exponent, {f['name']} (log-log fit over n = {min(f['sizes']):,} ... "
-                         f"{max(f['sizes']):,}): gradcheck cold n^{ge['gradcheck_cold']:.2f}, warm "
-                         f"n^{ge['gradcheck_warm']:.2f}; check_grads cold n^{ge['check_grads_cold']:.2f}, "
-                         f"warm n^{ge['check_grads_warm']:.2f}")
-        if f["cold_1024_over_64"] is not None:
-            tg = targets.get(f"{f['name']}: gradcheck.check cold t(1,024) / t(64)")
-            lines.append(f"t(1,024) / t(64), gradcheck cold, {f['name']}: {f['cold_1024_over_64']:.1f} "
-                         f"(target <= 30: {_met(tg)})")
-        else:
-            lines.append(f"t(1,024) / t(64), {f['name']}: not measured (needs n = 64 and 1,024 in the sweep)")
-        for tg in sweep["targets"]:
-            if tg["name"].startswith(f"{f['name']} n = "):
-                lines.append(f"cold target, {tg['name']}: {tg['ratio']:.2f} s (target <= 30 s: {_met(tg)})")
-        if f["skipped_sizes"]:
-            lines.append(f"{f['name']} capped at n = {f['max_n']:,} (skipped: "
-                         f"{', '.join(f'{n:,}' for n in f['skipped_sizes'])}): its SymPy reference alone "
-                         f"grows about as n^2.2 (12 s at 1,024, 57 s at 2,048), over 2 minutes at 4,096")
-    s = sweep.get("small_check")
-    if s:
-        first = targets.get(next((k for k in targets if k.startswith("small check (")), ""), None)
-        second = targets.get("small check, second call s")
-        lines.append(f"small check in a fresh process ({s['function']} on (5,), order {s['order']}, "
-                     f"{s['max_examples']} examples, {s['points_checked']} points, path {s['path']}): "
-                     f"import {s['import_s']:.2f} s apart; first call {s['first_s']:.3f} s (target <= 0.8 s: "
-                     f"{_met(first)}), second call {s['second_s']:.3f} s (target <= 0.2 s: {_met(second)})")
-    out.extend(Text(ln) for ln in lines)
-    return out
-
-
