@@ -3,8 +3,9 @@
 The report runs on two claims of two topics (fast), then: every file is there and whole, the
 JSON records what was checked, the printed command reproduces the claim, the PDF compiles with
 one page per section, an interrupted run leaves the previous report intact, bad input is
-refused before any work.  The PDF tests need pdflatex (``scripts/ensure-latex.sh`` installs it;
-CI runs that script first): outside CI they skip with that reason, in CI (``CI=true``) they fail.
+refused before any work, and the LaTeX and the Markdown come from one walk over the records.
+The PDF tests need pdflatex (``scripts/ensure-latex.sh`` installs it; CI runs that script
+first): outside CI they skip with that reason, in CI (``CI=true``) they fail.
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ try:
 except ImportError:  # not POSIX: each xdist worker writes its own report
     fcntl = None
 import pytest
+import sympy as sp
 
 import gradcheck
 from gradcheck import _cli_report, cli, render
+from gradcheck.catalogue import Claim, ClaimResult, Derivation, Finding, Settings, Step, select
 from gradcheck.render import figures
 from gradcheck.symbolic import printing
-from gradcheck.catalogue import Settings, select
 
 SELECTION = ["sigmoid.max_derivative", "tanh.max_derivative", "chain.exploding"]
 
@@ -322,3 +324,73 @@ def test_report_pdf_text_has_no_ascii_maths_in_titles_or_statements(report):
     # the exploding-gradient claim: its title and step typeset, the factor not swallowed
     assert "explode as 25L" in flat and "w j sigma" not in flat
     assert not re.search(r"w_?\{?j ?sigma", flat)
+
+
+# --- one walk, two formats ---------------------------------------------------------------
+
+class _Recording:
+    """A writer that logs each part it is asked for (and its title or id), then writes it."""
+
+    def __init__(self, writer):
+        self.writer, self.calls = writer, []
+
+    def __getattr__(self, name):
+        part = getattr(self.writer, name)
+        if name == "text":
+            return part
+
+        def logged(*args, **kwargs):
+            first = args[0] if args else None
+            key = first.get("id", first.get("name")) if isinstance(first, dict) else first
+            self.calls.append((name, key if isinstance(key, str) else None))
+            return part(*args, **kwargs)
+        return logged
+
+
+def _demo(statement, steps=(), cid="demo.one"):
+    return Claim(id=cid, title="demo: <x> & 50%", seeds=("000",), expected=("proved",),
+                 derive=lambda: Derivation(statement=statement, steps=list(steps)),
+                 verify=lambda d, s: [], statement="a_j <= 1 & so on")
+
+
+def _report_records():
+    x = sp.Symbol("x")
+    ok = _demo(sp.Eq(x, 1, evaluate=False), [Step(x, sp.Integer(1), "a_j"), Step(x, 2 * x - x, "")], cid="demo.one")
+    broken = _demo(sp.Gt(2, 1), cid="other.two")  # evaluates to True: not rendered
+    findings = [Finding("proved", True, "x = 1", "sympy", counterexample=[1.0]),
+                Finding("verified", False, "agree", "gradcheck.check", figure={"r": 2.0},
+                        record={"dtype": "float64", "tolerance": {"rtol": 1e-7}, "examples": 20, "seed": 0})]
+    results = [ClaimResult(ok, findings, 0.5, Settings()),
+               ClaimResult(broken, [], 0.1, Settings(), error="Traceback\nZeroDivisionError: x")]
+    return [render.claim_entry(r, "2025-01-01", {"jax": "x"}) for r in results]
+
+
+def test_latex_and_markdown_of_the_report_come_from_one_walk():
+    records = _report_records()
+    assert records[1]["render_error"] and records[0]["latex_steps"]
+    meta = {"date": "2025-01-01", "command": "gradcheck report --out r", "packages": {"jax": "x"}}
+    figures = [{"name": "sigmoid", "title": "$\\sigma$", "caption": "c"}]
+    topics = {"demo": "The demo topic."}
+    tex, md = _Recording(render.LatexWriter()), _Recording(render.MarkdownWriter())
+    tex_text = render.write_report(tex, records, meta, figures, topics)
+    md_text = render.write_report(md, records, meta, figures, topics)
+    assert tex.calls == md.calls  # the same parts, in the same order, for the same records
+    sections = [key for name, key in tex.calls if name == "section"]
+    assert sections == render.section_titles(records, figures) == ["Summary", "demo", "other", "Figures"]
+    assert [key for name, key in tex.calls if name == "claim"] == ["demo.one", "other.two"]
+    assert ("findings", None) in tex.calls and ("record_error", "ZeroDivisionError: x") in tex.calls
+    # and each format shows them: sections in order, both claims, the broken one as broken
+    assert [ln[3:] for ln in md_text.splitlines() if ln.startswith("## ")] == sections
+    assert re.findall(r"\\section\{([^}]*)\}", tex_text) == sections
+    for text in (tex_text, md_text):
+        assert text.count("Verification record.") == 2 and "could not be rendered" in text
+    assert md_text == render.write_report(render.MarkdownWriter(), records, meta, figures, topics)
+
+
+def test_a_writer_that_lacks_a_part_fails_loudly():
+    class Partial(render.Writer):
+        def front_matter(self, meta):
+            self.lines.append("front")
+
+    with pytest.raises(NotImplementedError):
+        render.write_report(Partial(), _report_records(), {})
