@@ -345,3 +345,12 @@ def test_ascii_maths_in_prose_is_typeset_and_identifiers_are_left_alone():
     # prose written as LaTeX passes through; the Markdown keeps $...$ for GitHub and escapes the rest
     assert printing.tex_prose(r"a_b $x_{1}$ & c") == r"$a_{b}$ $x_{1}$ \& c"
     assert printing.md_prose(r"map_rows $\sigma'(z_{j})$") == r"map\_rows $\sigma'(z_{j})$"
+
+
+def test_a_topics_intro_is_its_package_docstring_also_for_claims_defined_in_a_submodule():
+    import importlib
+    import inspect
+
+    for cid, claim in CLAIMS.items():  # chain.window is defined in proofs.chain._window
+        doc = inspect.getdoc(importlib.import_module(f"proofs.{claim.topic}"))
+        assert render.topic_intro(cid) == doc.split("\n\n", 1)[0].replace("\n", " ").strip(), cid

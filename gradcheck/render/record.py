@@ -11,6 +11,7 @@ import datetime as _dt
 import inspect
 import json
 import math
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -55,8 +56,16 @@ def claim_markdown(claim, **params) -> str:
 
 
 def topic_intro(claim) -> str:
-    """First paragraph of the docstring of the module that defines the claim (its topic's summary)."""
-    mod = inspect.getmodule(_claim(claim).derive)
+    """First paragraph of the docstring of the claim's topic module (its topic's summary).
+
+    That is the module that defines the claim, or the package named after the topic above it
+    (``proofs.chain`` for a claim defined in ``proofs.chain._window``).
+    """
+    c = _claim(claim)
+    mod = inspect.getmodule(c.derive)
+    parts = mod.__name__.split(".") if mod else []
+    if c.topic in parts[:-1]:  # already imported: it holds the module that defines the claim
+        mod = sys.modules.get(".".join(parts[:parts.index(c.topic) + 1]), mod)
     doc = inspect.getdoc(mod) if mod else None
     return doc.split("\n\n", 1)[0].replace("\n", " ").strip() if doc else ""
 
