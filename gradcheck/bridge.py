@@ -258,6 +258,32 @@ class Reference:
                 return None
         return np.nan_to_num(out, nan=0.0, posinf=np.inf).reshape(K, N, N)
 
+    def truth_third_cond(self, x: np.ndarray) -> np.ndarray | None:
+        """sum_m |d3 f_k / dx_j dx_l dx_m| |x_m| at one point, (K, N, N), or None.
+
+        The condition of a second derivative: how far rounding the input alone can move it.
+        Without it a Hessian entry that is exactly 0 only by cancellation (atan2's mixed
+        derivative (x^2 - y^2) / (x^2 + y^2)^2 at x = y, formed from terms of size 1/x^2) is
+        held to the absolute floor, which no float64 evaluation can meet.  Derived from the
+        reference's Hessian only for an order-2 check and only at confirmed disagreements.
+        """
+        K, N = self.n_out, self.n_in
+        if self.hessian is None or K * N * N * N > self._HESS_LIMIT:
+            return None
+        if getattr(self, "_mp_third", None) is None:
+            third = [_drop_unevaluated(_drop_dirac(sp.diff(h, v)))
+                     for m in self.hessian for r in m for h in r for v in self.inputs]
+            self._mp_third = sp.lambdify(self.inputs, third, modules=[specials.mpmath_namespace(), "mpmath"], cse=True)
+        with _MP_LOCK, mpmath.workdps(TRUTH_DIGITS):
+            try:
+                vals = self._mp_third(*[mpmath.mpf(float(v)) for v in x])
+                out = np.array([abs(float(_mp_real(v, 0))) for v in vals], dtype=np.float64)
+            except (ZeroDivisionError, ValueError, OverflowError, TypeError):
+                return None
+        with np.errstate(all="ignore"):
+            out = np.nan_to_num(out, nan=0.0, posinf=np.inf).reshape(K, N, N, N) @ np.abs(np.asarray(x, np.float64))
+        return out
+
     # --- mpmath truth -------------------------------------------------------------------------
     def _mp_values(self, x, dps):
         """The reference quantities at ``dps`` digits: a list of real mpf (NaN where undefined)."""

@@ -428,11 +428,33 @@ def prepare(expr):
 
 
 # --------------------------------------------------------------------------------------------
+def _step_options(c, xs, orders) -> dict:
+    """mpmath.diff options that keep every step on the side of 0 where the point lies.
+
+    mpmath's default step is 2^-(prec + 10), about 1e-34 at 30 digits.  At a point closer to 0
+    than that, a central difference crosses 0, where many special functions' domains end (the
+    x of lowergamma, gammainc, betainc): mpmath continues them into the complex plane, and
+    ``mpmath.gammainc(a, -1e-34)`` recurses for minutes.  So the step is scaled down to the
+    smallest nonzero differentiated argument (the extra working precision of mpmath.diff keeps
+    it accurate), and at exactly 0 the difference is one-sided (forward): the one-sided
+    derivative is the derivative wherever the function is differentiable at 0.
+    """
+    default = c.ldexp(1, -c.prec - 10)
+    diffed = [c.mpf(x) for x, o in zip(xs, orders) if o]
+    opts: dict = {}
+    small = [abs(x) for x in diffed if x != 0 and abs(x) < 1e6 * default]
+    if small:
+        opts["h"] = min(small) * c.ldexp(1, -c.prec - 10)
+    if any(x == 0 for x in diffed):
+        opts["direction"] = 1
+    return opts
+
+
 def _np_partial(kname: str, orders: tuple[int, ...]) -> Callable:
     k = _KERNELS[kname]
 
     def one(c, *xs):
-        return c.diff(lambda *a: k.mp(c, *a), xs, orders)
+        return c.diff(lambda *a: k.mp(c, *a), xs, orders, **_step_options(c, xs, orders))
 
     return lambda *args: _mp_loop(one, *args)
 
@@ -487,7 +509,8 @@ def _mp_partial(kname: str, orders: tuple[int, ...]) -> Callable:
     k = _KERNELS[kname]
 
     def f(*args):
-        return mpmath.diff(lambda *a: k.mp(mpmath.mp, *a), tuple(mpmath.mpmathify(a) for a in args), orders)
+        xs = tuple(mpmath.mpmathify(a) for a in args)
+        return mpmath.diff(lambda *a: k.mp(mpmath.mp, *a), xs, orders, **_step_options(mpmath.mp, xs, orders))
 
     return f
 

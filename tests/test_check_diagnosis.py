@@ -187,3 +187,24 @@ def test_a_mode_jax_cannot_compile_is_a_finding_not_a_crash():
                         order=2, max_examples=30)
     assert not r.ok and {f.category for f in r.failures} == {"raised"}, str(r)
     assert all(f.kind == "second-derivative" and "TypeError" in f.message for f in r.failures)
+
+
+def test_a_second_derivative_zero_by_cancellation_is_held_to_its_condition():
+    # atan2's mixed derivative (x^2 - y^2) / (x^2 + y^2)^2 is 0 at x = y, from terms of size
+    # 1 / x^2 = 1e12 at x = 1e-6: float64 leaves ~1e-4 there, which the third derivatives
+    # (the condition of a second derivative) allow; the absolute floor alone made it a false alarm
+    near_diagonal = [(1e-6, 1.001e-6), (1e-6, 1.001e-6)]
+    r = gradcheck.check(jnp.arctan2, lambda y, x: sp.atan2(y, x), shapes=[(), ()], domain=near_diagonal,
+                        order=2, max_examples=40)
+    assert r.ok, str(r)
+
+    @jax.custom_jvp
+    def atan2_off(y, x):
+        return jnp.arctan2(y, x)
+
+    # a rule whose second derivative is wrong by 1e-3 relative there is still caught
+    atan2_off.defjvp(lambda p, t: (jnp.arctan2(*p), (p[1] * t[0] - p[0] * t[1]) / (p[0] ** 2 + p[1] ** 2)
+                                   * (1 + 1e-3 * p[0] / p[1])))
+    wrong = gradcheck.check(atan2_off, lambda y, x: sp.atan2(y, x), shapes=[(), ()], domain=near_diagonal,
+                            order=2, max_examples=40)
+    assert not wrong.ok, str(wrong)

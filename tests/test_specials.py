@@ -260,3 +260,13 @@ def test_sympy_derivatives_of_a_prepared_reference_evaluate(expr, point, truth):
         assert _close(got, want[key], 1e-10), (key, d, got, want[key])
         with mp.workdps(30):
             assert _close(mp.re(fm(mp.mpf(point[0]), mp.mpf(point[1]))), want[key], 1e-12), (key, d)
+
+
+def test_a_numerical_partial_next_to_zero_stays_on_its_side():
+    # d2 lowergamma / da dx = x^(a-1) e^-x log x; mpmath's central step (~1e-34) would cross 0
+    # at x = 5e-35, where mpmath.gammainc(a, -h) recurses for minutes
+    f = specials.numpy_namespace()["gc_d_lowergamma_1_1"]
+    got = f(np.array([2.0, 2.0]), np.array([5e-35, 0.3]))
+    truth = [float(mpmath.mpf(x) * mpmath.exp(-x) * mpmath.log(x)) for x in (5e-35, 0.3)]
+    np.testing.assert_allclose(got, truth, rtol=1e-10)
+    assert np.isfinite(f(np.array([2.0]), np.array([0.0]))).all()  # one-sided at 0

@@ -275,7 +275,7 @@ class Comparer:
         sv, sj, sh = self.ref.split(status)
         return Quantities(v, J, H, sv, sj, sh)
 
-    def compare(self, got: dict[str, np.ndarray], q: Quantities, T, C, at_kink, X=None, Habs=None):
+    def compare(self, got: dict[str, np.ndarray], q: Quantities, T, C, at_kink, X=None, Habs=None, Hcond=None):
         """Per point and per (mode), an array of entry verdicts.
 
         Returns dict mode -> (bad (B, ...), escalate (B,), err (B, ...), expected, gotv).
@@ -326,7 +326,8 @@ class Comparer:
                 stt = np.max(q.status_j, axis=1)
                 out[mode] = judge(g, exp, stt, sc, cd, excuse_d, probe=True)
             elif mode.startswith("hessian"):
-                out[mode] = judge(g, q.hess, q.status_h, q.hess, 0.0, excuse_d, self.f2)
+                cond_h = 0.0 if Hcond is None else np.where(np.isfinite(Hcond), Hcond, 0.0)
+                out[mode] = judge(g, q.hess, q.status_h, q.hess, cond_h, excuse_d, self.f2)
         return out
 
 
@@ -397,20 +398,22 @@ class EntriesEngine(Engine):
     def _tier3(self, pick, X, X64, T, C, got, at_kink, count, hessian):
         if pick.size == 0:
             return []
-        flats, stats, habs = [], [], []
+        flats, stats, habs, hconds = [], [], [], []
         for i in pick:
-            f, stt, h = self._truth(X[i], hessian)
+            f, stt, h, hc = self._truth(X[i], hessian)
             flats.append(f)
             stats.append(stt)
             habs.append(h)
+            hconds.append(hc)
         flat3, st3 = np.asarray(flats), np.asarray(stats)
         if count:
             self.undefined += int((st3[:, : self.ref.n_out] == 2).all(axis=1).sum())
         q3 = self.cmp.quantities(flat3, st3)
         sub3 = {k: v[pick] for k, v in got.items()}
         Habs = np.asarray(habs) if all(h is not None for h in habs) else None
+        Hcond = np.asarray(hconds) if all(h is not None for h in hconds) else None
         res3 = self.cmp.compare(sub3, q3, T[pick].astype(np.float64), C[pick].astype(np.float64),
-                                at_kink[pick], X64[pick], Habs)
+                                at_kink[pick], X64[pick], Habs, Hcond)
         fails = []
         for mode, (bad, _esc, err, exp, gv) in res3.items():
             for r, e in zip(*np.nonzero(bad)):
@@ -452,7 +455,7 @@ class EntriesEngine(Engine):
         out = []
         by_what = {w: gg for w, gg, *_ in items}
         for what, m, r in rows:
-            f, st, _ = self._truth(X[r], hessian=False)
+            f, st, *_ = self._truth(X[r], hessian=False)
             K, N = self.ref.n_out, self.ref.n_in
             flat_i = m if what == "value" else K + m if what == "jac" else K + K * N + m
             if st[flat_i] != 0:
@@ -479,5 +482,6 @@ class EntriesEngine(Engine):
         if key not in self._truth_cache:
             x64 = np.asarray(x, np.float64)
             f, stt = self.ref.truth(x64, self.big)
-            self._truth_cache[key] = (f, stt, self.ref.truth_hessian(x64) if hessian else None)
+            self._truth_cache[key] = (f, stt, self.ref.truth_hessian(x64) if hessian else None,
+                                      self.ref.truth_third_cond(x64) if hessian else None)
         return self._truth_cache[key]
