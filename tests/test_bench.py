@@ -126,7 +126,7 @@ def test_size_sweep_structure_exponents_and_the_layer_norm_cap(monkeypatch):
 
 
 def test_bench_sizes_option_parses_and_rejects():
-    from gradcheck import _cli_bench
+    from gradcheck.cli import _bench as _cli_bench
 
     assert _cli_bench._sizes("4,16,1_024") == (4, 16, 1024)
     for bad in ("", "4,x", "0,4"):

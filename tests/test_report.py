@@ -28,7 +28,8 @@ import pytest
 import sympy as sp
 
 import gradcheck
-from gradcheck import _cli_report, cli, render
+from gradcheck import cli, render
+from gradcheck.cli import _report as _cli_report
 from gradcheck.catalogue import Claim, ClaimResult, Derivation, Finding, Settings, Step, select
 from gradcheck.render import figures
 from gradcheck.symbolic import printing

@@ -7,7 +7,7 @@ import sys
 
 
 def add_parser(sub) -> None:
-    from .bench import GROUPS
+    from ..bench import GROUPS
 
     p = sub.add_parser(
         "bench",
@@ -42,7 +42,9 @@ def _sizes(text: str) -> tuple[int, ...]:
 def cmd_bench(args) -> int:
     from rich.console import Console
 
-    from . import bench
+    from ._console import console as wide_console
+
+    from .. import bench
 
     if args.json:  # a bad path fails now, not after minutes of benchmarks
         folder = os.path.dirname(os.path.abspath(args.json))
@@ -51,7 +53,7 @@ def cmd_bench(args) -> int:
         if os.path.isdir(args.json):
             raise ValueError(f"--json: expected a file name, got the folder {args.json!r}")
     # a pipe or a file gets wide tables rather than rich's 80 columns
-    console = Console(width=None if sys.stdout.isatty() else 160)
+    console = wide_console()
     err = Console(stderr=True)
     result = bench.run(args.only, quick=args.quick, sizes=getattr(args, "sizes", None),
                        progress=lambda name: err.print(f"[dim]bench: {name} ...[/dim]"))

@@ -21,11 +21,12 @@ from pathlib import Path
 
 from rich.console import Console
 
-from . import render
-from ._environment import environment
-from ._files import write_whole
-from ._cli_catalogue import console as wide_console, results_table, run_claims
-from .catalogue import Settings, get, select
+from .. import render
+from .._environment import environment
+from .._files import write_whole
+from ._catalogue import results_table, run_claims
+from ._console import add_run_options, console as wide_console
+from ..catalogue import Settings, get, select
 
 #: The files a report consists of, besides ``figures/``.
 REPORT_FILES = ("report.tex", "report.md", "results.json", "report.pdf")
@@ -50,9 +51,7 @@ def add_parser(sub) -> None:
     )
     p.add_argument("patterns", nargs="*", metavar="ID", help="claim ids or topics (default: all)")
     p.add_argument("--out", required=True, metavar="DIR", help="folder to write the report into (created if missing)")
-    p.add_argument("--profile", choices=["default", "thorough"], default=None,
-                   help="how many points to check (default: $HYPOTHESIS_PROFILE or 'default')")
-    p.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
+    add_run_options(p)
     p.add_argument("--no-pdf", action="store_true", help="do not run pdflatex even when it is installed")
     p.set_defaults(func=cmd_report)
 
@@ -109,7 +108,7 @@ def build_report(claims, settings: Settings, out: Path, console: Console, *, pdf
                  command: str = "gradcheck report",
                  make_figures: Callable | None = None) -> tuple[list, list, Path | None]:
     """Run ``claims``, write the report into ``out``; return the results, their records and the PDF (or None)."""
-    from .render import figures as figures_mod
+    from ..render import figures as figures_mod
 
     results = run_claims(claims, settings, console)
     with console.status("computing figures"):

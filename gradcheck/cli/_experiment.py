@@ -12,6 +12,8 @@ import sys
 
 from rich.console import Console
 
+from ._console import console as wide_console
+
 #: The experiments, in the order --help lists them (imported lazily: JAX loads with them).
 NAMES = ("vanishing", "slowdown", "remedies")
 
@@ -91,8 +93,8 @@ def cmd_experiment(args) -> int:
             raise ValueError(f"{flag} applies to {' and '.join(names)} only, not {args.name}")
         options[dest] = value
 
-    from .experiments import run
-    from .experiments._common import prepare_out
+    from ..experiments import run
+    from ..experiments._common import prepare_out
 
     try:
         out = prepare_out(args.out)
@@ -101,5 +103,5 @@ def cmd_experiment(args) -> int:
 
     result = run(args.name, args.seeds, out, console=Console(stderr=True), **options)
     # a pipe or a file gets rich's 80 columns by default: too narrow for these tables
-    result.print(Console(width=None if sys.stdout.isatty() else 132))
+    result.print(wide_console())
     return 0

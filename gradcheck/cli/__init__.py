@@ -10,15 +10,15 @@ import argparse
 import importlib
 import sys
 
-from . import __version__
+from .. import __version__
 
 #: Modules that contribute subcommands, in the order ``--help`` lists them.
 COMMANDS = (
-    "gradcheck._cli_catalogue",  # list, verify
-    "gradcheck._cli_report",  # latex, report
-    "gradcheck._cli_bench",  # bench
-    "gradcheck._cli_experiment",  # experiment
-    "gradcheck._cli_accuracy",  # accuracy
+    "gradcheck.cli._catalogue",  # list, verify
+    "gradcheck.cli._report",  # latex, report
+    "gradcheck.cli._bench",  # bench
+    "gradcheck.cli._experiment",  # experiment
+    "gradcheck.cli._accuracy",  # accuracy
 )
 
 

@@ -8,11 +8,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .catalogue import ClaimResult, Settings, select
-
-#: Columns of a console that writes to a file or a pipe (80 hid three columns of the results table).
-CONSOLE_WIDTH = 140
-
+from ..catalogue import ClaimResult, Settings, select
+from ._console import add_run_options, console
 
 def add_parser(sub) -> None:
     p = sub.add_parser("list", help="list the registered claims")
@@ -26,9 +23,7 @@ def add_parser(sub) -> None:
         "and exit non-zero when any misses its expected verdict.",
     )
     p.add_argument("patterns", nargs="*", metavar="ID", help="claim ids or topics (default: all)")
-    p.add_argument("--profile", choices=["default", "thorough"], default=None,
-                   help="how many points to check (default: $HYPOTHESIS_PROFILE or 'default')")
-    p.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
+    add_run_options(p)
     p.set_defaults(func=cmd_verify)
 
 
@@ -80,12 +75,6 @@ def results_table(results: list[ClaimResult]) -> Table:
             summary = summary[:71] + "…"
         table.add_row(r.claim.id, verdict, mark, f"{r.seconds:.1f}", summary)
     return table
-
-
-def console() -> Console:
-    """A console as wide as the terminal, or :data:`CONSOLE_WIDTH` columns ($COLUMNS) into a file or a pipe."""
-    c = Console()
-    return c if c.is_terminal else Console(width=int(os.environ.get("COLUMNS", CONSOLE_WIDTH)))
 
 
 def cmd_verify(args) -> int:
