@@ -1,7 +1,7 @@
 """The backpropagation update of seed 002: delta w = -alpha dLoss/dw, through a 4-layer chain.
 
 The note's network is ``f_{i+1} = f(f_i w_{i+1} + b_{i+1})``: the one-neuron chain of
-:mod:`gradcheck.networks` with the activation f.  Its update for the second layer is
+:mod:`gradcheck.models` with the activation f.  Its update for the second layer is
 ``dLoss/dw_2 = dLoss/df_4 df_4/df_3 df_3/df_2 df_2/dw_2`` with ``df_2/dw_2 = f'(f_1 w_2) f_1``:
 the derivative of the activation times the layer's input.
 
@@ -19,8 +19,8 @@ import sympy as sp
 
 import gradcheck
 from gradcheck.catalogue import Derivation, Step, evidence
-from gradcheck import networks as nw
-from gradcheck.networks import dC
+from gradcheck import models as nw
+from gradcheck.models import dC
 from gradcheck.symbolic import concrete
 from proofs import claim
 
@@ -132,7 +132,7 @@ def _(d: Derivation, s):
 # backprop.layer_speeds
 # =====================================================================================
 #: What the catalogue records for seed 002's training statement, measured in the setting of
-#: gradcheck.experiments._training.SETTING: each part, True where the note's statement holds.
+#: gradcheck.experiments.TRAINING: each part, True where the note's statement holds.
 #: The claim holds when the measurement reproduces exactly this (and the network learns).
 LAYER_SPEEDS_EXPECTED = {"output_layers_faster_before_learning": True,
                          "output_layers_faster_after_learning": False,
@@ -157,9 +157,9 @@ def _norm_symbol(tex: str) -> sp.Symbol:
               r"on scikit-learn's digits, as Nielsen did on MNIST (chapter 5)",
 )
 def layer_speeds() -> Derivation:
-    from gradcheck.experiments import _training
+    from gradcheck.experiments import TRAINING
 
-    H = len(_training.SETTING["hidden"])
+    H = len(TRAINING["hidden"])
     L = H + 1
     speed = [_norm_symbol(rf"\left\|\frac{{\partial C}}{{\partial b^{{{l}}}}}\right\|") for l in range(1, H + 1)]
     change = {l: _norm_symbol(rf"\frac{{\|W^{{{l}}} - W^{{{l}}}_{{0}}\|_F}}{{\|W^{{{l}}}_{{0}}\|_F}}") for l in (1, L)}
@@ -178,9 +178,9 @@ def _part(holds: bool) -> str:
 
 @layer_speeds.verifier
 def _(d: Derivation, s):
-    from gradcheck.experiments import _training
+    from gradcheck.experiments import TRAINING, train
 
-    tr = _training.train(**_training.SETTING)
+    tr = train(**TRAINING)
     f, g = tr["final"], tr["gap_last_over_first"]
     k = tr["first_epoch_median_train_accuracy_above_half"]
     acc = f["heldout_accuracy_median"]

@@ -1,7 +1,7 @@
 """Multi-neuron sigmoid networks: backpropagated errors and layer Jacobians (seeds 000, 001, 002).
 
 The network is ``z^l = W^l a^{l-1} + b^l``, ``a^l = sigma(z^l)``, ``C = |a^L - y|^2 / 2``
-(:mod:`gradcheck.networks`).  SymPy differentiates the nested network entry by entry
+(:mod:`gradcheck.models`).  SymPy differentiates the nested network entry by entry
 (``sympy.diff``, ``Matrix.jacobian``) with a generic sigma, so every ``sigma'`` stays a factor,
 and the result is proved equal to the matrix products the notes write.
 
@@ -19,7 +19,7 @@ import sympy as sp
 
 import gradcheck
 from gradcheck.catalogue import Derivation, Step, evidence
-from gradcheck import networks as nw
+from gradcheck import models as nw
 from gradcheck.symbolic import array_symbols, concrete, sigma
 from proofs import claim
 
@@ -155,7 +155,7 @@ def _(d: Derivation, s):
 def layer_textbook(W: sp.Matrix, b: sp.Matrix, h: sp.Matrix, activation=sigma) -> sp.Matrix:
     """diag(sigma'(W h + b)) W: the seed's form."""
     z = W * h + b
-    return sp.diag(*[nw._dact(activation, zi) for zi in z]) * W
+    return sp.diag(*[nw.dact(activation, zi) for zi in z]) * W
 
 
 @claim(

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 import gradcheck
 from gradcheck.catalogue import Derivation, Step, evidence
-from gradcheck import networks as nw
+from gradcheck import models as nw
 from gradcheck.symbolic import array_symbols
 from proofs import claim
 

@@ -5,6 +5,8 @@
     remedies(seeds, out)    per-layer gradient norms across 50 layers: sigmoid, tanh, ReLU,
                             ReLU + He init, residual blocks, batch norm
     run(name, seeds, out)   any of them by name (what ``gradcheck experiment NAME`` calls)
+    train(**TRAINING)       the during-training record (speeds of learning, weight changes) that
+                            the claim backprop.layer_speeds measures
 
 Each returns a :class:`Result` (numbers, rich tables, findings in words) and, given ``out``,
 writes ``out/NAME.png`` and ``out/NAME.json`` whole.  Data: scikit-learn's 8x8 digits.
@@ -15,6 +17,7 @@ from __future__ import annotations
 from ._common import Result as Result
 from ._remedies import remedies as remedies
 from ._slowdown import slowdown as slowdown
+from ._training import SETTING as TRAINING, train as train
 from ._vanishing import vanishing as vanishing
 
 #: The experiments by name, in the order ``gradcheck experiment --help`` lists them.
@@ -31,4 +34,4 @@ def run(name: str, seeds: int | None = None, out=None, *, console=None, **option
     return fn(out=out, console=console, **options)
 
 
-__all__ = ["EXPERIMENTS", "Result", "remedies", "run", "slowdown", "vanishing"]
+__all__ = ["EXPERIMENTS", "Result", "TRAINING", "remedies", "run", "slowdown", "train", "vanishing"]

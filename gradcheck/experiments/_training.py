@@ -213,36 +213,3 @@ def _record(hidden, seeds, epochs, lr, batch, speed, change, cost, acc, heldout)
         "nielsen": NIELSEN,
     }
 
-
-def plot(ax, tr, *, change_ax=None) -> None:
-    """The during-training panel(s): speeds with their 25-75% band; weight changes."""
-    med = np.asarray(tr["speed_median"])
-    lo, hi = np.asarray(tr["speed_q25"]), np.asarray(tr["speed_q75"])
-    e = np.arange(med.shape[0])
-    for l in range(med.shape[1]):
-        ax.plot(e, med[:, l], label=f"hidden layer {l + 1}")
-        ax.fill_between(e, lo[:, l], hi[:, l], alpha=0.15)
-    k = tr["first_epoch_median_train_accuracy_above_half"]
-    if k is not None:
-        ax.axvline(k, color="0.4", ls=":", lw=1, label=f"median train accuracy 0.5 (epoch {k})")
-    ax.set_yscale("log")
-    ax.set_xlabel(f"epoch (mini-batch SGD, batch {tr['batch']}, lr {tr['lr']:g})")
-    ax.set_ylabel(r"speed of learning $\|\partial C/\partial b^{l}\|$")
-    acc = tr["final"]["heldout_accuracy_median"]
-    ax.set_title(f"during training, {'-'.join(map(str, tr['network']))}: median, 25-75% of "
-                 f"{tr['seeds']} seeds; held-out accuracy {acc:.2f}", fontsize=9)
-    ax.legend(fontsize=7, loc="lower right")
-    if change_ax is None:
-        return
-    ax = change_ax
-    med = np.asarray(tr["change_median"])
-    lo, hi = np.asarray(tr["change_q25"]), np.asarray(tr["change_q75"])
-    names = [f"$W^{{{l + 1}}}$" for l in range(med.shape[1])]
-    for l in range(med.shape[1]):
-        ax.plot(e, med[:, l], label=f"{names[l]} ({tr['network'][l]}x{tr['network'][l + 1]})")
-        ax.fill_between(e, lo[:, l], hi[:, l], alpha=0.15)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(r"$\|W^{l} - W^{l}_{0}\|_F \,/\, \|W^{l}_{0}\|_F$")
-    ax.set_yscale("log")
-    ax.set_title("how far each layer's weights moved from their initial values", fontsize=9)
-    ax.legend(fontsize=7, loc="lower right")

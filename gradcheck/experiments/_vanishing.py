@@ -32,6 +32,7 @@ import numpy as np
 
 from .._environment import environment
 from .._x64 import float64
+from ..render.figures import plot_training
 from . import _training
 from ._common import (Result, block_size, check_count, check_positive, digits, figure,
                       finish, init_network, network_cost, network_sizes, pre_activations, prepare_out, progress,
@@ -319,7 +320,7 @@ def _plot(at_init, training, raw, seeds):
     ax.legend(fontsize=7)
 
     if training:
-        _training.plot(axes[2], training, change_ax=axes[3])
+        plot_training(axes[2], training, change_ax=axes[3])
     else:
         for ax in axes[2:]:
             ax.set_axis_off()

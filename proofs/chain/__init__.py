@@ -1,8 +1,8 @@
 """The one-neuron chain of seed 000 (Nielsen's argument): vanishing, exploding, unstable.
 
 The network is ``z_j = w_j a_{j-1} + b_j``, ``a_j = sigma(z_j)``, ``C = (a_L - y)^2 / 2``
-(:mod:`gradcheck.networks` builds it).  Every gradient is derived by SymPy from the per-layer
-chain-rule factor, which :func:`gradcheck.networks.layer_rule` derives once by ``sympy.diff``
+(:mod:`gradcheck.models` builds it).  Every gradient is derived by SymPy from the per-layer
+chain-rule factor, which :func:`gradcheck.models.layer_rule` derives once by ``sympy.diff``
 of one layer followed by an *undefined* function G (the rest of the network): that lemma is the
 induction step that makes the product hold at every depth, so depth L costs O(L) symbolic work
 instead of a nested expression that swells.  For L = 1..8 the product is also shown equal to

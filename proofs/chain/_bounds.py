@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 import gradcheck
 from gradcheck.catalogue import Derivation, Finding, Step, evidence
-from gradcheck import networks as nw
-from gradcheck.networks import dC, dsigma
+from gradcheck import models as nw
+from gradcheck.models import dC, dsigma
 from gradcheck.symbolic import concrete, logistic, sigma
 from proofs import claim
 from ._gradients import z, _identity, _same

@@ -11,8 +11,8 @@ import sympy as sp
 
 import gradcheck
 from gradcheck.catalogue import Derivation, Finding, Step, evidence
-from gradcheck import networks as nw
-from gradcheck.networks import dC, dsigma
+from gradcheck import models as nw
+from gradcheck.models import dC, dsigma
 from gradcheck.symbolic import concrete, logistic, prove_equal, sigma
 from proofs import claim
 
