@@ -28,14 +28,15 @@ from .catalogue import (
     registry as registry,
     select as select,
 )
-from .check import (
+from ._check import (
     TOLERANCES as TOLERANCES,
+    CheckFailed as CheckFailed,
     Failure as Failure,
     Report as Report,
+    assert_check as assert_check,
     check as check,
-    float64 as float64,
 )
-from ._assert import CheckFailed as CheckFailed, assert_check as assert_check
+from ._x64 import float64 as float64
 
 try:
     __version__ = _version("gradcheck")

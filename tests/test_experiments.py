@@ -339,7 +339,7 @@ def test_seed_sweep_split_over_four_devices_gives_identical_numbers(vanish):
     # the same 16 networks as the fixture's (one device here), split over 4 simulated devices
     code = (
         "import numpy as np\n"
-        "from gradcheck.check import float64\n"
+        "from gradcheck import float64\n"
         "from gradcheck.experiments import _common as C, _vanishing as V\n"
         "with float64():\n"
         "    (s, e), info = C.sweep(V._at_init((30, 30)), [np.arange(16, dtype=np.int32),"

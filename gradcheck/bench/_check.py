@@ -13,7 +13,7 @@ import numpy as np
 from jax.test_util import check_grads
 
 from .._x64 import float64
-from ..check import check
+from .._check import check
 from ._sizes import bench_check_sizes
 from ._timing import target
 from .cases import check_cases

@@ -21,7 +21,7 @@ import sympy as sp
 from jax.test_util import check_grads
 from sympy.core.parameters import distribute
 
-from ..check import check
+from .._check import check
 from ..models.references import logsumexp_ref
 from ._timing import growth_exponent, target
 

@@ -14,7 +14,7 @@ import hypothesis
 from hypothesis import strategies as st
 
 from .._profiles import hypothesis_settings
-from ..check import check
+from .._check import check
 from ..symbolic import prove_equal
 from ._claim import Finding, Settings
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import inspect
 
-from .check import Report, check
+from ._pipeline import check
+from ._report import Report
 
 
 class CheckFailed(AssertionError):

@@ -19,9 +19,9 @@ import jax.numpy as jnp
 import numpy as np
 import sympy as sp
 
-from .._x64 import dtype_context, float64  # noqa: F401  (re-exported: gradcheck.check.float64)
+from .._x64 import dtype_context
 
-__all__ = ["TOLERANCES", "TINY_INPUT", "Spec", "float64", "validate", "PATHS", "ENTRIES_LIMIT"]
+__all__ = ["TOLERANCES", "TINY_INPUT", "Spec", "validate", "PATHS", "ENTRIES_LIMIT"]
 
 #: Default tolerances per dtype.  An entry passes when
 #: ``|got - truth| <= atol + rtol * |truth| + 16 eps * cond``.

@@ -1,27 +1,8 @@
-"""``gradcheck.check``: a JAX function and its derivatives against a SymPy reference.
+"""Stage 7 of a check: :func:`check` wires the stages together (see :mod:`gradcheck._check`).
 
-A check is a short pipeline, one module per stage (the design is driven by throughput: check
-the bulk of the points as one batched, jitted array program, and spend high precision only
-where it is needed):
-
-1. :mod:`._spec` - **validate** every argument into a frozen :class:`Spec` before any work;
-   pytree arguments are flattened to leaves with printable names (``params['W']``).
-2. :mod:`gradcheck.bridge` - build the SymPy **reference**: values, kinks, and (``entries``
-   path, small inputs) its Jacobian and Hessian entry by entry.
-3. :mod:`._sampling` - **sample** points: the domain's ends, zero, +-1, points on and beside the
-   kinks, uniform, log-magnitude and moderate draws, and Hypothesis's edge-case draws.
-4. :mod:`._program` - **run** ``fn``, ``jvp``/``vjp`` along random directions, and the
-   Jacobians/Hessians (small inputs) or Hessian-vector products (large), as one jitted program.
-5. :mod:`._engine`, :mod:`._probes` - the float64 **truth** (NumPy: the lambdified entries, or
-   automatic differentiation of the reference's DAG), the **comparison**, and the **referee**
-   (long double, then mpmath at 50+ digits): only an mpmath-confirmed disagreement fails.
-6. **shrink** each failure to a simple input (:meth:`Engine.shrink`) and **report**
-   (:mod:`._report`).
-
-Points on a kink of the reference (``Abs``, ``Max``, ``Min``, ``Heaviside``, ``sign``,
-``Piecewise`` boundaries) are not failures for derivatives (nor for values when the reference
-jumps there): the value chosen at a kink is a convention (JAX's relu'(0) = 0, SymPy's
-Heaviside(0) = 1/2).  The report says how many points that excused.
+:func:`check` validates, builds the reference, compiles ``fn``'s program, samples the points,
+runs the engine of the chosen path over them, and :func:`_assemble` turns the confirmed
+disagreements into one shrunk, diagnosed :class:`Failure` per (kind, argument).
 """
 
 from __future__ import annotations
@@ -33,6 +14,7 @@ from collections.abc import Callable, Sequence
 import hypothesis
 import numpy as np
 
+from .._x64 import dtype_context
 from ..bridge import build_reference
 from ._diagnose import CATEGORIES, diagnose
 from ._engine import MAX_CHUNK, EntriesEngine, complexity, kind_of
@@ -41,9 +23,9 @@ from ._probes import ProbesEngine
 from ._program import program
 from ._report import Failure, Report
 from ._sampling import hypothesis_points, range_points, sample
-from ._spec import ENTRIES_LIMIT, INPUTS_LIMIT, TINY_INPUT, TOLERANCES, dtype_context, float64, validate
+from ._spec import ENTRIES_LIMIT, INPUTS_LIMIT, TINY_INPUT, validate
 
-__all__ = ["TOLERANCES", "Failure", "Report", "check", "float64"]
+__all__ = ["check", "choose_path"]
 
 _KINDS = ("value", "gradient", "second-derivative", "non-finite")
 

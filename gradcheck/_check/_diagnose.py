@@ -23,8 +23,8 @@ import math
 import jax
 import numpy as np
 
+from .._x64 import dtype_context
 from ._program import program
-from ._spec import dtype_context
 
 __all__ = ["diagnose", "CATEGORIES"]
 
