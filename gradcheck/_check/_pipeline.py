@@ -17,7 +17,8 @@ import numpy as np
 from .._x64 import dtype_context
 from ..bridge import build_reference
 from ._diagnose import CATEGORIES, diagnose
-from ._engine import MAX_CHUNK, EntriesEngine, complexity, kind_of
+from ._engine import MAX_CHUNK, complexity, kind_of
+from ._entries import EntriesEngine
 from ._numeric import NoReference, NumericEngine
 from ._probes import ProbesEngine
 from ._program import program

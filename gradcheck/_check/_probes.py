@@ -24,7 +24,8 @@ import numpy as np
 import sympy as sp
 
 from ..bridge import TRUTH_DIGITS, _MP_LOCK, mp_reals, settled_floats
-from ._engine import SHRINK_REFEREE_CAP, Engine, judge_entries
+from ._engine import SHRINK_REFEREE_CAP, Engine
+from ._judge import judge_entries
 from ._tape import Tape, numpy_modules
 
 __all__ = ["ProbesEngine"]

@@ -1,0 +1,172 @@
+"""The ``entries`` path: the truth as the reference's full symbolic Jacobian (and Hessian).
+
+For small inputs the reference's derivatives are expanded in SymPy entry by entry
+(:mod:`gradcheck.oracles.reference`) and evaluated in three tiers: float64 NumPy over the whole
+batch, NumPy long double at the points that disagree, and the mpmath truth (50 digits and more)
+at those that still disagree, and at a few agreeing points as an audit.  Only a disagreement
+with the mpmath truth is a failure.  :meth:`EntriesEngine._accuracy` measures the largest error
+in ulps per quantity.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._engine import SHRINK_REFEREE_CAP, Engine
+from ._judge import Comparer
+
+__all__ = ["EntriesEngine"]
+
+
+class EntriesEngine(Engine):
+    """The truth as the reference's full symbolic Jacobian (and Hessian), entry by entry."""
+
+    path = "entries"
+
+    def __init__(self, spec, ref, prog):
+        super().__init__(spec, ref, prog)
+        self.cmp = Comparer(ref, prog, spec.dtype, spec.rtol, spec.atol, spec.order2_factor)
+        self._truth_cache: dict[bytes, tuple] = {}
+
+    def evaluate(self, X: np.ndarray, T=None, C=None, S=None, count=True, alone=False):
+        """Confirmed failures at the rows of X: list of (row, mode, flat entry, exp, got, err)."""
+        n = X.shape[0]
+        if T is None:
+            T, C, S = self.directions(n)
+        got = self.run_fn(X, T, C, S, alone=alone)
+        flat, at_kink = self.ref.float64_program()(X.astype(np.float64))
+        if count:
+            self.kink_points += int(at_kink.sum())
+        q = self.cmp.quantities(flat)
+        X64 = X.astype(np.float64)
+        if count and not self.accuracy_rows:
+            self._accuracy(X, got, q, at_kink)
+        res = self.cmp.compare(got, q, T.astype(np.float64), C.astype(np.float64), at_kink, X64)
+        esc = np.zeros(n, dtype=bool)
+        for bad, escalate, *_ in res.values():
+            esc |= escalate.any(axis=1)
+        idx = np.flatnonzero(esc)
+        audit = self.audit_rows(n, idx) if count else np.zeros(0, dtype=np.int64)
+        if alone:  # a failure re-checked alone is judged against the mpmath truth, whatever float64 says
+            audit = np.arange(n)
+        if idx.size == 0 and audit.size == 0:
+            return []
+        # tier 2: long double reference at the disagreeing points
+        if idx.size == 0:
+            return self._tier3(audit, X, X64, T, C, got, at_kink, count, hessian=False)
+        sub = {k: v[idx] for k, v in got.items()}
+        with np.errstate(over="ignore"):  # exp(1000) in long double is inf in float64: tier 3 then
+            q2 = self.cmp.quantities(self.ref.longdouble(X[idx].astype(np.float64)).astype(np.float64))
+        res2 = self.cmp.compare(sub, q2, T[idx].astype(np.float64), C[idx].astype(np.float64), at_kink[idx], X64[idx])
+        esc2 = np.zeros(idx.size, dtype=bool)
+        for bad, escalate, *_ in res2.values():
+            esc2 |= escalate.any(axis=1)
+        idx2 = idx[esc2]
+        if idx2.size == 0 and audit.size == 0:
+            return []
+        # tier 3: the mpmath truth, at most REFEREE_CAP points in the sweep; the re-checks of
+        # single points and the shrinker's candidates (count=False) have a budget of their own
+        # per call, so a spent sweep budget never hides a failure from them
+        order = np.random.default_rng([self.seed, 13]).permutation(idx2.size)
+        budget = max(0, self.refereed_cap - self.refereed) if count else SHRINK_REFEREE_CAP
+        pick = idx2[np.sort(order[:budget])]
+        if count:
+            self.unrefereed += int(idx2.size - pick.size)
+        if count:
+            self.refereed += int(pick.size)
+        audit = np.setdiff1d(audit, pick)
+        # escalated points with the truth's Hessian for the condition of derivatives; audited
+        # points as the bulk judged them (without it)
+        return (self._tier3(pick, X, X64, T, C, got, at_kink, count, hessian=True)
+                + self._tier3(audit, X, X64, T, C, got, at_kink, count, hessian=False))
+
+    def _tier3(self, pick, X, X64, T, C, got, at_kink, count, hessian):
+        if pick.size == 0:
+            return []
+        flats, stats, habs, hconds = [], [], [], []
+        for i in pick:
+            f, stt, h, hc = self._truth(X[i], hessian)
+            flats.append(f)
+            stats.append(stt)
+            habs.append(h)
+            hconds.append(hc)
+        flat3, st3 = np.asarray(flats), np.asarray(stats)
+        if count:
+            self.undefined += int((st3[:, : self.ref.n_out] == 2).all(axis=1).sum())
+        q3 = self.cmp.quantities(flat3, st3)
+        sub3 = {k: v[pick] for k, v in got.items()}
+        Habs = np.asarray(habs) if all(h is not None for h in habs) else None
+        Hcond = np.asarray(hconds) if all(h is not None for h in hconds) else None
+        res3 = self.cmp.compare(sub3, q3, T[pick].astype(np.float64), C[pick].astype(np.float64),
+                                at_kink[pick], X64[pick], Habs, Hcond)
+        fails = []
+        for mode, (bad, _esc, err, exp, gv) in res3.items():
+            for r, e in zip(*np.nonzero(bad)):
+                fails.append((int(pick[r]), mode, int(e), float(exp[r, e]), float(gv[r, e]), float(err[r, e])))
+        return fails
+
+    accuracy_rows: list = []
+
+    def _accuracy(self, X, got, q, at_kink):
+        """Per quantity (each value, first and second derivative entry), the largest error in
+        ulps of the dtype at the truth, and where: the float64 truth finds the worst point, the
+        mpmath truth measures it (libm's ULP tables, for derivatives)."""
+        dt = np.dtype(self.dtype).type
+        rows = []
+        items = [("value", got.get("value"), q.values, q.status_v)]
+        if "jacrev" in got or "jacfwd" in got:
+            items.append(("jac", got.get("jacrev", got.get("jacfwd")), q.jac, q.status_j))
+        hm = next((m for m in ("hessian fwd-over-rev", "hessian rev-over-rev", "hessian fwd-over-fwd") if m in got), None)
+        if hm is not None and q.hess is not None:
+            items.append(("hess", got[hm], q.hess, q.status_h))
+        ok_rows = ~np.asarray(at_kink, bool)
+        for what, g, truth, status in items:
+            if g is None:
+                continue
+            B = truth.shape[0]
+            g2 = np.asarray(g, np.float64).reshape(B, -1)
+            t2, s2 = truth.reshape(B, -1), status.reshape(B, -1)
+            with np.errstate(all="ignore"):
+                # ulps at the larger of truth and result: a truth of 0 has no useful ulp
+                ulp = np.spacing(np.maximum(np.abs(t2), np.abs(g2)).astype(dt)).astype(np.float64)
+                ulp = np.where(ulp > 0, ulp, np.spacing(dt(0)))
+                e = np.abs(g2 - t2) / ulp
+            e = np.where((s2 == 0) & ok_rows[:, None] & np.isfinite(e), e, -1.0)
+            for m in range(e.shape[1]):
+                r = int(np.argmax(e[:, m]))
+                if e[r, m] < 0:
+                    continue
+                rows.append((what, m, r))
+        out = []
+        by_what = {w: gg for w, gg, *_ in items}
+        for what, m, r in rows:
+            f, st, *_ = self._truth(X[r], hessian=False)
+            K, N = self.ref.n_out, self.ref.n_in
+            flat_i = m if what == "value" else K + m if what == "jac" else K + K * N + m
+            if st[flat_i] != 0:
+                continue
+            truth = float(f[flat_i])
+            gv = float(np.asarray(by_what[what], np.float64).reshape(X.shape[0], -1)[r, m])
+            ulp = float(np.spacing(dt(max(abs(truth), abs(gv))))) or float(np.spacing(dt(0)))
+            if what == "value":
+                name = self.out_name(m)
+            elif what == "jac":
+                k, j = divmod(m, N)
+                name = f"d {self.out_name(k)} / d {self.input_name(j)[1]}"
+            else:
+                k, rest = divmod(m, N * N)
+                j, l = divmod(rest, N)
+                name = f"d2 {self.out_name(k)} / d {self.input_name(j)[1]} d {self.input_name(l)[1]}"
+            out.append({"quantity": name, "order": {"value": 0, "jac": 1, "hess": 2}[what],
+                        "max_ulps": abs(gv - truth) / ulp, "input": [float(v) for v in X[r]],
+                        "got": gv, "truth": truth})
+        self.accuracy_rows = out
+
+    def _truth(self, x, hessian=True):
+        key = (np.asarray(x, np.float64).tobytes(), hessian)
+        if key not in self._truth_cache:
+            x64 = np.asarray(x, np.float64)
+            f, stt = self.ref.truth(x64, self.big)
+            self._truth_cache[key] = (f, stt, self.ref.truth_hessian(x64) if hessian else None,
+                                      self.ref.truth_third_cond(x64) if hessian else None)
+        return self._truth_cache[key]
