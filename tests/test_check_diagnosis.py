@@ -18,7 +18,7 @@ import sympy as sp
 from jax.scipy.special import gammaln
 
 import gradcheck
-from gradcheck import bridge
+from gradcheck.oracles import reference
 
 
 @jax.custom_jvp
@@ -123,7 +123,7 @@ def test_a_float32_precision_artefact_is_an_accuracy_note_and_a_wrong_rule_a_wro
 def test_the_audit_catches_an_error_shared_by_fn_and_the_float64_truth(monkeypatch):
     # make the float64 truth share fn's wrong derivative: the bulk then agrees everywhere, and
     # only the audit (the mpmath truth at agreeing points) can see it
-    original = bridge.Reference.float64_program
+    original = reference.Reference.float64_program
 
     def shared(self):
         run = original(self)
@@ -141,10 +141,10 @@ def test_the_audit_catches_an_error_shared_by_fn_and_the_float64_truth(monkeypat
         return jnp.sin(x)
 
     sin_off.defjvp(lambda p, t: (jnp.sin(p[0]), jnp.cos(p[0]) * t[0] * 1.001))
-    monkeypatch.setattr(bridge.Reference, "float64_program", shared)
-    bridge._CACHE.clear()
+    monkeypatch.setattr(reference.Reference, "float64_program", shared)
+    reference._CACHE.clear()
     r = gradcheck.check(sin_off, sp.sin, shapes=[()], domain=(-3.0, 3.0), max_examples=60)
-    bridge._CACHE.clear()
+    reference._CACHE.clear()
     assert r.audited_points == 8
     assert not r.ok and r.failures[0].kind == "gradient", str(r)
     assert np.isclose(r.failures[0].expected, np.cos(float(r.failures[0].input[0])))

@@ -1,4 +1,4 @@
-"""``gradcheck.numerical``: float64 directional derivatives by extrapolated central differences.
+"""``gradcheck.oracles.numerical``: float64 directional derivatives by extrapolated central differences.
 
 The truth here is the analytic derivative: JAX's own ``jvp`` in float64 (exact up to rounding)
 or a closed form.  Each test can fail: accuracy to 1e-10, an error bound that covers the true
@@ -17,8 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from gradcheck import numerical
-from gradcheck.numerical import Estimate, directional_derivative, mixed_second
+from gradcheck.oracles import numerical
+from gradcheck.oracles.numerical import Estimate, directional_derivative, mixed_second
 
 EPS = np.finfo(np.float64).eps
 

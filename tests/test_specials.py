@@ -1,4 +1,4 @@
-"""gradcheck.specials: special functions evaluated independently of jax.scipy.special.
+"""gradcheck.oracles.specials: special functions evaluated independently of jax.scipy.special.
 
 Every supported function is lambdified with the JAX, NumPy and mpmath namespaces and compared
 with mpmath called directly (written out per case below, so that a wrong argument order or
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from gradcheck import specials
+from gradcheck.oracles import specials
 
 x, y = sp.symbols("x y", real=True)
 mp = mpmath

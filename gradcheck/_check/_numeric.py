@@ -3,7 +3,7 @@
 * Values: for a float32 check, the same function evaluated in float64 (for a float64 check
   there is nothing independent to compare the values with: they are not judged).
 * Derivatives: Richardson-extrapolated central differences of ``fn`` in float64 along the same
-  random directions the probes use (:func:`gradcheck.numerical.directional_derivative`), each
+  random directions the probes use (:func:`gradcheck.oracles.numerical.directional_derivative`), each
   with an error bound.  The JVP per leaf along its tangent; the VJP through the dot test
   ``vjp(c) . t`` against ``c . (d/dt f)``, and where that fails, the whole pulled-back row at that
   point entry by entry (so the failure names its input entry); with ``order=2`` the derivative of
@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import numerical
+from ..oracles import numerical
 from ._engine import Engine
 
 __all__ = ["NumericEngine", "NoReference", "MARGIN"]

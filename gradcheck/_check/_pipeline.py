@@ -15,7 +15,7 @@ import hypothesis
 import numpy as np
 
 from .._x64 import dtype_context
-from ..bridge import build_reference
+from ..oracles.reference import build_reference
 from ._diagnose import CATEGORIES, diagnose
 from ._engine import MAX_CHUNK, complexity, kind_of
 from ._entries import EntriesEngine

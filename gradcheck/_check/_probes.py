@@ -2,7 +2,7 @@
 
 For inputs too large to expand the Jacobian entry by entry, the reference's *values* are the
 only symbolic object.  Its derivatives come from automatic differentiation of the SymPy DAG in
-NumPy float64 (:mod:`gradcheck.check._tape`, an implementation independent of ``fn`` and of
+NumPy float64 (:mod:`gradcheck.oracles.tape`, an implementation independent of ``fn`` and of
 JAX): the JVP along each leaf's random tangent, the VJP along a random cotangent (compared entry
 by entry, so a failure names its input entry), and for ``order=2`` Hessian-vector products and
 the second directional derivative.  Tolerances scale with how large the summed terms are,
@@ -23,10 +23,11 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from ..bridge import TRUTH_DIGITS, _MP_LOCK, mp_reals, settled_floats
+from ..oracles.mpmath_truth import MP_LOCK, TRUTH_DIGITS, agree, mp_reals, settled_floats
+from ..oracles.specials import numpy_modules
+from ..oracles.tape import Tape
 from ._engine import SHRINK_REFEREE_CAP, Engine
 from ._judge import judge_entries
-from ._tape import Tape, numpy_modules
 
 __all__ = ["ProbesEngine"]
 
@@ -206,7 +207,7 @@ class ProbesEngine(Engine):
         key = (x.tobytes(), tuple(d.tobytes() for d in dirs), None if weights is None else weights.tobytes())
         if key in self._mp_cache:
             return self._mp_cache[key]
-        with _MP_LOCK:
+        with MP_LOCK:
             dps = TRUTH_DIGITS
             prev = self._mp_derivative(x, dirs, weights, dps)
             cur = prev
@@ -214,7 +215,7 @@ class ProbesEngine(Engine):
             while dps < 8 * TRUTH_DIGITS:
                 dps *= 2
                 cur = self._mp_derivative(x, dirs, weights, dps)
-                if self.ref._agree(prev, cur, TRUTH_DIGITS // 2):
+                if agree(prev, cur, TRUTH_DIGITS // 2):
                     settled = True
                     break
                 prev = cur

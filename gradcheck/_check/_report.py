@@ -45,7 +45,7 @@ class Failure:
     input_names: tuple = ()
     #: what confirmed it: the mpmath truth, or (reference=None) the numerical truth's error bound
     confirmed_by: str = "the mpmath truth"
-    #: what kind of failure this is, computed at its input (:mod:`gradcheck.check._diagnose`):
+    #: what kind of failure this is, computed at its input (:mod:`gradcheck._check._diagnose`):
     #: "wrong rule", "custom rule", "raised", "precision loss", "range limit" or "precision"
     category: str = "wrong rule"
     #: the facts behind the category (float64 at the same input, forward vs reverse, jit vs eager)

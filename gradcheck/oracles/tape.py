@@ -12,57 +12,25 @@ derivatives come from SymPy itself (``F(*dummies).diff(dummy_i)`` for a function
 once per function class; closed rules for Add, Mul and Pow).  Forward mode (JVP), reverse mode
 (VJP) and forward-over-reverse (Hessian-vector products) then cost a few times one evaluation.
 
-Special functions take their values from :mod:`gradcheck.specials` (SciPy, or mpmath where
-SciPy has no routine), never from JAX.
+Special functions take their values from :mod:`gradcheck.oracles.specials` (SciPy, or mpmath
+where SciPy has no routine), never from JAX.  The local rules of the nodes and the arithmetic
+helpers are in :mod:`._tape_rules`.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 
+import mpmath
 import numpy as np
 import sympy as sp
+
+from ._tape_rules import as_real, function_rules, mp_function, others_products, power, product_derivative
+from .specials import numpy_modules
 
 __all__ = ["Tape"]
 
 _INPUT, _CONST, _ADD, _MUL, _POW, _FN, _SELECT = range(7)
-
-
-def numpy_modules() -> list:
-    """lambdify modules for float64 NumPy evaluation, special functions independent of JAX."""
-    try:
-        from ..specials import numpy_namespace
-    except ImportError:  # pragma: no cover - the module ships with the package
-        return ["scipy", "numpy"]
-    return [numpy_namespace(), "scipy", "numpy"]
-
-
-@functools.lru_cache(maxsize=None)
-def _function_rules(func, nargs: int):
-    """(value, first partials, second partials) of ``func`` as NumPy callables of its args."""
-    d = sp.symbols(f"_d0:{nargs}", real=True)
-    e = func(*d)
-    mods = numpy_modules()
-    val = sp.lambdify(d, e, modules=mods)
-    firsts, seconds = [], []
-    for i in range(nargs):
-        try:
-            di = e.diff(d[i])
-        except Exception:  # noqa: BLE001 - an argument SymPy cannot differentiate in
-            di = sp.nan
-        di = di.replace(lambda n: isinstance(n, sp.DiracDelta), lambda n: sp.S.Zero)
-        firsts.append(sp.lambdify(d, di, modules=mods))
-        row = []
-        for j in range(nargs):
-            try:
-                dij = di.diff(d[j])
-            except Exception:  # noqa: BLE001
-                dij = sp.nan
-            dij = dij.replace(lambda n: isinstance(n, sp.DiracDelta), lambda n: sp.S.Zero)
-            row.append(sp.lambdify(d, dij, modules=mods))
-        seconds.append(row)
-    return val, firsts, seconds
 
 
 class Tape:
@@ -132,7 +100,7 @@ class Tape:
                 p = e.args[1]
                 index[e] = self._add(_POW, ch, int(p) if p.is_Integer else float(p))
             else:
-                index[e] = self._add(_FN, ch, _function_rules(e.func, len(ch)) + (e.func,))
+                index[e] = self._add(_FN, ch, function_rules(e.func, len(ch)) + (e.func,))
         return index[root]
 
     def __len__(self) -> int:
@@ -160,9 +128,9 @@ class Tape:
                     for c in ch[1:]:
                         v = v * vals[c]
                 elif k == _POW:
-                    v = _power(vals[ch[0]], p)
+                    v = power(vals[ch[0]], p)
                 elif k == _FN:
-                    v = _real(p[0](*[vals[c] for c in ch]), B)
+                    v = as_real(p[0](*[vals[c] for c in ch]), B)
                 else:  # _SELECT
                     v = self._select(p, [vals[c] for c in ch], cols, B)
                 vals[i] = np.broadcast_to(np.asarray(v, np.float64), (B,))
@@ -197,13 +165,13 @@ class Tape:
                 return [1.0] * len(ch)
             if k == _MUL:
                 xs = [vals[c] for c in ch]
-                return _others_products(xs)
+                return others_products(xs)
             if k == _POW:
                 b = vals[ch[0]]
-                return [p * _power(b, p - 1)] if p != 0 else [0.0]
+                return [p * power(b, p - 1)] if p != 0 else [0.0]
             if k == _FN:
                 B = vals[ch[0]].shape[0]
-                return [_real(f(*[vals[c] for c in ch]), B) for f in p[1]]
+                return [as_real(f(*[vals[c] for c in ch]), B) for f in p[1]]
         raise AssertionError(k)
 
     def jvp(self, vals, X: np.ndarray, T: np.ndarray, second: np.ndarray | None = None):
@@ -269,17 +237,17 @@ class Tape:
                 others = [xs[j] for j in range(m) if j != a]
                 d_others = [tan2[ch[j]] for j in range(m) if j != a]
                 # directional derivative of prod(others) along tan2
-                total = total + tan[ch[a]] * _product_derivative(others, d_others)
+                total = total + tan[ch[a]] * product_derivative(others, d_others)
             return total
         if k == _POW:
             b = vals[ch[0]]
-            return (p * (p - 1) * _power(b, p - 2) if p not in (0, 1) else 0.0) * tan[ch[0]] * tan2[ch[0]]
+            return (p * (p - 1) * power(b, p - 2) if p not in (0, 1) else 0.0) * tan[ch[0]] * tan2[ch[0]]
         B = vals[ch[0]].shape[0]
         args = [vals[c] for c in ch]
         total = 0.0
         for a, row in enumerate(p[2]):
             for b_, f in enumerate(row):
-                total = total + _real(f(*args), B) * tan[ch[a]] * tan2[ch[b_]]
+                total = total + as_real(f(*args), B) * tan[ch[a]] * tan2[ch[b_]]
         return total
 
     def vjp(self, vals, X: np.ndarray, C: np.ndarray, T: np.ndarray | None = None):
@@ -364,18 +332,18 @@ class Tape:
             for a in range(m):
                 others = [xs[j] for j in range(m) if j != a]
                 d_others = [tan[ch[j]] for j in range(m) if j != a]
-                out.append(_product_derivative(others, d_others))
+                out.append(product_derivative(others, d_others))
             return out
         if k == _POW:
             b = vals[ch[0]]
-            return [(p * (p - 1) * _power(b, p - 2) if p not in (0, 1) else 0.0) * tan[ch[0]]]
+            return [(p * (p - 1) * power(b, p - 2) if p not in (0, 1) else 0.0) * tan[ch[0]]]
         B = vals[ch[0]].shape[0]
         args = [vals[c] for c in ch]
         out = []
         for row in p[2]:
             t = 0.0
             for b_, f in enumerate(row):
-                t = t + _real(f(*args), B) * tan[ch[b_]]
+                t = t + as_real(f(*args), B) * tan[ch[b_]]
             out.append(t)
         return out
 
@@ -383,8 +351,6 @@ class Tape:
         """The outputs at one point of mpmath numbers, at the current working precision: the
         same DAG walked once (``sympy.lambdify`` of a 1,024-entry reference walks the tree, not
         the DAG, and takes minutes to build)."""
-        import mpmath
-
         vals: list = [None] * len(self.kind)
         try:
             for i, (k, ch, p) in enumerate(zip(self.kind, self.children, self.payload)):
@@ -400,11 +366,7 @@ class Tape:
                     b = vals[ch[0]]
                     v = b ** p if isinstance(p, int) else b ** mpmath.mpf(p)
                 elif k == _FN:
-                    key = (p[3], len(ch))
-                    f = _MP_RULES.get(key)
-                    if f is None:
-                        f = _MP_RULES[key] = _mp_rules(p[3], len(ch))
-                    v = f(*[vals[c] for c in ch])
+                    v = mp_function(p[3], len(ch))(*[vals[c] for c in ch])
                 else:  # _SELECT: the first branch whose condition holds
                     v = mpmath.nan
                     fx = [float(x) for x in xm]
@@ -420,60 +382,3 @@ class Tape:
     def outputs(self, vals) -> np.ndarray:
         """(B, K) values of the outputs."""
         return np.stack([vals[o] for o in self.out], -1)
-
-
-def _mp_rules(func, nargs: int):
-    from .. import specials
-
-    d = sp.symbols(f"_d0:{nargs}", real=True)
-    return sp.lambdify(d, func(*d), modules=[specials.mpmath_namespace(), "mpmath"])
-
-
-_MP_RULES: dict = {}
-
-
-def _real(v, B):
-    v = np.asarray(v)
-    if np.iscomplexobj(v):
-        v = np.where(np.abs(v.imag) <= 1e-12 * np.maximum(1.0, np.abs(v.real)), v.real, np.nan)
-    return np.broadcast_to(v.astype(np.float64), (B,)) if v.ndim <= 1 else v.astype(np.float64)
-
-
-def _power(b, p):
-    if isinstance(p, int):
-        if p >= 0:
-            return b ** p
-        return 1.0 / (b ** (-p))
-    if p == 0.5:
-        return np.sqrt(b)
-    if p == -0.5:
-        return 1.0 / np.sqrt(b)
-    return np.power(b, p)
-
-
-def _others_products(xs):
-    """For each i, the product of xs[j], j != i (prefix and suffix products: no division, so a
-    zero factor is handled)."""
-    m = len(xs)
-    if m == 1:
-        return [1.0]
-    if m == 2:
-        return [xs[1], xs[0]]
-    pre = [1.0] * m
-    for i in range(1, m):
-        pre[i] = pre[i - 1] * xs[i - 1]
-    suf = [1.0] * m
-    for i in range(m - 2, -1, -1):
-        suf[i] = suf[i + 1] * xs[i + 1]
-    return [pre[i] * suf[i] for i in range(m)]
-
-
-def _product_derivative(xs, dxs):
-    """Directional derivative of prod(xs) given the derivatives dxs of its factors."""
-    if not xs:
-        return 0.0
-    parts = _others_products(xs)
-    total = 0.0
-    for p, d in zip(parts, dxs):
-        total = total + p * d
-    return total

@@ -1,0 +1,189 @@
+"""The mpmath truth of a reference: its quantities at 50 digits and more, the precision doubled
+until two evaluations agree, and the condition terms (second and third derivatives) that scale
+the tolerance of a derivative at a confirmed disagreement.
+
+:class:`MpTruth` is the part of :class:`gradcheck.oracles.reference.Reference` that evaluates in
+mpmath (a base class, so the engines keep calling ``ref.truth(x)``); the functions below are
+shared with the ``probes`` path, which takes its high-precision derivatives by differences.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+
+import mpmath
+import numpy as np
+import sympy as sp
+
+from ._expressions import drop_dirac, drop_unevaluated
+from .specials import mpmath_modules
+
+__all__ = ["MP_LOCK", "TRUTH_DIGITS", "MpTruth", "agree", "mp_real", "mp_reals", "settled_floats"]
+
+#: Decimal digits of the mpmath truth.
+TRUTH_DIGITS = 50
+
+#: Held while the global mpmath precision is changed: the truth raises ``mpmath.mp.dps``.
+MP_LOCK = threading.Lock()
+
+
+def mp_reals(vals) -> list:
+    """Real mpf values of an mpmath evaluation, NaN where a value is complex or not a number."""
+    out = []
+    for v in vals:
+        try:
+            out.append(mp_real(v))
+        except (TypeError, ValueError):
+            out.append(mpmath.nan)
+    return out
+
+
+def mp_real(v):
+    """``v`` as a real mpmath number; NaN where its imaginary part is not negligible."""
+    v = mpmath.mpmathify(v)
+    if isinstance(v, mpmath.mpc):
+        # relative to the whole value: sqrt(-9e-60) = 3e-30 i is complex, not a real 0
+        if abs(v.imag) > mpmath.mpf(10) ** (-TRUTH_DIGITS // 2) * abs(v):
+            return mpmath.nan
+        v = v.real
+    return v
+
+
+def agree(a, b, digits) -> bool:
+    """Whether two mpmath evaluations agree to ``digits`` digits, entry by entry (NaN with NaN,
+    inf with the same inf); an evaluation that failed (None) agrees with nothing."""
+    if a is None or b is None:
+        return False  # undefined (log(0), 1/0) may be a cancellation more digits resolve
+    tol = mpmath.mpf(10) ** (-digits)
+    for u, v in zip(a, b):
+        if mpmath.isnan(u) or mpmath.isnan(v):
+            if not (mpmath.isnan(u) and mpmath.isnan(v)):
+                return False
+        elif mpmath.isinf(u) or mpmath.isinf(v):
+            if u != v:
+                return False
+        elif abs(u - v) > tol * max(abs(u), abs(v)):
+            return False
+    return True
+
+
+class MpTruth:
+    """The reference's quantities, and the condition terms, in mpmath at one point.
+
+    Needs ``inputs``, ``outputs``, ``jacobian``, ``hessian``, ``n_in``, ``n_out``,
+    ``_all_exprs()`` and an ``_mp`` slot (None until first used) from the class it is mixed into.
+    """
+
+    _HESS_LIMIT = 20000
+
+    def truth_hessian(self, x: np.ndarray) -> np.ndarray | None:
+        """|d2 f_k / dx_j dx_l| at one point, (K, N, N), or None when too large to derive.
+
+        Used only where a disagreement was confirmed, to scale the tolerance of a derivative by
+        how much rounding the input alone could move it (sum_l |H_kjl| |x_l|).
+        """
+        K, N = self.n_out, self.n_in
+        if K * N * N > self._HESS_LIMIT:
+            return None
+        if getattr(self, "_mp_hess", None) is None:
+            hess = self.hessian
+            if hess is None:
+                hess = [[[drop_dirac(sp.diff(d, v)) for v in self.inputs] for d in row] for row in self.jacobian]
+                hess = [[[drop_unevaluated(e) for e in r] for r in m] for m in hess]
+            flat = [e for m in hess for r in m for e in r]
+            self._mp_hess = sp.lambdify(self.inputs, flat, modules=mpmath_modules(), cse=True)
+        with MP_LOCK, mpmath.workdps(TRUTH_DIGITS):
+            try:
+                vals = self._mp_hess(*[mpmath.mpf(float(v)) for v in x])
+                out = np.array([abs(float(mp_real(v))) for v in vals], dtype=np.float64)
+            except (ZeroDivisionError, ValueError, OverflowError, TypeError):
+                return None
+        return np.nan_to_num(out, nan=0.0, posinf=np.inf).reshape(K, N, N)
+
+    def truth_third_cond(self, x: np.ndarray) -> np.ndarray | None:
+        """sum_m |d3 f_k / dx_j dx_l dx_m| |x_m| at one point, (K, N, N), or None.
+
+        The condition of a second derivative: how far rounding the input alone can move it.
+        Without it a Hessian entry that is exactly 0 only by cancellation (atan2's mixed
+        derivative (x^2 - y^2) / (x^2 + y^2)^2 at x = y, formed from terms of size 1/x^2) is
+        held to the absolute floor, which no float64 evaluation can meet.  Derived from the
+        reference's Hessian only for an order-2 check and only at confirmed disagreements.
+        """
+        K, N = self.n_out, self.n_in
+        if self.hessian is None or K * N * N * N > self._HESS_LIMIT:
+            return None
+        if getattr(self, "_mp_third", None) is None:
+            third = [drop_unevaluated(drop_dirac(sp.diff(h, v)))
+                     for m in self.hessian for r in m for h in r for v in self.inputs]
+            self._mp_third = sp.lambdify(self.inputs, third, modules=mpmath_modules(), cse=True)
+        with MP_LOCK, mpmath.workdps(TRUTH_DIGITS):
+            try:
+                vals = self._mp_third(*[mpmath.mpf(float(v)) for v in x])
+                out = np.array([abs(float(mp_real(v))) for v in vals], dtype=np.float64)
+            except (ZeroDivisionError, ValueError, OverflowError, TypeError):
+                return None
+        with np.errstate(all="ignore"):
+            out = np.nan_to_num(out, nan=0.0, posinf=np.inf).reshape(K, N, N, N) @ np.abs(np.asarray(x, np.float64))
+        return out
+
+    def _mp_values(self, x, dps):
+        """The reference quantities at ``dps`` digits: a list of real mpf (NaN where undefined)."""
+        with mpmath.workdps(dps):
+            try:
+                vals = self._mp(*[mpmath.mpf(float(v)) for v in x])
+            except (ZeroDivisionError, ValueError, OverflowError, TypeError):
+                return None
+            return mp_reals(vals)
+
+    def truth(self, x: np.ndarray, dtype_max: float) -> tuple[np.ndarray, np.ndarray]:
+        """The reference quantities at one point, to at least 25 correct digits.
+
+        Evaluated with mpmath at ``TRUTH_DIGITS`` digits and again at twice as many, doubling
+        until two evaluations agree to ``TRUTH_DIGITS / 2`` digits (up to 16x): a reference that
+        itself cancels (``-log(1 - sigma(z))`` at z = 102 needs 45 digits) gets the precision it
+        needs instead of a wrong "truth".
+
+        Returns (values as float64, status) where status is 0 for a usable value, 1 where the
+        truth's magnitude exceeds the dtype's largest finite number (overflow is then the right
+        answer), 2 where the reference is undefined there (complex, division by zero, NaN, or no
+        two precisions agreed).
+        """
+        if self._mp is None:
+            self._mp = sp.lambdify(self.inputs, self._all_exprs(), modules=mpmath_modules(), cse=True)
+        M = len(self._all_exprs())
+        out = np.full(M, np.nan)
+        status = np.full(M, 2, dtype=np.int8)
+        with MP_LOCK:
+            dps = TRUTH_DIGITS
+            prev = self._mp_values(x, dps)
+            settled = False
+            while dps < 16 * TRUTH_DIGITS:
+                dps *= 2
+                cur = self._mp_values(x, dps)
+                if agree(prev, cur, TRUTH_DIGITS // 2):
+                    settled = True
+                    break
+                prev = cur
+            if cur is None:  # undefined at every precision up to 16 x TRUTH_DIGITS
+                return out, status
+        return settled_floats(cur, prev, settled, dtype_max)
+
+
+def settled_floats(cur, prev, settled: bool, dtype_max: float) -> tuple[np.ndarray, np.ndarray]:
+    """The last two mpmath evaluations as float64 with a status per entry: 0 usable, 1 beyond
+    the dtype's range (overflow is then the right answer), 2 undefined or never settled."""
+    out = np.full(len(cur), np.nan)
+    status = np.full(len(cur), 2, dtype=np.int8)
+    for m, (v, p) in enumerate(zip(cur, prev if prev is not None else cur)):
+        if mpmath.isnan(v):
+            continue
+        if not settled and not agree([p], [v], TRUTH_DIGITS // 2):
+            continue  # this entry never settled: leave it undefined
+        if mpmath.isinf(v) or abs(v) > dtype_max:
+            status[m] = 1
+            out[m] = math.copysign(math.inf, float(mpmath.sign(v)) or 1.0)
+            continue
+        out[m] = float(v)
+        status[m] = 0
+    return out, status
