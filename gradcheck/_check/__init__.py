@@ -33,9 +33,9 @@ jumps there): the value chosen at a kink is a convention (JAX's relu'(0) = 0, Sy
 Heaviside(0) = 1/2).  The report says how many points that excused.
 """
 
-from ._assert import CheckFailed as CheckFailed, assert_check as assert_check
-from ._pipeline import check as check
-from ._report import Failure as Failure, Report as Report
-from ._spec import TOLERANCES as TOLERANCES
+from ._assert import CheckFailed, assert_check
+from ._pipeline import check
+from ._report import Failure, Report
+from ._spec import TOLERANCES
 
 __all__ = ["TOLERANCES", "CheckFailed", "Failure", "Report", "assert_check", "check"]

@@ -19,6 +19,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .. import sharding
+
 __all__ = ["Program", "program"]
 
 _CUSTOM_VJP_NO_FWD = "can't apply forward-mode autodiff (jvp) to a custom_vjp function"
@@ -175,8 +177,6 @@ def run_sharded(prog, X, T, C, S):
     Returns (outputs, split) where split is :meth:`gradcheck.sharding.SweepInfo.record` or None
     on one device (the program then runs directly: no resharding cost).
     """
-    from .. import sharding
-
     if sharding.device_count() <= 1:
         return prog.run(X, T, C, S), None
     out, info = sharding.map_rows(prog.run, X, T, C, S, return_info=True)

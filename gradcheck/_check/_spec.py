@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 import sympy as sp
 
+from .. import _profiles
 from .._x64 import dtype_context
 
 __all__ = ["TOLERANCES", "TINY_INPUT", "Spec", "validate", "PATHS", "ENTRIES_LIMIT"]
@@ -226,8 +227,6 @@ def _index_name(name, shape, flat_i):
 def validate(fn, reference, shapes, domain, order, dtype, max_examples, seed, rtol, atol,
              hypothesis_examples, path, *, reference_required: bool = True) -> Spec:
     """Every argument checked, cheaply, before any long work; errors name the argument."""
-    from .. import _profiles
-
     if not callable(fn):
         raise TypeError(f"fn must be a callable JAX function, got {type(fn).__name__}")
     if reference is not None and not callable(reference):

@@ -42,7 +42,7 @@ def function_rules(func, nargs: int):
     return val, firsts, seconds
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def mp_function(func, nargs: int):
     """``func`` of ``nargs`` arguments as an mpmath callable at the working precision."""
     d = sp.symbols(f"_d0:{nargs}", real=True)

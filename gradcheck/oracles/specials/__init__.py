@@ -32,16 +32,10 @@ Usage::
     h = sp.lambdify(syms, exprs, modules=[specials.mpmath_namespace(), "mpmath"])
 """
 
-from ._kernels import MP_DIGITS as MP_DIGITS, SUPPORTED as SUPPORTED
-from ._namespaces import (
-    jax_namespace as jax_namespace,
-    mpmath_modules as mpmath_modules,
-    mpmath_namespace as mpmath_namespace,
-    numpy_modules as numpy_modules,
-    numpy_namespace as numpy_namespace,
-)
-from ._prepare import STANDIN_FUNCTIONS as STANDIN_FUNCTIONS, prepare as prepare
-from ._supported import check_supported as check_supported
+from ._kernels import MP_DIGITS, SUPPORTED
+from ._namespaces import jax_namespace, mpmath_modules, mpmath_namespace, numpy_modules, numpy_namespace
+from ._prepare import STANDIN_FUNCTIONS, prepare
+from ._supported import check_supported
 
 __all__ = [
     "MP_DIGITS",
