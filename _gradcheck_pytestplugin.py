@@ -35,19 +35,29 @@ _HELP_CLAIMS = (
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("gradcheck", "gradcheck: checks of derivatives and the claim catalogue")
     group.addoption(
-        "--gradcheck-profile", dest="gradcheck_profile", default=None, metavar="NAME",
+        "--gradcheck-profile",
+        dest="gradcheck_profile",
+        default=None,
+        metavar="NAME",
         help="gradcheck profile of the run, 'default' or 'thorough': points per check and the "
         "Hypothesis profile loaded (default: ini gradcheck_profile, else $HYPOTHESIS_PROFILE, "
         "else 'default')",
     )
     group.addoption(
-        "--gradcheck-seed", dest="gradcheck_seed", default=None, metavar="N",
-        help="seed of every gradcheck check and claim that names none (default: ini "
-        "gradcheck_seed, else 0)",
+        "--gradcheck-seed",
+        dest="gradcheck_seed",
+        default=None,
+        metavar="N",
+        help="seed of every gradcheck check and claim that names none (default: ini gradcheck_seed, else 0)",
     )
     group.addoption(
-        "--gradcheck-claims", dest="gradcheck_claims", nargs="?", const="", default=None,
-        metavar="IDS", help=_HELP_CLAIMS,
+        "--gradcheck-claims",
+        dest="gradcheck_claims",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="IDS",
+        help=_HELP_CLAIMS,
     )
     parser.addini("gradcheck_profile", "gradcheck profile of the run (see --gradcheck-profile)", default="")
     parser.addini("gradcheck_seed", "seed of gradcheck checks naming none (see --gradcheck-seed)", default="")
@@ -57,7 +67,10 @@ def _chosen(config: pytest.Config) -> tuple[str | None, str | None, int | None, 
     """(profile, where it was set, seed, where it was set): the command line beats the ini file."""
     profile, profile_from = config.getoption("gradcheck_profile"), "--gradcheck-profile"
     if profile is None:
-        profile, profile_from = (config.getini("gradcheck_profile") or "").strip() or None, "ini option gradcheck_profile"
+        profile, profile_from = (
+            (config.getini("gradcheck_profile") or "").strip() or None,
+            "ini option gradcheck_profile",
+        )
     raw, seed_from = config.getoption("gradcheck_seed"), "--gradcheck-seed"
     if raw is None:
         raw, seed_from = (config.getini("gradcheck_seed") or "").strip() or None, "ini option gradcheck_seed"

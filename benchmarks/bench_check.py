@@ -23,13 +23,14 @@ from rich.console import Console
 from rich.table import Table
 
 from gradcheck import bench
-from gradcheck._cli_bench import _sizes  # the same --sizes parser as gradcheck bench
+from gradcheck.cli._bench import _sizes  # the same --sizes parser as gradcheck bench
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true",
-                   help="fewer points and sizes 4, 16, 64 (about a minute on 2 CPU cores)")
+    p.add_argument(
+        "--quick", action="store_true", help="fewer points and sizes 4, 16, 64 (about a minute on 2 CPU cores)"
+    )
     p.add_argument("--sizes", type=_sizes, metavar="N,N,...", help="input sizes of the size sweep")
     p.add_argument("--no-sweep", action="store_true", help="the throughput table only")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
@@ -39,25 +40,48 @@ def main(argv=None) -> int:
     else:  # the check group of gradcheck bench: throughput and the size sweep
         r = bench.bench_check_group(quick=args.quick, sizes=args.sizes)
     result = {**bench.environment(), "quick": args.quick, "groups": {"check": r}}
-    t = Table(title=f"seconds per checked point, {r['dtype']}, order {r['order']} "
-                    f"(gradcheck.check cold, compile included; check_grads once per point)")
-    for col in ("function", "check points", "check s/point", "check verdict",
-                "check_grads points", "check_grads s/point", "check_grads verdict", "ratio"):
+    t = Table(
+        title=f"seconds per checked point, {r['dtype']}, order {r['order']} "
+        f"(gradcheck.check cold, compile included; check_grads once per point)"
+    )
+    for col in (
+        "function",
+        "check points",
+        "check s/point",
+        "check verdict",
+        "check_grads points",
+        "check_grads s/point",
+        "check_grads verdict",
+        "ratio",
+    ):
         t.add_column(col, justify="left" if "verdict" in col or col == "function" else "right")
     for row in r["rows"]:
-        cg = "flagged %d of %d" % (row["check_grads_flagged"], row["check_grads_points"]) \
-            if row["check_grads_flagged"] else "pass"
-        t.add_row(row["function"], str(row["check_points"]), f"{row['check_s'] / row['check_points']:.2e}",
-                  "pass" if row["check_ok"] else "FAIL (" + ", ".join(sorted(set(row["check_failures"]))) + ")",
-                  str(row["check_grads_points"]), f"{row['check_grads_s'] / row['check_grads_points']:.2e}",
-                  cg, f"{row['speedup']:.0f}x")
+        cg = (
+            f"flagged {row['check_grads_flagged']} of {row['check_grads_points']}"
+            if row["check_grads_flagged"]
+            else "pass"
+        )
+        t.add_row(
+            row["function"],
+            str(row["check_points"]),
+            f"{row['check_s'] / row['check_points']:.2e}",
+            "pass" if row["check_ok"] else "FAIL (" + ", ".join(sorted(set(row["check_failures"]))) + ")",
+            str(row["check_grads_points"]),
+            f"{row['check_grads_s'] / row['check_grads_points']:.2e}",
+            cg,
+            f"{row['speedup']:.0f}x",
+        )
     console = Console(width=None if sys.stdout.isatty() else 160)
-    console.print(f"{result['device']['platform']} ({result['device']['kind']}), jax {result['jax_version']}, "
-                  f"{result['cpu_count']} CPU(s), load average {result['load_average'][0]:.1f} at start")
+    console.print(
+        f"{result['device']['platform']} ({result['device']['kind']}), jax {result['jax_version']}, "
+        f"{result['cpu_count']} CPU(s), load average {result['load_average'][0]:.1f} at start"
+    )
     console.print(t)
-    console.print(f"overall: gradcheck.check {r['check_points_per_s']:.0f} points/s, check_grads "
-                  f"{r['check_grads_points_per_s']:.0f} points/s, ratio "
-                  f"{r['check_points_per_s'] / r['check_grads_points_per_s']:.0f}x")
+    console.print(
+        f"overall: gradcheck.check {r['check_points_per_s']:.0f} points/s, check_grads "
+        f"{r['check_grads_points_per_s']:.0f} points/s, ratio "
+        f"{r['check_points_per_s'] / r['check_grads_points_per_s']:.0f}x"
+    )
     if "size_sweep" in r:
         for renderable in bench.size_sweep_renderables(r["size_sweep"]):
             console.print(renderable)

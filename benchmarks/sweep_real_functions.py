@@ -121,8 +121,18 @@ FUNCTIONS: dict[str, tuple] = {
     "jss.gammainc": (jss.gammainc, lambda a, x: sp.lowergamma(a, x) / sp.gamma(a), S2, [(0.1, 20.0), (0.0, 50.0)]),
     "jss.gammaincc": (jss.gammaincc, lambda a, x: sp.uppergamma(a, x) / sp.gamma(a), S2, [(0.1, 20.0), (0.0, 50.0)]),
     # the same away from x = 0 (there gradcheck's numerical d2/(da dx) steps x below 0, see the docstring)
-    "jss.gammainc[x>=0.01]": (jss.gammainc, lambda a, x: sp.lowergamma(a, x) / sp.gamma(a), S2, [(0.1, 20.0), (0.01, 50.0)]),
-    "jss.gammaincc[x>=0.01]": (jss.gammaincc, lambda a, x: sp.uppergamma(a, x) / sp.gamma(a), S2, [(0.1, 20.0), (0.01, 50.0)]),
+    "jss.gammainc[x>=0.01]": (
+        jss.gammainc,
+        lambda a, x: sp.lowergamma(a, x) / sp.gamma(a),
+        S2,
+        [(0.1, 20.0), (0.01, 50.0)],
+    ),
+    "jss.gammaincc[x>=0.01]": (
+        jss.gammaincc,
+        lambda a, x: sp.uppergamma(a, x) / sp.gamma(a),
+        S2,
+        [(0.1, 20.0), (0.01, 50.0)],
+    ),
     "jss.betainc[a=2;b=3]": (lambda x: jss.betainc(2.0, 3.0, x), betainc_2_3, S, (0.0, 1.0)),
     "jss.zeta[q=2]": (lambda s: jss.zeta(s, 2.0), lambda s: sp.zeta(s, 2), S, (1.1, 50.0)),
     "jss.zeta[s=3]": (lambda q: jss.zeta(3.0, q), lambda q: sp.zeta(3, q), S, (0.01, 100.0)),
@@ -168,14 +178,16 @@ FUNCTIONS: dict[str, tuple] = {
     "nn.gelu[tanh]": (
         jnn.gelu,
         lambda x: x / 2 * (1 + sp.tanh(sp.sqrt(2 / sp.pi) * (x + sp.Rational(44715, 1000000) * x**3))),
-        S, (-50.0, 50.0),
+        S,
+        (-50.0, 50.0),
     ),
     "nn.elu": (jnn.elu, lambda x: sp.Piecewise((x, x > 0), (sp.exp(x) - 1, True)), S, (-50.0, 50.0)),
     "nn.celu": (jnn.celu, lambda x: sp.Max(0, x) + sp.Min(0, sp.exp(x) - 1), S, (-50.0, 50.0)),
     "nn.selu": (
         jnn.selu,
         lambda x: SELU_SCALE * sp.Piecewise((x, x > 0), (SELU_ALPHA * (sp.exp(x) - 1), True)),
-        S, (-50.0, 50.0),
+        S,
+        (-50.0, 50.0),
     ),
     "nn.leaky_relu": (jnn.leaky_relu, lambda x: sp.Piecewise((x, x >= 0), (x / 100, True)), S, (-50.0, 50.0)),
     "nn.relu": (jnn.relu, relu_ref, S, (-50.0, 50.0)),
@@ -188,7 +200,8 @@ FUNCTIONS: dict[str, tuple] = {
     "nn.sparse_plus": (
         jnn.sparse_plus,
         lambda x: sp.Piecewise((0, x <= -1), ((x + 1) ** 2 / 4, x < 1), (x, True)),
-        S, (-50.0, 50.0),
+        S,
+        (-50.0, 50.0),
     ),
     "nn.log1mexp": (jnn.log1mexp, lambda x: sp.log(1 - sp.exp(-x)), S, (1e-3, 50.0)),
     "nn.tanh": (jnn.tanh, sp.tanh, S, (-50.0, 50.0)),
@@ -200,9 +213,9 @@ DTYPES = ("float32", "float64")
 # sweep with jax 0.10.2; recorded in the table as skipped, with the reason).
 SKIPPED: dict[str, str] = {
     "jss.expi": "hangs in JAX: jax.vmap(jss.expi) never returns at tiny negative x (-1e-17, -1e-30; "
-                "float32 and float64; unbatched it does), an XLA loop --timeout cannot interrupt",
+    "float32 and float64; unbatched it does), an XLA loop --timeout cannot interrupt",
     "jss.gammainc": "hangs in gradcheck: the numerical d2/(da dx) of lowergamma at x = 0 steps x to "
-                    "-1e-35, where mpmath.gammainc(0.1, 0, -1e-35) does not return (--timeout ends it)",
+    "-1e-35, where mpmath.gammainc(0.1, 0, -1e-35) does not return (--timeout ends it)",
     "jss.gammaincc": "hangs in gradcheck at x = 0 as jss.gammainc (--timeout ends it)",
 }
 
@@ -235,26 +248,35 @@ def run_one(name: str, dtype: str, examples: int, seed: int, timeout: int = 0):
         signal.signal(signal.SIGALRM, _alarm)
         signal.alarm(timeout)
     try:
-        report = gradcheck.check(fn, ref, shapes=shapes, domain=domain, order=2, dtype=dtype,
-                                 max_examples=examples, seed=seed)
-    except (Exception, CheckTimeout) as e:  # noqa: BLE001 - an exception is a finding to report, not to hide
+        report = gradcheck.check(
+            fn, ref, shapes=shapes, domain=domain, order=2, dtype=dtype, max_examples=examples, seed=seed
+        )
+    except (Exception, CheckTimeout) as e:
         secs = time.perf_counter() - t0
-        rec = {"name": name, "dtype": dtype, "seconds": round(secs, 3),
-               "error": f"{type(e).__name__}: {_first_line(e)}",
-               "traceback": traceback.format_exc()}
+        rec = {
+            "name": name,
+            "dtype": dtype,
+            "seconds": round(secs, 3),
+            "error": f"{type(e).__name__}: {_first_line(e)}",
+            "traceback": traceback.format_exc(),
+        }
         return rec, None
     finally:
         if timeout:
             signal.alarm(0)
     secs = time.perf_counter() - t0
     rec = report.record()
-    rec.update(name=name, dtype=dtype, seconds_total=round(secs, 3),
-               diagnoses=[str(getattr(f, "diagnosis", "") or "") for f in report.failures])
+    rec.update(
+        name=name,
+        dtype=dtype,
+        seconds_total=round(secs, 3),
+        diagnoses=[str(getattr(f, "diagnosis", "") or "") for f in report.failures],
+    )
     return rec, report
 
 
 def table_row(rec: dict, report) -> str:
-    cell = lambda s: str(s).replace("|", "\\|").replace("\n", " ")  # noqa: E731
+    cell = lambda s: str(s).replace("|", "\\|").replace("\n", " ")
     secs = rec.get("seconds_total", rec.get("seconds"))
     if report is None:
         return f"| {rec['name']} | {rec['dtype']} | **{cell(rec['error'])}** | | | | {secs:.1f} |"
@@ -263,10 +285,15 @@ def table_row(rec: dict, report) -> str:
     kinds = "; ".join(f"{f.kind} [{f.mode}] {f.entry}" for f in report.failures)
     diags = "; ".join(d for d in rec["diagnoses"] if d)
     f = report.failures[0]
-    first = (f"in={f.input_repr()} exp={_short(f.expected, 10)} got={_short(f.got, 10)} "
-             f"err={_short(f.error, 3)}" if not f.message else f.message)
-    return (f"| {rec['name']} | {rec['dtype']} | FAILED {len(report.failures)} | {cell(kinds)} | "
-            f"{cell(diags)} | {cell(first)} | {secs:.1f} |")
+    first = (
+        f"in={f.input_repr()} exp={_short(f.expected, 10)} got={_short(f.got, 10)} err={_short(f.error, 3)}"
+        if not f.message
+        else f.message
+    )
+    return (
+        f"| {rec['name']} | {rec['dtype']} | FAILED {len(report.failures)} | {cell(kinds)} | "
+        f"{cell(diags)} | {cell(first)} | {secs:.1f} |"
+    )
 
 
 def write_json(path: str, records: list) -> None:
@@ -288,11 +315,19 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--only", default="", help="comma-separated names of FUNCTIONS to run")
     p.add_argument("--dtypes", default=",".join(DTYPES), help="comma-separated dtypes (default both)")
-    p.add_argument("--timeout", type=int, default=600,
-                   help="seconds one check may run before it is recorded as an error (0: no limit)")
+    p.add_argument(
+        "--timeout",
+        type=int,
+        default=600,
+        help="seconds one check may run before it is recorded as an error (0: no limit)",
+    )
     p.add_argument("--json", metavar="FILE", help="write every record (report.record()) to FILE")
-    p.add_argument("--accuracy", default="", metavar="NAME[,NAME]",
-                   help="print report.accuracy of these functions, where the Report has one")
+    p.add_argument(
+        "--accuracy",
+        default="",
+        metavar="NAME[,NAME]",
+        help="print report.accuracy of these functions, where the Report has one",
+    )
     p.add_argument("--include-skipped", action="store_true", help="also run the pairs in SKIPPED")
     p.add_argument("--full", action="store_true", help="print each failing report in full after the table")
     p.add_argument("--list", action="store_true", help="list the function names and exit")
@@ -308,9 +343,13 @@ def main(argv=None) -> int:
     dtypes = [d.strip() for d in a.dtypes.split(",") if d.strip()]
     accuracy = {n.strip() for n in a.accuracy.split(",") if n.strip()}
 
-    print(f"# gradcheck sweep: {len(names)} functions x {dtypes}, order 2, max_examples={a.examples}, "
-          f"seed={a.seed}; jax {jax.__version__}, sympy {sp.__version__}\n")
-    print("| function | dtype | verdict | failure kinds and modes | diagnosis | first failure: input, expected, got, rel. error | s |")
+    print(
+        f"# gradcheck sweep: {len(names)} functions x {dtypes}, order 2, max_examples={a.examples}, "
+        f"seed={a.seed}; jax {jax.__version__}, sympy {sp.__version__}\n"
+    )
+    print(
+        "| function | dtype | verdict | failure kinds and modes | diagnosis | first failure: input, expected, got, rel. error | s |"
+    )
     print("|---|---|---|---|---|---|---|")
     records, failing, extra = [], [], []
     t_all = time.perf_counter()
@@ -328,17 +367,21 @@ def main(argv=None) -> int:
                 failing.append((rec, report))
             if name in accuracy and report is not None:
                 acc = getattr(report, "accuracy", None)
-                extra.append(f"accuracy of {name} ({dtype}): "
-                             + (str(acc) if acc is not None else "(this Report has no accuracy attribute)"))
+                extra.append(
+                    f"accuracy of {name} ({dtype}): "
+                    + (str(acc) if acc is not None else "(this Report has no accuracy attribute)")
+                )
             if a.json:
                 write_json(a.json, records)
 
     n_ok = sum(1 for r in records if r.get("ok"))
     n_err = sum(1 for r in records if "error" in r)
     n_skip = sum(1 for r in records if "skipped" in r)
-    print(f"\n{len(records)} checks: {n_ok} ok, {len(records) - n_ok - n_err - n_skip} failed, {n_err} errors, "
-          f"{n_skip} skipped; "
-          f"{time.perf_counter() - t_all:.0f} s")
+    print(
+        f"\n{len(records)} checks: {n_ok} ok, {len(records) - n_ok - n_err - n_skip} failed, {n_err} errors, "
+        f"{n_skip} skipped; "
+        f"{time.perf_counter() - t_all:.0f} s"
+    )
     for line in extra:
         print(line)
     if a.full:

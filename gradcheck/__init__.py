@@ -1,42 +1,40 @@
 """gradcheck: verify the mathematics of backpropagation.
 
-SymPy derives closed forms, JAX computes the same quantities by autodiff, and high-precision
-mpmath evaluation referees.  The public API fits on one screen:
+SymPy derives closed forms, JAX computes the same quantities by autodiff, and independent
+oracles (NumPy/SciPy float64, mpmath at 50+ digits) referee.  The public API:
 
-    gradcheck.check(fn, reference, shapes, ...)   -> Report      check a JAX function (arguments
-                                                                 may be pytrees; reference=None:
-                                                                 the truth from fn in float64)
-    gradcheck.assert_check(...same...)            -> Report      check, or raise CheckFailed
-    gradcheck.float64()                           -> context     scoped float64 in JAX
-    gradcheck.TOLERANCES                                         default rtol/atol per dtype
-    gradcheck.Claim, Derivation, Step, Finding, Settings         the catalogue's types
-    gradcheck.registry(), get(id), select(patterns)              the registered claims
+    check(fn, reference, shapes, domain=, order=, dtype=, ...) -> Report     (reference=None:
+        the truth from fn in float64 and extrapolated differences; arguments may be pytrees)
+    assert_check(...the same...) -> Report, or raise CheckFailed (an AssertionError)
+    Report, Failure, TOLERANCES      what a check returns; the default tolerances per dtype
+    float64()                        scoped float64 in JAX (a context manager)
+    claim, Claim, Derivation, Step, Finding, Settings, ClaimResult, VERDICTS, evidence
+                                     declaring a claim of the catalogue, and its types
+    registry(), get(id), select(patterns), register(claim)     the registered claims
+
+The layers behind these names are described in docs/architecture.md.
 """
 
-from importlib.metadata import PackageNotFoundError, version as _version
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
 
+from ._check import TOLERANCES, CheckFailed, Failure, Report, assert_check, check
+from ._x64 import float64
 from .catalogue import (
-    VERDICTS as VERDICTS,
-    Claim as Claim,
-    ClaimResult as ClaimResult,
-    Derivation as Derivation,
-    Finding as Finding,
-    Settings as Settings,
-    Step as Step,
-    get as get,
-    register as register,
-    registry as registry,
-    select as select,
+    VERDICTS,
+    Claim,
+    ClaimResult,
+    Derivation,
+    Finding,
+    Settings,
+    Step,
+    claim,
+    evidence,
+    get,
+    register,
+    registry,
+    select,
 )
-from ._check import (
-    TOLERANCES as TOLERANCES,
-    CheckFailed as CheckFailed,
-    Failure as Failure,
-    Report as Report,
-    assert_check as assert_check,
-    check as check,
-)
-from ._x64 import float64 as float64
 
 try:
     __version__ = _version("gradcheck")
@@ -44,6 +42,7 @@ except PackageNotFoundError:  # running from a source tree that was never instal
     __version__ = "0+unknown"
 
 __all__ = [
+    "TOLERANCES",
     "VERDICTS",
     "CheckFailed",
     "Claim",
@@ -54,13 +53,14 @@ __all__ = [
     "Report",
     "Settings",
     "Step",
-    "TOLERANCES",
+    "__version__",
     "assert_check",
     "check",
+    "claim",
+    "evidence",
     "float64",
     "get",
     "register",
     "registry",
     "select",
-    "__version__",
 ]

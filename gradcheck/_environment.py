@@ -35,12 +35,21 @@ def _package_versions() -> dict[str, str]:
 def _devices() -> dict[str, Any]:
     try:
         devs = jax.devices()
-        return {"platform": devs[0].platform, "kind": devs[0].device_kind, "count": len(devs),
-                "backend": jax.default_backend(),
-                "text": f"{len(devs)} x {devs[0].device_kind} ({jax.default_backend()})"}
+        return {
+            "platform": devs[0].platform,
+            "kind": devs[0].device_kind,
+            "count": len(devs),
+            "backend": jax.default_backend(),
+            "text": f"{len(devs)} x {devs[0].device_kind} ({jax.default_backend()})",
+        }
     except Exception as e:  # no backend could start: the record is still worth writing
-        return {"platform": None, "kind": None, "count": 0, "backend": None,
-                "text": f"unknown device ({type(e).__name__})"}
+        return {
+            "platform": None,
+            "kind": None,
+            "count": 0,
+            "backend": None,
+            "text": f"unknown device ({type(e).__name__})",
+        }
 
 
 def environment() -> dict[str, Any]:

@@ -151,8 +151,7 @@ def _program(f_ref: Callable[[], Callable], mesh: Mesh, block: int | None, n_arg
         out = jax.lax.map(lambda c: f(*c), chunks)
         return jax.tree_util.tree_map(lambda y: y.reshape(k * block, *y.shape[2:]), out)
 
-    sharded = jax.shard_map(local, mesh=mesh, in_specs=(spec,) * n_args, out_specs=spec,
-                            check_vma=False)
+    sharded = jax.shard_map(local, mesh=mesh, in_specs=(spec,) * n_args, out_specs=spec, check_vma=False)
     return jax.jit(sharded)
 
 
@@ -178,7 +177,7 @@ def _out_shapes(f: Callable, per_f: dict, avals: tuple) -> Any:
     if key not in per_f:
         try:
             per_f[key] = jax.eval_shape(f, *avals)
-        except Exception as e:  # noqa: BLE001 - whatever tracing raised, name the argument
+        except Exception as e:
             raise TypeError(
                 f"f: expected a JAX-traceable function of {len(avals)} array(s) of shapes "
                 f"{[a.shape for a in avals]}; tracing it raised "
@@ -220,9 +219,7 @@ def _check_arrays(arrays: Sequence[Any]) -> tuple[list[Any], int]:
         if n is None:
             n = a.shape[0]
         elif a.shape[0] != n:
-            raise ValueError(
-                f"arrays[{i}]: expected {n} rows like arrays[0], got shape {tuple(a.shape)}"
-            )
+            raise ValueError(f"arrays[{i}]: expected {n} rows like arrays[0], got shape {tuple(a.shape)}")
         out.append(a)
     if n == 0:
         raise ValueError("arrays: expected at least one row, got 0")

@@ -71,12 +71,13 @@ LEAKY_ALPHA, ELU_ALPHA = sp.Rational(1, 100), sp.Rational(1, 2)
 
 
 @claim(
-    seeds=("002",), expected=("proved", "verified"),
+    seeds=("002",),
+    expected=("proved", "verified"),
     title=r"Derivatives of ReLU, LeakyReLU and ELU, and the value at the kink",
     statement=r"$\operatorname{relu}'(z) = 0$ for $z < 0$ and $1$ for $z > 0$; $\operatorname{LeakyReLU}'(z) = "
-              r"\alpha$ and $1$; $\operatorname{ELU}'(z) = \alpha e^{z}$ ($= \operatorname{ELU}(z) + \alpha$) and "
-              r"$1$. At $z = 0$ the left and right derivatives differ (except ELU with $\alpha = 1$); JAX returns "
-              r"one of them, and which one is stated",
+    r"\alpha$ and $1$; $\operatorname{ELU}'(z) = \alpha e^{z}$ ($= \operatorname{ELU}(z) + \alpha$) and "
+    r"$1$. At $z = 0$ the left and right derivatives differ (except ELU with $\alpha = 1$); JAX returns "
+    r"one of them, and which one is stated",
     params={"leaky_alpha": LEAKY_ALPHA, "elu_alpha": ELU_ALPHA},
 )
 def derivatives(leaky_alpha=LEAKY_ALPHA, elu_alpha=ELU_ALPHA) -> Derivation:
@@ -96,14 +97,24 @@ def derivatives(leaky_alpha=LEAKY_ALPHA, elu_alpha=ELU_ALPHA) -> Derivation:
             Step(sp.Symbol(rf"\mathrm{{{tex}}}'(0^+)"), right, "right derivative"),
         ]
     heaviside = sp.diff(sp.Max(0, z), z)
-    steps.append(Step(sp.Derivative(sp.Max(0, z), z), heaviside,
-                      f"SymPy's ReLU as Max: its derivative at 0 is Heaviside(0) = {heaviside.subs(z, 0)}"))
+    steps.append(
+        Step(
+            sp.Derivative(sp.Max(0, z), z),
+            heaviside,
+            f"SymPy's ReLU as Max: its derivative at 0 is Heaviside(0) = {heaviside.subs(z, 0)}",
+        )
+    )
     return Derivation(
         statement=[sp.Eq(sp.Derivative(sp.Function(n)(z), z), derived[n]) for n in TEXTBOOK],
         steps=steps,
-        objects={"derived": derived, "sides": sides, "sympy_at_zero": at_zero,
-                 "max_at_zero": heaviside.subs(z, 0),
-                 "leaky_alpha": sp.nsimplify(leaky_alpha), "elu_alpha": sp.nsimplify(elu_alpha)},
+        objects={
+            "derived": derived,
+            "sides": sides,
+            "sympy_at_zero": at_zero,
+            "max_at_zero": heaviside.subs(z, 0),
+            "leaky_alpha": sp.nsimplify(leaky_alpha),
+            "elu_alpha": sp.nsimplify(elu_alpha),
+        },
     )
 
 
@@ -129,7 +140,7 @@ def _(d: Derivation, s: gradcheck.Settings):
     derived, sides = d["derived"], d["sides"]
     a_leaky, a_elu = d["leaky_alpha"], d["elu_alpha"]
     # 1. the derivative of each piece, against the textbook, on z = -p < 0 and z = p > 0
-    for name, (f, (tb_left, tb_right)) in TEXTBOOK.items():
+    for name, (_f, (tb_left, tb_right)) in TEXTBOOK.items():
         dv = derived[name]
         yield evidence.identity(dv.subs(z, -p), tb_left, f"{name}'(z) on z < 0 is {sp.sstr(tb_left.subs(p, -z))}")
         yield evidence.identity(dv.subs(z, p), tb_right, f"{name}'(z) on z > 0 is 1")
@@ -152,7 +163,9 @@ def _(d: Derivation, s: gradcheck.Settings):
         side = kink_side(at_pos, *numeric[name])
         chosen[name] = f"{at_pos:g} ({side}{' derivative' if side in ('left', 'right') else ''})"
         ok &= side != "neither" and at_pos == at_neg
-    sympy_choice = {n: str(v.subs(alpha, a_leaky if n == "leaky_relu" else a_elu)) for n, v in d["sympy_at_zero"].items()}
+    sympy_choice = {
+        n: str(v.subs(alpha, a_leaky if n == "leaky_relu" else a_elu)) for n, v in d["sympy_at_zero"].items()
+    }
     yield evidence.fact(
         ok,
         "JAX's derivative at the kink is one of the one-sided derivatives: "
@@ -160,12 +173,21 @@ def _(d: Derivation, s: gradcheck.Settings):
         + f"; SymPy's Piecewise diff gives {sympy_choice}, its Max diff Heaviside(0) = {d['max_at_zero']}",
         "jax.grad at +0.0 and -0.0 (float64) against the SymPy one-sided limits",
         verdict="verified",
-        jax=chosen, sympy=sympy_choice, leaky_alpha=float(a_leaky), elu_alpha=float(a_elu),
+        jax=chosen,
+        sympy=sympy_choice,
+        leaky_alpha=float(a_leaky),
+        elu_alpha=float(a_elu),
     )
     # 4. away from the kink, JAX's derivatives against the SymPy definitions (kinks are excused)
-    refs = {"relu": lambda x: relu(x), "leaky_relu": lambda x: leaky_relu(x, a_leaky),
-            "elu": lambda x: elu(x, a_elu)}
+    refs = {"relu": lambda x: relu(x), "leaky_relu": lambda x: leaky_relu(x, a_leaky), "elu": lambda x: elu(x, a_elu)}
     for name, f in _jax_fns(float(a_leaky), float(a_elu)).items():
-        yield evidence.checked(f, refs[name],
-                               f"jax.nn.{name} and its derivative agree with the Piecewise definition (float64)", s,
-                               shapes=[()], domain=(-1000.0, 1000.0), order=1, dtype="float64")
+        yield evidence.checked(
+            f,
+            refs[name],
+            f"jax.nn.{name} and its derivative agree with the Piecewise definition (float64)",
+            s,
+            shapes=[()],
+            domain=(-1000.0, 1000.0),
+            order=1,
+            dtype="float64",
+        )

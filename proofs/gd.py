@@ -35,11 +35,12 @@ MARGIN = 1e-3
 
 
 @claim(
-    seeds=("001",), expected=("proved", "refuted"),
+    seeds=("001",),
+    expected=("proved", "refuted"),
     title=r"Gradient descent converges iff $\alpha < 2/\lambda$, not iff $\alpha < 1$",
     statement=r"'a learning rate $\alpha > 1$ stops progress': for $f(w) = \lambda w^{2}/2$ gradient descent "
-              r"converges iff $0 < \alpha < 2/\lambda$; the threshold is $1$ only when $\lambda = 2$, so the "
-              r"sentence is false as stated",
+    r"converges iff $0 < \alpha < 2/\lambda$; the threshold is $1$ only when $\lambda = 2$, so the "
+    r"sentence is false as stated",
 )
 def step_size() -> Derivation:
     f = lam * w**2 / 2
@@ -64,8 +65,17 @@ def step_size() -> Derivation:
             Step(sp.Symbol(r"\{\alpha : |1 - \alpha\lambda| < 1\}"), converges, "sympy.solveset"),
             Step(sp.Symbol(r"\lambda"), sp.FiniteSet(*lam_for_one), "2/lambda = 1"),
         ],
-        objects={"f": f, "grad": grad, "update": update, "factor": factor, "closed": closed,
-                 "converges": converges, "threshold": threshold, "lam_for_one": lam_for_one, "seq": seq},
+        objects={
+            "f": f,
+            "grad": grad,
+            "update": update,
+            "factor": factor,
+            "closed": closed,
+            "converges": converges,
+            "threshold": threshold,
+            "lam_for_one": lam_for_one,
+            "seq": seq,
+        },
     )
 
 
@@ -74,7 +84,7 @@ def _gd_program():
     """|w_T| / |w_0| after T steps of gradient descent on lambda w^2/2, gradient by jax.grad."""
 
     def run(lam_, alpha_):
-        f = lambda v: lam_ * v**2 / 2  # noqa: E731
+        f = lambda v: lam_ * v**2 / 2
         w_T = jax.lax.fori_loop(0, STEPS, lambda _, v: v - alpha_ * jax.grad(f)(v), jnp.asarray(1.0, lam_.dtype))
         return jnp.abs(w_T)
 
@@ -91,15 +101,19 @@ def gd_progress(lams, alphas) -> np.ndarray:
 def _(d: Derivation, s):
     closed, factor = d["closed"], d["factor"]
     ok_closed = sp.expand(closed.subs(t, t + 1) - factor * closed) == 0 and closed.subs(t, 0) == w0
-    yield evidence.fact(ok_closed and sp.expand(factor - (1 - alpha * lam)) == 0,
-                        "w_t = (1 - alpha lambda)^t w_0 solves w_{t+1} = w_t - alpha f'(w_t)",
-                        "sympy.rsolve, checked by substitution")
+    yield evidence.fact(
+        ok_closed and sp.expand(factor - (1 - alpha * lam)) == 0,
+        "w_t = (1 - alpha lambda)^t w_0 solves w_{t+1} = w_t - alpha f'(w_t)",
+        "sympy.rsolve, checked by substitution",
+    )
     thr = d["threshold"]
     ok_set = d["converges"] == sp.Interval.open(0, 2 / lam)
-    yield evidence.fact(ok_set, "gradient descent on lambda w^2/2 converges (for w_0 != 0) iff 0 < alpha < 2/lambda",
-                        "sympy.solveset of |1 - alpha lambda| < 1 (the iterates are geometric)")
-    yield evidence.fact(d["lam_for_one"] == [2], "the threshold 2/lambda equals 1 only at lambda = 2",
-                        "sympy.solve")
+    yield evidence.fact(
+        ok_set,
+        "gradient descent on lambda w^2/2 converges (for w_0 != 0) iff 0 < alpha < 2/lambda",
+        "sympy.solveset of |1 - alpha lambda| < 1 (the iterates are geometric)",
+    )
+    yield evidence.fact(d["lam_for_one"] == [2], "the threshold 2/lambda equals 1 only at lambda = 2", "sympy.solve")
     # numerically: jax.grad's gradient descent makes progress exactly where alpha < threshold(lambda)
     rng = np.random.default_rng(s.seed)
     n = max(s.max_examples, 200)
@@ -111,13 +125,17 @@ def _(d: Derivation, s):
     progress = gd_progress(lams, alphas)
     predicted = alphas < thr_f(lams)
     agree = bool(np.all(progress == predicted))
-    yield Finding(None, agree,
-                  f"jax.grad gradient descent ({STEPS} steps, float64) makes progress exactly where alpha < "
-                  f"{sp.sstr(thr)} on {len(lams)} draws of (lambda, alpha)" if agree else
-                  f"the derived threshold {sp.sstr(thr)} disagrees with gradient descent at "
-                  f"{int(np.sum(progress != predicted))} of {len(lams)} draws",
-                  "jax.grad inside lax.fori_loop, jitted and vmapped",
-                  record={"examples": int(len(lams)), "seed": s.seed, "steps": STEPS, "margin": MARGIN})
+    yield Finding(
+        None,
+        agree,
+        f"jax.grad gradient descent ({STEPS} steps, float64) makes progress exactly where alpha < "
+        f"{sp.sstr(thr)} on {len(lams)} draws of (lambda, alpha)"
+        if agree
+        else f"the derived threshold {sp.sstr(thr)} disagrees with gradient descent at "
+        f"{int(np.sum(progress != predicted))} of {len(lams)} draws",
+        "jax.grad inside lax.fori_loop, jitted and vmapped",
+        record={"examples": int(len(lams)), "seed": s.seed, "steps": STEPS, "margin": MARGIN},
+    )
 
     def refutes_above(p):  # alpha > 1, yet progress
         lam_, a_ = p["lambda"], p["alpha"]
@@ -128,11 +146,15 @@ def _(d: Derivation, s):
         return abs(abs(1 - a_ * lam_) - 1) > MARGIN and not bool(gd_progress([lam_], [a_])[0])
 
     yield evidence.search_counterexample(
-        refutes_above, st.fixed_dictionaries({"lambda": st.floats(0.01, 100.0), "alpha": st.floats(1.0, 10.0, exclude_min=True)}),
-        "'alpha > 1 stops progress': at this (lambda, alpha) with alpha > 1 gradient descent converges", s,
+        refutes_above,
+        st.fixed_dictionaries({"lambda": st.floats(0.01, 100.0), "alpha": st.floats(1.0, 10.0, exclude_min=True)}),
+        "'alpha > 1 stops progress': at this (lambda, alpha) with alpha > 1 gradient descent converges",
+        s,
     )
     yield evidence.search_counterexample(
-        refutes_below, st.fixed_dictionaries({"lambda": st.floats(0.01, 100.0), "alpha": st.floats(0.01, 1.0, exclude_max=True)}),
+        refutes_below,
+        st.fixed_dictionaries({"lambda": st.floats(0.01, 100.0), "alpha": st.floats(0.01, 1.0, exclude_max=True)}),
         "'alpha > 1 stops progress' read the other way: at this (lambda, alpha) with alpha < 1 gradient descent "
-        "diverges", s,
+        "diverges",
+        s,
     )

@@ -17,7 +17,8 @@ z = sp.Symbol("z", real=True)
 
 # --- sigmoid.derivative -------------------------------------------------------------------
 @claim(
-    seeds=("001", "002"), expected=("proved", "verified"),
+    seeds=("001", "002"),
+    expected=("proved", "verified"),
     title=r"Derivative of the logistic sigmoid",
     statement=r"$\sigma'(z) = \sigma(z) (1 - \sigma(z))$ for every real $z$",
 )
@@ -40,14 +41,22 @@ def derivative() -> Derivation:
 def _(d: Derivation, s: gradcheck.Settings):
     yield evidence.identity(d["derived"], d["textbook"], "sympy.diff(1/(1+exp(-z))) = sigma(z)(1 - sigma(z))")
     for dtype in ("float64", "float32"):
-        yield evidence.checked(jax.nn.sigmoid, lambda x: logistic(x),
-                               f"jax.nn.sigmoid and its first two derivatives agree with the SymPy form ({dtype})", s,
-                               shapes=[()], domain=(-1000.0, 1000.0), order=2, dtype=dtype)
+        yield evidence.checked(
+            jax.nn.sigmoid,
+            lambda x: logistic(x),
+            f"jax.nn.sigmoid and its first two derivatives agree with the SymPy form ({dtype})",
+            s,
+            shapes=[()],
+            domain=(-1000.0, 1000.0),
+            order=2,
+            dtype=dtype,
+        )
 
 
 # --- sigmoid.max_derivative ------------------------------------------------------------------
 @claim(
-    seeds=("000", "002"), expected=("proved",),
+    seeds=("000", "002"),
+    expected=("proved",),
     title=r"$\sigma'$ is at most $1/4$",
     statement=r"$\sigma'(z) \leq 1/4$ for every real $z$, with equality only at $z = 0$",
 )
@@ -74,12 +83,18 @@ def _(d: Derivation, s: gradcheck.Settings):
     # continuous, one critical point, a maximum there, limits 0 below it: the global maximum
     ok = crit == [0] and all(v.is_negative for v in d["second_at_crit"]) and lim_hi == 0 and lim_lo == 0
     ok = ok and sp.simplify(dsig.subs(z, 0) - sp.Rational(1, 4)) == 0
-    yield evidence.fact(ok, "sigma' has its only critical point at z = 0, a maximum of value 1/4, and tends to 0 at both ends",
-                        "sympy: solve, second derivative, limits",
-                        max_value=float(dsig.subs(z, crit[0])) if crit else None, argmax=float(crit[0]) if crit else None)
+    yield evidence.fact(
+        ok,
+        "sigma' has its only critical point at z = 0, a maximum of value 1/4, and tends to 0 at both ends",
+        "sympy: solve, second derivative, limits",
+        max_value=float(dsig.subs(z, crit[0])) if crit else None,
+        argmax=float(crit[0]) if crit else None,
+    )
     # equality only at 0: 1/4 - sigma'(z) = (sigma - 1/2)^2 >= 0, with equality iff sigma(z) = 1/2
     gap = sp.Rational(1, 4) - dsig
-    yield evidence.identity(gap, (logistic(z) - sp.Rational(1, 2)) ** 2, "1/4 - sigma'(z) = (sigma(z) - 1/2)^2, zero only at z = 0")
+    yield evidence.identity(
+        gap, (logistic(z) - sp.Rational(1, 2)) ** 2, "1/4 - sigma'(z) = (sigma(z) - 1/2)^2, zero only at z = 0"
+    )
     with gradcheck.float64():
         dsig_jax = jax.jit(jax.grad(jax.nn.sigmoid))
         yield evidence.attack(

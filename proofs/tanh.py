@@ -42,10 +42,11 @@ def _mp_fn(expr, prec_bits: int):
 
 # --- tanh.max_derivative ------------------------------------------------------------------
 @claim(
-    seeds=("002",), expected=("proved", "refuted"),
+    seeds=("002",),
+    expected=("proved", "refuted"),
     title=r"$\tanh'$ is at most $1$, and equals $1$ at $0$",
     statement=r"$\tanh'(z) \leq 1$ for every real $z$, with equality only at $z = 0$; the note's strict $\tanh'(z) < "
-              r"1$ is refuted at $z = 0$",
+    r"1$ is refuted at $z = 0$",
 )
 def max_derivative() -> Derivation:
     dtanh = sp.diff(sp.tanh(z), z)  # SymPy differentiates tanh
@@ -59,10 +60,16 @@ def max_derivative() -> Derivation:
             Step(sp.Symbol(r"z^{*}"), sp.FiniteSet(*crit), "critical points: solve tanh''(z) = 0"),
             Step(sp.Subs(TANH_PRIME, z, 0), dtanh.subs(z, 0), "value at the critical point: the bound is attained"),
             Step(sp.Symbol(r"\lim_{z\to\pm\infty}\tanh'(z)"), sp.limit(dtanh, z, sp.oo), "limits at both ends are 0"),
-            Step(sp.Symbol(r"\{z : \tanh'(z) = 1\}"), equality, "the equality set, so the note's strict '< 1' fails at 0"),
+            Step(
+                sp.Symbol(r"\{z : \tanh'(z) = 1\}"), equality, "the equality set, so the note's strict '< 1' fails at 0"
+            ),
         ],
-        objects={"dtanh": dtanh, "critical": crit, "second_at_crit": [second.subs(z, c) for c in crit],
-                 "equality": equality},
+        objects={
+            "dtanh": dtanh,
+            "critical": crit,
+            "second_at_crit": [second.subs(z, c) for c in crit],
+            "equality": equality,
+        },
     )
 
 
@@ -73,14 +80,21 @@ def _(d: Derivation, s: gradcheck.Settings):
     # continuous, one critical point, a maximum there, limits 0 at both ends: the global maximum
     ok = crit == [0] and all(v.is_negative for v in d["second_at_crit"]) and lim_hi == 0 and lim_lo == 0
     ok = ok and dtanh.subs(z, 0) == 1
-    yield evidence.fact(ok, "tanh' has its only critical point at z = 0, a maximum of value 1, and tends to 0 at both ends",
-                        "sympy: solve, second derivative, limits",
-                        max_value=float(dtanh.subs(z, crit[0])) if crit else None, argmax=float(crit[0]) if crit else None)
+    yield evidence.fact(
+        ok,
+        "tanh' has its only critical point at z = 0, a maximum of value 1, and tends to 0 at both ends",
+        "sympy: solve, second derivative, limits",
+        max_value=float(dtanh.subs(z, crit[0])) if crit else None,
+        argmax=float(crit[0]) if crit else None,
+    )
     # equality only at 0: 1 - tanh'(z) = tanh(z)^2, and tanh vanishes only at 0
     yield evidence.identity(1 - dtanh, sp.tanh(z) ** 2, "1 - tanh'(z) = tanh(z)^2")
     zeros = sp.solveset(sp.tanh(z), z, sp.S.Reals)
-    yield evidence.fact(zeros == sp.FiniteSet(0) and d["equality"] == sp.FiniteSet(0),
-                        "tanh'(z) = 1 exactly on {0} (tanh vanishes only at 0)", "sympy: solveset over the reals")
+    yield evidence.fact(
+        zeros == sp.FiniteSet(0) and d["equality"] == sp.FiniteSet(0),
+        "tanh'(z) = 1 exactly on {0} (tanh vanishes only at 0)",
+        "sympy: solveset over the reals",
+    )
     with gradcheck.float64():
         dtanh_jax = jax.jit(jax.grad(jnp.tanh))
         yield evidence.attack(
@@ -109,11 +123,12 @@ def _(d: Derivation, s: gradcheck.Settings):
 
 # --- tanh.vs_sigmoid ------------------------------------------------------------------------
 @claim(
-    seeds=("002",), expected=("proved", "refuted"),
+    seeds=("002",),
+    expected=("proved", "refuted"),
     title=r"$\tanh'$ exceeds $\sigma'$ only on $|z| \leq 1.6629$",
     statement=r"$\tanh'(z) = 4 \sigma'(2 z)$, and $\tanh'(z) \geq \sigma'(z)$ holds exactly for $|z| \leq 2 "
-              r"\ln\left(\frac{1 + \sqrt{3} + \sqrt{2} \, 3^{1/4}}{2}\right) = 1.6629$; the note's 'tanh is better "
-              r"than sigmoid', read pointwise, is refuted (a counterexample near $z = 2$)",
+    r"\ln\left(\frac{1 + \sqrt{3} + \sqrt{2} \, 3^{1/4}}{2}\right) = 1.6629$; the note's 'tanh is better "
+    r"than sigmoid', read pointwise, is refuted (a counterexample near $z = 2$)",
 )
 def vs_sigmoid() -> Derivation:
     dtanh = sp.diff(sp.tanh(z), z)
@@ -136,13 +151,26 @@ def vs_sigmoid() -> Derivation:
         steps=[
             Step(TANH_PRIME, dtanh, "sympy.diff of tanh"),
             Step(sp.diff(sigma(z), z), dsig, "sympy.diff of 1/(1+e^{-z})"),
-            Step(TANH_PRIME, scaled, "tanh(z) = 2 sigma(2z) - 1, so tanh'(z) = 4 sigma'(2z): the difference simplifies to 0"),
+            Step(
+                TANH_PRIME,
+                scaled,
+                "tanh(z) = 2 sigma(2z) - 1, so tanh'(z) = 4 sigma'(2z): the difference simplifies to 0",
+            ),
             Step(sp.Symbol(r"\tanh'(z) - \sigma'(z)"), num / den, "substitute z = 2 ln t (t = e^{z/2} > 0)"),
             Step(sp.Symbol(r"t^{*}"), sp.FiniteSet(*t_roots), "positive real roots of the numerator"),
             Step(sp.Symbol(r"z^{*}"), z_star, f"= 2 ln t*, numerically {float(z_star):.12f}"),
         ],
-        objects={"dtanh": dtanh, "dsig": dsig, "scaled": scaled, "num": num, "den": den,
-                 "t_roots": t_roots, "n_positive": n_positive, "z_roots": z_roots, "z_star": z_star},
+        objects={
+            "dtanh": dtanh,
+            "dsig": dsig,
+            "scaled": scaled,
+            "num": num,
+            "den": den,
+            "t_roots": t_roots,
+            "n_positive": n_positive,
+            "z_roots": z_roots,
+            "z_star": z_star,
+        },
     )
 
 
@@ -164,7 +192,8 @@ def _(d: Derivation, s: gradcheck.Settings):
         f"tanh'(z) >= sigma'(z) exactly on |z| <= z* = {float(z_star):.10f} (the gap has the real zeros "
         "+-z* only, is 3/4 at 0 and negative at +-3)",
         "sympy: substitution t = e^{z/2}, real roots of the numerator, signs between them",
-        z_star=str(z_star), z_star_value=float(z_star),
+        z_star=str(z_star),
+        z_star_value=float(z_star),
     )
     inside = float(z_star) * (1 - 1e-9)  # the gap's slope there is about 0.1: far above rounding
     with gradcheck.float64():

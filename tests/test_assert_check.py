@@ -86,12 +86,14 @@ def test_pytest_shows_the_readable_report_at_the_users_line(pytester):
     result = pytester.runpytest("-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
     out = result.stdout.str()
-    result.stdout.fnmatch_lines([
-        ">*gradcheck.assert_check(my_sigmoid, *",  # the user's line is the one pointed at
-        "E*gradcheck.CheckFailed: gradcheck.check of my_sigmoid: FAILED*",
-        "E*replay: gradcheck.check(my_sigmoid, reference, shapes=*seed=3*",
-        "test_user.py:9: CheckFailed",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            ">*gradcheck.assert_check(my_sigmoid, *",  # the user's line is the one pointed at
+            "E*gradcheck.CheckFailed: gradcheck.check of my_sigmoid: FAILED*",
+            "E*replay: gradcheck.check(my_sigmoid, reference, shapes=*seed=3*",
+            "test_user.py:9: CheckFailed",
+        ]
+    )
     # the readable report, not the dataclass repr, and no frame of gradcheck's own code
     assert "Report(failures=" not in out
     assert "_assert.py" not in out and "raise CheckFailed" not in out

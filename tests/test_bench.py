@@ -20,8 +20,16 @@ from gradcheck.models import chain_truth
 GROUP_KEYS = {
     "softmax": {"dtype", "output_bytes", "copy", "rows", "targets", "seconds"},
     "chain": {"dtype", "N", "rows", "agrees", "targets", "seconds"},
-    "check": {"dtype", "order", "rows", "check_points_per_s", "check_grads_points_per_s", "targets", "seconds",
-              "size_sweep"},
+    "check": {
+        "dtype",
+        "order",
+        "rows",
+        "check_points_per_s",
+        "check_grads_points_per_s",
+        "targets",
+        "seconds",
+        "size_sweep",
+    },
     "symbolic": {"rows", "growth_exponent", "targets", "seconds"},
 }
 
@@ -31,8 +39,13 @@ def quick_run(tmp_path_factory):
     """``gradcheck bench --quick --json FILE`` once, in a subprocess, as a user runs it."""
     out = tmp_path_factory.mktemp("bench") / "bench.json"
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-    proc = subprocess.run([sys.executable, "-m", "gradcheck.cli", "bench", "--quick", "--json", str(out)],
-                          capture_output=True, text=True, env=env, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "gradcheck.cli", "bench", "--quick", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout, json.loads(out.read_text())
 
@@ -51,7 +64,8 @@ def test_quick_bench_json_has_environment_and_all_four_groups(quick_run):
 def test_quick_bench_softmax_rows_cover_three_methods_per_size(quick_run):
     g = quick_run[1]["groups"]["softmax"]
     assert {(r["C"], r["method"]) for r in g["rows"]} == {
-        (c, m) for c in (10, 100, 1000) for m in ("closed", "jacrev", "jacfwd")}
+        (c, m) for c in (10, 100, 1000) for m in ("closed", "jacrev", "jacfwd")
+    }
     for r in g["rows"]:
         assert r["compile_s"] > 0 and r["median_s"] > 0 and r["min_s"] <= r["median_s"]
         assert r["output_bytes"] == r["B"] * r["C"] ** 2 * 4
@@ -85,8 +99,7 @@ def test_quick_bench_check_size_sweep_and_the_small_check_in_a_fresh_process(qui
         assert [r["n"] for r in f["rows"]] == [4, 16, 64]
         assert all(r["ok"] and r["check_grads_flagged"] == 0 for r in f["rows"])
         assert f["rows"][-1]["path"] == "probes" and f["rows"][0]["path"] == "entries"
-        assert set(f["growth_exponent"]) == {"gradcheck_cold", "gradcheck_warm", "check_grads_cold",
-                                             "check_grads_warm"}
+        assert set(f["growth_exponent"]) == {"gradcheck_cold", "gradcheck_warm", "check_grads_cold", "check_grads_warm"}
         assert f["cold_1024_over_64"] is None
     small = sweep["small_check"]
     assert small["first_ok"] and small["second_ok"] and small["path"] == "entries"
@@ -95,7 +108,9 @@ def test_quick_bench_check_size_sweep_and_the_small_check_in_a_fresh_process(qui
 
 def test_size_sweep_structure_exponents_and_the_layer_norm_cap(monkeypatch):
     # the layer norm capped at n = 2 here, as it is at 1,024 in the real sweep
-    monkeypatch.setattr(bench_sizes, "SIZE_CASES", (bench_sizes.SIZE_CASES[0], {**bench_sizes.SIZE_CASES[1], "max_n": 2}))
+    monkeypatch.setattr(
+        bench_sizes, "SIZE_CASES", (bench_sizes.SIZE_CASES[0], {**bench_sizes.SIZE_CASES[1], "max_n": 2})
+    )
     s = bench.bench_check_sizes(sizes=(2, 4), points=10, grads_points=2, fresh=False)
     json.dumps(s)  # plain JSON
     assert s["sizes"] == [2, 4] and s["points"] == 10 and s["grads_points"] == 2 and s["small_check"] is None
@@ -110,8 +125,9 @@ def test_size_sweep_structure_exponents_and_the_layer_norm_cap(monkeypatch):
         assert r["check_grads_flagged"] == 0
     ge = lse["growth_exponent"]
     assert set(ge) == {"gradcheck_cold", "gradcheck_warm", "check_grads_cold", "check_grads_warm"}
-    assert ge["gradcheck_cold"] == pytest.approx(bench.growth_exponent(
-        [2, 4], [r["gradcheck_cold_s"] for r in lse["rows"]]))
+    assert ge["gradcheck_cold"] == pytest.approx(
+        bench.growth_exponent([2, 4], [r["gradcheck_cold_s"] for r in lse["rows"]])
+    )
     assert ln["growth_exponent"] == {}  # one size: no fit
     assert lse["cold_1024_over_64"] is None and s["targets"] == []
     from rich.console import Console
@@ -143,10 +159,17 @@ def test_quick_bench_symbolic_rows_and_growth_exponents(quick_run):
 
 def test_quick_bench_prints_one_table_per_group_and_the_targets(quick_run):
     stdout, result = quick_run
-    for title in ("softmax Jacobian", "dC/db1 of the one-neuron chain", "verification throughput",
-                  "seconds per check by input size n: logsumexp", "seconds per check by input size n: layer norm",
-                  "growth exponent, logsumexp", "small check in a fresh process", "symbolic cost",
-                  "targets of issue 7"):
+    for title in (
+        "softmax Jacobian",
+        "dC/db1 of the one-neuron chain",
+        "verification throughput",
+        "seconds per check by input size n: logsumexp",
+        "seconds per check by input size n: layer norm",
+        "growth exponent, logsumexp",
+        "small check in a fresh process",
+        "symbolic cost",
+        "targets of issue 7",
+    ):
         assert title in stdout
     assert all(t["op"] in (">=", "<=") and isinstance(t["met"], bool) for t in result["targets"])
     # softmax 2, chain 3 depths + 1, check 2 + the small check's 2 (--quick sweeps n = 4, 16, 64:
@@ -257,8 +280,22 @@ def test_check_cases_are_fresh_objects_so_each_check_group_run_is_cold():
 
 def test_every_group_has_a_renderer_and_a_result_renders_only_its_groups():
     assert list(bench.RENDERERS) == list(bench.GROUPS)
-    symbolic = {"rows": [{"what": "chain.grad_b1", "size": 4, "derive_s": 0.1, "lambdify_s": 0.1, "seconds": 0.2,
-                          "first_call_s": 0.1, "value": 0.5, "expected": 0.5, "ok": True}],
-                "growth_exponent": {"chain.grad_b1": 1.0}, "targets": []}
+    symbolic = {
+        "rows": [
+            {
+                "what": "chain.grad_b1",
+                "size": 4,
+                "derive_s": 0.1,
+                "lambdify_s": 0.1,
+                "seconds": 0.2,
+                "first_call_s": 0.1,
+                "value": 0.5,
+                "expected": 0.5,
+                "ok": True,
+            }
+        ],
+        "growth_exponent": {"chain.grad_b1": 1.0},
+        "targets": [],
+    }
     out = bench.tables({"groups": {"symbolic": symbolic}, "targets": []})
     assert len(out) == 1 and out[0].title.startswith("symbolic cost")

@@ -36,8 +36,9 @@ def test_tanh_strict_bound_is_refuted_exactly_at_zero(tanh_max):
 def test_tanh_bound_attack_rejects_a_derivative_slightly_above_one():
     with gradcheck.float64():
         too_big = jax.jit(jax.grad(lambda v: 1.01 * jnp.tanh(v)))
-        found = evidence.attack(lambda v: float(too_big(jnp.float64(v))) > 1.0, st.floats(-1e3, 1e3),
-                                "1.01 tanh'(z) <= 1", SETTINGS)
+        found = evidence.attack(
+            lambda v: float(too_big(jnp.float64(v))) > 1.0, st.floats(-1e3, 1e3), "1.01 tanh'(z) <= 1", SETTINGS
+        )
     assert not found.ok and abs(found.counterexample) < 0.2
 
 
@@ -91,7 +92,9 @@ def test_piecewise_derivatives_and_one_sided_limits():
 
 def test_identity_rejects_a_wrong_textbook_derivative_of_leaky_relu():
     d = activations.derivatives.derivation()
-    wrong = evidence.identity(d["derived"]["leaky_relu"].subs(activations.z, -activations.p), 0, "leaky'(z) = 0 on z < 0")
+    wrong = evidence.identity(
+        d["derived"]["leaky_relu"].subs(activations.z, -activations.p), 0, "leaky'(z) = 0 on z < 0"
+    )
     assert not wrong.ok and wrong.verdict is None
 
 
@@ -124,7 +127,12 @@ def test_check_rejects_relu_with_a_wrong_slope_on_the_negative_side():
 
 
 def test_check_rejects_elu_whose_derivative_is_wrong_only_left_of_the_kink():
-    report = gradcheck.check(_elu_bad_left, lambda x: activations.elu(x, sp.Rational(1, 2)), shapes=[()],
-                             domain=(-10.0, 10.0), max_examples=100)
+    report = gradcheck.check(
+        _elu_bad_left,
+        lambda x: activations.elu(x, sp.Rational(1, 2)),
+        shapes=[()],
+        domain=(-10.0, 10.0),
+        max_examples=100,
+    )
     assert not report.ok
     assert all(float(f.input[0]) < 0 for f in report.failures if f.kind == "gradient")

@@ -122,8 +122,20 @@ def test_gradcheck_rejects_jax_grad_against_a_product_missing_one_sigma_prime():
 
 def _rule_without_sigma_prime():
     rule = nw.layer_rule()
-    return nw.LayerRule(rule.a_prev, rule.w, rule.b, rule.z, rule.a, rule.y, rule.d_db, rule.d_dw,
-                        rule.w, rule.d_cost, rule.lemma, rule.g_prime)
+    return nw.LayerRule(
+        rule.a_prev,
+        rule.w,
+        rule.b,
+        rule.z,
+        rule.a,
+        rule.y,
+        rule.d_db,
+        rule.d_dw,
+        rule.w,
+        rule.d_cost,
+        rule.lemma,
+        rule.g_prime,
+    )
 
 
 def test_log_space_checker_rejects_a_per_layer_rule_without_sigma_prime():
@@ -202,8 +214,11 @@ def test_unstable_figure_is_about_one_decade_per_layer_and_rarely_balanced():
     assert deeper["median_spread_decades"] > fig["median_spread_decades"] + 2
 
 
-@pytest.mark.parametrize("claim", [chain.grad_b1, chain.grad_bj, chain.term_bound, chain.ratio_b1_b3, chain.exploding,
-                                   chain.window, chain.unstable], ids=lambda c: c.id)
+@pytest.mark.parametrize(
+    "claim",
+    [chain.grad_b1, chain.grad_bj, chain.term_bound, chain.ratio_b1_b3, chain.exploding, chain.window, chain.unstable],
+    ids=lambda c: c.id,
+)
 def test_claim_renders_as_latex_with_steps_and_as_markdown(claim):
     assert "\\label{claim:" + claim.id in claim.latex()
     assert claim.latex(steps=True).count("\\intertext") == len(claim.derivation().steps)
@@ -212,5 +227,7 @@ def test_claim_renders_as_latex_with_steps_and_as_markdown(claim):
 
 def test_grad_b1_renders_as_the_seed_writes_it():
     tex = chain.grad_b1.latex()
-    assert (r"\frac{\partial C}{\partial b_{1}} = \sigma'(z_{1}) w_{2} \sigma'(z_{2}) w_{3} \sigma'(z_{3}) w_{4} "
-            r"\sigma'(z_{4}) \frac{\partial C}{\partial a_{4}}") in tex
+    assert (
+        r"\frac{\partial C}{\partial b_{1}} = \sigma'(z_{1}) w_{2} \sigma'(z_{2}) w_{3} \sigma'(z_{3}) w_{4} "
+        r"\sigma'(z_{4}) \frac{\partial C}{\partial a_{4}}"
+    ) in tex

@@ -65,8 +65,13 @@ _xent_stray.defvjp(_xent_stray_fwd, _xent_stray_bwd)
 
 
 def test_check_rejects_a_cross_entropy_rule_with_a_stray_sigma_prime():
-    report = gradcheck.check(_xent_stray, costs.cross_entropy_reference, shapes=[(2,), (), (2, 2), (2,)],
-                             domain=[(-5.0, 5.0), (-5.0, 5.0), (-5.0, 5.0), (0.0, 1.0)], max_examples=100)
+    report = gradcheck.check(
+        _xent_stray,
+        costs.cross_entropy_reference,
+        shapes=[(2,), (), (2, 2), (2,)],
+        domain=[(-5.0, 5.0), (-5.0, 5.0), (-5.0, 5.0), (0.0, 1.0)],
+        max_examples=100,
+    )
     assert not report.ok
     assert {f.kind for f in report.failures} == {"gradient"}
 
@@ -78,8 +83,13 @@ def _xent_naive(w, b, X, Y):
 
 def test_check_rejects_the_textbook_log_one_minus_sigmoid_at_large_z():
     # log(1 - sigmoid(z)) is log(0) once sigmoid rounds to 1; the true cost is finite
-    report = gradcheck.check(_xent_naive, costs.cross_entropy_reference, shapes=[(2,), (), (2, 2), (2,)],
-                             domain=[(-50.0, 50.0), (-50.0, 50.0), (-50.0, 50.0), (0.0, 1.0)], max_examples=100)
+    report = gradcheck.check(
+        _xent_naive,
+        costs.cross_entropy_reference,
+        shapes=[(2,), (), (2, 2), (2,)],
+        domain=[(-50.0, 50.0), (-50.0, 50.0), (-50.0, 50.0), (0.0, 1.0)],
+        max_examples=100,
+    )
     assert any(f.kind == "non-finite" for f in report.failures)
 
 

@@ -64,8 +64,9 @@ def test_layer_jacobian_closed_form_in_jax_equals_jacrev():
     import gradcheck
 
     with gradcheck.float64():
-        np.testing.assert_allclose(np.asarray(mlp.layer_jacobian_jax(W, b, h)),
-                                   np.asarray(mlp.layer_jacobian_closed(W, b, h)), rtol=1e-14)
+        np.testing.assert_allclose(
+            np.asarray(mlp.layer_jacobian_jax(W, b, h)), np.asarray(mlp.layer_jacobian_closed(W, b, h)), rtol=1e-14
+        )
 
 
 # --- mlp.delta -------------------------------------------------------------------------------
@@ -88,8 +89,9 @@ def test_delta_checker_rejects_a_product_missing_one_sigma_prime():
 def test_mlp_deltas_closed_rejects_a_wrong_activation_derivative():
     params, x, y = mlp._random_mlp_batch(0, (4, 5, 3), 1)
     one = [(W[0], b[0]) for W, b in params]
-    import gradcheck
     import jax
+
+    import gradcheck
 
     with gradcheck.float64():
         auto = [g[1] for g in jax.grad(nw.mlp_cost)(one, x[0], y[0])]
@@ -125,7 +127,7 @@ def test_inactive_unit_zeroes_its_row_of_the_layer_jacobian():
 
 
 def test_dead_unit_checker_rejects_a_leaky_unit():
-    leaky = lambda e: sp.Max(e / 100, e)  # noqa: E731  leaky ReLU: a negative unit still passes gradient
+    leaky = lambda e: sp.Max(e / 100, e)
     orig = relu._relu
     try:
         relu._relu = leaky
@@ -152,7 +154,9 @@ def test_sparsity_refutation_needs_a_false_statement():
     finding = evidence.search_counterexample(
         lambda t: relu.sparsity_rates(t["seed"])[0][t["N"]] < 0.25,
         st.fixed_dictionaries({"N": st.integers(1, relu.SPARSITY_DEPTH - 1), "seed": st.integers(0, 2**16)}),
-        "unit rate below 1/4", S, max_examples=20,
+        "unit rate below 1/4",
+        S,
+        max_examples=20,
     )
     assert not finding.ok and finding.verdict is None
 
@@ -191,9 +195,21 @@ def test_backprop_symbolic_checks_reject_tampered_results(bad):
 
 
 # --- every claim of these topics renders ------------------------------------------------------
-@pytest.mark.parametrize("claim", [linear.jacobian, mlp.delta, mlp.layer_jacobian, mlp.product_of_jacobians,
-                                   relu.jacobian_product, relu.dead_unit, relu.sparsity, gd.step_size,
-                                   backprop.update], ids=lambda c: c.id)
+@pytest.mark.parametrize(
+    "claim",
+    [
+        linear.jacobian,
+        mlp.delta,
+        mlp.layer_jacobian,
+        mlp.product_of_jacobians,
+        relu.jacobian_product,
+        relu.dead_unit,
+        relu.sparsity,
+        gd.step_size,
+        backprop.update,
+    ],
+    ids=lambda c: c.id,
+)
 def test_claim_renders_as_latex_with_steps_and_as_markdown(claim):
     assert "\\label{claim:" + claim.id in claim.latex()
     assert claim.latex(steps=True).count("\\intertext") == len(claim.derivation().steps)
@@ -202,13 +218,24 @@ def test_claim_renders_as_latex_with_steps_and_as_markdown(claim):
 
 # --- backprop.layer_speeds: the verdict is computed from the measurement ------------------
 
+
 def _training_record(**final):
     """A measured record in the shape of gradcheck.experiments._training.train's."""
-    rec = {"method": "mini-batch stochastic gradient descent", "seeds": 8, "epochs": 500, "network": [64, 30, 30, 30, 30, 10],
-           "lr": 0.1, "batch": 10, "first_epoch_median_train_accuracy_above_half": 126,
-           "gap_last_over_first": {"at_init": {"median": 117.0}, "plateau_geomean": 16.3, "after_learning_geomean": 0.3},
-           "final": {"heldout_accuracy_median": 0.9, "weight_change": {"median": [4.0, 3.0, 3.1, 4.4, 10.6]},
-                     "weight_change_first_over_last": {"median": 0.38}}}
+    rec = {
+        "method": "mini-batch stochastic gradient descent",
+        "seeds": 8,
+        "epochs": 500,
+        "network": [64, 30, 30, 30, 30, 10],
+        "lr": 0.1,
+        "batch": 10,
+        "first_epoch_median_train_accuracy_above_half": 126,
+        "gap_last_over_first": {"at_init": {"median": 117.0}, "plateau_geomean": 16.3, "after_learning_geomean": 0.3},
+        "final": {
+            "heldout_accuracy_median": 0.9,
+            "weight_change": {"median": [4.0, 3.0, 3.1, 4.4, 10.6]},
+            "weight_change_first_over_last": {"median": 0.38},
+        },
+    }
     rec["final"].update(final)
     return rec
 
@@ -231,8 +258,9 @@ def test_layer_speeds_verdict_says_partly_true_with_the_numbers(monkeypatch):
 def test_layer_speeds_claim_misses_when_the_measurement_changes(monkeypatch):
     # first-layer weights that stay near their initial values: the note would be right, and the
     # catalogue's record ("not near") is contradicted
-    near = _training_record(weight_change={"median": [0.2, 0.5, 0.8, 1.0, 3.0]},
-                            weight_change_first_over_last={"median": 0.07})
+    near = _training_record(
+        weight_change={"median": [0.2, 0.5, 0.8, 1.0, 3.0]}, weight_change_first_over_last={"median": 0.07}
+    )
     f = _layer_speed_finding(monkeypatch, near)
     assert not f.ok and f.figure["parts"]["first_layer_near_initial"]
     # a network that does not learn proves nothing, whatever its speeds

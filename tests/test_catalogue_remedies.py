@@ -30,8 +30,12 @@ def _naive_clip(g):
 
 def test_clipping_attack_rejects_coordinate_clipping_that_changes_direction():
     with gradcheck.float64():
-        found = evidence.attack(remedies.clip_violation(_coordinate_clip),
-                                hnp.arrays(np.float64, (3,), elements=st.floats(-10, 10)), "clipping", SETTINGS)
+        found = evidence.attack(
+            remedies.clip_violation(_coordinate_clip),
+            hnp.arrays(np.float64, (3,), elements=st.floats(-10, 10)),
+            "clipping",
+            SETTINGS,
+        )
     assert not found.ok  # found (1, 1, 1): every entry within 1, the norm sqrt(3)
     with gradcheck.float64():
         scaled = np.array([0.3, 0.1, 0.0])  # norm below 1 after scaling both: only the direction is tested
@@ -54,8 +58,9 @@ def test_identity_rejects_the_direction_of_coordinate_clipping():
 
 
 def test_check_rejects_naive_clipping_at_huge_entries():
-    report = gradcheck.check(_naive_clip, lambda v: remedies.clip_sym(v, 1), shapes=[(3,)], domain=(-1e300, 1e300),
-                             max_examples=100)
+    report = gradcheck.check(
+        _naive_clip, lambda v: remedies.clip_sym(v, 1), shapes=[(3,)], domain=(-1e300, 1e300), max_examples=100
+    )
     assert not report.ok
 
 
@@ -98,8 +103,13 @@ _l2_half_decay.defvjp(_l2_fwd, _l2_bwd)
 
 
 def test_check_rejects_an_l2_rule_without_the_factor_two():
-    report = gradcheck.check(_l2_half_decay, _clipping._l2_reference, shapes=[(3,), (3,), (), ()],
-                             domain=[(-10.0, 10.0), (-10.0, 10.0), (-10.0, 10.0), (0.1, 10.0)], max_examples=100)
+    report = gradcheck.check(
+        _l2_half_decay,
+        _clipping._l2_reference,
+        shapes=[(3,), (3,), (), ()],
+        domain=[(-10.0, 10.0), (-10.0, 10.0), (-10.0, 10.0), (0.1, 10.0)],
+        max_examples=100,
+    )
     assert not report.ok and {f.kind for f in report.failures} == {"gradient"}
 
 
@@ -136,8 +146,11 @@ def test_batchnorm_attack_rejects_batch_norm_with_a_large_epsilon():
     def bn_eps(w, A):
         return remedies.batch_norm(w, jnp.asarray(remedies.OFFSETS) + A, eps=1e-2)
 
-    strat = st.tuples(hnp.arrays(np.float64, (2,), elements=st.floats(-1, 1)),
-                      hnp.arrays(np.float64, (3, 2), elements=st.floats(-1, 1)), st.floats(1e-3, 1e3))
+    strat = st.tuples(
+        hnp.arrays(np.float64, (2,), elements=st.floats(-1, 1)),
+        hnp.arrays(np.float64, (3, 2), elements=st.floats(-1, 1)),
+        st.floats(1e-3, 1e3),
+    )
     with gradcheck.float64():
         found = evidence.attack(remedies.bn_violation(bn_eps), strat, "scale invariance", SETTINGS)
     assert not found.ok
@@ -152,8 +165,10 @@ def test_batch_norm_of_a_tiny_batch_is_finite():
 # --- initialisation ---------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def init_figures():
-    return {name: remedies.gradient_variances(vf, act, width=64, depth=16, nets=8)
-            for name, (vf, act) in remedies.INIT_SCHEMES.items()}
+    return {
+        name: remedies.gradient_variances(vf, act, width=64, depth=16, nets=8)
+        for name, (vf, act) in remedies.INIT_SCHEMES.items()
+    }
 
 
 def test_he_init_keeps_relu_gradient_variance_and_plain_init_halves_it(init_figures):

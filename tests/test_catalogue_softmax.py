@@ -47,15 +47,22 @@ def _softmax_no_cross_term_jvp(primals, tangents):
 
 
 def test_check_rejects_a_softmax_whose_jvp_misses_the_minus_yi_yj_term():
-    report = gradcheck.check(_softmax_no_cross_term, softmax.softmax_sym, shapes=[(4,)], domain=(-10.0, 10.0),
-                             max_examples=100)
+    report = gradcheck.check(
+        _softmax_no_cross_term, softmax.softmax_sym, shapes=[(4,)], domain=(-10.0, 10.0), max_examples=100
+    )
     assert not report.ok
     assert {f.kind for f in report.failures} == {"gradient"}
 
 
 def test_check_accepts_the_textbook_jvp_in_float32_at_large_logits():
-    report = gradcheck.check(softmax.softmax_textbook, softmax.softmax_sym, shapes=[(4,)], domain=(-1000.0, 1000.0),
-                             dtype="float32", max_examples=100)
+    report = gradcheck.check(
+        softmax.softmax_textbook,
+        softmax.softmax_sym,
+        shapes=[(4,)],
+        domain=(-1000.0, 1000.0),
+        dtype="float32",
+        max_examples=100,
+    )
     assert report.ok, str(report)
 
 
@@ -82,7 +89,9 @@ def test_check_rejects_a_cross_entropy_rule_with_a_stray_softmax_derivative():
     def fn(a, u):
         return _xent_stray_factor(a, jax.nn.softmax(u))
 
-    report = gradcheck.check(fn, _identities._xent_reference, shapes=[(3,), (3,)], domain=(-10.0, 10.0), max_examples=100)
+    report = gradcheck.check(
+        fn, _identities._xent_reference, shapes=[(3,), (3,)], domain=(-10.0, 10.0), max_examples=100
+    )
     assert not report.ok
     assert any(f.kind == "gradient" and f.argument == 0 for f in report.failures)
     assert "custom_vjp" in report.modes.get("forward mode", "")
@@ -112,8 +121,9 @@ def test_shift_attack_accepts_the_textbook_form_in_float32():
     el = st.floats(-40, 40, width=32, allow_subnormal=False)
     strat = st.tuples(hnp.arrays(np.float32, (4,), elements=el), el)
     with jax.enable_x64(False):
-        found = evidence.attack(softmax.shift_violation(softmax.softmax_naive, "float32"), strat, "shift invariance",
-                                SETTINGS)
+        found = evidence.attack(
+            softmax.shift_violation(softmax.softmax_naive, "float32"), strat, "shift invariance", SETTINGS
+        )
     assert found.ok, found.counterexample
 
 
@@ -129,8 +139,9 @@ def test_naive_softmax_overflows_exactly_above_ln_of_the_largest_float(dtype, ln
 
 
 def test_naive_softmax_overflows_above_709_in_float64():
-    report = gradcheck.check(softmax.softmax_naive, softmax.softmax_sym, shapes=[(4,)], domain=(-1000.0, 1000.0),
-                             max_examples=100)
+    report = gradcheck.check(
+        softmax.softmax_naive, softmax.softmax_sym, shapes=[(4,)], domain=(-1000.0, 1000.0), max_examples=100
+    )
     nonfinite = [f for f in report.failures if f.kind == "non-finite" and f.argument is None]
     assert nonfinite and nonfinite[0].shrunk
     assert float(np.max(nonfinite[0].input[0])) > 709.78
@@ -161,6 +172,7 @@ def test_sums_to_one_check_rejects_a_softmax_normalised_by_the_wrong_sum():
         e = jnp.exp(a - jax.lax.stop_gradient(jnp.max(a)))
         return jnp.sum(e / (jnp.sum(e) + 1e-3 * e[0]))
 
-    report = gradcheck.check(bad, lambda a: sum(softmax.softmax_sym(a)), shapes=[(4,)], domain=(-10.0, 10.0),
-                             max_examples=100)
+    report = gradcheck.check(
+        bad, lambda a: sum(softmax.softmax_sym(a)), shapes=[(4,)], domain=(-10.0, 10.0), max_examples=100
+    )
     assert not report.ok

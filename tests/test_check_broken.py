@@ -236,7 +236,8 @@ def softmax_vjp_without_cross_terms(x):
 
 
 softmax_vjp_without_cross_terms.defvjp(
-    lambda x: (jax.nn.softmax(x), jax.nn.softmax(x)), lambda y, g: (y * g,)  # y * (g - <y, g>)
+    lambda x: (jax.nn.softmax(x), jax.nn.softmax(x)),
+    lambda y, g: (y * g,),  # y * (g - <y, g>)
 )
 
 
@@ -247,7 +248,8 @@ def x_over_y_vjp_wrong_in_y(x, y):
 
 
 x_over_y_vjp_wrong_in_y.defvjp(
-    lambda x, y: (x / y, (x, y)), lambda r, g: (g / r[1], g * r[0] / r[1] ** 2)  # d/dy = -x / y^2
+    lambda x, y: (x / y, (x, y)),
+    lambda r, g: (g / r[1], g * r[0] / r[1] ** 2),  # d/dy = -x / y^2
 )
 
 
@@ -322,15 +324,11 @@ BROKEN = {
         gelu_with_tanh_approximation_derivative, gelu_exact_ref, [()], "gradient", domain=MID, only=True
     ),
     "logsumexp_unshifted_gradient": Broken(logsumexp_unshifted_gradient, logsumexp_ref, [(3,)], "non-finite"),
-    "naive_softmax_float32": Broken(
-        naive_softmax, softmax_ref, [(3,)], "non-finite", dtype="float32", argument=None
-    ),
+    "naive_softmax_float32": Broken(naive_softmax, softmax_ref, [(3,)], "non-finite", dtype="float32", argument=None),
     "naive_logsumexp_float32": Broken(
         naive_logsumexp, logsumexp_ref, [(3,)], "non-finite", dtype="float32", argument=None
     ),
-    "naive_softmax_float64_above_709": Broken(
-        naive_softmax, softmax_ref, [(3,)], "non-finite", argument=None
-    ),
+    "naive_softmax_float64_above_709": Broken(naive_softmax, softmax_ref, [(3,)], "non-finite", argument=None),
     "sin_value_off": Broken(sin_value_off, sp.sin, [()], "value", domain=MID, argument=None, only=True),
     "x_sin_y_wrong_in_y": Broken(
         x_sin_y_wrong_in_y, x_sin_y_ref, [(), ()], "gradient", domain=MID, argument=1, only=True
@@ -348,8 +346,13 @@ BROKEN = {
         softmax_vjp_without_cross_terms, softmax_ref, [(4,)], "gradient", dtype="float32"
     ),
     "x_over_y_vjp_wrong_in_y": Broken(
-        x_over_y_vjp_wrong_in_y, x_over_y_ref, [(), ()], "gradient", domain=[(-10.0, 10.0), (0.5, 10.0)],
-        argument=1, only=True,
+        x_over_y_vjp_wrong_in_y,
+        x_over_y_ref,
+        [(), ()],
+        "gradient",
+        domain=[(-10.0, 10.0), (0.5, 10.0)],
+        argument=1,
+        only=True,
     ),
     "sin_jvp_with_stop_gradient": Broken(
         sin_jvp_with_stop_gradient, sp.sin, [()], "second-derivative", domain=MID, order=2, only=True
@@ -358,8 +361,14 @@ BROKEN = {
         sin_jvp_through_a_wrong_helper, sp.sin, [()], "second-derivative", domain=MID, order=2, only=True
     ),
     "bilinear_stop_gradient_cross": Broken(
-        bilinear_stop_gradient_cross, dot_ref, [(2,), (2,)], "second-derivative", domain=MID, order=2,
-        argument=None, only=True,
+        bilinear_stop_gradient_cross,
+        dot_ref,
+        [(2,), (2,)],
+        "second-derivative",
+        domain=MID,
+        order=2,
+        argument=None,
+        only=True,
     ),
 }
 
@@ -372,8 +381,14 @@ def report_of(name: str, examples: int, seed: int = 0, order: int | None = None)
     """One check per broken rule, shared by the tests below (compiling dominates the time)."""
     b = BROKEN[name]
     return gradcheck.check(
-        b.fn, b.ref, shapes=b.shapes, domain=b.domain, order=b.order if order is None else order,
-        dtype=b.dtype, max_examples=examples, seed=seed,
+        b.fn,
+        b.ref,
+        shapes=b.shapes,
+        domain=b.domain,
+        order=b.order if order is None else order,
+        dtype=b.dtype,
+        max_examples=examples,
+        seed=seed,
     )
 
 

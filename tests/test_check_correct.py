@@ -149,8 +149,12 @@ def x_log_y_ref(x, y):
 
 def test_two_argument_function_with_a_domain_per_argument_passes(examples):
     report = gradcheck.check(
-        x_log_y, x_log_y_ref, shapes=[(2,), (2,)], domain=[(-1000.0, 1000.0), (1e-3, 1e3)],
-        max_examples=examples, order=2,
+        x_log_y,
+        x_log_y_ref,
+        shapes=[(2,), (2,)],
+        domain=[(-1000.0, 1000.0), (1e-3, 1e3)],
+        max_examples=examples,
+        order=2,
     )
     assert report.ok, str(report)
     assert report.record()["domain"] == [[-1000.0, 1000.0], [1e-3, 1e3]]
@@ -242,4 +246,3 @@ def test_function_correct_except_for_the_convention_at_a_kink_passes_and_says_so
     assert report.kink_points > 0  # 0 itself was sampled, and excused
     assert "kink" in str(report) and "not compared" in report.kinks
     assert report.record()["kink_points"] == report.kink_points
-

@@ -49,8 +49,10 @@ def test_a_reference_with_an_unknown_function_is_refused_before_any_work():
 def test_special_functions_without_a_jax_printer_evaluate():
     # besseli, Ei and erfi crashed with NameError before; now they are SciPy/mpmath
     # (i0's JAX derivative at exactly 0 is 1 where the truth is 0: a real defect, kept out here)
-    for ref, fn, dom in ((lambda x: sp.besseli(0, x), jax.scipy.special.i0, (0.5, 20.0)),
-                         (lambda x: sp.Ei(x), jax.scipy.special.expi, (0.1, 30.0))):
+    for ref, fn, dom in (
+        (lambda x: sp.besseli(0, x), jax.scipy.special.i0, (0.5, 20.0)),
+        (lambda x: sp.Ei(x), jax.scipy.special.expi, (0.1, 30.0)),
+    ):
         r = gradcheck.check(fn, ref, shapes=[()], domain=dom, max_examples=40)
         assert r.ok, str(r)
 
@@ -81,8 +83,9 @@ def sin_nan_below_1e_300(x):
     return jnp.sin(x)
 
 
-sin_nan_below_1e_300.defjvp(lambda p, t: (jnp.sin(p[0]), jnp.where(
-    (jnp.abs(p[0]) < 1e-300) & (p[0] != 0), jnp.nan, jnp.cos(p[0])) * t[0]))
+sin_nan_below_1e_300.defjvp(
+    lambda p, t: (jnp.sin(p[0]), jnp.where((jnp.abs(p[0]) < 1e-300) & (p[0] != 0), jnp.nan, jnp.cos(p[0])) * t[0])
+)
 
 
 def test_a_defect_confined_to_subnormal_inputs_is_found():
@@ -111,11 +114,18 @@ def test_a_float32_precision_artefact_is_an_accuracy_note_and_a_wrong_rule_a_wro
     assert r.ok and r.accuracy_notes, str(r)
     note = r.accuracy_notes[0]
     assert note.category == "precision" and "(right)" in note.diagnosis
-    strict = gradcheck.check(shifted, lambda x: x, shapes=[()], domain=(-1.0, 1.0), dtype="float32",
-                             max_examples=60, strict=True)
+    strict = gradcheck.check(
+        shifted, lambda x: x, shapes=[()], domain=(-1.0, 1.0), dtype="float32", max_examples=60, strict=True
+    )
     assert not strict.ok and strict.failures[0].category == "precision"
-    wrong = gradcheck.check(sigmoid_missing_factor, lambda x: 1 / (1 + sp.exp(-x)), shapes=[()],
-                            domain=(-10.0, 10.0), dtype="float32", max_examples=60)
+    wrong = gradcheck.check(
+        sigmoid_missing_factor,
+        lambda x: 1 / (1 + sp.exp(-x)),
+        shapes=[()],
+        domain=(-10.0, 10.0),
+        dtype="float32",
+        max_examples=60,
+    )
     assert not wrong.ok and wrong.failures[0].category == "wrong rule", str(wrong)
     assert "also wrong" in wrong.failures[0].diagnosis
 
@@ -151,8 +161,9 @@ def test_the_audit_catches_an_error_shared_by_fn_and_the_float64_truth(monkeypat
 
 
 def test_the_accuracy_table_gives_the_largest_error_in_ulps_per_quantity():
-    r = gradcheck.check(jax.nn.softplus, lambda x: sp.log(1 + sp.exp(x)), shapes=[()], domain=(-50.0, 50.0),
-                        order=2, max_examples=100)
+    r = gradcheck.check(
+        jax.nn.softplus, lambda x: sp.log(1 + sp.exp(x)), shapes=[()], domain=(-50.0, 50.0), order=2, max_examples=100
+    )
     assert r.ok, str(r)
     by = {a["quantity"]: a for a in r.accuracy}
     assert set(by) == {"out", "d out / d x", "d2 out / d x d x"}
@@ -183,8 +194,9 @@ def test_a_check_that_could_judge_few_points_says_so_in_its_first_line():
 
 def test_a_mode_jax_cannot_compile_is_a_finding_not_a_crash():
     # jax.scipy.special.exp1's Hessian traces but raises a TypeError when XLA lowers it
-    r = gradcheck.check(jax.scipy.special.exp1, lambda x: sp.expint(1, x), shapes=[()], domain=(0.1, 20.0),
-                        order=2, max_examples=30)
+    r = gradcheck.check(
+        jax.scipy.special.exp1, lambda x: sp.expint(1, x), shapes=[()], domain=(0.1, 20.0), order=2, max_examples=30
+    )
     assert not r.ok and {f.category for f in r.failures} == {"raised"}, str(r)
     assert all(f.kind == "second-derivative" and "TypeError" in f.message for f in r.failures)
 
@@ -194,8 +206,9 @@ def test_a_second_derivative_zero_by_cancellation_is_held_to_its_condition():
     # 1 / x^2 = 1e12 at x = 1e-6: float64 leaves ~1e-4 there, which the third derivatives
     # (the condition of a second derivative) allow; the absolute floor alone made it a false alarm
     near_diagonal = [(1e-6, 1.001e-6), (1e-6, 1.001e-6)]
-    r = gradcheck.check(jnp.arctan2, lambda y, x: sp.atan2(y, x), shapes=[(), ()], domain=near_diagonal,
-                        order=2, max_examples=40)
+    r = gradcheck.check(
+        jnp.arctan2, lambda y, x: sp.atan2(y, x), shapes=[(), ()], domain=near_diagonal, order=2, max_examples=40
+    )
     assert r.ok, str(r)
 
     @jax.custom_jvp
@@ -203,8 +216,10 @@ def test_a_second_derivative_zero_by_cancellation_is_held_to_its_condition():
         return jnp.arctan2(y, x)
 
     # a rule whose second derivative is wrong by 1e-3 relative there is still caught
-    atan2_off.defjvp(lambda p, t: (jnp.arctan2(*p), (p[1] * t[0] - p[0] * t[1]) / (p[0] ** 2 + p[1] ** 2)
-                                   * (1 + 1e-3 * p[0] / p[1])))
-    wrong = gradcheck.check(atan2_off, lambda y, x: sp.atan2(y, x), shapes=[(), ()], domain=near_diagonal,
-                            order=2, max_examples=40)
+    atan2_off.defjvp(
+        lambda p, t: (jnp.arctan2(*p), (p[1] * t[0] - p[0] * t[1]) / (p[0] ** 2 + p[1] ** 2) * (1 + 1e-3 * p[0] / p[1]))
+    )
+    wrong = gradcheck.check(
+        atan2_off, lambda y, x: sp.atan2(y, x), shapes=[(), ()], domain=near_diagonal, order=2, max_examples=40
+    )
     assert not wrong.ok, str(wrong)

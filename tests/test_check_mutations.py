@@ -26,7 +26,12 @@ CASES = {
     "silu": (jax.nn.silu, lambda x: x * sig(x), [()], (-50.0, 50.0)),
     "elu": (lambda x: jax.nn.elu(x), lambda x: sp.Piecewise((x, x > 0), (sp.exp(x) - 1, True)), [()], (-20.0, 20.0)),
     "logaddexp": (jnp.logaddexp, lambda x, y: sp.log(sp.exp(x) + sp.exp(y)), [(), ()], (-20.0, 20.0)),
-    "softmax": (lambda a: jax.nn.softmax(a), lambda a: a.applyfunc(sp.exp) / sum(a.applyfunc(sp.exp)), [(3,)], (-5.0, 5.0)),
+    "softmax": (
+        lambda a: jax.nn.softmax(a),
+        lambda a: a.applyfunc(sp.exp) / sum(a.applyfunc(sp.exp)),
+        [(3,)],
+        (-5.0, 5.0),
+    ),
     "det2": (jnp.linalg.det, lambda M: M.det(), [(2, 2)], (-10.0, 10.0)),
 }
 
@@ -70,8 +75,9 @@ def test_original_passes(name, dtype):
 def test_rule_wrong_by_a_tenth_of_a_percent_on_part_of_the_domain_fails(name, dtype, mode):
     fn, ref, shapes, (lo, hi) = CASES[name]
     threshold = lo + 0.6 * (hi - lo)
-    report = gradcheck.check(mutate(fn, threshold, mode), ref, shapes=shapes, domain=(lo, hi), dtype=dtype,
-                             max_examples=150)
+    report = gradcheck.check(
+        mutate(fn, threshold, mode), ref, shapes=shapes, domain=(lo, hi), dtype=dtype, max_examples=150
+    )
     assert not report.ok, str(report)
     assert {f.kind for f in report.failures} <= {"gradient", "non-finite"}, str(report)
     last = [f for f in report.failures if f.input]

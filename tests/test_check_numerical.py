@@ -12,25 +12,32 @@ import functools
 import jax
 import jax.numpy as jnp
 import pytest
-
-import gradcheck
 from test_check_broken import BROKEN
 from test_check_correct import CORRECT
+
+import gradcheck
 
 EXAMPLES = 100
 
 #: Wrong by less than 1e-3 relative, only in float32's overflow (not a rule of the function), or
 #: wrong in the value alone (without a reference nothing independent knows the value): not
 #: required, but counted in the catch rate.
-NOT_REQUIRED = {"sigmoid_off_by_1e_4", "sin_value_off", "naive_softmax_float32", "naive_logsumexp_float32",
-                "naive_softmax_float64_above_709", "smooth_huber_inf_for_huge_x"}
+NOT_REQUIRED = {
+    "sigmoid_off_by_1e_4",
+    "sin_value_off",
+    "naive_softmax_float32",
+    "naive_logsumexp_float32",
+    "naive_softmax_float64_above_709",
+    "smooth_huber_inf_for_huge_x",
+}
 
 
 @functools.cache
 def numerical_report(name):
     b = BROKEN[name]
-    return gradcheck.check(b.fn, None, shapes=b.shapes, domain=b.domain, order=b.order, dtype=b.dtype,
-                           max_examples=EXAMPLES)
+    return gradcheck.check(
+        b.fn, None, shapes=b.shapes, domain=b.domain, order=b.order, dtype=b.dtype, max_examples=EXAMPLES
+    )
 
 
 @pytest.mark.parametrize("name", sorted(set(BROKEN) - NOT_REQUIRED))
@@ -55,8 +62,12 @@ def test_correct_function_passes_without_a_reference(name, dtype):
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_correct_functions_pass_at_order_2_without_a_reference(dtype):
-    for fn, shapes in ((jax.nn.softmax, [(5,)]), (jax.nn.log_softmax, [(5,)]), (jax.nn.sigmoid, [()]),
-                       (jnp.tanh, [(3,)])):
+    for fn, shapes in (
+        (jax.nn.softmax, [(5,)]),
+        (jax.nn.log_softmax, [(5,)]),
+        (jax.nn.sigmoid, [()]),
+        (jnp.tanh, [(3,)]),
+    ):
         r = gradcheck.check(fn, None, shapes=shapes, order=2, dtype=dtype, max_examples=60)
         assert r.ok, str(r)
 

@@ -22,14 +22,14 @@ def test_floor_has_a_derivative_of_zero_away_from_its_jumps():
 
 
 def test_floor_with_a_wrong_value_between_jumps_fails():
-    report = gradcheck.check(lambda x: jnp.floor(x) + (x > 2.5), sp.floor, shapes=[()], domain=(-5.0, 5.0),
-                             max_examples=100)
+    report = gradcheck.check(
+        lambda x: jnp.floor(x) + (x > 2.5), sp.floor, shapes=[()], domain=(-5.0, 5.0), max_examples=100
+    )
     assert {f.kind for f in report.failures} == {"value"}
 
 
 def test_float32_domain_bounds_float32_cannot_represent_are_rounded_inward():
-    report = gradcheck.check(jnp.sqrt, sp.sqrt, shapes=[()], domain=(1e-3, 1e6), dtype="float32",
-                             max_examples=100)
+    report = gradcheck.check(jnp.sqrt, sp.sqrt, shapes=[()], domain=(1e-3, 1e6), dtype="float32", max_examples=100)
     assert report.ok, str(report)
 
 
@@ -47,8 +47,9 @@ def _(primals, tangents):
 
 def test_float64_rule_wrong_where_the_truth_is_near_1e_11_is_caught():
     # sigma'(-25.5) is about 8e-12: the float64 absolute floor (1e-12) is below it
-    report = gradcheck.check(sigmoid_wrong_sign_below_minus_25, logistic, shapes=[()], domain=(-28.0, 28.0),
-                             max_examples=200)
+    report = gradcheck.check(
+        sigmoid_wrong_sign_below_minus_25, logistic, shapes=[()], domain=(-28.0, 28.0), max_examples=200
+    )
     assert {f.kind for f in report.failures} == {"gradient"}, str(report)
     assert all(float(f.input[0]) < -25 for f in report.failures)
 
@@ -60,15 +61,27 @@ def test_correct_sigmoid_passes_where_its_derivative_is_tiny():
 
 def test_float32_matmul_with_cancelling_terms_is_no_false_alarm():
     # terms of 5000 cancel to 0.01: float32 rounding of the terms is the size of the result
-    report = gradcheck.check(lambda x, W: x @ W, lambda x, W: (x.T * W).T, shapes=[(3,), (3, 2)],
-                             domain=(-1e4, 1e4), dtype="float32", max_examples=500, seed=1)
+    report = gradcheck.check(
+        lambda x, W: x @ W,
+        lambda x, W: (x.T * W).T,
+        shapes=[(3,), (3, 2)],
+        domain=(-1e4, 1e4),
+        dtype="float32",
+        max_examples=500,
+        seed=1,
+    )
     assert report.ok, str(report)
 
 
 def test_float32_matmul_with_a_wrong_entry_still_fails():
-    report = gradcheck.check(lambda x, W: (x @ W) * jnp.array([1.0, 1.001], jnp.float32),
-                             lambda x, W: (x.T * W).T, shapes=[(3,), (3, 2)], domain=(-1e4, 1e4),
-                             dtype="float32", max_examples=200)
+    report = gradcheck.check(
+        lambda x, W: (x @ W) * jnp.array([1.0, 1.001], jnp.float32),
+        lambda x, W: (x.T * W).T,
+        shapes=[(3,), (3, 2)],
+        domain=(-1e4, 1e4),
+        dtype="float32",
+        max_examples=200,
+    )
     assert "value" in {f.kind for f in report.failures}
 
 
@@ -88,32 +101,42 @@ def test_erf_reference_is_refereed_without_crashing():
         (x,), (dx,) = p, t
         return gelu_exact_with_tanh_derivative(x), jax.grad(jax.nn.gelu)(x) * dx
 
-    report = gradcheck.check(gelu_exact_with_tanh_derivative, lambda x: x / 2 * (1 + sp.erf(x / sp.sqrt(2))),
-                             shapes=[()], domain=(-10.0, 10.0), max_examples=100)
+    report = gradcheck.check(
+        gelu_exact_with_tanh_derivative,
+        lambda x: x / 2 * (1 + sp.erf(x / sp.sqrt(2))),
+        shapes=[()],
+        domain=(-10.0, 10.0),
+        max_examples=100,
+    )
     assert {f.kind for f in report.failures} == {"gradient"}, str(report)
 
 
 def test_report_prints_the_absolute_error_where_the_truth_is_zero():
-    report = gradcheck.check(lambda x: jnp.sin(x) + 1e-3, sp.sin, shapes=[()], domain=(-3.0, 3.0),
-                             max_examples=50)
+    report = gradcheck.check(lambda x: jnp.sin(x) + 1e-3, sp.sin, shapes=[()], domain=(-3.0, 3.0), max_examples=50)
     f = next(f for f in report.failures if f.kind == "value")
     assert f.expected == 0.0 or "relative" in str(f)
-    zero = gradcheck.check(lambda x: x * 0 + 1e-3, lambda x: sp.S.Zero, shapes=[()], domain=(-3.0, 3.0),
-                           max_examples=20)
+    zero = gradcheck.check(
+        lambda x: x * 0 + 1e-3, lambda x: sp.S.Zero, shapes=[()], domain=(-3.0, 3.0), max_examples=20
+    )
     assert "absolute (the truth is 0)" in str(zero)
 
 
 def test_a_reference_that_itself_cancels_gets_the_digits_it_needs():
     # -log(1 - sigma(z)) at z = 500 needs over 200 digits; 50 would give log(0)
-    report = gradcheck.check(jax.nn.softplus, lambda z: -sp.log(1 - 1 / (1 + sp.exp(-z))), shapes=[()],
-                             max_examples=200)
+    report = gradcheck.check(
+        jax.nn.softplus, lambda z: -sp.log(1 - 1 / (1 + sp.exp(-z))), shapes=[()], max_examples=200
+    )
     assert report.ok, str(report)
     assert report.undefined_points == 0
 
 
 def test_a_wrong_rule_is_still_caught_against_a_cancelling_reference():
-    report = gradcheck.check(lambda z: jax.nn.softplus(z) * (1 + 1e-6 * (z > 100)),
-                             lambda z: -sp.log(1 - 1 / (1 + sp.exp(-z))), shapes=[()], max_examples=200)
+    report = gradcheck.check(
+        lambda z: jax.nn.softplus(z) * (1 + 1e-6 * (z > 100)),
+        lambda z: -sp.log(1 - 1 / (1 + sp.exp(-z))),
+        shapes=[()],
+        max_examples=200,
+    )
     assert {f.kind for f in report.failures} >= {"value"}
     assert all(float(f.input[0]) > 100 for f in report.failures)
 
@@ -133,8 +156,9 @@ product_wrong_in_both.defvjp(lambda x, y: (x * y, (x, y)), lambda r, g: (2 * g *
 
 
 def test_failures_in_two_arguments_are_each_named_by_their_own_argument():
-    report = gradcheck.check(product_wrong_in_both, lambda x, y: x * y, shapes=[(), ()], domain=(-5.0, 5.0),
-                             max_examples=100)
+    report = gradcheck.check(
+        product_wrong_in_both, lambda x, y: x * y, shapes=[(), ()], domain=(-5.0, 5.0), max_examples=100
+    )
     grads = [f for f in report.failures if f.kind == "gradient"]
     assert sorted(f.argument for f in grads) == [0, 1], str(report)
     assert {f.argument_name for f in grads} == {"x", "y"}
@@ -155,8 +179,9 @@ def _(primals, tangents):
 def test_a_failure_is_reported_after_the_sweeps_referee_budget_is_spent():
     # 5000 points: more disagreements than the 256 the sweep referees with mpmath; the
     # single-point re-check of a failure must not depend on that spent budget
-    report = gradcheck.check(sigmoid_10_percent_off_above_2, logistic, shapes=[()], domain=(-20.0, 20.0),
-                             max_examples=5000)
+    report = gradcheck.check(
+        sigmoid_10_percent_off_above_2, logistic, shapes=[()], domain=(-20.0, 20.0), max_examples=5000
+    )
     assert report.unrefereed_points > 0
     assert {f.kind for f in report.failures} == {"gradient"}, str(report)
     assert all(float(f.input[0]) > 2 for f in report.failures)
@@ -176,8 +201,9 @@ def _(primals, tangents):
 def test_condition_of_a_derivative_widens_its_tolerance_by_eps_not_by_rtol():
     # cosh'' x / cosh' is about x = 50 here: a tolerance of rtol * 50 |truth| (1%) would hide
     # this 0.1% error in float32; 16 eps * 50 does not
-    report = gradcheck.check(cosh_off_by_a_thousandth_above_20, sp.cosh, shapes=[()], domain=(-60.0, 60.0),
-                             dtype="float32", max_examples=200)
+    report = gradcheck.check(
+        cosh_off_by_a_thousandth_above_20, sp.cosh, shapes=[()], domain=(-60.0, 60.0), dtype="float32", max_examples=200
+    )
     assert {f.kind for f in report.failures} == {"gradient"}, str(report)
 
 
@@ -185,8 +211,9 @@ def test_condition_of_a_derivative_widens_its_tolerance_by_eps_not_by_rtol():
 @given(st.floats(0.5, 2.0))
 def test_check_inside_a_users_own_hypothesis_test_works_and_says_how(scale):
     # Hypothesis refuses a nested @given; check sweeps more points instead and says so
-    report = gradcheck.check(lambda x: jnp.sin(x) * scale, lambda x: sp.sin(x) * scale, shapes=[()],
-                             domain=(-3.0, 3.0), max_examples=20)
+    report = gradcheck.check(
+        lambda x: jnp.sin(x) * scale, lambda x: sp.sin(x) * scale, shapes=[()], domain=(-3.0, 3.0), max_examples=20
+    )
     assert report.ok, str(report)
     assert any("inside a Hypothesis test" in n for n in report.notes)
 
@@ -194,16 +221,22 @@ def test_check_inside_a_users_own_hypothesis_test_works_and_says_how(scale):
 @settings(max_examples=2, deadline=None)
 @given(st.just(None))
 def test_check_inside_a_users_hypothesis_test_still_catches_a_wrong_rule(_):
-    report = gradcheck.check(sigmoid_10_percent_off_above_2, logistic, shapes=[()], domain=(-20.0, 20.0),
-                             max_examples=100)
+    report = gradcheck.check(
+        sigmoid_10_percent_off_above_2, logistic, shapes=[()], domain=(-20.0, 20.0), max_examples=100
+    )
     assert {f.kind for f in report.failures} == {"gradient"}
 
 
 def test_a_wrong_sign_where_the_truth_overflows_the_dtype_fails_and_overflow_itself_passes():
     # cosh(800) = 1e347 is beyond float64: inf is the right answer, -inf is not
     assert gradcheck.check(jnp.cosh, sp.cosh, shapes=[()], domain=(700.0, 900.0), max_examples=50).ok
-    report = gradcheck.check(lambda x: -jnp.cosh(x) * jnp.where(x > 750, 1.0, -1.0), sp.cosh, shapes=[()],
-                             domain=(700.0, 900.0), max_examples=50)
+    report = gradcheck.check(
+        lambda x: -jnp.cosh(x) * jnp.where(x > 750, 1.0, -1.0),
+        sp.cosh,
+        shapes=[()],
+        domain=(700.0, 900.0),
+        max_examples=50,
+    )
     assert not report.ok
     assert all(float(f.input[0]) > 709 for f in report.failures), str(report)
 

@@ -67,7 +67,9 @@ def logsumexp_ref(a):
 
 @functools.cache
 def above_3_report(seed: int = 0, examples: int = 200):
-    return gradcheck.check(sin_wrong_above_3, sp.sin, shapes=[()], domain=(-10.0, 10.0), max_examples=examples, seed=seed)
+    return gradcheck.check(
+        sin_wrong_above_3, sp.sin, shapes=[()], domain=(-10.0, 10.0), max_examples=examples, seed=seed
+    )
 
 
 def simple(v: float) -> bool:

@@ -56,8 +56,15 @@ def dense_ref(params, x):
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_logsumexp_at_1024_passes_at_order_2(dtype):
-    r = gradcheck.check(jax.nn.logsumexp, logsumexp_ref, shapes=[(N,)], domain=(-10.0, 10.0), order=2,
-                        dtype=dtype, max_examples=EXAMPLES)
+    r = gradcheck.check(
+        jax.nn.logsumexp,
+        logsumexp_ref,
+        shapes=[(N,)],
+        domain=(-10.0, 10.0),
+        order=2,
+        dtype=dtype,
+        max_examples=EXAMPLES,
+    )
     assert r.ok, str(r)
     assert r.path == "probes" and "hvp fwd-over-rev" in r.modes["second order"]
 
@@ -107,11 +114,14 @@ def softplus_ref(a):
 
 # In float32 the gradient entries of a logsumexp over 1,024 logits are ~1e-3, and 1e-3 of that is
 # below float32's floor (atol 1e-5): the float32 case uses an elementwise map with O(1) entries.
-@pytest.mark.parametrize("fn, ref, dtype", [
-    (logsumexp_wrong_at_617, logsumexp_ref, "float64"),
-    (softplus_wrong_at_617, softplus_ref, "float64"),
-    (softplus_wrong_at_617, softplus_ref, "float32"),
-])
+@pytest.mark.parametrize(
+    "fn, ref, dtype",
+    [
+        (logsumexp_wrong_at_617, logsumexp_ref, "float64"),
+        (softplus_wrong_at_617, softplus_ref, "float64"),
+        (softplus_wrong_at_617, softplus_ref, "float32"),
+    ],
+)
 def test_a_rule_wrong_in_one_entry_of_1024_fails_and_names_it(fn, ref, dtype):
     r = gradcheck.check(fn, ref, shapes=[(N,)], domain=(-10.0, 10.0), dtype=dtype, max_examples=EXAMPLES)
     assert not r.ok
@@ -152,8 +162,9 @@ def test_pytree_output_and_per_leaf_domain():
     r = gradcheck.check(stats, stats_ref, shapes=[(3,)], max_examples=30)
     assert r.ok, str(r)
     shapes = [{"W": (2, 3), "b": (2,)}, (3,)]
-    r = gradcheck.check(dense, dense_ref, shapes=shapes, max_examples=30,
-                        domain=[{"W": (-1.0, 1.0), "b": (0.0, 2.0)}, (-3.0, 3.0)])
+    r = gradcheck.check(
+        dense, dense_ref, shapes=shapes, max_examples=30, domain=[{"W": (-1.0, 1.0), "b": (0.0, 2.0)}, (-3.0, 3.0)]
+    )
     assert r.ok, str(r)
     assert r.domain[-2] == (0.0, 2.0)
     with pytest.raises(ValueError, match=r"domain\[0\] must be \(lo, hi\) or a pytree of \(lo, hi\) pairs"):
@@ -167,7 +178,7 @@ def test_the_same_wrong_rule_is_caught_on_both_paths():
         return jnp.sin(x)
 
     f.defjvp(lambda p, t: (jnp.sin(p[0]), jnp.cos(p[0]) * t[0] * (1 + 1e-3 * (p[0] > 1))))
-    ref = lambda a: a.applyfunc(sp.sin)  # noqa: E731
+    ref = lambda a: a.applyfunc(sp.sin)
     for path in ("entries", "probes"):
         r = gradcheck.check(f, ref, shapes=[(3,)], domain=(-3.0, 3.0), max_examples=60, path=path)
         assert not r.ok and r.path == path, str(r)
@@ -202,7 +213,7 @@ def test_second_order_probe_catches_a_wrong_hessian():
         return jnp.cos(x)
 
     cos_wrong_slope.defjvp(lambda p, t: (jnp.cos(p[0]), -1.01 * jnp.sin(p[0]) * t[0]))
-    ref = lambda a: sum(a.applyfunc(sp.sin))  # noqa: E731
+    ref = lambda a: sum(a.applyfunc(sp.sin))
     r = gradcheck.check(g, ref, shapes=[(64,)], domain=(-3.0, 3.0), order=2, max_examples=EXAMPLES)
     assert not r.ok and {f.kind for f in r.failures} == {"second-derivative"}, str(r)
     assert np.isfinite(r.failures[0].expected)

@@ -31,11 +31,16 @@ def test_verify_exits_0_when_every_selected_claim_reaches_its_verdict(capsys):
 
 @pytest.fixture
 def missing_claim():
-    c = claims_mod.register(Claim(
-        id="demo.misses", title="a claim whose check fails", seeds=("000",), expected=("proved",),
-        derive=lambda: Derivation(statement=None),
-        verify=lambda d, s: [Finding(None, False, "an identity that did not simplify to 0", "sympy")],
-    ))
+    c = claims_mod.register(
+        Claim(
+            id="demo.misses",
+            title="a claim whose check fails",
+            seeds=("000",),
+            expected=("proved",),
+            derive=lambda: Derivation(statement=None),
+            verify=lambda d, s: [Finding(None, False, "an identity that did not simplify to 0", "sympy")],
+        )
+    )
     yield c
     claims_mod._REGISTRY.pop(c.id)
 

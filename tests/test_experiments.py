@@ -32,8 +32,14 @@ FOUR = "64-30-30-30-30-10"
 def vanish(tmp_path_factory):
     # the training in quick mode: T.QUICK (2 seeds, 150 epochs of mini-batch SGD, a few seconds)
     out = tmp_path_factory.mktemp("vanishing")
-    return vanishing(seeds=16, train_seeds=T.QUICK["seeds"], epochs=T.QUICK["epochs"],
-                     lr=T.QUICK["lr"], batch=T.QUICK["batch"], out=out)
+    return vanishing(
+        seeds=16,
+        train_seeds=T.QUICK["seeds"],
+        epochs=T.QUICK["epochs"],
+        lr=T.QUICK["lr"],
+        batch=T.QUICK["batch"],
+        out=out,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +72,7 @@ def test_plain_normal_init_fails_the_same_ratio_criterion_and_the_output_says_wh
     # the criterion above rejects plain N(0,1): its ratio is smaller, below the notes' bound 4
     for name, r in vanish.data["at_init"]["plain"].items():
         assert 1 < r["median_adjacent_ratio"] < 3, name
-        assert r["median_adjacent_ratio"] < vanish.data["at_init"]["scaled"][name][
-            "median_adjacent_ratio"]
+        assert r["median_adjacent_ratio"] < vanish.data["at_init"]["scaled"][name]["median_adjacent_ratio"]
     text = " ".join(vanish.findings)
     assert "does not carry over unchanged to 30-unit layers" in text
 
@@ -107,14 +112,12 @@ def _numpy_bias_gradients(Ws, bs, x, y, *, broken=False):
 def test_measured_speed_is_the_textbook_backprop_bias_gradient_and_a_broken_one_is_not(vanish):
     data = _common.digits()
     with gradcheck.float64():  # the networks the fixture trained: seeds 0 and 1, already compiled
-        flat, _ = _common.sweep(T._train_init((30, 30, 30, 30)), [np.arange(2, dtype=np.int32)],
-                                block=2)
+        flat, _ = _common.sweep(T._train_init((30, 30, 30, 30)), [np.arange(2, dtype=np.int32)], block=2)
     for seed in (0, 1):
         Ws, bs = [f[seed] for f in flat[:5]], [f[seed] for f in flat[5:]]
         got = np.asarray(vanish.data["at_init"]["scaled"][FOUR]["speed_per_seed"][seed])
         good = [np.linalg.norm(g) for g in _numpy_bias_gradients(Ws, bs, data.x, data.y)[:4]]
-        bad = [np.linalg.norm(g) for g in
-               _numpy_bias_gradients(Ws, bs, data.x, data.y, broken=True)[:4]]
+        bad = [np.linalg.norm(g) for g in _numpy_bias_gradients(Ws, bs, data.x, data.y, broken=True)[:4]]
         np.testing.assert_allclose(got, good, rtol=1e-10)
         assert not np.allclose(got[:3], bad[:3], rtol=1e-2)
 
@@ -167,18 +170,16 @@ def test_speed_during_training_is_the_textbook_bias_gradient_of_the_trained_netw
     data = _common.digits()
     E = 50
     with gradcheck.float64():
-        flat, _ = _common.sweep(T._train_init((30, 30, 30, 30)), [np.arange(1, dtype=np.int32)],
-                                block=1)
+        flat, _ = _common.sweep(T._train_init((30, 30, 30, 30)), [np.arange(1, dtype=np.int32)], block=1)
         key = jax.random.fold_in(jax.random.key(T._SHUFFLE_SEED), 0)
-        orders = [np.asarray(jax.random.permutation(jax.random.fold_in(key, e), 1000))
-                  for e in range(E)]
+        orders = [np.asarray(jax.random.permutation(jax.random.fold_in(key, e), 1000)) for e in range(E)]
     Ws, bs = [np.array(f[0]) for f in flat[:5]], [np.array(f[0]) for f in flat[5:]]
     W0 = [W.copy() for W in Ws]
     lr = T.QUICK["lr"]
     for k in range(100 * E):
         order = orders[k // 100]
         k = k % 100
-        idx = order[10 * k:10 * k + 10]
+        idx = order[10 * k : 10 * k + 10]
         x, y = data.x[idx], data.y[idx]
         zs, a, acts = [], x, [x]
         for W, b in zip(Ws, bs):
@@ -206,8 +207,7 @@ def test_speed_during_training_is_the_textbook_bias_gradient_of_the_trained_netw
 # --------------------------------------------------------------------------------------------
 # slowdown
 # --------------------------------------------------------------------------------------------
-def test_saturated_neuron_stays_above_0_9_for_100_quadratic_epochs_the_other_falls_below_half(
-        slow):
+def test_saturated_neuron_stays_above_0_9_for_100_quadratic_epochs_the_other_falls_below_half(slow):
     q = slow.data["curves"]["quadratic"]
     bad, good = np.asarray(q["w=2,b=2"]["output"]), np.asarray(q["w=0.6,b=0.9"]["output"])
     assert bad[0] > 0.98 and np.all(bad[:101] > 0.9)
@@ -324,6 +324,7 @@ def test_interrupted_write_leaves_the_previous_file_intact(tmp_path, monkeypatch
 
     with pytest.raises(KeyboardInterrupt):
         _common.write_png(target, Exploding())
+
     def interrupted(*a):
         raise KeyboardInterrupt
 
@@ -346,10 +347,8 @@ def test_seed_sweep_split_over_four_devices_gives_identical_numbers(vanish):
         " np.ones(16)], block=16)\n"
         "import json; print(json.dumps([info.devices, info.rows_per_device, s.tolist()]))\n"
     )
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
-               JAX_PLATFORMS="cpu")
-    got = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         timeout=300)
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
+    got = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert got.returncode == 0, got.stderr
     devices, split, values = json.loads(got.stdout)
     assert devices == 4 and split == [4, 4, 4, 4]

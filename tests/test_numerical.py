@@ -31,6 +31,7 @@ def _f64(a):
 def _jvp_truth(f, X, V, order=1):
     """d/dt (or d2/dt2) f(x + t v) at 0 by forward-mode autodiff in float64, (B, K)."""
     with jax.enable_x64(True):
+
         def d1(x, v):
             return jax.jvp(f, (x,), (v,))[1]
 
@@ -142,8 +143,10 @@ def test_error_bound_covers_true_error_hypothesis(which, order, seed, x_scale, v
 
 
 @settings(max_examples=10, deadline=None)
-@given(x=hnp.arrays(np.float64, (8, 3), elements=st.floats(-4, 4)),
-       v=hnp.arrays(np.float64, (8, 3), elements=st.floats(-2, 2)))
+@given(
+    x=hnp.arrays(np.float64, (8, 3), elements=st.floats(-4, 4)),
+    v=hnp.arrays(np.float64, (8, 3), elements=st.floats(-2, 2)),
+)
 def test_error_bound_covers_drawn_points(x, v):
     def f(y):
         return jnp.stack([jnp.sin(y[0] * y[1]) + jnp.exp(y[2] / 2), jnp.tanh(y).sum()])
@@ -204,15 +207,13 @@ def test_large_magnitudes_in_relative_terms():
                 truth = _jvp_truth(f, x, np.ones_like(x), 2)[:, 0]
             assert est.converged.all()
             np.testing.assert_allclose(est.value[:, 0], truth, rtol=1e-9)
-            assert np.all(np.abs(est.value[:, 0] - truth) <= est.error[:, 0]
-                          + 4 * EPS * np.abs(truth))
+            assert np.all(np.abs(est.value[:, 0] - truth) <= est.error[:, 0] + 4 * EPS * np.abs(truth))
     # a function that varies on a scale far below the default steps is flagged, not misjudged;
     # a smaller base step resolves it
     x = np.array([[3e-6], [-0.2]])
     est = directional_derivative(lambda y: jnp.sin(1e6 * y[0]), x, np.ones_like(x))
     assert not est.converged.any()
-    est = directional_derivative(lambda y: jnp.sin(1e6 * y[0]), x, np.ones_like(x),
-                                 base_step=1e-7)
+    est = directional_derivative(lambda y: jnp.sin(1e6 * y[0]), x, np.ones_like(x), base_step=1e-7)
     assert est.converged.all()
     np.testing.assert_allclose(est.value[:, 0], 1e6 * np.cos(1e6 * x[:, 0]), rtol=1e-9)
     # a linear function of large slope and large argument: its derivative, exactly
@@ -271,8 +272,7 @@ def test_non_finite_values_are_flagged():
     est = directional_derivative(lambda x: jnp.where(x[0] == 0.5, jnp.nan, x[0]), [[0.5]], one)
     assert not est.converged.any()
     # undefined only beyond the largest steps: the small steps still judge it
-    est = directional_derivative(lambda x: jnp.where(x[0] > 0.55, jnp.nan, jnp.sin(x[0])),
-                                 [[0.5]], one)
+    est = directional_derivative(lambda x: jnp.where(x[0] > 0.55, jnp.nan, jnp.sin(x[0])), [[0.5]], one)
     assert est.converged.all() and abs(est.value[0, 0] - np.cos(0.5)) < 1e-10
 
 

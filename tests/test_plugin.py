@@ -80,7 +80,11 @@ def test_use_overrides_the_environment_and_use_of_the_previous_restores_it(monke
     monkeypatch.setenv("HYPOTHESIS_PROFILE", "default")
     previous = profiles.use(profile="thorough", seed=9)
     try:
-        assert (profiles.current_profile(), profiles.default_seed(), profiles.default_examples()) == ("thorough", 9, 5000)
+        assert (profiles.current_profile(), profiles.default_seed(), profiles.default_examples()) == (
+            "thorough",
+            9,
+            5000,
+        )
         assert gradcheck.Settings.from_profile().profile == "thorough"  # claims follow it too
     finally:
         profiles.use(**previous)
@@ -89,8 +93,11 @@ def test_use_overrides_the_environment_and_use_of_the_previous_restores_it(monke
 
 @pytest.mark.parametrize(
     "kwargs, message",
-    [({"profile": "fast"}, "profile must be one of"), ({"seed": -1}, "seed must be an integer >= 0"),
-     ({"seed": True}, "seed must be an integer >= 0")],
+    [
+        ({"profile": "fast"}, "profile must be one of"),
+        ({"seed": -1}, "seed must be an integer >= 0"),
+        ({"seed": True}, "seed must be an integer >= 0"),
+    ],
     ids=["profile", "negative-seed", "bool-seed"],
 )
 def test_use_rejects_a_bad_profile_or_seed_and_changes_nothing(kwargs, message):
@@ -139,7 +146,10 @@ def test_ini_options_set_them_and_the_command_line_wins(pytester, outer_defaults
     pytester.makepyfile(READ_DEFAULTS)
     assert seen(pytester.runpytest("-s")) == ["thorough", "11", "5000", "1000"]
     assert seen(pytester.runpytest("-s", "--gradcheck-seed=2", "--gradcheck-profile=default")) == [
-        "default", "2", "200", "60"
+        "default",
+        "2",
+        "200",
+        "60",
     ]
 
 
@@ -153,7 +163,11 @@ def test_the_header_says_profile_and_seed_when_chosen(pytester):
     "args, ini, message",
     [
         (["--gradcheck-profile=fast"], "", "--gradcheck-profile must be one of ['default', 'thorough'], got 'fast'"),
-        ([], "gradcheck_profile = fast", "ini option gradcheck_profile must be one of ['default', 'thorough'], got 'fast'"),
+        (
+            [],
+            "gradcheck_profile = fast",
+            "ini option gradcheck_profile must be one of ['default', 'thorough'], got 'fast'",
+        ),
         (["--gradcheck-seed=-1"], "", "--gradcheck-seed must be an integer >= 0, got '-1'"),
         ([], "gradcheck_seed = seven", "ini option gradcheck_seed must be an integer >= 0, got 'seven'"),
     ],
@@ -200,7 +214,9 @@ def test_markers_are_registered_so_strict_markers_passes(pytester):
         """
     )
     pytester.runpytest("--strict-markers").assert_outcomes(passed=1)
-    pytester.runpytest("--markers").stdout.fnmatch_lines(["@pytest.mark.gradcheck: *", "@pytest.mark.gradcheck_claim(id): *"])
+    pytester.runpytest("--markers").stdout.fnmatch_lines(
+        ["@pytest.mark.gradcheck: *", "@pytest.mark.gradcheck_claim(id): *"]
+    )
 
 
 # ---- claims as items -------------------------------------------------------------------------
@@ -215,17 +231,19 @@ def test_a_claim_item_fails_showing_claim_verdicts_finding_and_replay(pytester, 
     monkeypatch.setitem(_registry._REGISTRY, "fake.holds", fake_claim(expected=("proved",)))
     result = pytester.runpytest("--gradcheck-claims=fake.holds", "--gradcheck-seed=5")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines([
-        "*_ claim fake.holds _*",
-        "claim fake.holds: one plus one is two",
-        "  expected verdict: proved",
-        "  reached verdict:  verified",
-        "  findings:",
-        "    ok  verified  1 + 1 == 2 (arithmetic)",
-        "  checked with profile * points per check), seed 5, in * s",
-        "  replay: pytest --gradcheck-claims=fake.holds --gradcheck-profile=* --gradcheck-seed=5",
-        "FAILED gradcheck-claims::fake.holds*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*_ claim fake.holds _*",
+            "claim fake.holds: one plus one is two",
+            "  expected verdict: proved",
+            "  reached verdict:  verified",
+            "  findings:",
+            "    ok  verified  1 + 1 == 2 (arithmetic)",
+            "  checked with profile * points per check), seed 5, in * s",
+            "  replay: pytest --gradcheck-claims=fake.holds --gradcheck-profile=* --gradcheck-seed=5",
+            "FAILED gradcheck-claims::fake.holds*",
+        ]
+    )
 
 
 def test_a_real_claim_passes_and_fails_once_its_expected_verdict_is_changed(pytester, monkeypatch):
@@ -247,8 +265,13 @@ def test_claims_are_selected_like_gradcheck_verify(pytester, monkeypatch):
     result.stdout.fnmatch_lines([f"{len(ids)} tests collected*"])
     # they are collected as tests are, so -k and --deselect filter them
     kept = pytester.runpytest(
-        "--collect-only", "-q", "--gradcheck-claims=softmax", "-k", "not jacobian",
-        "--deselect", "gradcheck-claims::softmax.stable",
+        "--collect-only",
+        "-q",
+        "--gradcheck-claims=softmax",
+        "-k",
+        "not jacobian",
+        "--deselect",
+        "gradcheck-claims::softmax.stable",
     ).outlines
     assert [ln for ln in kept if ln.startswith("gradcheck-claims::")] == [
         f"gradcheck-claims::{i}" for i in softmax if i not in ("softmax.jacobian", "softmax.stable")

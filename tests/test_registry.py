@@ -44,20 +44,29 @@ def test_a_claim_whose_findings_miss_the_expected_verdict_does_not_hold():
     from gradcheck import Claim, Derivation, Finding
 
     claim = Claim(
-        id="demo.wrong_expectation", title="demo", seeds=("000",), expected=("refuted",),
+        id="demo.wrong_expectation",
+        title="demo",
+        seeds=("000",),
+        expected=("refuted",),
         derive=lambda: Derivation(statement=None),
         verify=lambda d, s: [Finding("proved", True, "x", "test")],
     )
     r = claim.run(Settings(max_examples=1))
     assert not r.ok
     claim2 = Claim(
-        id="demo.failed_finding", title="demo", seeds=("000",), expected=("proved",),
+        id="demo.failed_finding",
+        title="demo",
+        seeds=("000",),
+        expected=("proved",),
         derive=lambda: Derivation(statement=None),
         verify=lambda d, s: [Finding("proved", True, "x", "t"), Finding(None, False, "y", "t")],
     )
     assert not claim2.run(Settings(max_examples=1)).ok
     claim3 = Claim(
-        id="demo.raises", title="demo", seeds=("000",), expected=("proved",),
+        id="demo.raises",
+        title="demo",
+        seeds=("000",),
+        expected=("proved",),
         derive=lambda: Derivation(statement=None),
         verify=lambda d, s: 1 / 0,
     )
@@ -142,8 +151,11 @@ def _imports(path: Path) -> set[str]:
 
 def test_only_the_catalogue_loader_imports_proofs():
     package = Path(gradcheck.__file__).parent
-    importers = sorted(str(p.relative_to(package)) for p in package.rglob("*.py")
-                       if any(m == "proofs" or m.startswith("proofs.") for m in _imports(p)))
+    importers = sorted(
+        str(p.relative_to(package))
+        for p in package.rglob("*.py")
+        if any(m == "proofs" or m.startswith("proofs.") for m in _imports(p))
+    )
     assert importers == ["catalogue/_load.py"]
 
 

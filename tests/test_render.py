@@ -18,8 +18,7 @@ import sympy as sp
 
 import gradcheck
 from gradcheck import Claim, ClaimResult, Derivation, Finding, Settings, Step, render
-from gradcheck.symbolic import printing
-from gradcheck.symbolic import sigma
+from gradcheck.symbolic import printing, sigma
 
 CLAIMS = gradcheck.registry()
 
@@ -30,6 +29,7 @@ def _balanced(tex: str) -> bool:
 
 
 # --- every registered claim --------------------------------------------------------------
+
 
 @pytest.mark.parametrize("claim_id", sorted(CLAIMS))
 def test_every_registered_claim_renders_to_latex_and_markdown(claim_id):
@@ -124,8 +124,10 @@ def _chain_grad_b1(depth: int):
 
 def test_chain_rule_product_for_four_layers_prints_per_layer_factors_in_order():
     grad = _chain_grad_b1(4)
-    expected = (r"\sigma'(z_{1}) w_{2} \sigma'(z_{2}) w_{3} \sigma'(z_{3}) w_{4} \sigma'(z_{4}) "
-                r"\frac{\partial C}{\partial a_{4}}")
+    expected = (
+        r"\sigma'(z_{1}) w_{2} \sigma'(z_{2}) w_{3} \sigma'(z_{3}) w_{4} \sigma'(z_{4}) "
+        r"\frac{\partial C}{\partial a_{4}}"
+    )
     assert printing.latex(grad) == expected
     # SymPy's default printing of the same object is not the notes' product
     assert sp.latex(grad) != expected and r"\sigma'(z_{1})" not in sp.latex(grad)
@@ -147,9 +149,11 @@ def test_softmax_jacobian_derived_by_sympy_prints_as_y_i_times_delta_ij_minus_y_
     assert not any(e.has(S) or e.has(*a) for e in named)
     tex = printing.latex(named)
     # the note's y_i (1 - y_j) on the diagonal, - y_i y_j off it: y_i (delta_ij - y_j)
-    assert tex == (r"\left(\begin{matrix}y_{0} \left(1 - y_{0}\right) & - y_{0} y_{1} & - y_{0} y_{2}\\"
-                   r"- y_{0} y_{1} & y_{1} \left(1 - y_{1}\right) & - y_{1} y_{2}\\"
-                   r"- y_{0} y_{2} & - y_{1} y_{2} & y_{2} \left(1 - y_{2}\right)\end{matrix}\right)")
+    assert tex == (
+        r"\left(\begin{matrix}y_{0} \left(1 - y_{0}\right) & - y_{0} y_{1} & - y_{0} y_{2}\\"
+        r"- y_{0} y_{1} & y_{1} \left(1 - y_{1}\right) & - y_{1} y_{2}\\"
+        r"- y_{0} y_{2} & - y_{1} y_{2} & y_{2} \left(1 - y_{2}\right)\end{matrix}\right)"
+    )
 
 
 def test_key_claims_of_the_catalogue_contain_their_factors():
@@ -162,22 +166,39 @@ def test_key_claims_of_the_catalogue_contain_their_factors():
     if "chain.grad_b1" in CLAIMS:
         claim = CLAIMS["chain.grad_b1"]
         tex = claim.latex() + claim.latex(steps=True)
-        factors = [r"\sigma'(z_{1})", "w_{2}", r"\sigma'(z_{2})", "w_{3}", r"\sigma'(z_{3})", "w_{4}",
-                   r"\sigma'(z_{4})", "a_{4}}"]
+        factors = [
+            r"\sigma'(z_{1})",
+            "w_{2}",
+            r"\sigma'(z_{2})",
+            "w_{3}",
+            r"\sigma'(z_{3})",
+            "w_{4}",
+            r"\sigma'(z_{4})",
+            "a_{4}}",
+        ]
         for factor in factors:
             assert factor in tex, (factor, tex)
         checked += 1
     if not checked:
-        pytest.skip("neither softmax.jacobian nor chain.grad_b1 is registered yet; the renderer's own "
-                    "chain and softmax tests above cover the notation")
+        pytest.skip(
+            "neither softmax.jacobian nor chain.grad_b1 is registered yet; the renderer's own "
+            "chain and softmax tests above cover the notation"
+        )
 
 
 # --- layout ------------------------------------------------------------------------------
 
+
 def _demo(statement, steps=(), derive=None, cid="demo.render"):
-    return Claim(id=cid, title="demo: <x> & 50%", seeds=("000",), expected=("proved",),
-                 derive=derive or (lambda: Derivation(statement=statement, steps=list(steps))),
-                 verify=lambda d, s: [], statement="a_j <= 1 & so on")
+    return Claim(
+        id=cid,
+        title="demo: <x> & 50%",
+        seeds=("000",),
+        expected=("proved",),
+        derive=derive or (lambda: Derivation(statement=statement, steps=list(steps))),
+        verify=lambda d, s: [],
+        statement="a_j <= 1 & so on",
+    )
 
 
 def test_several_relations_become_one_aligned_block_with_one_label():
@@ -192,8 +213,9 @@ def test_step_notes_are_escaped_prose_and_each_step_is_one_aligned_line():
     c = _demo(sp.Eq(x, 1, evaluate=False), [Step(x, sp.Integer(1), "50% of a_j & {b}"), Step(x, 2 * x - x, "")])
     body = c.latex(steps=True)
     # the ASCII a_j of the note is typeset as math; the rest is escaped prose
-    assert body == ("\\intertext{50\\% of $a_{j}$ \\& \\{b\\}}\nx &= 1 \\notag \\\\\n"
-                    "x &= x \\label{claim:demo.render:steps}")
+    assert body == (
+        "\\intertext{50\\% of $a_{j}$ \\& \\{b\\}}\nx &= 1 \\notag \\\\\nx &= x \\label{claim:demo.render:steps}"
+    )
     md = c.markdown()
     assert "1. $x = 1$ (50% of $a_{j}$ & {b})" in md and "2. $x = x$" in md
     assert "demo: \\<x\\> & 50%" in md
@@ -201,11 +223,13 @@ def test_step_notes_are_escaped_prose_and_each_step_is_one_aligned_line():
 
 def test_tex_text_escapes_every_special_character():
     assert printing.tex_text("a_b & c% $d$ #e {f} ~ ^ \\ <|>") == (
-        r"a\_b \& c\% \$d\$ \#e \{f\} \~{} \^{} \textbackslash{} $<$$|$$>$")
+        r"a\_b \& c\% \$d\$ \#e \{f\} \~{} \^{} \textbackslash{} $<$$|$$>$"
+    )
     assert printing.tex_text("σ′ ≤ ¼") == r"$\sigma$' $\leq$ \texttt{U+00BC}"
 
 
 # --- bad input ---------------------------------------------------------------------------
+
 
 def test_unknown_claim_id_is_rejected_with_its_name():
     with pytest.raises(KeyError, match="no.such"):
@@ -268,13 +292,26 @@ def test_a_claim_id_that_is_no_latex_label_is_rejected():
 
 # --- the JSON record ---------------------------------------------------------------------
 
+
 def test_the_json_record_is_strict_json_with_what_was_checked():
     c = _demo(sp.Eq(sp.Symbol("x"), 1, evaluate=False))
     findings = [
-        Finding("refuted", True, "naive softmax overflows", "hypothesis (shrunk)",
-                counterexample=np.array([710.0, np.inf]), record={"examples": 200, "seed": 3, "dtype": "float64"}),
-        Finding("measured", True, "ratio", "jax", figure={"ratio": float("nan"), "n": np.int64(4)},
-                record={"dtype": "float32", "tolerance": {"rtol": 1e-4, "atol": 1e-6}, "examples": 10}),
+        Finding(
+            "refuted",
+            True,
+            "naive softmax overflows",
+            "hypothesis (shrunk)",
+            counterexample=np.array([710.0, np.inf]),
+            record={"examples": 200, "seed": 3, "dtype": "float64"},
+        ),
+        Finding(
+            "measured",
+            True,
+            "ratio",
+            "jax",
+            figure={"ratio": float("nan"), "n": np.int64(4)},
+            record={"dtype": "float32", "tolerance": {"rtol": 1e-4, "atol": 1e-6}, "examples": 10},
+        ),
     ]
     result = ClaimResult(c, findings, 1.25, Settings(max_examples=200, seed=3, profile="default"))
     rec = render.result_record(result, date="2025-01-01T00:00:00+00:00", packages={"jax": "x"})
@@ -295,16 +332,22 @@ def test_the_json_record_is_strict_json_with_what_was_checked():
 
 def test_the_verification_record_names_dtype_tolerance_examples_seed_and_command():
     c = _demo(sp.Eq(sp.Symbol("x"), 1, evaluate=False))
-    f = Finding("verified", True, "agree", "gradcheck.check",
-                record={"dtype": "float64", "tolerance": {"rtol": 1e-7, "atol": 1e-10}, "examples": 260, "seed": 0})
+    f = Finding(
+        "verified",
+        True,
+        "agree",
+        "gradcheck.check",
+        record={"dtype": "float64", "tolerance": {"rtol": 1e-7, "atol": 1e-10}, "examples": 260, "seed": 0},
+    )
     rec = render.result_record(ClaimResult(c, [f], 0.5, Settings()), packages={})
     md = render.write_verification(render.MarkdownWriter(), rec)
     assert "float64, rtol 1e-07, atol 1e-10, 260 examples, seed 0" in md
     assert "gradcheck verify demo.render --seed 0 --profile default" in md
     tex = render.write_verification(render.LatexWriter(), rec)
     assert r"\texttt{gradcheck verify demo.render -{}-{}seed 0 -{}-{}profile default}" in tex
-    failed = render.result_record(ClaimResult(c, [], 0.1, Settings(), error="Traceback\nZeroDivisionError: x"),
-                                  packages={})
+    failed = render.result_record(
+        ClaimResult(c, [], 0.1, Settings(), error="Traceback\nZeroDivisionError: x"), packages={}
+    )
     tex = render.write_verification(render.LatexWriter(), failed)
     assert re.search(r"reached: none; \\textbf\{DOES NOT HOLD\}", tex)
     assert r"The claim's code raised: \texttt{ZeroDivisionError: x}." in tex
@@ -321,14 +364,19 @@ def test_infinities_render_as_infty_not_as_text():
 
 # --- math as math: titles, statements, notes and records ----------------------------------
 
+
 def test_a_known_claims_title_statement_and_step_render_as_latex():
     from gradcheck.symbolic.printing import tex_heading, tex_prose
 
     c = CLAIMS["chain.exploding"]
-    assert tex_heading(c.title) == (r"\texorpdfstring{$w_{j} = 100$ with $z_{j} = 0$ makes the gradient explode as "
-                                     r"$25^{L}$}{w\_j = 100 with z\_j = 0 makes the gradient explode as 25\^{}L}")
-    assert tex_prose(c.statement).startswith(r"with $w_{j} = 100$ and $b_{j} = -100 a_{j-1}$, $z_{j} = 0$ and "
-                                             r"$w_{j} \sigma'(z_{j}) = 25$ in every layer")
+    assert tex_heading(c.title) == (
+        r"\texorpdfstring{$w_{j} = 100$ with $z_{j} = 0$ makes the gradient explode as "
+        r"$25^{L}$}{w\_j = 100 with z\_j = 0 makes the gradient explode as 25\^{}L}"
+    )
+    assert tex_prose(c.statement).startswith(
+        r"with $w_{j} = 100$ and $b_{j} = -100 a_{j-1}$, $z_{j} = 0$ and "
+        r"$w_{j} \sigma'(z_{j}) = 25$ in every layer"
+    )
     steps = c.latex(steps=True)
     # the factor is not swallowed by a subscript (it printed as w_{j \sigma'(z_j)})
     assert "\nw_j \\sigma'(z_j) &= 25 \\notag" in steps and r"w_{j \sigma" not in steps
@@ -337,9 +385,11 @@ def test_a_known_claims_title_statement_and_step_render_as_latex():
 
 def test_ascii_maths_in_prose_is_typeset_and_identifiers_are_left_alone():
     assert printing.ascii_math("dC/db_1 = 25^(L-1) (1/2 - y) / 4 at L = 4: grows as 25^L.") == (
-        r"$\partial C/\partial b_{1} = 25^{L-1}$ (1/2 - y) / 4 at L = 4: grows as $25^{L}$.")
+        r"$\partial C/\partial b_{1} = 25^{L-1}$ (1/2 - y) / 4 at L = 4: grows as $25^{L}$."
+    )
     assert printing.ascii_math("w_j sigma'(z_j) = 100 sigma'(0) = 25") == (
-        r"$w_{j} \sigma'(z_{j}) = 100 \sigma'(0) = 25$")
+        r"$w_{j} \sigma'(z_{j}) = 100 \sigma'(0) = 25$"
+    )
     plain = "the map_rows call over chain.grad_b1 (float64, seed 0)"
     assert printing.ascii_math(plain) == plain
     # prose written as LaTeX passes through; the Markdown keeps $...$ for GitHub and escapes the rest

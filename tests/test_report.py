@@ -29,8 +29,8 @@ import sympy as sp
 
 import gradcheck
 from gradcheck import cli, render
-from gradcheck.cli import _report as _cli_report
 from gradcheck.catalogue import Claim, ClaimResult, Derivation, Finding, Settings, Step, select
+from gradcheck.cli import _report as _cli_report
 from gradcheck.render import figures
 from gradcheck.symbolic import printing
 
@@ -65,13 +65,24 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
 
 
 def _pages(pdf: Path) -> list[str]:
-    n = int(re.search(r"Pages:\s+(\d+)", subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True,
-                                                          check=True).stdout).group(1))
-    return [subprocess.run(["pdftotext", "-layout", "-f", str(i), "-l", str(i), str(pdf), "-"],
-                           capture_output=True, text=True, check=True).stdout for i in range(1, n + 1)]
+    n = int(
+        re.search(
+            r"Pages:\s+(\d+)", subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
+        ).group(1)
+    )
+    return [
+        subprocess.run(
+            ["pdftotext", "-layout", "-f", str(i), "-l", str(i), str(pdf), "-"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for i in range(1, n + 1)
+    ]
 
 
 # --- what the report contains ------------------------------------------------------------
+
 
 def test_report_writes_tex_markdown_json_and_every_figure(report):
     for name in ("report.tex", "report.md", "results.json"):
@@ -91,8 +102,10 @@ def test_report_writes_tex_markdown_json_and_every_figure(report):
 
 
 def test_results_json_records_verdicts_and_how_each_claim_was_checked(report):
-    doc = json.loads((report / "results.json").read_text(),
-                     parse_constant=lambda c: pytest.fail(f"results.json is not strict JSON: {c}"))
+    doc = json.loads(
+        (report / "results.json").read_text(),
+        parse_constant=lambda c: pytest.fail(f"results.json is not strict JSON: {c}"),
+    )
     assert [c["id"] for c in doc["claims"]] == SELECTION
     assert doc["packages"]["jax"] and doc["packages"]["sympy"] and doc["date"]
     for c in doc["claims"]:
@@ -104,7 +117,7 @@ def test_results_json_records_verdicts_and_how_each_claim_was_checked(report):
             assert c["examples"] and any(f["examples"] for f in c["findings"])
         for key in ("figure", "counterexample", "dtype", "tolerance", "date", "command"):
             assert key in c
-    tanh = doc["claims"][1]  # noqa: the selection's order
+    tanh = doc["claims"][1]  # the selection's order
     assert tanh["counterexample"] is not None  # the note's "tanh' < 1" is refuted at a shrunk point
     assert {f["name"] for f in doc["figures"]} == {"sigmoid", "tanh", "window", "softmax_overflow"}
 
@@ -129,6 +142,7 @@ def test_the_printed_command_reproduces_the_claim(capsys):
 
 
 # --- the PDF -----------------------------------------------------------------------------
+
 
 def test_missing_pdflatex_fails_in_ci_and_skips_with_the_reason_elsewhere(monkeypatch):
     monkeypatch.setattr(shutil, "which", lambda name: None)
@@ -174,13 +188,15 @@ def test_every_registered_claims_latex_compiles_with_pdflatex(tmp_path):
     (tmp_path / "all.tex").write_text(doc)
     assert _cli_report.compile_pdf(tmp_path / "all.tex", runs=1).exists()
     # and a broken body is seen to fail
-    (tmp_path / "bad.tex").write_text(doc.replace(r"\end{align}", "", 1) if r"\end{align}" in doc
-                                      else doc.replace(r"\end{equation}", "", 1))
+    (tmp_path / "bad.tex").write_text(
+        doc.replace(r"\end{align}", "", 1) if r"\end{align}" in doc else doc.replace(r"\end{equation}", "", 1)
+    )
     with pytest.raises(RuntimeError, match="pdflatex failed"):
         _cli_report.compile_pdf(tmp_path / "bad.tex", runs=1)
 
 
 # --- written whole -----------------------------------------------------------------------
+
 
 def test_write_whole_keeps_the_old_file_when_interrupted_mid_write(tmp_path, monkeypatch):
     target = tmp_path / "results.json"
@@ -231,8 +247,14 @@ def test_an_interrupted_report_run_leaves_the_previous_report_whole(report, tmp_
     changed_fig.suptitle("a new version")
     fast_figure = [figures.Figure("sigmoid", "t", "c", {}, changed_fig)]
     with pytest.raises(KeyboardInterrupt):
-        _cli_report.build_report(claims, Settings(max_examples=20), out, _cli_report.Console(quiet=True),
-                                 pdf=False, make_figures=lambda: fast_figure)
+        _cli_report.build_report(
+            claims,
+            Settings(max_examples=20),
+            out,
+            _cli_report.Console(quiet=True),
+            pdf=False,
+            make_figures=lambda: fast_figure,
+        )
     after = _snapshot(out)
     assert set(after) == set(before), "a file appeared or vanished"
     changed = [name for name in after if after[name] != before[name]]
@@ -246,6 +268,7 @@ def test_an_interrupted_report_run_leaves_the_previous_report_whole(report, tmp_
 
 # --- the figures are computed ------------------------------------------------------------
 
+
 def test_the_figures_show_the_numbers_their_claims_computed(report):
     # the bisections themselves are the claims' (softmax.stable, chain.window): tests/test_catalogue_*.py
     doc = json.loads((report / "results.json").read_text())
@@ -258,6 +281,7 @@ def test_the_figures_show_the_numbers_their_claims_computed(report):
 
 
 # --- the commands and their bad input ----------------------------------------------------
+
 
 def test_latex_command_prints_the_equation_body_with_its_label(capsys):
     assert cli.main(["latex", "sigmoid.derivative"]) == 0
@@ -288,12 +312,22 @@ def test_a_claim_that_cannot_be_rendered_is_reported_as_such_not_dropped(tmp_pat
 
     from gradcheck import Claim, Derivation, Finding
 
-    broken = Claim(id="demo.unrenderable", title="demo", seeds=("003",), expected=("proved",),
-                   derive=lambda: Derivation(statement=sp.Gt(2, 1)),  # evaluates to True
-                   verify=lambda d, s: [Finding("proved", True, "2 > 1", "arithmetic")])
-    results, records, pdf = _cli_report.build_report([broken], Settings(max_examples=1), tmp_path,
-                                                     _cli_report.Console(quiet=True), pdf=False,
-                                                     make_figures=lambda: [])
+    broken = Claim(
+        id="demo.unrenderable",
+        title="demo",
+        seeds=("003",),
+        expected=("proved",),
+        derive=lambda: Derivation(statement=sp.Gt(2, 1)),  # evaluates to True
+        verify=lambda d, s: [Finding("proved", True, "2 > 1", "arithmetic")],
+    )
+    results, records, pdf = _cli_report.build_report(
+        [broken],
+        Settings(max_examples=1),
+        tmp_path,
+        _cli_report.Console(quiet=True),
+        pdf=False,
+        make_figures=lambda: [],
+    )
     assert results[0].ok and pdf is None
     assert "evaluate=False" in records[0]["render_error"]
     assert "holds, **not rendered**" in (tmp_path / "report.md").read_text()
@@ -329,6 +363,7 @@ def test_report_pdf_text_has_no_ascii_maths_in_titles_or_statements(report):
 
 # --- one walk, two formats ---------------------------------------------------------------
 
+
 class _Recording:
     """A writer that logs each part it is asked for (and its title or id), then writes it."""
 
@@ -345,24 +380,41 @@ class _Recording:
             key = first.get("id", first.get("name")) if isinstance(first, dict) else first
             self.calls.append((name, key if isinstance(key, str) else None))
             return part(*args, **kwargs)
+
         return logged
 
 
 def _demo(statement, steps=(), cid="demo.one"):
-    return Claim(id=cid, title="demo: <x> & 50%", seeds=("000",), expected=("proved",),
-                 derive=lambda: Derivation(statement=statement, steps=list(steps)),
-                 verify=lambda d, s: [], statement="a_j <= 1 & so on")
+    return Claim(
+        id=cid,
+        title="demo: <x> & 50%",
+        seeds=("000",),
+        expected=("proved",),
+        derive=lambda: Derivation(statement=statement, steps=list(steps)),
+        verify=lambda d, s: [],
+        statement="a_j <= 1 & so on",
+    )
 
 
 def _report_records():
     x = sp.Symbol("x")
     ok = _demo(sp.Eq(x, 1, evaluate=False), [Step(x, sp.Integer(1), "a_j"), Step(x, 2 * x - x, "")], cid="demo.one")
     broken = _demo(sp.Gt(2, 1), cid="other.two")  # evaluates to True: not rendered
-    findings = [Finding("proved", True, "x = 1", "sympy", counterexample=[1.0]),
-                Finding("verified", False, "agree", "gradcheck.check", figure={"r": 2.0},
-                        record={"dtype": "float64", "tolerance": {"rtol": 1e-7}, "examples": 20, "seed": 0})]
-    results = [ClaimResult(ok, findings, 0.5, Settings()),
-               ClaimResult(broken, [], 0.1, Settings(), error="Traceback\nZeroDivisionError: x")]
+    findings = [
+        Finding("proved", True, "x = 1", "sympy", counterexample=[1.0]),
+        Finding(
+            "verified",
+            False,
+            "agree",
+            "gradcheck.check",
+            figure={"r": 2.0},
+            record={"dtype": "float64", "tolerance": {"rtol": 1e-7}, "examples": 20, "seed": 0},
+        ),
+    ]
+    results = [
+        ClaimResult(ok, findings, 0.5, Settings()),
+        ClaimResult(broken, [], 0.1, Settings(), error="Traceback\nZeroDivisionError: x"),
+    ]
     return [render.claim_entry(r, "2025-01-01", {"jax": "x"}) for r in results]
 
 

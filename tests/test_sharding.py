@@ -82,7 +82,10 @@ def four_device_run(tmp_path_factory):
     script = CHILD.format(tests_dir=os.path.dirname(__file__))
     proc = subprocess.run(
         [sys.executable, "-c", script, str(out)],
-        env=env, capture_output=True, text=True, timeout=300,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1]), dict(np.load(out))
@@ -156,7 +159,10 @@ def test_sweep_over_two_processes_with_jax_distributed_matches_one_device(tmp_pa
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", script, str(port), str(pid), str(tmp_path / f"p{pid}.npz")],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for pid in (0, 1)
     ]
@@ -226,9 +232,18 @@ def test_block_rows_depends_on_row_count_only():
         (lambda: map_rows(lambda a: a), r"at least one array"),
         (lambda: map_rows(lambda a: np.asarray(a) + 1, np.ones(4)), r"f: expected a JAX-traceable"),
     ],
-    ids=["rows-differ", "scalar", "no-rows", "output-reduces-rows", "output-transposed",
-         "block-zero", "no-devices", "not-callable", "no-arrays",
-         "not-traceable"],
+    ids=[
+        "rows-differ",
+        "scalar",
+        "no-rows",
+        "output-reduces-rows",
+        "output-transposed",
+        "block-zero",
+        "no-devices",
+        "not-callable",
+        "no-arrays",
+        "not-traceable",
+    ],
 )
 def test_bad_input_is_rejected_with_the_argument_named(call, message):
     with pytest.raises((ValueError, TypeError), match=message):

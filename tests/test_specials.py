@@ -66,7 +66,12 @@ CASES = [
     ("elliptic_e2", sp.elliptic_e(x, y), (0.8, 0.3), lambda x, y: mp.ellipe(x, y)),
     ("elliptic_f", sp.elliptic_f(x, y), (0.8, 0.3), lambda x, y: mp.ellipf(x, y)),
     ("elliptic_pi", sp.elliptic_pi(x, y), (0.3, 0.4), lambda x, y: mp.ellippi(x, y)),
-    ("elliptic_pi3", sp.elliptic_pi(x, sp.Rational(9, 10), y), (0.3, 0.4), lambda x, y: mp.ellippi(x, mp.mpf(9) / 10, y)),
+    (
+        "elliptic_pi3",
+        sp.elliptic_pi(x, sp.Rational(9, 10), y),
+        (0.3, 0.4),
+        lambda x, y: mp.ellippi(x, mp.mpf(9) / 10, y),
+    ),
     ("dirichlet_eta", sp.dirichlet_eta(x), (1.7, 0.0), lambda x, y: mp.altzeta(x)),
     # sp.diff leaves Derivative(zeta(s), s): prepare() turns it into a numerical partial
     ("zeta_ds", sp.diff(sp.zeta(x), x), (2.5, 0.0), lambda x, y: mp.zeta(x, 1, 1)),
@@ -162,7 +167,7 @@ def test_hessian_in_every_mode(x64, case):
 def test_vmapped_and_jitted_batch(x64):
     expr = sp.besselk(y, x) * sp.polylog(y, x / 4) + sp.zeta(y + 1, x) + sp.lowergamma(y, x)
     fj, fn, _ = _lambdified(expr)
-    truth = lambda x, y: mp.besselk(y, x) * mp.polylog(y, x / 4) + mp.zeta(y + 1, x) + mp.gammainc(y, 0, x)  # noqa: E731
+    truth = lambda x, y: mp.besselk(y, x) * mp.polylog(y, x / 4) + mp.zeta(y + 1, x) + mp.gammainc(y, 0, x)
     X = np.array([[1.3, 2.0], [2.5, 1.5], [3.0, 0.7], [0.6, 1.1]])
 
     def row(r):
@@ -201,7 +206,9 @@ def test_jax_namespace_never_calls_jax_scipy_special(x64, monkeypatch):
         jss.gammaln(1.0)  # the guard is in place
     expr = sp.loggamma(x) + sp.digamma(y) + sp.erf(x * y) + sp.gamma(y) + sp.zeta(x + 1) + sp.erfinv(x / 4)
     fj = sp.lambdify([x, y], specials.prepare(expr), modules=[specials.jax_namespace(), "jax"])
-    truth = lambda x, y: mp.loggamma(x) + mp.digamma(y) + mp.erf(x * y) + mp.gamma(y) + mp.zeta(x + 1) + mp.erfinv(x / 4)  # noqa: E731
+    truth = lambda x, y: (
+        mp.loggamma(x) + mp.digamma(y) + mp.erf(x * y) + mp.gamma(y) + mp.zeta(x + 1) + mp.erfinv(x / 4)
+    )
     val, grad, hess = _truth(truth, (1.5, 0.8))
     assert _close(fj(1.5, 0.8), val, 1e-12)
     g = jax.grad(fj, argnums=(0, 1))(1.5, 0.8)  # op by op, as well as jitted
@@ -231,8 +238,14 @@ def test_check_supported_names_what_it_refuses(bad, name):
 def test_check_supported_accepts_every_supported_function():
     specials.check_supported([c[1] for c in CASES])
     specials.check_supported(
-        sp.Abs(x) + sp.Max(x, y) + sp.Piecewise((x, x > 0), (y, True)) + sp.Heaviside(x) + sp.sinc(x)
-        + sp.exp(x) * sp.log(y) + sp.atan2(y, x) + sp.sqrt(x)
+        sp.Abs(x)
+        + sp.Max(x, y)
+        + sp.Piecewise((x, x > 0), (y, True))
+        + sp.Heaviside(x)
+        + sp.sinc(x)
+        + sp.exp(x) * sp.log(y)
+        + sp.atan2(y, x)
+        + sp.sqrt(x)
     )
 
 
@@ -249,7 +262,13 @@ def test_sympy_derivatives_of_a_prepared_reference_evaluate(expr, point, truth):
     is printable and agrees with mpmath, in NumPy and mpmath (no Derivative, no Meijer G left)."""
     e = specials.prepare(expr)
     _, grad, hess = _truth(truth, point)
-    derived = {(0,): sp.diff(e, x), (1,): sp.diff(e, y), (0, 0): sp.diff(e, x, x), (0, 1): sp.diff(e, x, y), (1, 1): sp.diff(e, y, y)}
+    derived = {
+        (0,): sp.diff(e, x),
+        (1,): sp.diff(e, y),
+        (0, 0): sp.diff(e, x, x),
+        (0, 1): sp.diff(e, x, y),
+        (1, 1): sp.diff(e, y, y),
+    }
     want = {(0,): grad[0], (1,): grad[1], (0, 0): hess[0, 0], (0, 1): hess[0, 1], (1, 1): hess[1, 1]}
     specials.check_supported(list(derived.values()))
     for key, d in derived.items():

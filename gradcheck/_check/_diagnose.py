@@ -63,42 +63,56 @@ def diagnose(eng, spec, prog, modes_failed: list[str], mode: str, e: int, x, dir
     if dtype == "float32" and dirs is not None:
         try:
             with dtype_context("float64"):
-                p64 = program(spec.flat_fn, spec.leaf_shapes, prog.arg_of, spec.order, "float64", prog.n_out,
-                              prog.path, key=(spec.fn, repr(spec.shapes)))
+                p64 = program(
+                    spec.flat_fn,
+                    spec.leaf_shapes,
+                    prog.arg_of,
+                    spec.order,
+                    "float64",
+                    prog.n_out,
+                    prog.path,
+                    key=(spec.fn, repr(spec.shapes)),
+                )
                 out = p64.run(x[None], t[None], c[None], s[None])
             if mode in out and math.isfinite(exp) and abs(exp) <= float(np.finfo("float32").max):
                 g64 = _entry(np.asarray(out[mode])[0], e)
                 f = spec.order2_factor if mode.startswith(("hessian", "hvp", "fwd-over")) else 1.0
                 right64 = _close(g64, exp, 1e-6 * f, 1e-12 * max(1.0, abs(exp)))
                 facts.append(f"float64 at the same input gives {g64:.9g} ({'right' if right64 else 'also wrong'})")
-        except Exception as err:  # noqa: BLE001 - a diagnosis never crashes the check
+        except Exception as err:
             facts.append(f"float64 re-run not possible ({type(err).__name__})")
     fam_fwd = [m for m in modes_failed if m in _FORWARD]
     fam_rev = [m for m in modes_failed if m in _REVERSE]
     other_ran = any(m in prog.names for m in (_REVERSE if fam_fwd else _FORWARD))
     custom = bool((fam_fwd and not fam_rev) or (fam_rev and not fam_fwd)) and other_ran
     if custom:
-        facts.append(f"only {'forward' if fam_fwd else 'reverse'} mode is wrong: the two modes disagree, "
-                     "which points at a custom rule (custom_jvp/custom_vjp)")
+        facts.append(
+            f"only {'forward' if fam_fwd else 'reverse'} mode is wrong: the two modes disagree, "
+            "which points at a custom rule (custom_jvp/custom_vjp)"
+        )
     jit_only = False
     if dirs is not None and mode in prog.names:
         try:
             with dtype_context(dtype), jax.disable_jit():
                 g = prog._fns[mode]
-                cast = lambda v: np.asarray(v, dtype)  # noqa: E731
+                cast = lambda v: np.asarray(v, dtype)
                 eager = _entry(g(cast(x), cast(t), cast(c), cast(s)), e)
             if not _close(eager, got, spec.rtol, spec.atol):
                 jit_only = _close(eager, exp, spec.rtol, spec.atol)
-                facts.append(f"eager (no jit) gives {eager:.9g}: jit and eager disagree"
-                             + (", and eager is right" if jit_only else ""))
-        except Exception:  # noqa: BLE001
+                facts.append(
+                    f"eager (no jit) gives {eager:.9g}: jit and eager disagree"
+                    + (", and eager is right" if jit_only else "")
+                )
+        except Exception:
             pass
     eps = float(np.finfo(dtype).eps)
     scale = max(1.0, float(np.max(np.abs(x))) if x.size else 1.0, abs(exp) if math.isfinite(exp) else 1.0)
     below = math.isfinite(got) and math.isfinite(exp) and abs(got - exp) <= _RESOLUTION_ULPS * eps * scale
     if below:
-        facts.append(f"the error {abs(got - exp):.2g} is within {_RESOLUTION_ULPS} ulps of {dtype} at the "
-                     f"inputs' scale ({scale:.3g})")
+        facts.append(
+            f"the error {abs(got - exp):.2g} is within {_RESOLUTION_ULPS} ulps of {dtype} at the "
+            f"inputs' scale ({scale:.3g})"
+        )
     fi = np.finfo(dtype)
     overflowish = (not math.isfinite(got)) or (math.isfinite(exp) and abs(exp) > float(fi.max))
     range_pos = in_range_trouble(x, dtype)
@@ -108,12 +122,16 @@ def diagnose(eng, spec, prog, modes_failed: list[str], mode: str, e: int, x, dir
         category = "custom rule"
     elif overflowish or range_pos:
         category = "range limit"
-        facts.append(f"where {dtype}'s range runs out (finite numbers {float(fi.tiny):.3g} to {float(fi.max):.3g}; "
-                     f"squares leave it below {math.sqrt(float(fi.tiny)):.3g} and above {math.sqrt(float(fi.max)):.3g})")
+        facts.append(
+            f"where {dtype}'s range runs out (finite numbers {float(fi.tiny):.3g} to {float(fi.max):.3g}; "
+            f"squares leave it below {math.sqrt(float(fi.tiny)):.3g} and above {math.sqrt(float(fi.max)):.3g})"
+        )
     elif jit_only or (right64 and below):
         category = "precision"
     else:  # right in float64 but far beyond float32's resolution
         category = "precision loss"
-        facts.append("right in float64 but far beyond float32's resolution: the formula "
-                     "loses precision in float32 (cancellation), not a wrong rule")
+        facts.append(
+            "right in float64 but far beyond float32's resolution: the formula "
+            "loses precision in float32 (cancellation), not a wrong rule"
+        )
     return category, "; ".join(facts)

@@ -38,6 +38,7 @@ def kind_of(mode: str, got: float, expected: float) -> str:
         return "second-derivative"
     return "gradient"
 
+
 class Engine:
     """What both truth paths share."""
 
@@ -151,7 +152,7 @@ class Engine:
         for _ in range(max_rounds):
             cands = []
             # per-coordinate candidates only while few: beyond, whole-vector simplifications
-            for j in (range(best.size) if best.size <= 64 else ()):
+            for j in range(best.size) if best.size <= 64 else ():
                 v = best[j]
                 opts = {0.0, 1.0, -1.0, float(np.trunc(v)), float(np.round(v)), v / 2, float(np.sign(v))}
                 for d in (1, 2, 3):
@@ -161,8 +162,10 @@ class Engine:
                         c = best.copy()
                         c[j] = o
                         cands.append(c)
-            for simple_all in (np.clip(np.round(best), lo, hi),
-                               np.clip(np.asarray([float(f"{v:.2g}") for v in best]), lo, hi)):
+            for simple_all in (
+                np.clip(np.round(best), lo, hi),
+                np.clip(np.asarray([float(f"{v:.2g}") for v in best]), lo, hi),
+            ):
                 if not np.array_equal(simple_all, best) and complexity(simple_all) < complexity(best):
                     cands.append(simple_all)
             if not cands:

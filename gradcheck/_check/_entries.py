@@ -43,7 +43,7 @@ class EntriesEngine(Engine):
             self._accuracy(X, got, q, at_kink)
         res = self.cmp.compare(got, q, T.astype(np.float64), C.astype(np.float64), at_kink, X64)
         esc = np.zeros(n, dtype=bool)
-        for bad, escalate, *_ in res.values():
+        for _bad, escalate, *_ in res.values():
             esc |= escalate.any(axis=1)
         idx = np.flatnonzero(esc)
         audit = self.audit_rows(n, idx) if count else np.zeros(0, dtype=np.int64)
@@ -59,7 +59,7 @@ class EntriesEngine(Engine):
             q2 = self.cmp.quantities(self.ref.longdouble(X[idx].astype(np.float64)).astype(np.float64))
         res2 = self.cmp.compare(sub, q2, T[idx].astype(np.float64), C[idx].astype(np.float64), at_kink[idx], X64[idx])
         esc2 = np.zeros(idx.size, dtype=bool)
-        for bad, escalate, *_ in res2.values():
+        for _bad, escalate, *_ in res2.values():
             esc2 |= escalate.any(axis=1)
         idx2 = idx[esc2]
         if idx2.size == 0 and audit.size == 0:
@@ -77,8 +77,9 @@ class EntriesEngine(Engine):
         audit = np.setdiff1d(audit, pick)
         # escalated points with the truth's Hessian for the condition of derivatives; audited
         # points as the bulk judged them (without it)
-        return (self._tier3(pick, X, X64, T, C, got, at_kink, count, hessian=True)
-                + self._tier3(audit, X, X64, T, C, got, at_kink, count, hessian=False))
+        return self._tier3(pick, X, X64, T, C, got, at_kink, count, hessian=True) + self._tier3(
+            audit, X, X64, T, C, got, at_kink, count, hessian=False
+        )
 
     def _tier3(self, pick, X, X64, T, C, got, at_kink, count, hessian):
         if pick.size == 0:
@@ -97,8 +98,9 @@ class EntriesEngine(Engine):
         sub3 = {k: v[pick] for k, v in got.items()}
         Habs = np.asarray(habs) if all(h is not None for h in habs) else None
         Hcond = np.asarray(hconds) if all(h is not None for h in hconds) else None
-        res3 = self.cmp.compare(sub3, q3, T[pick].astype(np.float64), C[pick].astype(np.float64),
-                                at_kink[pick], X64[pick], Habs, Hcond)
+        res3 = self.cmp.compare(
+            sub3, q3, T[pick].astype(np.float64), C[pick].astype(np.float64), at_kink[pick], X64[pick], Habs, Hcond
+        )
         fails = []
         for mode, (bad, _esc, err, exp, gv) in res3.items():
             for r, e in zip(*np.nonzero(bad)):
@@ -116,7 +118,9 @@ class EntriesEngine(Engine):
         items = [("value", got.get("value"), q.values, q.status_v)]
         if "jacrev" in got or "jacfwd" in got:
             items.append(("jac", got.get("jacrev", got.get("jacfwd")), q.jac, q.status_j))
-        hm = next((m for m in ("hessian fwd-over-rev", "hessian rev-over-rev", "hessian fwd-over-fwd") if m in got), None)
+        hm = next(
+            (m for m in ("hessian fwd-over-rev", "hessian rev-over-rev", "hessian fwd-over-fwd") if m in got), None
+        )
         if hm is not None and q.hess is not None:
             items.append(("hess", got[hm], q.hess, q.status_h))
         ok_rows = ~np.asarray(at_kink, bool)
@@ -157,9 +161,16 @@ class EntriesEngine(Engine):
                 k, rest = divmod(m, N * N)
                 j, l = divmod(rest, N)
                 name = f"d2 {self.out_name(k)} / d {self.input_name(j)[1]} d {self.input_name(l)[1]}"
-            out.append({"quantity": name, "order": {"value": 0, "jac": 1, "hess": 2}[what],
-                        "max_ulps": abs(gv - truth) / ulp, "input": [float(v) for v in X[r]],
-                        "got": gv, "truth": truth})
+            out.append(
+                {
+                    "quantity": name,
+                    "order": {"value": 0, "jac": 1, "hess": 2}[what],
+                    "max_ulps": abs(gv - truth) / ulp,
+                    "input": [float(v) for v in X[r]],
+                    "got": gv,
+                    "truth": truth,
+                }
+            )
         self.accuracy_rows = out
 
     def _truth(self, x, hessian=True):
@@ -167,6 +178,10 @@ class EntriesEngine(Engine):
         if key not in self._truth_cache:
             x64 = np.asarray(x, np.float64)
             f, stt = self.ref.truth(x64, self.big)
-            self._truth_cache[key] = (f, stt, self.ref.truth_hessian(x64) if hessian else None,
-                                      self.ref.truth_third_cond(x64) if hessian else None)
+            self._truth_cache[key] = (
+                f,
+                stt,
+                self.ref.truth_hessian(x64) if hessian else None,
+                self.ref.truth_third_cond(x64) if hessian else None,
+            )
         return self._truth_cache[key]

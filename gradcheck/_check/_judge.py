@@ -96,8 +96,9 @@ class Comparer:
         excuse_v = at_kink[:, None] if self.ref.jumps else np.zeros_like(at_kink[:, None])
 
         def judge(g, exp, status, mag, cond, excuse, f=1.0, probe=False):
-            return judge_entries(g, exp, status, mag, cond, excuse, self.atol, self.rtol, self.eps,
-                                 self.big, f=f, probe=probe)
+            return judge_entries(
+                g, exp, status, mag, cond, excuse, self.atol, self.rtol, self.eps, self.big, f=f, probe=probe
+            )
 
         N = self.ref.n_in
         absx = np.abs(np.asarray(X, np.float64)) if X is not None else np.zeros((at_kink.shape[0], N))
@@ -117,7 +118,7 @@ class Comparer:
                 # per argument a: J[:, :, cols of a] @ t[cols of a]
                 exps, scs, cds, sts = [], [], [], []
                 for a in range(self.n_args):
-                    m = (self.ref.arg_of == a)
+                    m = self.ref.arg_of == a
                     ta = np.where(m, T, 0.0)
                     with np.errstate(all="ignore"):
                         Jz = np.where(np.isfinite(q.jac), q.jac, 0.0)

@@ -78,9 +78,15 @@ def _f64_functions(spec, prog):
     def hscale(x, tr, cr):
         return jax.vmap(lambda t, c: jax.jvp(lambda y: jax.vjp(f, y)[1](c)[0], (x,), (t,))[1])(tr, cr)
 
-    out = {"f": f, "pull": pull, "dot_c": dot_c, "values": jax.jit(jax.vmap(f)),
-           "jv": _or_zeros(jax.jit(jax.vmap(jv))), "vj": _or_zeros(jax.jit(jax.vmap(vj))),
-           "hscale": _or_zeros(jax.jit(jax.vmap(hscale)))}
+    out = {
+        "f": f,
+        "pull": pull,
+        "dot_c": dot_c,
+        "values": jax.jit(jax.vmap(f)),
+        "jv": _or_zeros(jax.jit(jax.vmap(jv))),
+        "vj": _or_zeros(jax.jit(jax.vmap(vj))),
+        "hscale": _or_zeros(jax.jit(jax.vmap(hscale))),
+    }
     _F64[key] = out
     return out
 
@@ -88,11 +94,13 @@ def _f64_functions(spec, prog):
 def _or_zeros(g):
     """g, or zeros where fn's own autodiff cannot run (a custom_vjp has no JVP; a rule not
     linear in its tangent cannot be transposed): these only size the tolerance, never judge."""
+
     def run(x, d, *more):
         try:
             return np.asarray(g(x, d, *more))
-        except Exception:  # noqa: BLE001 - the mode's own failure is reported by the program
+        except Exception:
             return np.zeros(d.shape[:2] + (0,))
+
     return run
 
 
@@ -156,12 +164,21 @@ class NumericEngine(Engine):
             if A.shape[-1] == 0:  # not computable: no term size beyond the truth itself
                 return np.zeros((B, size if size is not None else 1))
             return np.sqrt(np.mean(np.where(np.isfinite(A), A, 0.0) ** 2, axis=1))
+
         fails = []
 
         def add(mode, bad, err, exp, g, shape_entries):
             for r, e in zip(*np.nonzero(bad.reshape(B, -1))):
-                fails.append((int(r), mode, int(e), float(exp.reshape(B, -1)[r, e]),
-                              float(g.reshape(B, -1)[r, e]), float(err.reshape(B, -1)[r, e])))
+                fails.append(
+                    (
+                        int(r),
+                        mode,
+                        int(e),
+                        float(exp.reshape(B, -1)[r, e]),
+                        float(g.reshape(B, -1)[r, e]),
+                        float(err.reshape(B, -1)[r, e]),
+                    )
+                )
 
         if "value" in got and self.dtype != "float64":
             with jax.enable_x64(True):
@@ -175,7 +192,9 @@ class NumericEngine(Engine):
             A = self.masks.shape[0]
             ests = [numerical.directional_derivative(fns["f"], X64, T64 * self.masks[a]) for a in range(A)]
             val = np.stack([e.value for e in ests], 1)
-            est = numerical.Estimate(val, np.stack([e.error for e in ests], 1), np.stack([e.converged for e in ests], 1))
+            est = numerical.Estimate(
+                val, np.stack([e.error for e in ests], 1), np.stack([e.converged for e in ests], 1)
+            )
             self._note_unjudged("jvp", est.converged, count)
             mag = np.abs(val) + rms(jv, K)[:, None, :]
             add("jvp", *self._judge("jvp", got["jvp"], est, mag, est.converged), None)
@@ -196,7 +215,9 @@ class NumericEngine(Engine):
                 er = numerical.directional_derivative(fns["dot_c"], Zr, Vr)
                 estr = numerical.Estimate(er.value.T, er.error.T, er.converged.T)
                 gr = np.asarray(got["vjp"][r : r + 1], np.float64)
-                br, errr, expr, grr = self._judge("vjp", gr, estr, np.abs(estr.value) + rms(vj, N)[r : r + 1], estr.converged)
+                br, errr, expr, grr = self._judge(
+                    "vjp", gr, estr, np.abs(estr.value) + rms(vj, N)[r : r + 1], estr.converged
+                )
                 self.localised += 1
                 for e in np.flatnonzero(br[0]):
                     fails.append((int(r), "vjp", int(e), float(expr[0, e]), float(grr[0, e]), float(errr[0, e])))
@@ -216,8 +237,13 @@ class NumericEngine(Engine):
             if "fwd-over-fwd" in got:
                 e2 = numerical.mixed_second(fns["f"], X64, T64, S64)
                 self._note_unjudged("fwd-over-fwd", e2.converged, count)
-                add("fwd-over-fwd", *self._judge("fwd-over-fwd", got["fwd-over-fwd"], e2, np.abs(e2.value),
-                                                  e2.converged, self.spec.order2_factor), None)
+                add(
+                    "fwd-over-fwd",
+                    *self._judge(
+                        "fwd-over-fwd", got["fwd-over-fwd"], e2, np.abs(e2.value), e2.converged, self.spec.order2_factor
+                    ),
+                    None,
+                )
         return fails
 
     def describe(self, mode, e):
@@ -228,8 +254,12 @@ class NumericEngine(Engine):
     def truth_note(self) -> str:
         b = np.concatenate(self.bounds) if self.bounds else np.zeros(1)
         parts = [
-            "numerical (reference=None): " + ("values from fn in float64; " if self.dtype != "float64"
-                                              else "values not judged (fn in float64 is the function itself); ")
+            "numerical (reference=None): "
+            + (
+                "values from fn in float64; "
+                if self.dtype != "float64"
+                else "values not judged (fn in float64 is the function itself); "
+            )
             + "derivatives by Richardson-extrapolated central differences of fn in float64 along the "
             f"probes' directions; relative error bound median {np.median(b):.1e}, 99th percentile "
             f"{np.percentile(b, 99):.1e} (where the truth exceeds atol); a disagreement fails only beyond "
@@ -240,6 +270,8 @@ class NumericEngine(Engine):
         return "".join(parts)
 
     def unjudged_notes(self) -> list[str]:
-        return [f"{n} point(s) could not be judged in {m}: the float64 function was not finite there or the "
-                "extrapolation did not settle (a kink, a pole, a discontinuity)" for m, n in self.unjudged.items()]
-
+        return [
+            f"{n} point(s) could not be judged in {m}: the float64 function was not finite there or the "
+            "extrapolation did not settle (a kink, a pole, a discontinuity)"
+            for m, n in self.unjudged.items()
+        ]

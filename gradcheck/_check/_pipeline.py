@@ -86,8 +86,21 @@ def check(
       a :class:`Report`; ``report.ok`` is True when nothing failed.
     """
     t_start = time.perf_counter()
-    spec = validate(fn, reference, shapes, domain, order, dtype, max_examples, seed, rtol, atol,
-                    hypothesis_examples, path, reference_required=False)
+    spec = validate(
+        fn,
+        reference,
+        shapes,
+        domain,
+        order,
+        dtype,
+        max_examples,
+        seed,
+        rtol,
+        atol,
+        hypothesis_examples,
+        path,
+        reference_required=False,
+    )
     dtype = spec.dtype
     n_in = sum(int(np.prod(s)) if s else 1 for s in spec.leaf_shapes)
     n_out = len(spec.out_names)
@@ -95,26 +108,47 @@ def check(
 
     # ---- the reference: values and kinks, and on the entries path its derivatives ----
     t0 = time.perf_counter()
-    ref = NoReference(spec.leaf_shapes, n_out) if reference is None else build_reference(spec.flat_reference, spec.leaf_shapes, spec.order,
-                          derivatives=chosen == "entries", cache_key=(spec.reference, repr(spec.shapes)))
+    ref = (
+        NoReference(spec.leaf_shapes, n_out)
+        if reference is None
+        else build_reference(
+            spec.flat_reference,
+            spec.leaf_shapes,
+            spec.order,
+            derivatives=chosen == "entries",
+            cache_key=(spec.reference, repr(spec.shapes)),
+        )
+    )
     ref_shape, fn_shape = ref.out_shape, spec.out_shape
-    compatible = ref_shape == fn_shape or (
-        len(fn_shape) == 1 and ref_shape in ((fn_shape[0], 1), (1, fn_shape[0]))
-    ) or (fn_shape in ((), (1,), (1, 1)) and ref_shape in ((), (1, 1)))
+    compatible = (
+        ref_shape == fn_shape
+        or (len(fn_shape) == 1 and ref_shape in ((fn_shape[0], 1), (1, fn_shape[0])))
+        or (fn_shape in ((), (1,), (1, 1)) and ref_shape in ((), (1, 1)))
+    )
     if reference is not None and (not compatible or ref.n_out != n_out):
         shown = "a scalar" if ref_shape == () else f"a {ref_shape[0]} x {ref_shape[1]} Matrix"
         if not spec.out_pytree:
             what = f"fn's output {fn_shape}"
         else:
-            what = (f"fn's output: {n_out} entries ({', '.join(spec.out_names[:4])}"
-                    f"{', ...' if n_out > 4 else ''}), in the same structure")
+            what = (
+                f"fn's output: {n_out} entries ({', '.join(spec.out_names[:4])}"
+                f"{', ...' if n_out > 4 else ''}), in the same structure"
+            )
         raise ValueError(f"reference must return the shape of {what}, but it returned {shown}")
     t_sym = time.perf_counter() - t0
 
     # ---- fn's program (compiled once) and the engine of the chosen path ----
     with dtype_context(dtype):
-        prog = program(spec.flat_fn, spec.leaf_shapes, ref.arg_of, spec.order, dtype, n_out,
-                       "entries" if chosen == "entries" else "probes", key=(spec.fn, repr(spec.shapes)))
+        prog = program(
+            spec.flat_fn,
+            spec.leaf_shapes,
+            ref.arg_of,
+            spec.order,
+            dtype,
+            n_out,
+            "entries" if chosen == "entries" else "probes",
+            key=(spec.fn, repr(spec.shapes)),
+        )
     eng = {"entries": EntriesEngine, "probes": ProbesEngine, "numerical": NumericEngine}[chosen](spec, ref, prog)
 
     # ---- the points: the sweep and Hypothesis's edge cases, one batch ----
@@ -140,17 +174,21 @@ def check(
             kind = kind_of(mode, gv, exp)
             leaf, _ = eng.describe(mode, e)
             failures_raw.setdefault((kind, mode, leaf), []).append(
-                (X[row].astype(np.float64), e, exp, gv, err, (T[row], C[row], S[row]), row >= n_regular))
+                (X[row].astype(np.float64), e, exp, gv, err, (T[row], C[row], S[row]), row >= n_regular)
+            )
         t_sweep = time.perf_counter() - t1
         t3 = time.perf_counter()
         failures, notes, accuracy_notes, range_limits = _assemble(eng, spec, prog, failures_raw, bool(strict))
         t_shrink = time.perf_counter() - t3
 
     kinks = (
-        "none in the reference" if not ref.kinks and reference is not None else
-        "unknown (no reference): points where the differences do not settle are not judged" if reference is None else
-        f"{len(ref.kinks)} kink expression(s) found in the reference ("
-        + ", ".join(str(k) for k in ref.kinks[:4]) + (", ..." if len(ref.kinks) > 4 else "")
+        "none in the reference"
+        if not ref.kinks and reference is not None
+        else "unknown (no reference): points where the differences do not settle are not judged"
+        if reference is None
+        else f"{len(ref.kinks)} kink expression(s) found in the reference ("
+        + ", ".join(str(k) for k in ref.kinks[:4])
+        + (", ..." if len(ref.kinks) > 4 else "")
         + f"); derivatives at {eng.kink_points} point(s) on a kink were not compared"
         + (" (nor values: the reference may jump there, at a Heaviside, sign, floor or Piecewise)" if ref.jumps else "")
         + "; points beside the kinks were sampled and checked"
@@ -159,40 +197,66 @@ def check(
         truth = eng.truth_note()
         notes = notes + eng.unjudged_notes()
     elif chosen == "entries":
-        truth = (f"path entries: the reference's Jacobian{' and Hessian' if spec.order == 2 else ''} "
-                 f"expanded in SymPy ({n_out * n_in * (n_in if spec.order == 2 else 1)} derivative entries), "
-                 "evaluated in float64 NumPy (special functions from SciPy/mpmath, never JAX); "
-                 "disagreements refereed in long double, then mpmath")
+        truth = (
+            f"path entries: the reference's Jacobian{' and Hessian' if spec.order == 2 else ''} "
+            f"expanded in SymPy ({n_out * n_in * (n_in if spec.order == 2 else 1)} derivative entries), "
+            "evaluated in float64 NumPy (special functions from SciPy/mpmath, never JAX); "
+            "disagreements refereed in long double, then mpmath"
+        )
     else:
-        truth = (f"path probes ({n_in} inputs, {n_out} outputs: expanding "
-                 f"{n_out * n_in * (n_in if spec.order == 2 else 1)} derivative entries would be too slow): "
-                 "JVP, VJP" + (" and Hessian-vector products" if spec.order == 2 else "")
-                 + " of the reference by automatic differentiation of its SymPy DAG in float64 NumPy "
-                 "(independent of JAX); disagreements refereed by mpmath central differences at 50+ digits")
+        truth = (
+            f"path probes ({n_in} inputs, {n_out} outputs: expanding "
+            f"{n_out * n_in * (n_in if spec.order == 2 else 1)} derivative entries would be too slow): "
+            "JVP, VJP"
+            + (" and Hessian-vector products" if spec.order == 2 else "")
+            + " of the reference by automatic differentiation of its SymPy DAG in float64 NumPy "
+            "(independent of JAX); disagreements refereed by mpmath central differences at 50+ digits"
+        )
     return Report(
-        failures=failures, fn_name=spec.fn_name,
+        failures=failures,
+        fn_name=spec.fn_name,
         shapes=list(spec.leaf_shapes),
-        domain=list(spec.leaf_domains), order=spec.order,
-        dtype=dtype, rtol=spec.rtol, atol=spec.atol, seed=spec.seed, max_examples=spec.max_examples,
-        hypothesis_examples=n_hyp, points_checked=int(X.shape[0]),
-        modes=dict(prog.modes), kinks=kinks, kink_points=eng.kink_points,
-        refereed_points=eng.refereed, unrefereed_points=eng.unrefereed, undefined_points=eng.undefined,
-        seconds={"symbolic": t_sym, "sweep": t_sweep, "shrink": t_shrink,
-                 "total": time.perf_counter() - t_start},
+        domain=list(spec.leaf_domains),
+        order=spec.order,
+        dtype=dtype,
+        rtol=spec.rtol,
+        atol=spec.atol,
+        seed=spec.seed,
+        max_examples=spec.max_examples,
+        hypothesis_examples=n_hyp,
+        points_checked=int(X.shape[0]),
+        modes=dict(prog.modes),
+        kinks=kinks,
+        kink_points=eng.kink_points,
+        refereed_points=eng.refereed,
+        unrefereed_points=eng.unrefereed,
+        undefined_points=eng.undefined,
+        seconds={"symbolic": t_sym, "sweep": t_sweep, "shrink": t_shrink, "total": time.perf_counter() - t_start},
         devices=eng.devices,
-        notes=notes + [
+        notes=notes
+        + [
             f"the random sweep draws no nonzero input below {TINY_INPUT[dtype]:g} in magnitude (their squares "
             f"underflow {dtype}); 16 range points (subnormals, the smallest normal, near sqrt(tiny), sqrt(max) "
             "and the largest float) are checked apart, and what fails only there because the range runs out "
             "is listed as a range limit"
-        ] + ([
-            "called inside a Hypothesis test: Hypothesis's draws were replaced by "
-            f"{spec.hypothesis_examples} more swept points (Hypothesis refuses a nested @given)"
-        ] if nested and spec.hypothesis_examples else []),
-        path=chosen, truth=truth, leaves=list(spec.leaf_names) if spec.pytree else [],
-        accuracy_notes=accuracy_notes, range_limits=range_limits, strict=bool(strict),
+        ]
+        + (
+            [
+                "called inside a Hypothesis test: Hypothesis's draws were replaced by "
+                f"{spec.hypothesis_examples} more swept points (Hypothesis refuses a nested @given)"
+            ]
+            if nested and spec.hypothesis_examples
+            else []
+        ),
+        path=chosen,
+        truth=truth,
+        leaves=list(spec.leaf_names) if spec.pytree else [],
+        accuracy_notes=accuracy_notes,
+        range_limits=range_limits,
+        strict=bool(strict),
         accuracy=list(getattr(eng, "accuracy_rows", [])),
-        unjudged_points=max(getattr(eng, "unjudged", {}).values(), default=0), audited_points=getattr(eng, "audited", 0),
+        unjudged_points=max(getattr(eng, "unjudged", {}).values(), default=0),
+        audited_points=getattr(eng, "audited", 0),
     )
 
 
@@ -210,10 +274,24 @@ def _assemble(eng, spec, prog, failures_raw, strict):
         groups.setdefault((kind, arg), {})[mode] = items
     # the mode that names an input entry is reported first (a VJP row names x[617]; a JVP only
     # says "along a random tangent")
-    prefer = ("value", "jacrev", "jacfwd", "vjp", "vjp.t", "hessian fwd-over-rev", "hessian rev-over-rev",
-              "hessian fwd-over-fwd", "hvp rev-over-rev", "hvp fwd-over-rev", "jvp", "fwd-over-fwd")
+    prefer = (
+        "value",
+        "jacrev",
+        "jacfwd",
+        "vjp",
+        "vjp.t",
+        "hessian fwd-over-rev",
+        "hessian rev-over-rev",
+        "hessian fwd-over-fwd",
+        "hvp rev-over-rev",
+        "hvp fwd-over-rev",
+        "jvp",
+        "fwd-over-fwd",
+    )
     mode_rank = {m: i for i, m in enumerate(prefer)}
-    for (kind, arg), by_mode in sorted(groups.items(), key=lambda kv: (_KINDS.index(kv[0][0]), kv[0][1] if kv[0][1] is not None else -1)):
+    for (kind, arg), by_mode in sorted(
+        groups.items(), key=lambda kv: (_KINDS.index(kv[0][0]), kv[0][1] if kv[0][1] is not None else -1)
+    ):
         modes = sorted(by_mode, key=lambda m: mode_rank.get(m, 99))
         mode = modes[0]
         items = by_mode[mode]
@@ -223,7 +301,7 @@ def _assemble(eng, spec, prog, failures_raw, strict):
         alone = None
         for it in sorted(items, key=lambda it: complexity(it[0]))[:4]:
             d = [v[None] for v in it[5]]  # the directions this point had in the sweep
-            for row, m, e2, exp2, gv2, err2 in eng.evaluate(it[0][None].astype(dtype), *d, count=False, alone=True):
+            for _row, m, e2, exp2, gv2, err2 in eng.evaluate(it[0][None].astype(dtype), *d, count=False, alone=True):
                 if m == mode and kind_of(m, gv2, exp2) == kind and eng.describe(m, e2)[0] == arg:
                     alone = (it[0], e2, exp2, gv2, err2, it[5])
                     break
@@ -253,24 +331,52 @@ def _assemble(eng, spec, prog, failures_raw, strict):
             target = range_limits
         else:
             target = failures
-        target.append(Failure(
-            category=category, diagnosis=why,
-            kind=kind, argument=spec.leaf_arg[leaf] if leaf is not None else None,
-            argument_name=spec.leaf_names[leaf] if leaf is not None else None,
-            mode=", ".join(modes), entry=entry,
-            input=tuple(np.asarray(v, dtype=dtype) for v in prog.unflatten(x)),
-            expected=exp, got=gv, error=err, points=points, shrunk=shrunk,
-            input_names=tuple(spec.leaf_names) if spec.pytree else (),
-            **({"confirmed_by": "the numerical truth (beyond the tolerance plus 10x its error bound)"}
-               if eng.path == "numerical" else {}),
-        ))
+        target.append(
+            Failure(
+                category=category,
+                diagnosis=why,
+                kind=kind,
+                argument=spec.leaf_arg[leaf] if leaf is not None else None,
+                argument_name=spec.leaf_names[leaf] if leaf is not None else None,
+                mode=", ".join(modes),
+                entry=entry,
+                input=tuple(np.asarray(v, dtype=dtype) for v in prog.unflatten(x)),
+                expected=exp,
+                got=gv,
+                error=err,
+                points=points,
+                shrunk=shrunk,
+                input_names=tuple(spec.leaf_names) if spec.pytree else (),
+                **(
+                    {"confirmed_by": "the numerical truth (beyond the tolerance plus 10x its error bound)"}
+                    if eng.path == "numerical"
+                    else {}
+                ),
+            )
+        )
     for mode, msg in prog.broken.items():
-        kind = "second-derivative" if mode.startswith(("hessian", "hvp", "fwd-over")) else ("value" if mode == "value" else "gradient")
-        failures.append(Failure(
-            kind=kind, argument=None, argument_name=None, mode=mode, entry="(whole mode)", input=(),
-            expected=math.nan, got=math.nan, error=math.inf, points=0, shrunk=False,
-            message=f"{mode}: JAX raised while differentiating fn: {msg}", category="raised",
-            diagnosis="JAX itself raised while differentiating fn in this mode: a finding about fn, not a crash of the check",
-        ))
+        kind = (
+            "second-derivative"
+            if mode.startswith(("hessian", "hvp", "fwd-over"))
+            else ("value" if mode == "value" else "gradient")
+        )
+        failures.append(
+            Failure(
+                kind=kind,
+                argument=None,
+                argument_name=None,
+                mode=mode,
+                entry="(whole mode)",
+                input=(),
+                expected=math.nan,
+                got=math.nan,
+                error=math.inf,
+                points=0,
+                shrunk=False,
+                message=f"{mode}: JAX raised while differentiating fn: {msg}",
+                category="raised",
+                diagnosis="JAX itself raised while differentiating fn in this mode: a finding about fn, not a crash of the check",
+            )
+        )
     failures.sort(key=lambda f: CATEGORIES.index(f.category) if f.category in CATEGORIES else 0)
     return failures, notes, accuracy_notes, range_limits

@@ -54,8 +54,7 @@ class ProbesEngine(Engine):
         self.audit_cap = max(1, min(self.audit_cap, 4000 // max(1, len(self.tape))))
         self.n_leaves = len(spec.leaf_shapes)
         self.masks = np.stack([(ref.arg_of == a).astype(np.float64) for a in range(self.n_leaves)])
-        self._kinks = (sp.lambdify(ref.inputs, ref.kinks, modules=numpy_modules(), cse=True)
-                       if ref.kinks else None)
+        self._kinks = sp.lambdify(ref.inputs, ref.kinks, modules=numpy_modules(), cse=True) if ref.kinks else None
         self._mp_cache: dict = {}
 
     # -- the float64 truth -------------------------------------------------------------------
@@ -121,8 +120,9 @@ class ProbesEngine(Engine):
                 exp = expected[mode]
             st = self._status(exp) if status is None else status[mode]
             f = sp_.order2_factor if mode.startswith(("hvp", "fwd-over")) else 1.0
-            res[mode] = judge_entries(g, exp, st, mag, cond, at_kink, sp_.atol, sp_.rtol, self.eps, self.big,
-                              f=f, probe=mode != "value")
+            res[mode] = judge_entries(
+                g, exp, st, mag, cond, at_kink, sp_.atol, sp_.rtol, self.eps, self.big, f=f, probe=mode != "value"
+            )
         return res
 
     # -- one batch ---------------------------------------------------------------------------
@@ -264,9 +264,14 @@ class ProbesEngine(Engine):
                 self.undefined += int(mode == "value" and (st == 2).all())
             one = {mode: got[mode][r : r + 1]}
             tr = {mode: truth[mode]}
-            res = self.compare(one, tr, np.array([kink]), rows=np.array([r]),
-                               expected={mode: exp.reshape((1,) + np.shape(truth[mode][0][r]))},
-                               status={mode: st.reshape((1,) + np.shape(truth[mode][0][r]))})
+            res = self.compare(
+                one,
+                tr,
+                np.array([kink]),
+                rows=np.array([r]),
+                expected={mode: exp.reshape((1,) + np.shape(truth[mode][0][r]))},
+                status={mode: st.reshape((1,) + np.shape(truth[mode][0][r]))},
+            )
             bad, _esc, err, e2, g2 = res[mode]
             for ent in np.flatnonzero(bad[0]):
                 fails.append((r, mode, int(ent), float(e2[0, ent]), float(g2[0, ent]), float(err[0, ent])))

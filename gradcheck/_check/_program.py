@@ -79,8 +79,7 @@ class Program:
         elif self.order == 2:
             cands["hvp fwd-over-rev"] = lambda x, t, c, s: jax.jvp(lambda y: pullback(y, c), (x,), (t,))[1]
             cands["hvp rev-over-rev"] = lambda x, t, c, s: jax.vjp(lambda y: pullback(y, c), x)[1](t)[0]
-            cands["fwd-over-fwd"] = lambda x, t, c, s: jax.jvp(
-                lambda y: jax.jvp(f, (y,), (t,))[1], (x,), (s,))[1]
+            cands["fwd-over-fwd"] = lambda x, t, c, s: jax.jvp(lambda y: jax.jvp(f, (y,), (t,))[1], (x,), (s,))[1]
         return cands
 
     def _build(self):
@@ -89,10 +88,13 @@ class Program:
         for name, g in self._candidates().items():
             try:  # traced exactly as it will run: vmapped and jitted
                 jax.eval_shape(jax.jit(jax.vmap(g)), x, x, c, x)
-            except Exception as e:  # noqa: BLE001 - any error while tracing a mode is reported
+            except Exception as e:
                 msg = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
                 if _CUSTOM_VJP_NO_FWD in str(e) and name in _FORWARD:
-                    self.modes.setdefault("forward mode", "skipped: fn is a jax.custom_vjp function, which has no forward mode (jacfwd/jvp raise); reverse mode checked")
+                    self.modes.setdefault(
+                        "forward mode",
+                        "skipped: fn is a jax.custom_vjp function, which has no forward mode (jacfwd/jvp raise); reverse mode checked",
+                    )
                     continue
                 if name == "value":
                     raise
@@ -131,7 +133,7 @@ class Program:
             prog = self._jitted[B] = jax.jit(batched)
         try:
             return prog(X, T, C, S)
-        except Exception:  # noqa: BLE001 - a mode that traces but fails to compile or run
+        except Exception:
             if not self._isolate(X, T, C, S):
                 raise
             return self.run(X, T, C, S)
@@ -146,7 +148,7 @@ class Program:
                 continue
             try:
                 jax.jit(jax.vmap(g))(X, T, C, S)
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:
                 self.broken[name] = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
                 self.modes[name] = f"raised while compiling or running: {self.broken[name]}"
                 del self._fns[name]

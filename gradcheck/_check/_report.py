@@ -56,8 +56,11 @@ class Failure:
         for a in self.input:
             a = np.asarray(a)
             # large inputs are summarised: the failing entry is named in ``entry``
-            parts.append(repr(float(a)) if a.ndim == 0 else np.array2string(
-                a, precision=17, separator=", ", threshold=64, edgeitems=3))
+            parts.append(
+                repr(float(a))
+                if a.ndim == 0
+                else np.array2string(a, precision=17, separator=", ", threshold=64, edgeitems=3)
+            )
         if self.input_names:
             return "{" + ", ".join(f"{n}: {p}" for n, p in zip(self.input_names, parts)) + "}"
         return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
@@ -152,13 +155,17 @@ class Report:
         """The accuracy table as text: quantity, largest error in ulps, where, got, truth."""
         if not self.accuracy:
             return f"no accuracy table for {self.fn_name} (it is measured on the entries path only)"
-        rows = [f"accuracy of {self.fn_name} ({self.dtype}, {self.points_checked} points; ulps of "
-                f"{self.dtype} at the mpmath truth):",
-                f"  {'quantity':<32} {'max ulps':>12}  {'at input':<28} {'got':>24} {'truth':>24}"]
+        rows = [
+            f"accuracy of {self.fn_name} ({self.dtype}, {self.points_checked} points; ulps of "
+            f"{self.dtype} at the mpmath truth):",
+            f"  {'quantity':<32} {'max ulps':>12}  {'at input':<28} {'got':>24} {'truth':>24}",
+        ]
         for a in self.accuracy:
             inp = ", ".join(f"{v:.6g}" for v in a["input"][:4]) + (", ..." if len(a["input"]) > 4 else "")
-            rows.append(f"  {a['quantity'][:32]:<32} {a['max_ulps']:>12.3g}  {inp[:28]:<28} "
-                        f"{a['got']:>24.17g} {a['truth']:>24.17g}")
+            rows.append(
+                f"  {a['quantity'][:32]:<32} {a['max_ulps']:>12.3g}  {inp[:28]:<28} "
+                f"{a['got']:>24.17g} {a['truth']:>24.17g}"
+            )
         return "\n".join(rows)
 
     def record(self) -> dict[str, Any]:
@@ -188,19 +195,39 @@ class Report:
             "audited_points": self.audited_points,
             "unjudged_points": self.unjudged_points,
             "judged_fraction": self.judged_fraction,
-            **{name: [{"kind": f.kind, "mode": f.mode, "entry": f.entry, "input": f.input_repr(),
-                        "expected": f.expected, "got": f.got, "error": f.error, "diagnosis": f.diagnosis}
-                       for f in items]
-               for name, items in (("range_limits", self.range_limits), ("accuracy_notes", self.accuracy_notes))},
+            **{
+                name: [
+                    {
+                        "kind": f.kind,
+                        "mode": f.mode,
+                        "entry": f.entry,
+                        "input": f.input_repr(),
+                        "expected": f.expected,
+                        "got": f.got,
+                        "error": f.error,
+                        "diagnosis": f.diagnosis,
+                    }
+                    for f in items
+                ]
+                for name, items in (("range_limits", self.range_limits), ("accuracy_notes", self.accuracy_notes))
+            },
             "notes": list(self.notes),
             "seconds": {k: round(v, 4) for k, v in self.seconds.items()},
             "ok": self.ok,
             "failures": [
                 {
-                    "kind": f.kind, "argument": f.argument, "mode": f.mode, "entry": f.entry,
-                    "input": f.input_repr(), "expected": f.expected, "got": f.got,
-                    "error": f.error, "points": f.points, "message": f.message,
-                    "category": f.category, "diagnosis": f.diagnosis,
+                    "kind": f.kind,
+                    "argument": f.argument,
+                    "mode": f.mode,
+                    "entry": f.entry,
+                    "input": f.input_repr(),
+                    "expected": f.expected,
+                    "got": f.got,
+                    "error": f.error,
+                    "points": f.points,
+                    "message": f.message,
+                    "category": f.category,
+                    "diagnosis": f.diagnosis,
                 }
                 for f in self.failures
             ],
@@ -210,8 +237,7 @@ class Report:
     def __str__(self) -> str:
         status = "ok" if self.ok else f"FAILED ({len(self.failures)} failure{'s' * (len(self.failures) != 1)})"
         if self.judged_fraction < 0.9:
-            status += (f" -- but only {self.judged_fraction:.0%} of the points could be judged "
-                       "(see the notes for why)")
+            status += f" -- but only {self.judged_fraction:.0%} of the points could be judged (see the notes for why)"
         lines = [
             f"gradcheck.check of {self.fn_name}: {status}",
             f"  checked {self.points_checked} points ({self.max_examples} sampled, "
@@ -219,7 +245,8 @@ class Report:
             f"domain {self.domain if len(set(self.domain)) > 1 else self.domain[0]}, {self.dtype}, order {self.order}",
             f"  tolerance: |got - truth| <= {self.atol:g} + {self.rtol:g} |truth| + 16 eps cond ({self.dtype} table; "
             "cond: how far rounding at the inputs' size moves the result"
-            + (f", second derivatives x{TOLERANCES[self.dtype]['order2_factor']:g}" if self.order == 2 else "") + ")",
+            + (f", second derivatives x{TOLERANCES[self.dtype]['order2_factor']:g}" if self.order == 2 else "")
+            + ")",
         ]
         if self.truth:
             lines.append(f"  truth: {self.truth}")
@@ -229,26 +256,42 @@ class Report:
         if self.refereed_points or self.unrefereed_points:
             lines.append(
                 f"  referee: {self.refereed_points} point(s) re-evaluated with the mpmath truth (50 digits, more where the reference cancels)"
-                + (f", {self.unrefereed_points} more disagreeing point(s) left unrefereed (cap {REFEREE_CAP})"
-                   if self.unrefereed_points else "")
+                + (
+                    f", {self.unrefereed_points} more disagreeing point(s) left unrefereed (cap {REFEREE_CAP})"
+                    if self.unrefereed_points
+                    else ""
+                )
             )
         if self.undefined_points:
             lines.append(f"  {self.undefined_points} point(s) skipped where the reference is undefined")
         for note in self.notes:
             lines.append(f"  note: {note}")
         if self.audited_points:
-            lines.append(f"  audit: {self.audited_points} point(s) where everything agreed were re-judged "
-                         "against the mpmath truth too")
+            lines.append(
+                f"  audit: {self.audited_points} point(s) where everything agreed were re-judged "
+                "against the mpmath truth too"
+            )
         for i, f in enumerate(self.failures, 1):
             lines.append(f"  {i}. {f}")
-        for items, what in ((self.range_limits, f"range limits ({len(self.range_limits)}: where {self.dtype}'s "
-                             "range runs out, not wrong rules; strict=True makes them failures):"),
-                            (self.accuracy_notes, f"accuracy notes ({len(self.accuracy_notes)}: precision of "
-                             f"{self.dtype}, not wrong rules; strict=True makes them failures):")):
+        for items, what in (
+            (
+                self.range_limits,
+                f"range limits ({len(self.range_limits)}: where {self.dtype}'s "
+                "range runs out, not wrong rules; strict=True makes them failures):",
+            ),
+            (
+                self.accuracy_notes,
+                f"accuracy notes ({len(self.accuracy_notes)}: precision of "
+                f"{self.dtype}, not wrong rules; strict=True makes them failures):",
+            ),
+        ):
             if items:
                 lines.append(f"  {what}")
-                lines.extend(f"    - {f.kind} [{f.mode}] {f.entry} at {f.input_repr()}: got {f.got!r}, "
-                             f"truth {f.expected!r}; {f.diagnosis}" for f in items)
+                lines.extend(
+                    f"    - {f.kind} [{f.mode}] {f.entry} at {f.input_repr()}: got {f.got!r}, "
+                    f"truth {f.expected!r}; {f.diagnosis}"
+                    for f in items
+                )
         if not self.ok:
             lines.append(f"  replay: {self.replay()}")
         return "\n".join(lines)

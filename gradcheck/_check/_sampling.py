@@ -17,8 +17,29 @@ __all__ = ["sample", "hypothesis_points", "inward"]
 
 def _specials(lo, hi, dtype) -> np.ndarray:
     tiny = 1e-30 if dtype == "float64" else 1e-12
-    vals = [lo, hi, 0.0, 1.0, -1.0, 0.5, -0.5, 2.0, -2.0, tiny, -tiny, 1e-3, -1e-3,
-            lo / 2, hi / 2, np.nextafter(lo, hi), np.nextafter(hi, lo), 10.0, -10.0, 100.0, -100.0]
+    vals = [
+        lo,
+        hi,
+        0.0,
+        1.0,
+        -1.0,
+        0.5,
+        -0.5,
+        2.0,
+        -2.0,
+        tiny,
+        -tiny,
+        1e-3,
+        -1e-3,
+        lo / 2,
+        hi / 2,
+        np.nextafter(lo, hi),
+        np.nextafter(hi, lo),
+        10.0,
+        -10.0,
+        100.0,
+        -100.0,
+    ]
     v = np.unique(np.asarray(vals, dtype=np.float64))
     return v[(v >= lo) & (v <= hi)]
 
@@ -56,7 +77,7 @@ def sample(ref, domains_flat, n: int, dtype: str, rng) -> np.ndarray:
     for _ in range(n_edge // 2):
         rows.append(np.array([rng.choice(s) for s in specials]))
     kink = _kink_points(ref, domains_flat, rng, n_edge)
-    rows.extend(kink[: n_edge])
+    rows.extend(kink[:n_edge])
     n_rest = max(0, n - len(rows))
     k1, k2 = n_rest // 3, n_rest // 3
     k3 = n_rest - k1 - k2
@@ -67,8 +88,9 @@ def sample(ref, domains_flat, n: int, dtype: str, rng) -> np.ndarray:
     mag = 10.0 ** rng.uniform(-6, np.log10(top), size=(k2, N))
     logu = np.clip(mag * rng.choice([-1.0, 1.0], size=(k2, N)), lo, hi)
     mid, half = lo / 2 + hi / 2, hi / 2 - lo / 2
-    moderate = np.clip(rng.normal(0, 1, size=(k3, N)) * np.minimum(half, 3.0) + np.where(
-        (lo <= 0) & (hi >= 0), 0.0, mid), lo, hi)
+    moderate = np.clip(
+        rng.normal(0, 1, size=(k3, N)) * np.minimum(half, 3.0) + np.where((lo <= 0) & (hi >= 0), 0.0, mid), lo, hi
+    )
     X = np.vstack([np.asarray(rows).reshape(-1, N), uni, logu, moderate])[:n]
     small = (np.abs(X) < TINY_INPUT[dtype]) & (lo <= 0) & (hi >= 0)
     X = np.where(small, 0.0, X)
@@ -116,7 +138,8 @@ def hypothesis_points(shapes, domains, dtype: str, n: int, seed: int) -> np.ndar
         rows.append(np.concatenate([np.ravel(np.asarray(a, dtype=dtype)) for a in args]))
 
     test = hypothesis.settings(
-        hypothesis_settings(max_examples=n), phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],
+        hypothesis_settings(max_examples=n),
+        phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],
         suppress_health_check=list(hypothesis.HealthCheck),  # a sampler: large inputs are the point
     )(hypothesis.seed(int(seed))(hypothesis.given(strat)(record)))
     try:
@@ -136,8 +159,18 @@ def range_points(domains_flat: np.ndarray, dtype: str, rng, n: int = 16) -> np.n
     dtype's range are reported as range limits, apart from wrong rules."""
     fi = np.finfo(dtype)
     sub = float(np.nextafter(np.asarray(0, dtype), np.asarray(1, dtype)))
-    vals = np.asarray([sub, 4 * sub, float(fi.tiny), float(np.sqrt(fi.tiny)) / 2, float(np.sqrt(fi.tiny)) * 2,
-                       float(np.sqrt(fi.max)) / 2, float(np.sqrt(fi.max)) * 2, float(fi.max) / 4])
+    vals = np.asarray(
+        [
+            sub,
+            4 * sub,
+            float(fi.tiny),
+            float(np.sqrt(fi.tiny)) / 2,
+            float(np.sqrt(fi.tiny)) * 2,
+            float(np.sqrt(fi.max)) / 2,
+            float(np.sqrt(fi.max)) * 2,
+            float(fi.max) / 4,
+        ]
+    )
     vals = np.concatenate([vals, -vals])
     lo, hi = domains_flat[:, 0], domains_flat[:, 1]
     N = lo.size

@@ -21,6 +21,8 @@ import sympy as sp
 
 from .. import _profiles
 from .._x64 import dtype_context
+from ._pytree import flatten_shapes
+from ._pytree import leaf_domains as domains_per_leaf
 
 __all__ = ["TOLERANCES", "TINY_INPUT", "Spec", "validate", "PATHS", "ENTRIES_LIMIT"]
 
@@ -106,107 +108,13 @@ def _normalize_dtype(dtype) -> str:
     return name
 
 
-def _is_shape(s) -> bool:
-    return isinstance(s, tuple) and not hasattr(s, "_fields") and all(
-        isinstance(n, (int, np.integer)) and not isinstance(n, bool) for n in s)
-
-
-def _leaf_shape(s, where: str) -> tuple[int, ...]:
-    if isinstance(s, (int, np.integer)) and not isinstance(s, bool):
-        s = (int(s),)
-    if isinstance(s, list) and all(isinstance(n, (int, np.integer)) for n in s) and s:
-        s = tuple(s)
-    if not _is_shape(s) or len(s) > 2 or not all(n >= 1 for n in s):
-        raise ValueError(
-            f"{where} must be () for a scalar, (n,) for a vector or (m, n) for a matrix with "
-            f"positive sizes (or a dict, list, tuple or NamedTuple of such shapes), got {s!r}"
-        )
-    return tuple(int(n) for n in s)
-
-
-def _flatten_shapes(shapes) -> tuple[list, list]:
-    """(per argument: (treedef, [(path, shape)]), and whether any argument is a pytree)."""
-    if _is_shape(shapes) and shapes and all(isinstance(s, (int, np.integer)) for s in shapes):
-        raise ValueError(f"shapes must be a list with one shape per argument, e.g. [{shapes!r}], got {shapes!r}")
-    if not isinstance(shapes, (list, tuple)) or (isinstance(shapes, tuple) and _is_shape(shapes)) or not shapes:
-        raise ValueError(f"shapes must be a non-empty list of shapes, one per argument, e.g. [(5,)], got {shapes!r}")
-    per_arg = []
-    for i, s in enumerate(shapes):
-        if _is_shape(s) or isinstance(s, (int, np.integer)) or (
-                isinstance(s, list) and s and all(isinstance(n, (int, np.integer)) for n in s)):
-            per_arg.append((None, [((), _leaf_shape(s, f"shapes[{i}]"))]))
-            continue
-        if not isinstance(s, (dict, list, tuple)):
-            raise ValueError(f"shapes[{i}] must be a shape tuple or a pytree of shape tuples, got {s!r}")
-        leaves, treedef = jax.tree_util.tree_flatten_with_path(s, is_leaf=_is_shape)
-        if not leaves:
-            raise ValueError(f"shapes[{i}] is an empty pytree: give at least one array shape, got {s!r}")
-        per_arg.append((treedef, [(path, _leaf_shape(leaf, f"shapes[{i}]{jax.tree_util.keystr(path)}"))
-                                  for path, leaf in leaves]))
-    return per_arg, any(t is not None for t, _ in per_arg)
-
-
-def _one_domain(d, where, dtype):
-    if not isinstance(d, (tuple, list)) or len(d) != 2:
-        raise ValueError(f"{where} must be a pair (lo, hi), got {d!r}")
-    try:
-        lo, hi = float(d[0]), float(d[1])
-    except (TypeError, ValueError):
-        raise ValueError(f"{where} must hold two real numbers, got {d!r}") from None
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        raise ValueError(f"{where} must be finite, got ({lo}, {hi})")
-    if lo >= hi:
-        raise ValueError(f"{where} must have lo < hi, got lo={lo} >= hi={hi}")
-    big = float(np.finfo(dtype).max)
-    if abs(lo) > big or abs(hi) > big:
-        raise ValueError(f"{where}=({lo}, {hi}) exceeds the largest {dtype} ({big:.4g})")
-    return lo, hi
-
-
-def _is_pair(d) -> bool:
-    return isinstance(d, (tuple, list)) and len(d) == 2 and all(
-        isinstance(v, (int, float, np.floating, np.integer)) and not isinstance(v, bool) for v in d)
-
-
-def _leaf_domains(domain, per_arg, dtype):
-    """One (lo, hi) per leaf; ``domain`` is one pair, one per argument, or per leaf (a pytree of
-    pairs shaped like that argument's shapes)."""
-    n_args = len(per_arg)
-    if _is_pair(domain):
-        d = _one_domain(domain, "domain", dtype)
-        return [d for _, leaves in per_arg for _ in leaves], d if n_args else d
-    if not isinstance(domain, (tuple, list)) or len(domain) != n_args:
-        raise ValueError(
-            f"domain must be (lo, hi) or a list of (lo, hi), one per argument ({n_args}), got {domain!r}")
-    out, shown = [], []
-    for i, (d, (treedef, leaves)) in enumerate(zip(domain, per_arg)):
-        if _is_pair(d):
-            pair = _one_domain(d, f"domain[{i}]", dtype)
-            out += [pair] * len(leaves)
-            shown.append(pair)
-            continue
-        if treedef is None:
-            raise ValueError(f"domain[{i}] must be a pair (lo, hi), got {d!r}")
-        try:
-            sub = jax.tree_util.tree_flatten_with_path(d, is_leaf=_is_pair)[0]
-        except Exception:  # noqa: BLE001
-            sub = []
-        paths = [jax.tree_util.keystr(p) for p, _ in leaves]
-        got = {jax.tree_util.keystr(p): v for p, v in sub}
-        if set(got) != set(paths):
-            raise ValueError(
-                f"domain[{i}] must be (lo, hi) or a pytree of (lo, hi) pairs shaped like shapes[{i}] "
-                f"(leaves {paths}), got {d!r}")
-        for p in paths:
-            out.append(_one_domain(got[p], f"domain[{i}]{p}", dtype))
-        shown.append(d)
-    return out, shown
-
-
 def arg_names_of(fn, n: int) -> list[str]:
     try:
-        params = [p for p in inspect.signature(fn).parameters.values()
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        params = [
+            p
+            for p in inspect.signature(fn).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
         names = [p.name for p in params[:n]]
     except (TypeError, ValueError):
         names = []
@@ -224,18 +132,34 @@ def _index_name(name, shape, flat_i):
 
 
 # --------------------------------------------------------------------------------------------
-def validate(fn, reference, shapes, domain, order, dtype, max_examples, seed, rtol, atol,
-             hypothesis_examples, path, *, reference_required: bool = True) -> Spec:
+def validate(
+    fn,
+    reference,
+    shapes,
+    domain,
+    order,
+    dtype,
+    max_examples,
+    seed,
+    rtol,
+    atol,
+    hypothesis_examples,
+    path,
+    *,
+    reference_required: bool = True,
+) -> Spec:
     """Every argument checked, cheaply, before any long work; errors name the argument."""
     if not callable(fn):
         raise TypeError(f"fn must be a callable JAX function, got {type(fn).__name__}")
     if reference is not None and not callable(reference):
-        raise TypeError(f"reference must be a callable building a SymPy expression (or None for a "
-                        f"numerical truth), got {type(reference).__name__}")
+        raise TypeError(
+            f"reference must be a callable building a SymPy expression (or None for a "
+            f"numerical truth), got {type(reference).__name__}"
+        )
     if reference is None and reference_required:
         raise TypeError("reference must be a callable building a SymPy expression")
     dtype = _normalize_dtype(dtype)
-    per_arg, pytree = _flatten_shapes(shapes)
+    per_arg, pytree = flatten_shapes(shapes)
     if order not in (1, 2) or isinstance(order, bool):
         raise ValueError(f"order must be 1 (first derivatives) or 2 (second derivatives too), got {order!r}")
     if max_examples is None:
@@ -248,7 +172,7 @@ def validate(fn, reference, shapes, domain, order, dtype, max_examples, seed, rt
         raise ValueError(f"seed must be an integer, got {seed!r}")
     if path not in PATHS:
         raise ValueError(f"path must be one of {PATHS}, got {path!r}")
-    leaf_domains, shown_domain = _leaf_domains(domain, per_arg, dtype)
+    leaf_domains, shown_domain = domains_per_leaf(domain, per_arg, dtype)
     tol = dict(TOLERANCES[dtype])
     for name, v in (("rtol", rtol), ("atol", atol)):
         if v is not None:
@@ -257,7 +181,11 @@ def validate(fn, reference, shapes, domain, order, dtype, max_examples, seed, rt
             tol[name] = float(v)
     if hypothesis_examples is None:
         hypothesis_examples = min(_profiles.PROFILES[_profiles.current_profile()]["hypothesis_examples"], max_examples)
-    if not isinstance(hypothesis_examples, (int, np.integer)) or isinstance(hypothesis_examples, bool) or hypothesis_examples < 0:
+    if (
+        not isinstance(hypothesis_examples, (int, np.integer))
+        or isinstance(hypothesis_examples, bool)
+        or hypothesis_examples < 0
+    ):
         raise ValueError(f"hypothesis_examples must be an integer >= 0, got {hypothesis_examples!r}")
     n_args = len(per_arg)
     arg_names = arg_names_of(fn, n_args)
@@ -272,7 +200,7 @@ def validate(fn, reference, shapes, domain, order, dtype, max_examples, seed, rt
         pass
 
     leaf_shapes, leaf_names, leaf_arg = [], [], []
-    for a, (treedef, leaves) in enumerate(per_arg):
+    for a, (_treedef, leaves) in enumerate(per_arg):
         for p, s in leaves:
             leaf_shapes.append(s)
             leaf_names.append(arg_names[a] + jax.tree_util.keystr(p))
@@ -283,7 +211,7 @@ def validate(fn, reference, shapes, domain, order, dtype, max_examples, seed, rt
     def unflatten(leaves):
         out, i = [], 0
         for t, c in zip(treedefs, counts):
-            part = list(leaves[i:i + c])
+            part = list(leaves[i : i + c])
             out.append(part[0] if t is None else jax.tree_util.tree_unflatten(t, part))
             i += c
         return out
@@ -293,7 +221,7 @@ def validate(fn, reference, shapes, domain, order, dtype, max_examples, seed, rt
         specs = unflatten([jax.ShapeDtypeStruct(s, dtype) for s in leaf_shapes])
         try:
             out = jax.eval_shape(fn, *specs)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             raise TypeError(
                 f"fn is not traceable by JAX on arrays of shapes {list(shapes)} ({dtype}): "
                 f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
@@ -305,8 +233,10 @@ def validate(fn, reference, shapes, domain, order, dtype, max_examples, seed, rt
         if not isinstance(leaf, jax.ShapeDtypeStruct):
             raise TypeError(f"fn must return arrays, got {type(leaf).__name__} at output{jax.tree_util.keystr(p)}")
         if not jnp.issubdtype(leaf.dtype, jnp.floating):
-            raise TypeError(f"fn must return a floating-point array, got dtype {leaf.dtype}"
-                            + (f" at output{jax.tree_util.keystr(p)}" if p else ""))
+            raise TypeError(
+                f"fn must return a floating-point array, got dtype {leaf.dtype}"
+                + (f" at output{jax.tree_util.keystr(p)}" if p else "")
+            )
     single = len(out_leaves) == 1 and not out_leaves[0][0]
     if single and len(out_leaves[0][1].shape) > 2:
         raise ValueError(f"fn must return a scalar, vector or matrix, got shape {out_leaves[0][1].shape}")
@@ -342,12 +272,30 @@ def validate(fn, reference, shapes, domain, order, dtype, max_examples, seed, rt
             return sp.Matrix(flat)
 
     return Spec(
-        fn=fn, reference=reference, fn_name=fn_name_of(fn), shapes=list(shapes),
-        leaf_shapes=tuple(leaf_shapes), leaf_names=tuple(leaf_names), leaf_arg=tuple(leaf_arg),
-        arg_names=tuple(arg_names), leaf_domains=tuple(leaf_domains), domain=shown_domain,
-        order=int(order), dtype=dtype, rtol=tol["rtol"], atol=tol["atol"],
-        order2_factor=tol["order2_factor"], seed=int(seed), max_examples=int(max_examples),
-        hypothesis_examples=int(hypothesis_examples), path=path, out_names=out_names,
-        out_shape=out_shape, flat_fn=flat_fn, flat_reference=flat_reference if reference is not None else None,
-        treedefs=treedefs, pytree=pytree, out_pytree=not single,
+        fn=fn,
+        reference=reference,
+        fn_name=fn_name_of(fn),
+        shapes=list(shapes),
+        leaf_shapes=tuple(leaf_shapes),
+        leaf_names=tuple(leaf_names),
+        leaf_arg=tuple(leaf_arg),
+        arg_names=tuple(arg_names),
+        leaf_domains=tuple(leaf_domains),
+        domain=shown_domain,
+        order=int(order),
+        dtype=dtype,
+        rtol=tol["rtol"],
+        atol=tol["atol"],
+        order2_factor=tol["order2_factor"],
+        seed=int(seed),
+        max_examples=int(max_examples),
+        hypothesis_examples=int(hypothesis_examples),
+        path=path,
+        out_names=out_names,
+        out_shape=out_shape,
+        flat_fn=flat_fn,
+        flat_reference=flat_reference if reference is not None else None,
+        treedefs=treedefs,
+        pytree=pytree,
+        out_pytree=not single,
     )

@@ -17,8 +17,15 @@ import numpy as np
 from ..models import chain_truth
 from ._timing import DTYPE, target, time_jitted
 
-__all__ = ["RENORM_EVERY", "bench_chain", "chain_db1_autodiff", "chain_db1_log", "chain_db1_log_scan", "chain_draws",
-           "chain_forward_only"]
+__all__ = [
+    "RENORM_EVERY",
+    "bench_chain",
+    "chain_db1_autodiff",
+    "chain_db1_log",
+    "chain_db1_log_scan",
+    "chain_draws",
+    "chain_forward_only",
+]
 
 
 #: Layers between two renormalisations of the running product (see :func:`chain_db1_log`).
@@ -95,6 +102,7 @@ def chain_db1_log(a0, w, b, y, renorm_every: int | None = None):
 def chain_db1_log_scan(a0, w, b, y):
     """The previous closed form, kept as a reference row: one scan in log space, a ``log`` per
     element (``log sigma'(z) = -|z| + log r^2``), complex carry ``sign * a + i log|p|``."""
+
     def layer(c, xs):
         wk, bk, first = xs
         signed_a, s = jnp.real(c), jnp.imag(c)
@@ -127,6 +135,7 @@ def _chain_cost(a0, w, b, y):
 
 def chain_forward_only(a0, w, b, y):
     """a_L alone, by the same scan: the network's forward pass, no gradient (a reference row)."""
+
     def layer(a, wb):
         return jax.nn.sigmoid(wb[0] * a + wb[1]), None
 
@@ -151,8 +160,9 @@ def chain_draws(L: int, n: int, seed: int = 0):
     return tuple(jnp.asarray(v, jnp.float32) for v in (a0, w, b, y))
 
 
-def bench_chain(quick: bool = False, depths: Sequence[int] | None = None, n: int | None = None,
-                repeats: int | None = None) -> dict[str, Any]:
+def bench_chain(
+    quick: bool = False, depths: Sequence[int] | None = None, n: int | None = None, repeats: int | None = None
+) -> dict[str, Any]:
     """Time dC/db_1 over ``n`` random chains of each depth (float32, N(0, 1) weights, biases)."""
     depths = tuple(depths or ((4, 64, 256) if quick else (4, 16, 64, 256, 1024)))
     n = n or (10_000 if quick else 100_000)
@@ -160,8 +170,9 @@ def bench_chain(quick: bool = False, depths: Sequence[int] | None = None, n: int
     rows, checks = [], []
     for L in depths:
         a0, w, b, y = chain_draws(L, n)
-        t_sig, _ = time_jitted(lambda buf, w: jax.nn.sigmoid(w), (jnp.zeros_like(w), w),
-                               repeats=repeats, donate_first=True)
+        t_sig, _ = time_jitted(
+            lambda buf, w: jax.nn.sigmoid(w), (jnp.zeros_like(w), w), repeats=repeats, donate_first=True
+        )
         t_fwd, _ = time_jitted(chain_forward_only, (a0, w, b, y), repeats=repeats)
         t_closed, (log_c, sign_c) = time_jitted(chain_db1_log, (a0, w, b, y), repeats=repeats)
         t_logscan, _ = time_jitted(chain_db1_log_scan, (a0, w, b, y), repeats=repeats)
@@ -176,29 +187,43 @@ def bench_chain(quick: bool = False, depths: Sequence[int] | None = None, n: int
         normal = np.abs(g) >= np.finfo(np.float32).tiny
         d = np.abs(np.log(np.abs(g[normal])) - log_c[normal]) if normal.any() else None
         sign_ok = bool(np.all(np.sign(g[normal]) == sign_c[normal]))
-        truth = [chain_truth(*(np.asarray(v, np.float64) for v in (a0[i], w[:, i], b[:, i], y[i])))
-                 for i in range(4)]
+        truth = [chain_truth(*(np.asarray(v, np.float64) for v in (a0[i], w[:, i], b[:, i], y[i]))) for i in range(4)]
         d_truth = max(abs(t[0][0] - log_c[i]) for i, t in enumerate(truth))
         sign_truth = all(t[1][0] == sign_c[i] for i, t in enumerate(truth))
-        rows.append({
-            "L": L, "N": n,
-            "sigmoid_pass": t_sig.record(), "forward_scan": t_fwd.record(), "closed": t_closed.record(),
-            "autodiff": t_auto.record(), "log_scan": t_logscan.record(),
-            "forward_over_sigmoid": t_fwd.median_s / t_sig.median_s,
-            "closed_over_sigmoid": t_closed.median_s / t_sig.median_s,
-            "autodiff_over_closed": t_auto.median_s / t_closed.median_s,
-            "autodiff_underflow_fraction": float(np.mean(g == 0)),
-            "max_log_diff_vs_autodiff": None if d is None else float(d.max()),
-            "median_log_diff_vs_autodiff": None if d is None else float(np.median(d)),
-            "signs_agree": sign_ok and sign_truth,
-            "max_log_diff_vs_truth": float(d_truth),
-        })
-        checks.append(sign_ok and sign_truth and d_truth < 1e-4 + 1e-5 * L
-                      and (d is None or float(np.median(d)) < 1e-4))
-    targets = [target("chain", f"closed-form time / one sigmoid pass, L = {r['L']}",
-                      r["closed_over_sigmoid"], "<=", 1.5) for r in rows]
+        rows.append(
+            {
+                "L": L,
+                "N": n,
+                "sigmoid_pass": t_sig.record(),
+                "forward_scan": t_fwd.record(),
+                "closed": t_closed.record(),
+                "autodiff": t_auto.record(),
+                "log_scan": t_logscan.record(),
+                "forward_over_sigmoid": t_fwd.median_s / t_sig.median_s,
+                "closed_over_sigmoid": t_closed.median_s / t_sig.median_s,
+                "autodiff_over_closed": t_auto.median_s / t_closed.median_s,
+                "autodiff_underflow_fraction": float(np.mean(g == 0)),
+                "max_log_diff_vs_autodiff": None if d is None else float(d.max()),
+                "median_log_diff_vs_autodiff": None if d is None else float(np.median(d)),
+                "signs_agree": sign_ok and sign_truth,
+                "max_log_diff_vs_truth": float(d_truth),
+            }
+        )
+        checks.append(
+            sign_ok and sign_truth and d_truth < 1e-4 + 1e-5 * L and (d is None or float(np.median(d)) < 1e-4)
+        )
+    targets = [
+        target("chain", f"closed-form time / one sigmoid pass, L = {r['L']}", r["closed_over_sigmoid"], "<=", 1.5)
+        for r in rows
+    ]
     deepest = max(depths)
-    targets.append(target("chain", f"vmap(grad) time / closed-form time, L = {deepest}",
-                          next(r for r in rows if r["L"] == deepest)["autodiff_over_closed"], ">=", 10.0))
+    targets.append(
+        target(
+            "chain",
+            f"vmap(grad) time / closed-form time, L = {deepest}",
+            next(r for r in rows if r["L"] == deepest)["autodiff_over_closed"],
+            ">=",
+            10.0,
+        )
+    )
     return {"dtype": DTYPE, "N": n, "rows": rows, "agrees": all(checks), "targets": targets}
-

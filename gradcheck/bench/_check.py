@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 from jax.test_util import check_grads
 
-from .._x64 import float64
 from .._check import check
+from .._x64 import float64
 from ._sizes import bench_check_sizes
 from ._timing import target
 from .cases import check_cases
@@ -21,8 +21,9 @@ from .cases import check_cases
 __all__ = ["bench_check", "bench_check_group"]
 
 
-def bench_check(quick: bool = False, check_points: int | None = None, grads_points: int | None = None,
-                seed: int = 0) -> dict[str, Any]:
+def bench_check(
+    quick: bool = False, check_points: int | None = None, grads_points: int | None = None, seed: int = 0
+) -> dict[str, Any]:
     """Points per second of ``gradcheck.check`` vs ``check_grads`` once per point (float64, order 1).
 
     ``gradcheck.check`` is timed from the call to the report, cold (its compile included) on
@@ -38,8 +39,9 @@ def bench_check(quick: bool = False, check_points: int | None = None, grads_poin
     rows = []
     for i, case in enumerate(cases):
         t0 = time.perf_counter()
-        report = check(case["fn"], case["ref"], shapes=[case["shape"]], domain=case["domain"],
-                       max_examples=check_points, seed=seed)
+        report = check(
+            case["fn"], case["ref"], shapes=[case["shape"]], domain=case["domain"], max_examples=check_points, seed=seed
+        )
         t_check = time.perf_counter() - t0
         pts = report.points_checked
         rng = np.random.default_rng([seed, i])
@@ -53,26 +55,45 @@ def bench_check(quick: bool = False, check_points: int | None = None, grads_poin
                 except AssertionError:
                     flagged += 1
             t_grads = time.perf_counter() - t0
-        rows.append({
-            "function": case["name"], "broken": case["broken"],
-            "check_points": pts, "check_s": t_check, "check_points_per_s": pts / t_check,
-            "check_ok": bool(report.ok), "check_failures": [f.kind for f in report.failures],
-            "check_grads_points": grads_points, "check_grads_s": t_grads,
-            "check_grads_points_per_s": grads_points / t_grads, "check_grads_flagged": flagged,
-            "speedup": (pts / t_check) / (grads_points / t_grads),
-            "same_verdict": bool(report.ok) == (flagged == 0) == (not case["broken"]),
-        })
+        rows.append(
+            {
+                "function": case["name"],
+                "broken": case["broken"],
+                "check_points": pts,
+                "check_s": t_check,
+                "check_points_per_s": pts / t_check,
+                "check_ok": bool(report.ok),
+                "check_failures": [f.kind for f in report.failures],
+                "check_grads_points": grads_points,
+                "check_grads_s": t_grads,
+                "check_grads_points_per_s": grads_points / t_grads,
+                "check_grads_flagged": flagged,
+                "speedup": (pts / t_check) / (grads_points / t_grads),
+                "same_verdict": bool(report.ok) == (flagged == 0) == (not case["broken"]),
+            }
+        )
     total_check = sum(r["check_points"] for r in rows) / sum(r["check_s"] for r in rows)
     total_grads = sum(r["check_grads_points"] for r in rows) / sum(r["check_grads_s"] for r in rows)
     targets = [
-        target("check", "check points/s / check_grads points/s (compile included)",
-               total_check / total_grads, ">=", 100.0),
-        target("check", "share of functions with the same verdict from both (broken one caught)",
-               float(np.mean([r["same_verdict"] for r in rows])), ">=", 1.0),
+        target(
+            "check", "check points/s / check_grads points/s (compile included)", total_check / total_grads, ">=", 100.0
+        ),
+        target(
+            "check",
+            "share of functions with the same verdict from both (broken one caught)",
+            float(np.mean([r["same_verdict"] for r in rows])),
+            ">=",
+            1.0,
+        ),
     ]
-    return {"dtype": "float64", "order": 1, "rows": rows, "check_points_per_s": total_check,
-            "check_grads_points_per_s": total_grads, "targets": targets}
-
+    return {
+        "dtype": "float64",
+        "order": 1,
+        "rows": rows,
+        "check_points_per_s": total_check,
+        "check_grads_points_per_s": total_grads,
+        "targets": targets,
+    }
 
 
 def bench_check_group(quick: bool = False, sizes: Sequence[int] | None = None) -> dict[str, Any]:

@@ -48,8 +48,12 @@ def environment() -> dict[str, Any]:
     }
 
 
-def run(only: Sequence[str] | None = None, quick: bool = False, progress: Callable[[str], None] | None = None,
-        sizes: Sequence[int] | None = None) -> dict[str, Any]:
+def run(
+    only: Sequence[str] | None = None,
+    quick: bool = False,
+    progress: Callable[[str], None] | None = None,
+    sizes: Sequence[int] | None = None,
+) -> dict[str, Any]:
     """Run the selected groups (default: all) and return one JSON-ready dict.
 
     ``sizes``: the input sizes of the ``check`` group's size sweep (default: its own)."""

@@ -65,8 +65,13 @@ def _layer_norm_case():
 
 SIZE_CASES = (
     {"name": "logsumexp", "what": "jax.nn.logsumexp", "order": 2, "make": _logsumexp_case, "max_n": None},
-    {"name": "layer norm", "what": "(x - mean) / sqrt(var + 1e-5)", "order": 1, "make": _layer_norm_case,
-     "max_n": LAYER_NORM_MAX},
+    {
+        "name": "layer norm",
+        "what": "(x - mean) / sqrt(var + 1e-5)",
+        "order": 1,
+        "make": _layer_norm_case,
+        "max_n": LAYER_NORM_MAX,
+    },
 )
 
 #: Run in a fresh interpreter: imports timed apart, then the first and a second small check.
@@ -93,22 +98,39 @@ print("SMALL_CHECK " + json.dumps(out))
 def small_check_fresh(points: int = 100, timeout: float = 600.0) -> dict[str, Any]:
     """A small check (sigmoid on (5,), order 2) timed in a fresh Python process: the import of
     jax, sympy and gradcheck apart, then the first call and a second identical one."""
-    proc = subprocess.run([sys.executable, "-c", _SMALL_CHECK_SCRIPT % int(points)], capture_output=True,
-                          text=True, timeout=timeout, env=dict(os.environ))
+    proc = subprocess.run(
+        [sys.executable, "-c", _SMALL_CHECK_SCRIPT % int(points)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=dict(os.environ),
+    )
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("SMALL_CHECK ")), None)
     if proc.returncode != 0 or line is None:
-        raise RuntimeError(f"the small check in a fresh process failed (exit {proc.returncode}):\n"
-                           f"{proc.stderr[-3000:]}")
-    return {"function": "jax.nn.sigmoid", "shape": [5], "order": 2, "max_examples": int(points),
-            **json.loads(line[len("SMALL_CHECK "):])}
+        raise RuntimeError(
+            f"the small check in a fresh process failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}"
+        )
+    return {
+        "function": "jax.nn.sigmoid",
+        "shape": [5],
+        "order": 2,
+        "max_examples": int(points),
+        **json.loads(line[len("SMALL_CHECK ") :]),
+    }
 
 
 def _time_size(case: dict, n: int, points: int, grads_points: int, seed: int) -> dict[str, Any]:
     """One function at one size: ``gradcheck.check`` cold then warm, ``check_grads`` on
     ``grads_points`` points, a cold pass then a warm pass, scaled to ``points`` points."""
     fn, ref = case["make"]()
-    kw = {"shapes": [(n,)], "domain": SIZE_DOMAIN, "order": case["order"], "dtype": "float64",
-          "max_examples": points, "seed": seed}
+    kw = {
+        "shapes": [(n,)],
+        "domain": SIZE_DOMAIN,
+        "order": case["order"],
+        "dtype": "float64",
+        "max_examples": points,
+        "seed": seed,
+    }
     t0 = time.perf_counter()
     cold = check(fn, ref, **kw)
     t_cold = time.perf_counter() - t0
@@ -134,12 +156,19 @@ def _time_size(case: dict, n: int, points: int, grads_points: int, seed: int) ->
     cg_cold = first + (float(np.mean(rest)) * (points - 1) if rest else first * (points - 1))
     cg_warm = float(np.mean(passes[1])) * points
     return {
-        "n": n, "path": cold.path, "points_checked": cold.points_checked, "ok": bool(cold.ok and warm.ok),
+        "n": n,
+        "path": cold.path,
+        "points_checked": cold.points_checked,
+        "ok": bool(cold.ok and warm.ok),
         "failures": sorted({f.kind for f in cold.failures}),
-        "gradcheck_cold_s": t_cold, "gradcheck_cold_seconds": dict(cold.seconds),
-        "gradcheck_warm_s": t_warm, "gradcheck_warm_seconds": dict(warm.seconds),
-        "check_grads_points": grads_points, "check_grads_first_call_s": first,
-        "check_grads_cold_s": cg_cold, "check_grads_warm_s": cg_warm,
+        "gradcheck_cold_s": t_cold,
+        "gradcheck_cold_seconds": dict(cold.seconds),
+        "gradcheck_warm_s": t_warm,
+        "gradcheck_warm_seconds": dict(warm.seconds),
+        "check_grads_points": grads_points,
+        "check_grads_first_call_s": first,
+        "check_grads_cold_s": cg_cold,
+        "check_grads_warm_s": cg_warm,
         "check_grads_warm_per_point_s": float(np.mean(passes[1])),
         "check_grads_flagged": flagged,
         "check_grads_over_gradcheck_cold": cg_cold / t_cold,
@@ -150,14 +179,26 @@ def _time_size(case: dict, n: int, points: int, grads_points: int, seed: int) ->
 def _warm_up_process() -> None:
     """One-time costs of the process (lazy imports, JAX's first dispatch), not timed: a check
     and a ``check_grads`` call on another function, so that n = 4 is cold like the others."""
-    check(lambda x: jnp.tanh(x), lambda a: a.applyfunc(sp.tanh), shapes=[(3,)], domain=SIZE_DOMAIN,
-          order=2, max_examples=10)
+    check(
+        lambda x: jnp.tanh(x),
+        lambda a: a.applyfunc(sp.tanh),
+        shapes=[(3,)],
+        domain=SIZE_DOMAIN,
+        order=2,
+        max_examples=10,
+    )
     with jax.enable_x64(True):
         check_grads(lambda x: jnp.tanh(x), (np.linspace(-1.0, 1.0, 3),), order=2, modes=("fwd", "rev"))
 
 
-def bench_check_sizes(quick: bool = False, sizes: Sequence[int] | None = None, points: int = 100,
-                      grads_points: int | None = None, seed: int = 0, fresh: bool = True) -> dict[str, Any]:
+def bench_check_sizes(
+    quick: bool = False,
+    sizes: Sequence[int] | None = None,
+    points: int = 100,
+    grads_points: int | None = None,
+    seed: int = 0,
+    fresh: bool = True,
+) -> dict[str, Any]:
     """Seconds per check against input size n: ``gradcheck.check`` (cold and warm) and
     ``check_grads`` on ``points`` points, for logsumexp (order 2) and a layer norm (order 1),
     float64, with the growth exponent of a log-log fit, and (``fresh``) a small check timed in
@@ -187,20 +228,51 @@ def bench_check_sizes(quick: bool = False, sizes: Sequence[int] | None = None, p
                 growth[key] = growth_exponent(run_sizes, [r[key + "_s"] for r in rows])
         by = {r["n"]: r for r in rows}
         ratio = by[1024]["gradcheck_cold_s"] / by[64]["gradcheck_cold_s"] if {64, 1024} <= set(by) else None
-        functions.append({"name": case["name"], "what": case["what"], "order": case["order"],
-                          "sizes": run_sizes, "skipped_sizes": skipped, "max_n": case["max_n"],
-                          "rows": rows, "growth_exponent": growth, "cold_1024_over_64": ratio})
+        functions.append(
+            {
+                "name": case["name"],
+                "what": case["what"],
+                "order": case["order"],
+                "sizes": run_sizes,
+                "skipped_sizes": skipped,
+                "max_n": case["max_n"],
+                "rows": rows,
+                "growth_exponent": growth,
+                "cold_1024_over_64": ratio,
+            }
+        )
         if ratio is not None:
-            targets.append(target("check", f"{case['name']}: gradcheck.check cold t(1,024) / t(64)",
-                                  ratio, "<=", 30.0))
+            targets.append(target("check", f"{case['name']}: gradcheck.check cold t(1,024) / t(64)", ratio, "<=", 30.0))
         cold_n = {"logsumexp": 1024, "layer norm": 256}[case["name"]]
         if cold_n in by:
-            targets.append(target("check", f"{case['name']} n = {cold_n:,}, order {case['order']}: "
-                                  f"gradcheck.check cold s", by[cold_n]["gradcheck_cold_s"], "<=", 30.0))
+            targets.append(
+                target(
+                    "check",
+                    f"{case['name']} n = {cold_n:,}, order {case['order']}: gradcheck.check cold s",
+                    by[cold_n]["gradcheck_cold_s"],
+                    "<=",
+                    30.0,
+                )
+            )
     small = small_check_fresh(points) if fresh else None
     if small is not None:
-        targets.append(target("check", f"small check (sigmoid (5,), order 2, {points} examples), fresh "
-                              f"process, first call s (import apart)", small["first_s"], "<=", 0.8))
+        targets.append(
+            target(
+                "check",
+                f"small check (sigmoid (5,), order 2, {points} examples), fresh process, first call s (import apart)",
+                small["first_s"],
+                "<=",
+                0.8,
+            )
+        )
         targets.append(target("check", "small check, second call s", small["second_s"], "<=", 0.2))
-    return {"dtype": "float64", "domain": list(SIZE_DOMAIN), "points": points, "grads_points": grads_points,
-            "sizes": list(sizes), "functions": functions, "small_check": small, "targets": targets}
+    return {
+        "dtype": "float64",
+        "domain": list(SIZE_DOMAIN),
+        "points": points,
+        "grads_points": grads_points,
+        "sizes": list(sizes),
+        "functions": functions,
+        "small_check": small,
+        "targets": targets,
+    }

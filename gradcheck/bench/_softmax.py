@@ -35,8 +35,13 @@ SOFTMAX_METHODS: dict[str, Callable] = {
 }
 
 
-def bench_softmax(quick: bool = False, sizes: Sequence[int] | None = None, out_bytes: int | None = None,
-                  repeats: int | None = None, bandwidth: dict | None = None) -> dict[str, Any]:
+def bench_softmax(
+    quick: bool = False,
+    sizes: Sequence[int] | None = None,
+    out_bytes: int | None = None,
+    repeats: int | None = None,
+    bandwidth: dict | None = None,
+) -> dict[str, Any]:
     """Time the three softmax Jacobians on a batch whose output is about ``out_bytes``."""
     sizes = tuple(sizes or ((10, 100, 1000) if quick else (10, 100, 1000, 4000)))
     out_bytes = out_bytes or (8 if quick else 256) * 2**20
@@ -56,16 +61,39 @@ def bench_softmax(quick: bool = False, sizes: Sequence[int] | None = None, out_b
             timing, _ = time_jitted(lambda buf, a, f=f: f(a), (buf, a), repeats=repeats, donate_first=True)
             nbytes = b * c * c * 4
             rate = nbytes / timing.median_s
-            rows.append({"C": c, "B": b, "method": name, **timing.record(), "output_bytes": nbytes,
-                         "bytes_per_s": rate, "fraction_of_copy": rate / bandwidth["bytes_per_s"],
-                         "max_abs_diff_vs_jacrev": err, "agrees": err <= 1e-6})
+            rows.append(
+                {
+                    "C": c,
+                    "B": b,
+                    "method": name,
+                    **timing.record(),
+                    "output_bytes": nbytes,
+                    "bytes_per_s": rate,
+                    "fraction_of_copy": rate / bandwidth["bytes_per_s"],
+                    "max_abs_diff_vs_jacrev": err,
+                    "agrees": err <= 1e-6,
+                }
+            )
     targets = []
     by = {(r["C"], r["method"]): r for r in rows}
     c_t = 1000 if 1000 in sizes else max(sizes)
     if (c_t, "closed") in by:
-        targets.append(target("softmax", f"jacrev time / closed-form time, C = {c_t}",
-                              by[(c_t, "jacrev")]["median_s"] / by[(c_t, "closed")]["median_s"], ">=", 5.0))
-        targets.append(target("softmax", f"closed-form bytes/s / copy write rate, C = {c_t}",
-                              by[(c_t, "closed")]["fraction_of_copy"], ">=", 0.70))
+        targets.append(
+            target(
+                "softmax",
+                f"jacrev time / closed-form time, C = {c_t}",
+                by[(c_t, "jacrev")]["median_s"] / by[(c_t, "closed")]["median_s"],
+                ">=",
+                5.0,
+            )
+        )
+        targets.append(
+            target(
+                "softmax",
+                f"closed-form bytes/s / copy write rate, C = {c_t}",
+                by[(c_t, "closed")]["fraction_of_copy"],
+                ">=",
+                0.70,
+            )
+        )
     return {"dtype": DTYPE, "output_bytes": out_bytes, "copy": bandwidth, "rows": rows, "targets": targets}
-

@@ -59,9 +59,17 @@ def _time_chain_symbolic(L: int) -> dict[str, Any]:
         jitted = jax.jit(lambda w, z, a, y: fn(list(w), list(z), a, y))
         value = float(jitted(w, z, jnp.float64(1.0), jnp.float64(0.0)))
         t_jit = time.perf_counter() - t0
-    return {"what": "chain.grad_b1", "size": L, "derive_s": t_derive, "lambdify_s": t_lambdify,
-            "seconds": t_derive + t_lambdify, "first_call_s": t_jit, "value": value,
-            "expected": expected, "ok": value == expected}
+    return {
+        "what": "chain.grad_b1",
+        "size": L,
+        "derive_s": t_derive,
+        "lambdify_s": t_lambdify,
+        "seconds": t_derive + t_lambdify,
+        "first_call_s": t_jit,
+        "value": value,
+        "expected": expected,
+        "ok": value == expected,
+    }
 
 
 def _derive_softmax_jacobian(c: int):
@@ -82,9 +90,17 @@ def _time_softmax_symbolic(c: int) -> dict[str, Any]:
     got = np.asarray(jax.jit(lambda x: jnp.asarray(fn(list(x))))(x))
     t_jit = time.perf_counter() - t0
     err = float(np.max(np.abs(got - np.asarray(softmax_jacobian_closed(x)))))
-    return {"what": "softmax jacobian", "size": c, "derive_s": t_derive, "lambdify_s": t_lambdify,
-            "seconds": t_derive + t_lambdify, "first_call_s": t_jit, "value": err,
-            "expected": 0.0, "ok": err <= 1e-6}
+    return {
+        "what": "softmax jacobian",
+        "size": c,
+        "derive_s": t_derive,
+        "lambdify_s": t_lambdify,
+        "seconds": t_derive + t_lambdify,
+        "first_call_s": t_jit,
+        "value": err,
+        "expected": 0.0,
+        "ok": err <= 1e-6,
+    }
 
 
 def _median_run(timer: Callable[[int], dict], size: int, repeats: int) -> dict[str, Any]:
@@ -94,8 +110,12 @@ def _median_run(timer: Callable[[int], dict], size: int, repeats: int) -> dict[s
     return row
 
 
-def bench_symbolic(quick: bool = False, depths: Sequence[int] | None = None,
-                   classes: Sequence[int] | None = None, repeats: int | None = None) -> dict[str, Any]:
+def bench_symbolic(
+    quick: bool = False,
+    depths: Sequence[int] | None = None,
+    classes: Sequence[int] | None = None,
+    repeats: int | None = None,
+) -> dict[str, Any]:
     """Seconds to derive and lambdify (SymPy only; the median run of ``repeats``, caches
     cleared before each), and the first jitted call apart."""
     depths = tuple(depths or ((4, 16, 32) if quick else (4, 64, 256, 1024)))
@@ -105,7 +125,7 @@ def bench_symbolic(quick: bool = False, depths: Sequence[int] | None = None,
     rows = [_median_run(_time_chain_symbolic, L, repeats) for L in depths]
     rows += [_median_run(_time_softmax_symbolic, c, repeats) for c in classes]
     growth = {}
-    for what, sizes in (("chain.grad_b1", depths), ("softmax jacobian", classes)):
+    for what, _sizes in (("chain.grad_b1", depths), ("softmax jacobian", classes)):
         rs = [r for r in rows if r["what"] == what]
         growth[what] = growth_exponent([r["size"] for r in rs], [r["seconds"] for r in rs])
     return {"rows": rows, "growth_exponent": growth, "targets": []}

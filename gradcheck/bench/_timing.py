@@ -41,8 +41,7 @@ class Timing:
     repeats: int
 
     def record(self) -> dict[str, float | int]:
-        return {"compile_s": self.compile_s, "median_s": self.median_s, "min_s": self.min_s,
-                "repeats": self.repeats}
+        return {"compile_s": self.compile_s, "median_s": self.median_s, "min_s": self.min_s, "repeats": self.repeats}
 
 
 def time_jitted(
@@ -102,5 +101,4 @@ def target(group: str, name: str, ratio: float, op: str, threshold: float) -> di
     if op not in (">=", "<="):
         raise ValueError(f"op: expected '>=' or '<=', got {op!r}")
     met = ratio >= threshold if op == ">=" else ratio <= threshold
-    return {"group": group, "name": name, "ratio": float(ratio), "op": op, "threshold": threshold,
-            "met": bool(met)}
+    return {"group": group, "name": name, "ratio": float(ratio), "op": op, "threshold": threshold, "met": bool(met)}

@@ -62,16 +62,41 @@ def check_cases() -> list[dict[str, Any]]:
     Built fresh on each call: the engine caches a reference per reference callable and a
     program per function, so new objects keep ``gradcheck.check`` cold, as the group times it.
     """
+
     def fresh(ref):
         return lambda *args: ref(*args)
 
     return [
-        {"name": "sigmoid", "fn": jax.nn.sigmoid, "ref": fresh(sigmoid_ref), "shape": (), "domain": _DOMAIN,
-         "broken": False},
-        {"name": "softmax (5,)", "fn": jax.nn.softmax, "ref": fresh(softmax_ref), "shape": (5,),
-         "domain": _DOMAIN, "broken": False},
-        {"name": "log_softmax (5,)", "fn": jax.nn.log_softmax, "ref": fresh(log_softmax_ref), "shape": (5,),
-         "domain": _DOMAIN, "broken": False},
-        {"name": "broken custom_jvp sigmoid", "fn": mutate(jax.nn.sigmoid, 2.0, "jvp", error=0.1),
-         "ref": fresh(sigmoid_ref), "shape": (), "domain": _DOMAIN, "broken": True},
+        {
+            "name": "sigmoid",
+            "fn": jax.nn.sigmoid,
+            "ref": fresh(sigmoid_ref),
+            "shape": (),
+            "domain": _DOMAIN,
+            "broken": False,
+        },
+        {
+            "name": "softmax (5,)",
+            "fn": jax.nn.softmax,
+            "ref": fresh(softmax_ref),
+            "shape": (5,),
+            "domain": _DOMAIN,
+            "broken": False,
+        },
+        {
+            "name": "log_softmax (5,)",
+            "fn": jax.nn.log_softmax,
+            "ref": fresh(log_softmax_ref),
+            "shape": (5,),
+            "domain": _DOMAIN,
+            "broken": False,
+        },
+        {
+            "name": "broken custom_jvp sigmoid",
+            "fn": mutate(jax.nn.sigmoid, 2.0, "jvp", error=0.1),
+            "ref": fresh(sigmoid_ref),
+            "shape": (),
+            "domain": _DOMAIN,
+            "broken": True,
+        },
     ]

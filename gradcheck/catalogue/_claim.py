@@ -70,7 +70,7 @@ class Settings:
     profile: str = "default"
 
     @classmethod
-    def from_profile(cls, name: str | None = None, seed: int = 0) -> "Settings":
+    def from_profile(cls, name: str | None = None, seed: int = 0) -> Settings:
         name = name or current_profile()
         if name not in PROFILES:
             raise ValueError(f"profile must be one of {sorted(PROFILES)}, got {name!r}")
@@ -79,7 +79,7 @@ class Settings:
 
 @dataclasses.dataclass
 class ClaimResult:
-    claim: "Claim"
+    claim: Claim
     findings: list[Finding]
     seconds: float
     settings: Settings
@@ -173,8 +173,9 @@ class Claim:
     def run(self, settings: Settings | None = None, **params) -> ClaimResult:
         """Derive, verify, and return the result; never raises for a failing claim."""
         if self.verify is None:
-            raise ValueError(f"{self.id}: the claim has no verifier (decorate one with @{self.id.split('.')[-1]}"
-                             ".verifier)")
+            raise ValueError(
+                f"{self.id}: the claim has no verifier (decorate one with @{self.id.split('.')[-1]}.verifier)"
+            )
         settings = settings or Settings.from_profile()
         t0 = time.perf_counter()
         try:

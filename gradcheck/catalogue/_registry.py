@@ -44,9 +44,16 @@ def topic_of(module: str) -> str:
     return parts[1] if len(parts) > 1 else parts[0]
 
 
-def claim(*, title: str, seeds: Iterable[str], expected: Iterable[str], statement: str = "",
-          params: Mapping[str, Any] | None = None, verify: Callable | None = None,
-          name: str | None = None) -> Callable[[Callable], Claim]:
+def claim(
+    *,
+    title: str,
+    seeds: Iterable[str],
+    expected: Iterable[str],
+    statement: str = "",
+    params: Mapping[str, Any] | None = None,
+    verify: Callable | None = None,
+    name: str | None = None,
+) -> Callable[[Callable], Claim]:
     """Declare and register a claim whose derive half is the decorated function.
 
     ``verify`` is given here when several claims share one verifier; otherwise decorate it with
@@ -57,8 +64,18 @@ def claim(*, title: str, seeds: Iterable[str], expected: Iterable[str], statemen
         if not callable(derive):
             raise TypeError(f"@claim decorates the derive function, got {derive!r}")
         cid = f"{topic_of(derive.__module__)}.{name or derive.__name__}"
-        return register(Claim(id=cid, title=title, seeds=tuple(seeds), expected=tuple(expected), derive=derive,
-                              verify=verify, statement=statement, params=dict(params or {})))
+        return register(
+            Claim(
+                id=cid,
+                title=title,
+                seeds=tuple(seeds),
+                expected=tuple(expected),
+                derive=derive,
+                verify=verify,
+                statement=statement,
+                params=dict(params or {}),
+            )
+        )
 
     return declare
 

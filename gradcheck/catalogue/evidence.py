@@ -13,8 +13,8 @@ from typing import Any
 import hypothesis
 from hypothesis import strategies as st
 
-from .._profiles import hypothesis_settings
 from .._check import check
+from .._profiles import hypothesis_settings
 from ..symbolic import prove_equal
 from ._claim import Finding, Settings
 
@@ -34,8 +34,14 @@ def identity(derived, textbook, what: str) -> Finding:
 
 def fact(ok: bool, what: str, method: str, verdict: str = "proved", *, curves=None, **record) -> Finding:
     """A finding established by the caller's own symbolic or numerical argument (``curves``: see :class:`Finding`)."""
-    return Finding(verdict if ok else None, bool(ok), what if ok else f"does not hold: {what}", method, record=record,
-                   curves=curves or {})
+    return Finding(
+        verdict if ok else None,
+        bool(ok),
+        what if ok else f"does not hold: {what}",
+        method,
+        record=record,
+        curves=curves or {},
+    )
 
 
 def _search(strategy, predicate, settings: Settings, max_examples: int | None):
@@ -116,7 +122,9 @@ def checked(fn: Callable, reference, what: str, settings: Settings, **check_kwar
     for key in ("max_examples", "seed"):
         if key in check_kwargs:
             raise TypeError(f"checked() takes {key} from settings, not as an argument")
-    return from_report(check(fn, reference, max_examples=settings.max_examples, seed=settings.seed, **check_kwargs), what)
+    return from_report(
+        check(fn, reference, max_examples=settings.max_examples, seed=settings.seed, **check_kwargs), what
+    )
 
 
 def measured(what: str, figure: Any, ok: bool, method: str, *, curves=None, **record) -> Finding:

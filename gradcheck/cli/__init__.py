@@ -25,8 +25,7 @@ COMMANDS = (
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gradcheck",
-        description="Verify the mathematics of backpropagation: SymPy derivations, JAX autodiff, "
-        "high-precision truth.",
+        description="Verify the mathematics of backpropagation: SymPy derivations, JAX autodiff, high-precision truth.",
     )
     parser.add_argument("--version", action="version", version=f"gradcheck {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

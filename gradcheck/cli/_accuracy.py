@@ -53,9 +53,19 @@ def cmd_accuracy(args) -> int:
         raise ValueError(f"REF must be a SymPy expression in x, got {args.ref!r}: {e}") from None
     if expr.free_symbols - {x}:
         raise ValueError(f"REF may use only x, got {sorted(map(str, expr.free_symbols))}")
-    report = gradcheck.check(fn, lambda v: expr.subs(x, v), shapes=[()], domain=tuple(args.domain),
-                             order=args.order, dtype=args.dtype, max_examples=args.examples, seed=args.seed)
+    report = gradcheck.check(
+        fn,
+        lambda v: expr.subs(x, v),
+        shapes=[()],
+        domain=tuple(args.domain),
+        order=args.order,
+        dtype=args.dtype,
+        max_examples=args.examples,
+        seed=args.seed,
+    )
     print(report.accuracy_table())
-    print(f"verdict: {'ok' if report.ok else 'FAILED'} ({len(report.failures)} failure(s), "
-          f"{len(report.accuracy_notes)} accuracy note(s), {len(report.range_limits)} range limit(s))")
+    print(
+        f"verdict: {'ok' if report.ok else 'FAILED'} ({len(report.failures)} failure(s), "
+        f"{len(report.accuracy_notes)} accuracy note(s), {len(report.range_limits)} range limit(s))"
+    )
     return 0

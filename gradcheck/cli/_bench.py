@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 
 
 def add_parser(sub) -> None:
@@ -16,14 +15,23 @@ def add_parser(sub) -> None:
         "throughput and the cost of a check by input size, symbolic cost.  Compile time is "
         "measured apart from the steady state (block_until_ready, warm-up, median of repeats).",
     )
-    p.add_argument("--only", action="append", choices=sorted(GROUPS), metavar="NAME",
-                   help=f"run only this group (repeatable): {', '.join(GROUPS)}")
+    p.add_argument(
+        "--only",
+        action="append",
+        choices=sorted(GROUPS),
+        metavar="NAME",
+        help=f"run only this group (repeatable): {', '.join(GROUPS)}",
+    )
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
-    p.add_argument("--quick", action="store_true",
-                   help="smaller sizes and fewer repeats: about a minute on 2 CPU cores")
-    p.add_argument("--sizes", type=_sizes, metavar="N,N,...",
-                   help="input sizes of the check group's size sweep (default 4,16,64,256,1024,4096; "
-                   "--quick 4,16,64)")
+    p.add_argument(
+        "--quick", action="store_true", help="smaller sizes and fewer repeats: about a minute on 2 CPU cores"
+    )
+    p.add_argument(
+        "--sizes",
+        type=_sizes,
+        metavar="N,N,...",
+        help="input sizes of the check group's size sweep (default 4,16,64,256,1024,4096; --quick 4,16,64)",
+    )
     p.set_defaults(func=cmd_bench)
 
 
@@ -42,9 +50,8 @@ def _sizes(text: str) -> tuple[int, ...]:
 def cmd_bench(args) -> int:
     from rich.console import Console
 
-    from ._console import console as wide_console
-
     from .. import bench
+    from ._console import console as wide_console
 
     if args.json:  # a bad path fails now, not after minutes of benchmarks
         folder = os.path.dirname(os.path.abspath(args.json))
@@ -55,13 +62,19 @@ def cmd_bench(args) -> int:
     # a pipe or a file gets wide tables rather than rich's 80 columns
     console = wide_console()
     err = Console(stderr=True)
-    result = bench.run(args.only, quick=args.quick, sizes=getattr(args, "sizes", None),
-                       progress=lambda name: err.print(f"[dim]bench: {name} ...[/dim]"))
+    result = bench.run(
+        args.only,
+        quick=args.quick,
+        sizes=getattr(args, "sizes", None),
+        progress=lambda name: err.print(f"[dim]bench: {name} ...[/dim]"),
+    )
     dev = result["device"]
-    console.print(f"gradcheck bench{' --quick' if args.quick else ''}: {dev['platform']} "
-                  f"({dev['kind']}, {dev['count']} device(s)), jax {result['jax_version']}, "
-                  f"{result['cpu_count']} CPU(s), load average {result['load_average'][0]:.1f} at start, "
-                  f"{result['seconds']:.0f} s")
+    console.print(
+        f"gradcheck bench{' --quick' if args.quick else ''}: {dev['platform']} "
+        f"({dev['kind']}, {dev['count']} device(s)), jax {result['jax_version']}, "
+        f"{result['cpu_count']} CPU(s), load average {result['load_average'][0]:.1f} at start, "
+        f"{result['seconds']:.0f} s"
+    )
     for table in bench.tables(result):
         console.print(table)
     if args.json:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ..catalogue import ClaimResult, Settings, select
 from ._console import add_run_options, console
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("list", help="list the registered claims")
@@ -94,5 +93,9 @@ def cmd_verify(args) -> int:
             con.print(r.error, markup=False, highlight=False)
         for f in r.findings:
             if not f.ok:
-                con.print(f"  {f.what} ({f.method})" + (f"; counterexample {f.counterexample}" if f.counterexample is not None else ""), markup=False)
+                con.print(
+                    f"  {f.what} ({f.method})"
+                    + (f"; counterexample {f.counterexample}" if f.counterexample is not None else ""),
+                    markup=False,
+                )
     return 1 if missed else 0

@@ -20,6 +20,10 @@ def console() -> Console:
 
 def add_run_options(p) -> None:
     """``--profile`` (choices read from the profiles) and ``--seed``."""
-    p.add_argument("--profile", choices=sorted(PROFILES), default=None,
-                   help="how many points to check (default: $HYPOTHESIS_PROFILE or 'default')")
+    p.add_argument(
+        "--profile",
+        choices=sorted(PROFILES),
+        default=None,
+        help="how many points to check (default: $HYPOTHESIS_PROFILE or 'default')",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")

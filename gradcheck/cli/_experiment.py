@@ -8,7 +8,6 @@ argument, exit status 2.  Tables go to stdout, the progress bar to stderr.
 from __future__ import annotations
 
 import argparse
-import sys
 
 from rich.console import Console
 
@@ -32,7 +31,7 @@ def _int_at_least(minimum: int):
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {value}")
         return value
@@ -45,7 +44,7 @@ def _positive_float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text}")
     return value
@@ -62,24 +61,34 @@ def add_parser(sub) -> None:
         "gradient norms across 50 layers for sigmoid, tanh, ReLU, He init, residual blocks and "
         "batch norm.",
     )
-    p.add_argument("name", metavar="NAME", choices=NAMES,
-                   help="one of: " + ", ".join(NAMES))
-    p.add_argument("--seeds", type=_int_at_least(1), default=None,
-                   help="random networks (slowdown: random starting points); default: "
-                   "vanishing 200, slowdown 200, remedies 32")
-    p.add_argument("--out", default="out/experiments",
-                   help="folder for NAME.png and NAME.json (default: out/experiments)")
-    p.add_argument("--epochs", type=_int_at_least(0), default=None,
-                   help="vanishing: epochs of mini-batch SGD over the 1000 training images "
-                   "(default 500, as Nielsen; 0 skips training)")
-    p.add_argument("--train-seeds", type=_int_at_least(1), default=None,
-                   help="vanishing: networks trained (default 8)")
-    p.add_argument("--lr", type=_positive_float, default=None,
-                   help="vanishing: learning rate of the training (default 0.1, as Nielsen)")
-    p.add_argument("--batch", type=_int_at_least(1), default=None,
-                   help="vanishing: mini-batch size (default 10)")
-    p.add_argument("--depth", type=_int_at_least(2), default=None,
-                   help="remedies: hidden layers (default 50, at most 200)")
+    p.add_argument("name", metavar="NAME", choices=NAMES, help="one of: " + ", ".join(NAMES))
+    p.add_argument(
+        "--seeds",
+        type=_int_at_least(1),
+        default=None,
+        help="random networks (slowdown: random starting points); default: vanishing 200, slowdown 200, remedies 32",
+    )
+    p.add_argument(
+        "--out", default="out/experiments", help="folder for NAME.png and NAME.json (default: out/experiments)"
+    )
+    p.add_argument(
+        "--epochs",
+        type=_int_at_least(0),
+        default=None,
+        help="vanishing: epochs of mini-batch SGD over the 1000 training images "
+        "(default 500, as Nielsen; 0 skips training)",
+    )
+    p.add_argument("--train-seeds", type=_int_at_least(1), default=None, help="vanishing: networks trained (default 8)")
+    p.add_argument(
+        "--lr",
+        type=_positive_float,
+        default=None,
+        help="vanishing: learning rate of the training (default 0.1, as Nielsen)",
+    )
+    p.add_argument("--batch", type=_int_at_least(1), default=None, help="vanishing: mini-batch size (default 10)")
+    p.add_argument(
+        "--depth", type=_int_at_least(2), default=None, help="remedies: hidden layers (default 50, at most 200)"
+    )
     p.set_defaults(func=cmd_experiment)
 
 

@@ -24,9 +24,10 @@ from rich.console import Console
 from .. import render
 from .._environment import environment
 from .._files import write_whole
-from ._catalogue import results_table, run_claims
-from ._console import add_run_options, console as wide_console
 from ..catalogue import Settings, get, select
+from ._catalogue import results_table, run_claims
+from ._console import add_run_options
+from ._console import console as wide_console
 
 #: The files a report consists of, besides ``figures/``.
 REPORT_FILES = ("report.tex", "report.md", "results.json", "report.pdf")
@@ -63,6 +64,7 @@ def cmd_latex(args) -> int:
 
 # --- writing whole files -----------------------------------------------------------------
 
+
 @contextlib.contextmanager
 def _staging(out: Path) -> Iterator[Path]:
     stage = Path(tempfile.mkdtemp(dir=out, prefix=".gradcheck-report-"))
@@ -82,6 +84,7 @@ def _publish(stage: Path, out: Path, names: list[str]) -> None:
 
 # --- pdflatex ----------------------------------------------------------------------------
 
+
 def compile_pdf(tex: Path, runs: int = 2, timeout: float = 180.0) -> Path:
     """Compile ``tex`` with pdflatex in its own folder (twice, for references); return the PDF.
 
@@ -93,20 +96,32 @@ def compile_pdf(tex: Path, runs: int = 2, timeout: float = 180.0) -> Path:
     for _ in range(runs):
         proc = subprocess.run(
             [exe, "-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape", tex.name],
-            cwd=tex.parent, capture_output=True, text=True, errors="replace", timeout=timeout,
+            cwd=tex.parent,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=timeout,
         )
         if proc.returncode != 0:
             log = proc.stdout.splitlines()
             first = next((i for i, line in enumerate(log) if line.startswith("!")), max(len(log) - 20, 0))
-            raise RuntimeError("pdflatex failed on " + tex.name + ":\n" + "\n".join(log[first:first + 12]))
+            raise RuntimeError("pdflatex failed on " + tex.name + ":\n" + "\n".join(log[first : first + 12]))
     return tex.with_suffix(".pdf")
 
 
 # --- the report --------------------------------------------------------------------------
 
-def build_report(claims, settings: Settings, out: Path, console: Console, *, pdf: bool = True,
-                 command: str = "gradcheck report",
-                 make_figures: Callable | None = None) -> tuple[list, list, Path | None]:
+
+def build_report(
+    claims,
+    settings: Settings,
+    out: Path,
+    console: Console,
+    *,
+    pdf: bool = True,
+    command: str = "gradcheck report",
+    make_figures: Callable | None = None,
+) -> tuple[list, list, Path | None]:
     """Run ``claims``, write the report into ``out``; return the results, their records and the PDF (or None)."""
     from ..render import figures as figures_mod
 
@@ -117,9 +132,14 @@ def build_report(claims, settings: Settings, out: Path, console: Console, *, pdf
     env = environment()
     date, packages = env["date"], env["packages"]
     meta = {
-        "gradcheck": packages.get("gradcheck", ""), "date": date, "command": command,
-        "profile": settings.profile, "max_examples": settings.max_examples, "seed": settings.seed,
-        "device": env["device"], "packages": packages,
+        "gradcheck": packages.get("gradcheck", ""),
+        "date": date,
+        "command": command,
+        "profile": settings.profile,
+        "max_examples": settings.max_examples,
+        "seed": settings.seed,
+        "device": env["device"],
+        "packages": packages,
     }
     with console.status("rendering"):
         records = [render.claim_entry(r, date, packages) for r in results]
@@ -159,7 +179,8 @@ def cmd_report(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     console = Console(stderr=True)
     command = "gradcheck report " + shlex.join(
-        [*args.patterns, "--out", str(args.out), "--profile", settings.profile, "--seed", str(settings.seed)])
+        [*args.patterns, "--out", str(args.out), "--profile", settings.profile, "--seed", str(settings.seed)]
+    )
     try:
         results, records, pdf = build_report(claims, settings, out, console, pdf=want_pdf, command=command)
     except RuntimeError as e:  # pdflatex failed: nothing of the previous report was replaced
@@ -173,10 +194,16 @@ def cmd_report(args) -> int:
         console.print("no report.pdf: pdflatex is not installed (scripts/ensure-latex.sh installs it)")
     missed = [r for r in results if not r.ok]
     if missed:
-        console.print(f"[red]{len(missed)} of {len(results)} claims missed their expected verdict[/red]: "
-                      + ", ".join(r.claim.id for r in missed))
+        console.print(
+            f"[red]{len(missed)} of {len(results)} claims missed their expected verdict[/red]: "
+            + ", ".join(r.claim.id for r in missed)
+        )
     unrendered = [r for r in records if r["render_error"]]
     for r in unrendered:
-        console.print(f"{r['id']}: its derivation could not be rendered: {r['render_error']}",
-                      style="red", markup=False, highlight=False)
+        console.print(
+            f"{r['id']}: its derivation could not be rendered: {r['render_error']}",
+            style="red",
+            markup=False,
+            highlight=False,
+        )
     return 1 if missed or unrendered else 0

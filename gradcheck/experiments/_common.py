@@ -111,8 +111,9 @@ def write_png(path: Path, fig) -> Path:
     except ImportError:  # pragma: no cover - Pillow comes with matplotlib
         return write_whole(path, data)
     small = io.BytesIO()
-    Image.open(io.BytesIO(data)).convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT) \
-        .save(small, format="png", optimize=True)
+    Image.open(io.BytesIO(data)).convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT).save(
+        small, format="png", optimize=True
+    )
     return write_whole(path, small.getvalue())
 
 
@@ -122,9 +123,7 @@ def figure(width: float, height: float):
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:  # pragma: no cover - matplotlib is a test dependency
-        raise ImportError(
-            "the experiments draw their plots with matplotlib: pip install 'gradcheck[plots]'"
-        ) from None
+        raise ImportError("the experiments draw their plots with matplotlib: pip install 'gradcheck[plots]'") from None
     fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
@@ -157,9 +156,7 @@ def digits(start: int = 0, stop: int = N_EXAMPLES) -> Digits:
     try:
         from sklearn.datasets import load_digits
     except ImportError:  # pragma: no cover - scikit-learn is a test dependency
-        raise ImportError(
-            "the experiments measure on scikit-learn's digits: pip install 'gradcheck[data]'"
-        ) from None
+        raise ImportError("the experiments measure on scikit-learn's digits: pip install 'gradcheck[data]'") from None
     x, labels = load_digits(return_X_y=True)
     x = np.asarray(x[start:stop], dtype=np.float64) / 16.0
     labels = np.asarray(labels[start:stop])
@@ -250,11 +247,16 @@ def progress(console) -> Iterator[Any]:
     if console is None:
         yield _NoProgress()
         return
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                               TimeElapsedColumn)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console, transient=True) as bar:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
         yield bar
 
 
@@ -274,11 +276,10 @@ def sweep(fn: Callable, rows: Sequence[np.ndarray], *, block: int, bar=None, tas
     """
     n = len(rows[0])
     padded = -(-n // block) * block
-    rows = [np.concatenate([r, np.repeat(r[-1:], padded - n, axis=0)]) if padded > n else r
-            for r in rows]
+    rows = [np.concatenate([r, np.repeat(r[-1:], padded - n, axis=0)]) if padded > n else r for r in rows]
     outs, info = [], None
     for i in range(0, padded, block):
-        out, inf = map_rows(fn, *(r[i:i + block] for r in rows), return_info=True)
+        out, inf = map_rows(fn, *(r[i : i + block] for r in rows), return_info=True)
         outs.append(jax.tree.map(np.asarray, out))
         info = info or inf
         if bar is not None:
@@ -300,8 +301,13 @@ def sweep_record(info, block: int) -> dict[str, Any]:
 def quantiles(a: np.ndarray, axis: int = 0) -> dict[str, list]:
     """Median and the 10/25/75/90th percentiles along ``axis``, as plain lists."""
     q = np.quantile(a, [0.1, 0.25, 0.5, 0.75, 0.9], axis=axis)
-    return {"median": q[2].tolist(), "q10": q[0].tolist(), "q25": q[1].tolist(),
-            "q75": q[3].tolist(), "q90": q[4].tolist()}
+    return {
+        "median": q[2].tolist(),
+        "q10": q[0].tolist(),
+        "q25": q[1].tolist(),
+        "q75": q[3].tolist(),
+        "q90": q[4].tolist(),
+    }
 
 
 @dataclasses.dataclass

@@ -42,9 +42,21 @@ import numpy as np
 
 from .._environment import environment
 from .._x64 import float64
-from ._common import (Result, block_size, check_count, cross_entropy, digits,
-                      figure, finish, prepare_out, progress, quantiles,
-                      standard_normals, sweep, sweep_record)
+from ._common import (
+    Result,
+    block_size,
+    check_count,
+    cross_entropy,
+    digits,
+    figure,
+    finish,
+    prepare_out,
+    progress,
+    quantiles,
+    standard_normals,
+    sweep,
+    sweep_record,
+)
 
 WIDTH = 30
 VARIANTS = {
@@ -57,7 +69,7 @@ VARIANTS = {
 }
 DEFAULTS = {"seeds": 32, "depth": 50}
 MAX_DEPTH = 200
-_BLOCK = 8           # seeds per jitted block: per-example gradients are (depth, 1000, 30) each
+_BLOCK = 8  # seeds per jitted block: per-example gradients are (depth, 1000, 30) each
 _BN_EPS = 1e-5
 
 
@@ -88,7 +100,8 @@ def _per_layer(variant: str, depth: int):
 
     def one(seed):
         W0, b0, Ws, bs, Wo, bo = standard_normals(
-            seed, [(x.shape[1], n), (n,), (depth - 1, n, n), (depth - 1, n), (n, 10), (10,)])
+            seed, [(x.shape[1], n), (n,), (depth - 1, n, n), (depth - 1, n), (n, 10), (10,)]
+        )
         W0 = W0 * w_gain / np.sqrt(x.shape[1])
         Ws = Ws * w_gain / np.sqrt(n)
         Wo = Wo / np.sqrt(n)
@@ -122,8 +135,14 @@ def _per_layer(variant: str, depth: int):
     return jax.vmap(one)
 
 
-def remedies(seeds: int = DEFAULTS["seeds"], out: str | Path | None = None, *,
-             depth: int = DEFAULTS["depth"], variants=None, console=None) -> Result:
+def remedies(
+    seeds: int = DEFAULTS["seeds"],
+    out: str | Path | None = None,
+    *,
+    depth: int = DEFAULTS["depth"],
+    variants=None,
+    console=None,
+) -> Result:
     """Per-layer gradient norms of ``seeds`` networks of ``depth`` hidden layers per variant.
 
     ``variants`` picks a subset of :data:`VARIANTS` (default: all).  Writes ``remedies.png`` and
@@ -139,8 +158,7 @@ def remedies(seeds: int = DEFAULTS["seeds"], out: str | Path | None = None, *,
         variants = list(variants)
         bad = [v for v in variants if v not in VARIANTS]
         if bad or not variants:
-            raise ValueError(f"variants: expected names among {', '.join(VARIANTS)}, "
-                             f"got {bad or variants!r}")
+            raise ValueError(f"variants: expected names among {', '.join(VARIANTS)}, got {bad or variants!r}")
     out = prepare_out(out)
     t0 = time.perf_counter()
     data = digits()
@@ -150,26 +168,37 @@ def remedies(seeds: int = DEFAULTS["seeds"], out: str | Path | None = None, *,
         task = bar.add_task(f"remedies: {depth}-layer networks", total=seeds * len(variants))
         rows = np.arange(seeds, dtype=np.int32)
         for v in variants:
-            (speed, per_ex), info = sweep(_per_layer(v, depth), [rows], block=block, bar=bar,
-                                          task=task)
-            res[v] = {"label": VARIANTS[v], "speed": quantiles(speed),
-                      "per_example": quantiles(per_ex),
-                      **_spans(speed, "speed"), **_spans(per_ex, "per_example"),
-                      # 1 when every example's gradient points the same way, ~0 when they cancel
-                      "coherence": (np.median(speed, 0) / np.median(per_ex, 0)).tolist()}
+            (speed, per_ex), info = sweep(_per_layer(v, depth), [rows], block=block, bar=bar, task=task)
+            res[v] = {
+                "label": VARIANTS[v],
+                "speed": quantiles(speed),
+                "per_example": quantiles(per_ex),
+                **_spans(speed, "speed"),
+                **_spans(per_ex, "per_example"),
+                # 1 when every example's gradient points the same way, ~0 when they cancel
+                "coherence": (np.median(speed, 0) / np.median(per_ex, 0)).tolist(),
+            }
 
-    result = Result("remedies", {
-        "experiment": "remedies",
-        "what": "per hidden layer l (1 = nearest the input): speed ||dC/db^l|| and per-example "
-                "rms ||delta_x^l||, at initialisation",
-        "environment": environment(),
-        "dtype": "float64",
-        "data": data.record(),
-        "settings": {"seeds": seeds, "depth": depth, "width": WIDTH, "variants": VARIANTS,
-                     "cost": "per-unit cross-entropy of 10 sigmoid outputs"},
-        "sweep": sweep_record(info, block),
-        "variants": res,
-    })
+    result = Result(
+        "remedies",
+        {
+            "experiment": "remedies",
+            "what": "per hidden layer l (1 = nearest the input): speed ||dC/db^l|| and per-example "
+            "rms ||delta_x^l||, at initialisation",
+            "environment": environment(),
+            "dtype": "float64",
+            "data": data.record(),
+            "settings": {
+                "seeds": seeds,
+                "depth": depth,
+                "width": WIDTH,
+                "variants": VARIANTS,
+                "cost": "per-unit cross-entropy of 10 sigmoid outputs",
+            },
+            "sweep": sweep_record(info, block),
+            "variants": res,
+        },
+    )
     result.tables = [_table(res, seeds, depth)]
     result.findings = _findings(res, depth)
     result.figure = _plot(res, seeds, depth)
@@ -180,11 +209,12 @@ def _spans(a: np.ndarray, name: str) -> dict:
     """How far the median curve spreads across layers: max/min, and last/first layer."""
     med = np.median(a, axis=0)
     if np.any(a <= 0):  # underflow to 0 (sigmoid deeper than ~400 layers): no finite ratio
-        return {f"{name}_span": None, f"{name}_last_over_first": None,
-                f"{name}_span_per_seed_median": None}
-    return {f"{name}_span": float(med.max() / med.min()),
-            f"{name}_last_over_first": float(med[-1] / med[0]),
-            f"{name}_span_per_seed_median": float(np.median(a.max(1) / a.min(1)))}
+        return {f"{name}_span": None, f"{name}_last_over_first": None, f"{name}_span_per_seed_median": None}
+    return {
+        f"{name}_span": float(med.max() / med.min()),
+        f"{name}_last_over_first": float(med[-1] / med[0]),
+        f"{name}_span_per_seed_median": float(np.median(a.max(1) / a.min(1))),
+    }
 
 
 def _num(x) -> str:
@@ -199,8 +229,10 @@ def _table(res, seeds, depth):
     from rich.table import Table
 
     marks = sorted({0, depth // 4, depth // 2, 3 * depth // 4, depth - 2, depth - 1})
-    t = Table(title=f"Gradient norm per hidden layer, {depth} layers of {WIDTH}: median of "
-                    f"{seeds} networks at initialisation (speed ||dC/db^l||, per-example rms)")
+    t = Table(
+        title=f"Gradient norm per hidden layer, {depth} layers of {WIDTH}: median of "
+        f"{seeds} networks at initialisation (speed ||dC/db^l||, per-example rms)"
+    )
     t.add_column("variant")
     t.add_column("measure")
     for m in marks:
@@ -209,48 +241,58 @@ def _table(res, seeds, depth):
     for v, r in res.items():
         for meas in ("speed", "per_example"):
             med = r[meas]["median"]
-            t.add_row(v if meas == "speed" else "", meas.replace("_", "-"),
-                      *[f"{med[m]:.1e}" for m in marks], _num(r[meas + "_span"]),
-                      end_section=meas == "per_example")
+            t.add_row(
+                v if meas == "speed" else "",
+                meas.replace("_", "-"),
+                *[f"{med[m]:.1e}" for m in marks],
+                _num(r[meas + "_span"]),
+                end_section=meas == "per_example",
+            )
     return t
 
 
 def _findings(res, depth) -> list[str]:
     out = []
     for v, r in res.items():
-        out.append(f"{v}: across {depth} layers the median speed spans a factor "
-                   f"{_num(r['speed_span'])} (last/first layer "
-                   f"{_num(r['speed_last_over_first'])}), the per-example gradient "
-                   f"{_num(r['per_example_span'])}.")
+        out.append(
+            f"{v}: across {depth} layers the median speed spans a factor "
+            f"{_num(r['speed_span'])} (last/first layer "
+            f"{_num(r['speed_last_over_first'])}), the per-example gradient "
+            f"{_num(r['per_example_span'])}."
+        )
     for v, r in res.items():
         if _le(r["per_example_span"], 10) and not _le(r["speed_span"], 10) and v != "batchnorm":
             c = r["coherence"]
-            out.append(f"{v}: the speed spans more than the per-example gradient because the "
-                       f"examples' gradients cancel in the average, more near the input: "
-                       f"speed / per-example is {c[0]:.2f} at layer 1 and {c[-1]:.2f} at layer "
-                       f"{depth}.")
+            out.append(
+                f"{v}: the speed spans more than the per-example gradient because the "
+                f"examples' gradients cancel in the average, more near the input: "
+                f"speed / per-example is {c[0]:.2f} at layer 1 and {c[-1]:.2f} at layer "
+                f"{depth}."
+            )
     within = [v for v, r in res.items() if _le(r["per_example_span"], 10)]
     if within:
-        out.append("Within an order of magnitude across depth (per example): "
-                   + ", ".join(within) + ".")
+        out.append("Within an order of magnitude across depth (per example): " + ", ".join(within) + ".")
     if "batchnorm" in res:
         r = res["batchnorm"]["speed"]["median"]
-        out.append(f"batchnorm: the speed of layers 1..{depth - 1} is {np.median(r[:-1]):.2g} "
-                   f"(median) against {r[-1]:.2g} for the last, although the per-example "
-                   f"gradients are of one size: batch norm's backward pass removes the batch "
-                   f"mean of the gradient, so a bias below another batch-normed layer learns "
-                   f"only through the examples' differences.")
+        out.append(
+            f"batchnorm: the speed of layers 1..{depth - 1} is {np.median(r[:-1]):.2g} "
+            f"(median) against {r[-1]:.2g} for the last, although the per-example "
+            f"gradients are of one size: batch norm's backward pass removes the batch "
+            f"mean of the gradient, so a bias below another batch-normed layer learns "
+            f"only through the examples' differences."
+        )
     return out
 
 
 def _plot(res, seeds, depth):
     fig = figure(13, 4.6)
     axes = fig.subplots(1, 2, sharey=True)
-    colors = dict(zip(VARIANTS, ["tab:red", "tab:orange", "tab:brown", "tab:green",
-                                 "tab:blue", "tab:purple"]))
+    colors = dict(zip(VARIANTS, ["tab:red", "tab:orange", "tab:brown", "tab:green", "tab:blue", "tab:purple"]))
     layers = np.arange(1, depth + 1)
-    for ax, meas, title in ((axes[0], "speed", "speed of learning ||dC/db^l|| (Nielsen)"),
-                            (axes[1], "per_example", "per example: rms ||delta_x^l||")):
+    for ax, meas, title in (
+        (axes[0], "speed", "speed of learning ||dC/db^l|| (Nielsen)"),
+        (axes[1], "per_example", "per example: rms ||delta_x^l||"),
+    ):
         for v, r in res.items():
             q = r[meas]
             ax.plot(layers, q["median"], color=colors[v], label=r["label"])

@@ -29,8 +29,19 @@ import sympy as sp
 from .._environment import environment
 from .._x64 import float64
 from ..symbolic import logistic
-from ._common import (Result, block_size, check_count, figure, finish,
-                      prepare_out, progress, quantiles, seed_key, sweep, sweep_record)
+from ._common import (
+    Result,
+    block_size,
+    check_count,
+    figure,
+    finish,
+    prepare_out,
+    progress,
+    quantiles,
+    seed_key,
+    sweep,
+    sweep_record,
+)
 
 #: Nielsen's two starting points (w, b), learning rate and number of epochs.
 STARTS = ((0.6, 0.9), (2.0, 2.0))
@@ -125,13 +136,12 @@ def flow_time(name: str):
     eta = sp.Rational(LR).limit_denominator(1000)
     C = _sym_cost(name, logistic(w * sp.Integer(int(X_IN)) + b), sp.Integer(int(Y_TARGET)))
     rate = -eta * (sp.diff(C, w) + sp.diff(C, b))
-    rate = sp.simplify(rate.subs(b, z - w))      # depends on w + b only
+    rate = sp.simplify(rate.subs(b, z - w))  # depends on w + b only
     T = sp.simplify(sp.integrate(sp.simplify(-1 / rate), (z, 0, z0)))
     return T, sp.lambdify(z0, T, "numpy"), rate
 
 
-def slowdown(seeds: int = DEFAULTS["seeds"], out: str | Path | None = None, *,
-             console=None) -> Result:
+def slowdown(seeds: int = DEFAULTS["seeds"], out: str | Path | None = None, *, console=None) -> Result:
     """Nielsen's learning slowdown, and a sweep of ``seeds`` random starts against the flow.
 
     Writes ``slowdown.png`` and ``slowdown.json`` into ``out`` when given.
@@ -150,44 +160,56 @@ def slowdown(seeds: int = DEFAULTS["seeds"], out: str | Path | None = None, *,
                 below = np.nonzero(a < 0.5)[0]
                 above = np.nonzero(a <= 0.9)[0]
                 curves.setdefault(name, {})[f"w={w0:g},b={b0:g}"] = {
-                    "w0": w0, "b0": b0, "output": a.tolist(), "cost": cost.tolist(),
-                    "initial_output": float(a[0]), "initial_dC_dw": float(g0),
+                    "w0": w0,
+                    "b0": b0,
+                    "output": a.tolist(),
+                    "cost": cost.tolist(),
+                    "initial_output": float(a[0]),
+                    "initial_dC_dw": float(g0),
                     "first_epoch_below_half": int(below[0]) if below.size else None,
                     "epochs_above_0.9": int(above[0]) if above.size else EPOCHS + 1,
                 }
                 bar.advance(task)
             rows = np.arange(seeds, dtype=np.int32)
-            (w0s, b0s, first), info = sweep(_time_to_half(name), [rows], block=block, bar=bar,
-                                            task=task)
+            (w0s, b0s, first), info = sweep(_time_to_half(name), [rows], block=block, bar=bar, task=task)
             z0 = w0s * X_IN + b0s
             T_expr, T, _ = flow_time(name)
             pred = T(z0)
             ok = first >= 0
             rel = np.abs(first[ok] - pred[ok]) / pred[ok]
             sweep_out[name] = {
-                "w0": w0s.tolist(), "b0": b0s.tolist(), "initial_output": _sig(z0).tolist(),
+                "w0": w0s.tolist(),
+                "b0": b0s.tolist(),
+                "initial_output": _sig(z0).tolist(),
                 "epochs_to_half": [int(f) if f >= 0 else None for f in first],
                 "flow_prediction": pred.tolist(),
                 "flow_time_formula": sp.sstr(T_expr),
                 "reached_within_horizon": float(np.mean(ok)),
                 "relative_difference_to_flow": quantiles(rel) if rel.size else None,
                 "max_relative_difference_to_flow": float(rel.max()) if rel.size else None,
-                "max_epochs_difference_to_flow": float(np.max(np.abs(first[ok] - pred[ok])))
-                if rel.size else None,
+                "max_epochs_difference_to_flow": float(np.max(np.abs(first[ok] - pred[ok]))) if rel.size else None,
             }
 
-    result = Result("slowdown", {
-        "experiment": "slowdown",
-        "what": "one sigmoid neuron, x = 1, y = 0, gradient descent on w and b",
-        "environment": environment(),
-        "dtype": "float64",
-        "settings": {"starts": [list(s) for s in STARTS], "lr": LR, "epochs": EPOCHS,
-                     "seeds": seeds, "sweep_starts": f"w, b ~ U(0, {START_HI:g})",
-                     "horizon": HORIZON},
-        "sweep": sweep_record(info, block),
-        "curves": curves,
-        "random_starts": sweep_out,
-    })
+    result = Result(
+        "slowdown",
+        {
+            "experiment": "slowdown",
+            "what": "one sigmoid neuron, x = 1, y = 0, gradient descent on w and b",
+            "environment": environment(),
+            "dtype": "float64",
+            "settings": {
+                "starts": [list(s) for s in STARTS],
+                "lr": LR,
+                "epochs": EPOCHS,
+                "seeds": seeds,
+                "sweep_starts": f"w, b ~ U(0, {START_HI:g})",
+                "horizon": HORIZON,
+            },
+            "sweep": sweep_record(info, block),
+            "curves": curves,
+            "random_starts": sweep_out,
+        },
+    )
     result.tables = [_table(curves)]
     result.findings = _findings(curves, sweep_out)
     result.figure = _plot(curves, sweep_out)
@@ -212,9 +234,14 @@ def _table(curves):
         last = list(curves[name])[-1]
         for key, r in curves[name].items():
             k = r["first_epoch_below_half"]
-            t.add_row(name, key, f"{r['initial_dC_dw']:.4f}",
-                      *[f"{r['output'][e]:.3f}" for e in (0, 50, 100, 150, 200, 250, 300)],
-                      "never" if k is None else f"epoch {k}", end_section=key == last)
+            t.add_row(
+                name,
+                key,
+                f"{r['initial_dC_dw']:.4f}",
+                *[f"{r['output'][e]:.3f}" for e in (0, 50, 100, 150, 200, 250, 300)],
+                "never" if k is None else f"epoch {k}",
+                end_section=key == last,
+            )
     return t
 
 
@@ -242,7 +269,8 @@ def _findings(curves, sw) -> list[str]:
                 f"gradient-flow time T(z0) = {s['flow_time_formula']} (SymPy, z0 = w0 + b0): "
                 f"median difference {100 * s['relative_difference_to_flow']['median']:.1f}%, "
                 f"at most {s['max_epochs_difference_to_flow']:.1f} epochs "
-                f"({100 * s['reached_within_horizon']:.0f}% reached within {HORIZON} epochs).")
+                f"({100 * s['reached_within_horizon']:.0f}% reached within {HORIZON} epochs)."
+            )
     return out
 
 
@@ -271,8 +299,7 @@ def _plot(curves, sw):
         ep = np.array([np.nan if v is None else v for v in s["epochs_to_half"]], dtype=float)
         ax.plot(a0, ep, ".", color=color, ms=4, alpha=0.7, label=f"{name}: measured")
         grid = np.linspace(0.05, 2 * START_HI, 200)
-        ax.plot(_sig(grid), flow_time(name)[1](grid), "-", color=color, lw=1,
-                label=f"{name}: gradient flow (SymPy)")
+        ax.plot(_sig(grid), flow_time(name)[1](grid), "-", color=color, lw=1, label=f"{name}: gradient flow (SymPy)")
     ax.set_xscale("logit")
     ax.set_yscale("log")
     ax.set_ylim(bottom=0.8)

@@ -31,8 +31,17 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._x64 import float64
-from ._common import (cross_entropy, digits, init_network, network_cost, network_sizes, pre_activations, progress,
-                      quantiles, sweep)
+from ._common import (
+    cross_entropy,
+    digits,
+    init_network,
+    network_cost,
+    network_sizes,
+    pre_activations,
+    progress,
+    quantiles,
+    sweep,
+)
 
 #: The measured setting (the README figure and the claim ``backprop.layer_speeds``).
 SETTING = {"hidden": (30, 30, 30, 30), "seeds": 8, "epochs": 500, "lr": 0.1, "batch": 10}
@@ -41,11 +50,17 @@ SETTING = {"hidden": (30, 30, 30, 30), "seeds": 8, "epochs": 500, "lr": 0.1, "ba
 QUICK = {"hidden": (30, 30, 30, 30), "seeds": 2, "epochs": 150, "lr": 0.1, "batch": 10}
 
 #: Nielsen's own run (fig/generate_gradient.py, MNIST), for the record.
-NIELSEN = {"network": [784, 30, 30, 30, 30, 10], "training_images": 1000, "epochs": 500,
-           "lr": 0.1, "batch": 1000, "l2_lambda": 5.0,
-           "speed_at_init": [0.003, 0.017, 0.070, 0.285]}
+NIELSEN = {
+    "network": [784, 30, 30, 30, 30, 10],
+    "training_images": 1000,
+    "epochs": 500,
+    "lr": 0.1,
+    "batch": 1000,
+    "l2_lambda": 5.0,
+    "speed_at_init": [0.003, 0.017, 0.070, 0.285],
+}
 
-_EPOCH_BLOCK = 50   # epochs per jitted block (one compiled program, a progress bar that moves)
+_EPOCH_BLOCK = 50  # epochs per jitted block (one compiled program, a progress bar that moves)
 _SHUFFLE_SEED = 1
 
 
@@ -53,6 +68,7 @@ _SHUFFLE_SEED = 1
 def _train_init(hidden):
     """vmapped seed -> the flat parameters (W..., b...) of network ``seed``, N(0, 1)/sqrt(n_in)
     weights: the networks of ``vanishing``'s measurement at initialisation."""
+
     def one(seed):
         Ws, bs = init_network(seed, hidden, jnp.ones(()))
         return (*Ws, *bs)
@@ -79,13 +95,13 @@ def _block(hidden, lr, batch, epochs):
     L = len(hidden) + 1
 
     def one(seed, start, *flat):
-        W0, Ws, bs = list(flat[:L]), list(flat[L:2 * L]), list(flat[2 * L:])
+        W0, Ws, bs = list(flat[:L]), list(flat[L : 2 * L]), list(flat[2 * L :])
         key = jax.random.fold_in(jax.random.key(_SHUFFLE_SEED), seed)
 
         def epoch(p, e):
             Ws, bs = p
             m = _measure(Ws, bs, W0, x, y, labels)
-            order = jax.random.permutation(jax.random.fold_in(key, e), n)[:nb * batch]
+            order = jax.random.permutation(jax.random.fold_in(key, e), n)[: nb * batch]
 
             def step(p, idx):
                 Ws, bs = p
@@ -108,7 +124,7 @@ def _final(hidden):
     L = len(hidden) + 1
 
     def one(*flat):
-        W0, Ws, bs = list(flat[:L]), list(flat[L:2 * L]), list(flat[2 * L:])
+        W0, Ws, bs = list(flat[:L]), list(flat[L : 2 * L]), list(flat[2 * L :])
         m = _measure(Ws, bs, W0, jnp.asarray(d.x), jnp.asarray(d.y), jnp.asarray(d.labels))
         out = pre_activations(Ws, bs, jnp.asarray(held.x))[-1]
         h = jnp.mean((jnp.argmax(out, -1) == jnp.asarray(held.labels)).astype(out.dtype))
@@ -120,8 +136,14 @@ def _final(hidden):
 _CACHE: dict[tuple, dict[str, Any]] = {}
 
 
-def train(hidden=SETTING["hidden"], seeds=SETTING["seeds"], epochs=SETTING["epochs"],
-          lr=SETTING["lr"], batch=SETTING["batch"], console=None) -> dict[str, Any]:
+def train(
+    hidden=SETTING["hidden"],
+    seeds=SETTING["seeds"],
+    epochs=SETTING["epochs"],
+    lr=SETTING["lr"],
+    batch=SETTING["batch"],
+    console=None,
+) -> dict[str, Any]:
     """Train ``seeds`` networks; return the record (every number, JSON-ready).
 
     Computed once per setting in a process (the claim ``backprop.layer_speeds`` and the report's
@@ -144,17 +166,19 @@ def _train(hidden, seeds, epochs, lr, batch, console=None) -> dict[str, Any]:
         done = 0
         while done < epochs:
             k = min(_EPOCH_BLOCK, epochs - done)
-            res, _ = sweep(_block(hidden, lr, batch, k),
-                           [rows, np.full(seeds, done, np.int32), *W0, *params], block=seeds)
-            params = list(res[:2 * L])
-            for p, r in zip(parts, res[2 * L:]):
+            res, _ = sweep(
+                _block(hidden, lr, batch, k), [rows, np.full(seeds, done, np.int32), *W0, *params], block=seeds
+            )
+            params = list(res[: 2 * L])
+            for p, r in zip(parts, res[2 * L :]):
                 p.append(r)
             done += k
             bar.advance(task, k)
         last, _ = sweep(_final(hidden), [*W0, *params], block=seeds)
     # (seeds, epochs + 1, ...): the state at the start of every epoch, then after the last
-    speed, change, cost, acc = (np.concatenate([*p, last[i][:, None]], axis=1) if p else last[i][:, None]
-                                for i, p in enumerate(parts))
+    speed, change, cost, acc = (
+        np.concatenate([*p, last[i][:, None]], axis=1) if p else last[i][:, None] for i, p in enumerate(parts)
+    )
     heldout = last[4]
     return _record(hidden, seeds, epochs, lr, batch, speed, change, cost, acc, heldout)
 
@@ -164,29 +188,32 @@ def _geomean(a, axis=None):
 
 
 def _record(hidden, seeds, epochs, lr, batch, speed, change, cost, acc, heldout) -> dict[str, Any]:
-    gap = speed[:, :, -1] / speed[:, :, 0]              # last hidden layer over the first
+    gap = speed[:, :, -1] / speed[:, :, 0]  # last hidden layer over the first
     ordered = np.all(np.diff(speed, axis=2) > 0, axis=2)  # speeds rise layer by layer
     med_acc = np.median(acc, axis=0)
     learned = np.nonzero(med_acc >= 0.5)[0]
     first_learned = int(learned[0]) if learned.size else None
     E = epochs + 1
-    plateau = slice(1, max(first_learned or E, 2))    # after epoch 0, before it learns
+    plateau = slice(1, max(first_learned or E, 2))  # after epoch 0, before it learns
     after = slice(first_learned, E) if first_learned is not None else slice(E, E)
     end = change[:, -1, :]
     return {
         "network": list(network_sizes(hidden)),
         "method": f"mini-batch stochastic gradient descent, batch {batch}, learning rate {lr:g}, "
-                  f"{epochs} epochs, no L2 term, shuffled every epoch",
+        f"{epochs} epochs, no L2 term, shuffled every epoch",
         "training_examples": 1000,
         "heldout_examples": 797,
         "cost": "per-unit cross-entropy of sigmoid outputs",
         "init": "weights N(0,1)/sqrt(n_in), biases N(0,1)",
-        "seeds": seeds, "epochs": epochs, "lr": lr, "batch": batch,
+        "seeds": seeds,
+        "epochs": epochs,
+        "lr": lr,
+        "batch": batch,
         "measured_at": "start of every epoch and after the last (epochs + 1 points)",
-        "speed_median": np.median(speed, axis=0).tolist(),          # (E, H)
+        "speed_median": np.median(speed, axis=0).tolist(),  # (E, H)
         "speed_q25": np.quantile(speed, 0.25, axis=0).tolist(),
         "speed_q75": np.quantile(speed, 0.75, axis=0).tolist(),
-        "change_median": np.median(change, axis=0).tolist(),        # (E, L)
+        "change_median": np.median(change, axis=0).tolist(),  # (E, L)
         "change_q25": np.quantile(change, 0.25, axis=0).tolist(),
         "change_q75": np.quantile(change, 0.75, axis=0).tolist(),
         "cost_median": np.median(cost, axis=0).tolist(),
@@ -206,10 +233,9 @@ def _record(hidden, seeds, epochs, lr, batch, speed, change, cost, acc, heldout)
             "train_accuracy": acc[:, -1].tolist(),
             "heldout_accuracy": heldout.tolist(),
             "heldout_accuracy_median": float(np.median(heldout)),
-            "weight_change": quantiles(end),                         # per weight matrix
+            "weight_change": quantiles(end),  # per weight matrix
             "weight_change_first_over_last": quantiles(end[:, 0] / end[:, -1]),
             "speed": quantiles(speed[:, -1, :]),
         },
         "nielsen": NIELSEN,
     }
-

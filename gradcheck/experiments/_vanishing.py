@@ -34,9 +34,24 @@ from .._environment import environment
 from .._x64 import float64
 from ..render.figures import plot_training
 from . import _training
-from ._common import (Result, block_size, check_count, check_positive, digits, figure,
-                      finish, init_network, network_cost, network_sizes, pre_activations, prepare_out, progress,
-                      quantiles, sweep, sweep_record)
+from ._common import (
+    Result,
+    block_size,
+    check_count,
+    check_positive,
+    digits,
+    figure,
+    finish,
+    init_network,
+    network_cost,
+    network_sizes,
+    pre_activations,
+    prepare_out,
+    progress,
+    quantiles,
+    sweep,
+    sweep_record,
+)
 
 #: Hidden layers of the three networks.
 NETWORKS = ((30, 30), (30, 30, 30), (30, 30, 30, 30))
@@ -51,10 +66,14 @@ NIELSEN_MNIST = {
 #: The two initialisations: weight standard deviation 1/sqrt(n_in) or 1; biases N(0, 1).
 INITS = {"scaled": "N(0,1)/sqrt(n_in)", "plain": "N(0,1)"}
 
-DEFAULTS = {"seeds": 200, "train_seeds": _training.SETTING["seeds"],
-            "epochs": _training.SETTING["epochs"], "lr": _training.SETTING["lr"],
-            "batch": _training.SETTING["batch"]}
-_BLOCK = 50          # seeds per jitted block at initialisation
+DEFAULTS = {
+    "seeds": 200,
+    "train_seeds": _training.SETTING["seeds"],
+    "epochs": _training.SETTING["epochs"],
+    "lr": _training.SETTING["lr"],
+    "batch": _training.SETTING["batch"],
+}
+_BLOCK = 50  # seeds per jitted block at initialisation
 
 
 @functools.cache
@@ -82,9 +101,16 @@ def _at_init(hidden):
     return jax.vmap(one)
 
 
-def vanishing(seeds: int = DEFAULTS["seeds"], out: str | Path | None = None, *,
-              train_seeds: int = DEFAULTS["train_seeds"], epochs: int = DEFAULTS["epochs"],
-              lr: float = DEFAULTS["lr"], batch: int = DEFAULTS["batch"], console=None) -> Result:
+def vanishing(
+    seeds: int = DEFAULTS["seeds"],
+    out: str | Path | None = None,
+    *,
+    train_seeds: int = DEFAULTS["train_seeds"],
+    epochs: int = DEFAULTS["epochs"],
+    lr: float = DEFAULTS["lr"],
+    batch: int = DEFAULTS["batch"],
+    console=None,
+) -> Result:
     """Per-layer speed of learning at initialisation (``seeds`` networks per network shape and
     initialisation) and during mini-batch stochastic gradient descent (``train_seeds`` networks
     of four hidden layers, ``epochs`` epochs over the 1000 training images in mini-batches of
@@ -114,8 +140,7 @@ def vanishing(seeds: int = DEFAULTS["seeds"], out: str | Path | None = None, *,
             fn = _at_init(hidden)
             for init in INITS:
                 scaled = np.full(seeds, 1.0 if init == "scaled" else 0.0)
-                (speed, est), info = sweep(fn, [seed_rows, scaled], block=block, bar=bar,
-                                           task=task)
+                (speed, est), info = sweep(fn, [seed_rows, scaled], block=block, bar=bar, task=task)
                 raw[(hidden, init)] = speed
                 ratios = speed[:, 1:] / speed[:, :-1]
                 at_init.setdefault(init, {})[_name(hidden)] = {
@@ -134,21 +159,29 @@ def vanishing(seeds: int = DEFAULTS["seeds"], out: str | Path | None = None, *,
     if epochs:
         training = _training.train(NETWORKS[-1], train_seeds, epochs, lr, batch, console=console)
 
-    result = Result("vanishing", {
-        "experiment": "vanishing",
-        "what": "norm of dC/db^l per hidden layer l, cost averaged over the training examples",
-        "environment": environment(),
-        "dtype": "float64",
-        "data": data.record(),
-        "settings": {"seeds": seeds, "train_seeds": train_seeds, "epochs": epochs, "lr": lr,
-                     "batch": batch,
-                     "cost": "per-unit cross-entropy of sigmoid outputs",
-                     "inits": {k: v + " weights, N(0,1) biases" for k, v in INITS.items()},
-                     "networks": [list(network_sizes(h)) for h in NETWORKS]},
-        "sweep": sweep_record(info, block),
-        "at_init": at_init,
-        "training": training,
-    })
+    result = Result(
+        "vanishing",
+        {
+            "experiment": "vanishing",
+            "what": "norm of dC/db^l per hidden layer l, cost averaged over the training examples",
+            "environment": environment(),
+            "dtype": "float64",
+            "data": data.record(),
+            "settings": {
+                "seeds": seeds,
+                "train_seeds": train_seeds,
+                "epochs": epochs,
+                "lr": lr,
+                "batch": batch,
+                "cost": "per-unit cross-entropy of sigmoid outputs",
+                "inits": {k: v + " weights, N(0,1) biases" for k, v in INITS.items()},
+                "networks": [list(network_sizes(h)) for h in NETWORKS],
+            },
+            "sweep": sweep_record(info, block),
+            "at_init": at_init,
+            "training": training,
+        },
+    )
     result.tables = [_init_table(at_init, seeds)]
     if training:
         result.tables.append(_training_table(training))
@@ -168,8 +201,10 @@ def _fmt(q, i) -> str:
 def _init_table(at_init, seeds):
     from rich.table import Table
 
-    t = Table(title=f"Speed of learning ||dC/db^l|| at initialisation, digits: median "
-                    f"(and 25%-75%) of {seeds} networks; Nielsen's MNIST figures beside")
+    t = Table(
+        title=f"Speed of learning ||dC/db^l|| at initialisation, digits: median "
+        f"(and 25%-75%) of {seeds} networks; Nielsen's MNIST figures beside"
+    )
     t.add_column("hidden")
     t.add_column("std(W)")
     for l in range(1, 5):
@@ -182,17 +217,31 @@ def _init_table(at_init, seeds):
         for init in INITS:
             r = at_init[init][_name(hidden)]
             cells = [_fmt(r["speed"], i) for i in range(len(hidden))] + [""] * (4 - len(hidden))
-            t.add_row("-".join(map(str, hidden)), std[init], *cells,
-                      f"{r['median_adjacent_ratio']:.2f}", f"{r['median_estimated_ratio']:.2f}",
-                      f"{100 * r['grows_toward_output_fraction']:.0f}%")
+            t.add_row(
+                "-".join(map(str, hidden)),
+                std[init],
+                *cells,
+                f"{r['median_adjacent_ratio']:.2f}",
+                f"{r['median_estimated_ratio']:.2f}",
+                f"{100 * r['grows_toward_output_fraction']:.0f}%",
+            )
         nm = NIELSEN_MNIST[hidden]
         ratios = [b / a for a, b in zip(nm[:-1], nm[1:])]
-        t.add_row("[dim]Nielsen[/dim]", "[dim]1/sqrt(n_in)[/dim]",
-                  *[f"[dim]{v}[/dim]" for v in nm], *[""] * (4 - len(nm)),
-                  f"[dim]{np.median(ratios):.2f}[/dim]", "", "", end_section=True)
-    t.caption = ("ratio: median over seeds and layers of ||dC/db^(l+1)|| / ||dC/db^l||; "
-                 "estimate: 1/(sqrt(n) std(W) rms sigma'(z^l)); grows: share of seeds whose "
-                 "speed rises at every layer toward the output")
+        t.add_row(
+            "[dim]Nielsen[/dim]",
+            "[dim]1/sqrt(n_in)[/dim]",
+            *[f"[dim]{v}[/dim]" for v in nm],
+            *[""] * (4 - len(nm)),
+            f"[dim]{np.median(ratios):.2f}[/dim]",
+            "",
+            "",
+            end_section=True,
+        )
+    t.caption = (
+        "ratio: median over seeds and layers of ||dC/db^(l+1)|| / ||dC/db^l||; "
+        "estimate: 1/(sqrt(n) std(W) rms sigma'(z^l)); grows: share of seeds whose "
+        "speed rises at every layer toward the output"
+    )
     return t
 
 
@@ -201,8 +250,9 @@ def _training_table(tr):
 
     E = tr["epochs"]
     marks = sorted({0, 1, 2, 5, 10, 20, 50, 100, 150, 200, 300, 400, E} & set(range(E + 1)))
-    t = Table(title=f"During training: {'-'.join(map(str, tr['network']))}, {tr['method']}; "
-                    f"median of {tr['seeds']} networks")
+    t = Table(
+        title=f"During training: {'-'.join(map(str, tr['network']))}, {tr['method']}; median of {tr['seeds']} networks"
+    )
     t.add_column("epoch", justify="right")
     H = len(tr["speed_median"][0])
     for l in range(H):
@@ -214,11 +264,18 @@ def _training_table(tr):
     t.add_column("train acc", justify="right")
     for e in marks:
         sp_ = tr["speed_median"][e]
-        t.add_row(str(e), *[f"{v:.2e}" for v in sp_], f"{sp_[-1] / sp_[0]:.2f}",
-                  *[f"{v:.2f}" for v in tr["change_median"][e]], f"{tr['cost_median'][e]:.3f}",
-                  f"{tr['train_accuracy_median'][e]:.2f}")
-    t.caption = ("speed l: ||dC/db^l|| over the 1000 training images at the start of the epoch "
-                 "(the last row: after training); dW^l: ||W^l - W^l_0||_F / ||W^l_0||_F")
+        t.add_row(
+            str(e),
+            *[f"{v:.2e}" for v in sp_],
+            f"{sp_[-1] / sp_[0]:.2f}",
+            *[f"{v:.2f}" for v in tr["change_median"][e]],
+            f"{tr['cost_median'][e]:.3f}",
+            f"{tr['train_accuracy_median'][e]:.2f}",
+        )
+    t.caption = (
+        "speed l: ||dC/db^l|| over the 1000 training images at the start of the epoch "
+        "(the last row: after training); dW^l: ||W^l - W^l_0||_F / ||W^l_0||_F"
+    )
     return t
 
 
@@ -229,22 +286,28 @@ def _findings(at_init, training) -> list[str]:
         ratio = float(np.median([r["median_adjacent_ratio"] for r in rs]))
         est = float(np.median([r["median_estimated_ratio"] for r in rs]))
         grows = min(r["grows_toward_output_fraction"] for r in rs)
-        out.append(f"{label} weights: the speed of learning rises toward the output by a median "
-                   f"factor {ratio:.2f} per layer (estimate {est:.2f}); it rises at every layer "
-                   f"in {100 * grows:.1f}% of the seeds (the least of the three networks).")
-    plain = float(np.median([at_init["plain"][_name(h)]["median_adjacent_ratio"]
-                             for h in NETWORKS]))
+        out.append(
+            f"{label} weights: the speed of learning rises toward the output by a median "
+            f"factor {ratio:.2f} per layer (estimate {est:.2f}); it rises at every layer "
+            f"in {100 * grows:.1f}% of the seeds (the least of the three networks)."
+        )
+    plain = float(np.median([at_init["plain"][_name(h)]["median_adjacent_ratio"] for h in NETWORKS]))
     out.append(
         f"The notes' one-neuron argument (|w sigma'(z)| < 1/4 when |w| < 1, so at least a "
         f"factor 4 per layer) does not carry over unchanged to 30-unit layers: with plain N(0,1) "
         f"weights the measured factor is {plain:.2f}, because the 30 terms of (W^T delta)_i add "
         f"in quadrature (gain sqrt(30) std(W) rms sigma'); Nielsen's factor of 4 to 6 needs the "
-        f"1/sqrt(n_in) scaling, which cancels the sqrt(30).")
+        f"1/sqrt(n_in) scaling, which cancels the sqrt(30)."
+    )
     nm = NIELSEN_MNIST[NETWORKS[-1]]
     ours = at_init["scaled"][_name(NETWORKS[-1])]["speed"]["median"]
-    out.append("Four hidden layers, N(0,1)/sqrt(n_in): digits "
-               + ", ".join(f"{v:.3g}" for v in ours) + "; Nielsen's MNIST "
-               + ", ".join(str(v) for v in nm) + ".")
+    out.append(
+        "Four hidden layers, N(0,1)/sqrt(n_in): digits "
+        + ", ".join(f"{v:.3g}" for v in ours)
+        + "; Nielsen's MNIST "
+        + ", ".join(str(v) for v in nm)
+        + "."
+    )
     if training:
         out.extend(training_findings(training))
     return out
@@ -255,9 +318,11 @@ def training_findings(tr) -> list[str]:
     f, g = tr["final"], tr["gap_last_over_first"]
     k = tr["first_epoch_median_train_accuracy_above_half"]
     ch = f["weight_change"]["median"]
-    out = [f"Mini-batch SGD ({tr['method']}): median held-out accuracy "
-           f"{f['heldout_accuracy_median']:.3f} on {tr['heldout_examples']} images "
-           f"(chance 0.1), training accuracy {np.median(f['train_accuracy']):.3f}."]
+    out = [
+        f"Mini-batch SGD ({tr['method']}): median held-out accuracy "
+        f"{f['heldout_accuracy_median']:.3f} on {tr['heldout_examples']} images "
+        f"(chance 0.1), training accuracy {np.median(f['train_accuracy']):.3f}."
+    ]
     if k is not None:
         out.append(
             f"Before the network learns (epochs 1-{k - 1}; median training accuracy reaches 0.5 at "
@@ -266,14 +331,19 @@ def training_findings(tr) -> list[str]:
             f"initialisation) and the speeds rise layer by layer in "
             f"{100 * tr['ordered_fraction']['plateau']:.0f}% of the epochs; once it learns the gap "
             f"closes: last/first {g['after_learning_geomean']:.2f} from epoch {k} on, "
-            f"{g['end']['median']:.2f} at the end.")
+            f"{g['end']['median']:.2f} at the end."
+        )
     else:
-        out.append(f"The median training accuracy never reaches 0.5; last/first speed "
-                   f"{g['plateau_geomean']:.0f}x over the epochs after the first.")
-    out.append("Weights after training, ||W^l - W^l_0||_F / ||W^l_0||_F: "
-               + ", ".join(f"W^{l + 1} {v:.2f}" for l, v in enumerate(ch))
-               + f"; the first layer moved {f['weight_change_first_over_last']['median']:.2f} times "
-               f"as far as the last, relative to its initial norm.")
+        out.append(
+            f"The median training accuracy never reaches 0.5; last/first speed "
+            f"{g['plateau_geomean']:.0f}x over the epochs after the first."
+        )
+    out.append(
+        "Weights after training, ||W^l - W^l_0||_F / ||W^l_0||_F: "
+        + ", ".join(f"W^{l + 1} {v:.2f}" for l, v in enumerate(ch))
+        + f"; the first layer moved {f['weight_change_first_over_last']['median']:.2f} times "
+        f"as far as the last, relative to its initial norm."
+    )
     return out
 
 
@@ -287,11 +357,11 @@ def _plot(at_init, training, raw, seeds):
         for init, style in (("scaled", "-o"), ("plain", ":s")):
             q = at_init[init][_name(hidden)]["speed"]
             x = np.arange(1, len(hidden) + 1)
-            ax.plot(x, q["median"], style, color=colors[hidden], ms=4,
-                    label=_name(hidden) if init == "scaled" else None)
+            ax.plot(
+                x, q["median"], style, color=colors[hidden], ms=4, label=_name(hidden) if init == "scaled" else None
+            )
             ax.fill_between(x, q["q25"], q["q75"], color=colors[hidden], alpha=0.15)
-        ax.plot(np.arange(1, len(hidden) + 1), NIELSEN_MNIST[hidden], "x", color=colors[hidden],
-                ms=8, mew=2)
+        ax.plot(np.arange(1, len(hidden) + 1), NIELSEN_MNIST[hidden], "x", color=colors[hidden], ms=8, mew=2)
     ax.plot([], [], "k-o", ms=4, label="weights N(0,1)/sqrt(n_in)")
     ax.plot([], [], "k:s", ms=4, label="weights N(0,1)")
     ax.plot([], [], "kx", ms=8, mew=2, label="Nielsen, MNIST, N(0,1)/sqrt(n_in)")
@@ -305,10 +375,8 @@ def _plot(at_init, training, raw, seeds):
     ax = axes[1]
     bins = np.geomspace(0.5, 20, 50)
     for init, color in (("scaled", "tab:green"), ("plain", "tab:red")):
-        r = np.concatenate([(raw[(h, init)][:, 1:] / raw[(h, init)][:, :-1]).ravel()
-                            for h in NETWORKS])
-        ax.hist(r, bins=bins, color=color, alpha=0.6,
-                label=f"{INITS[init]}: median {np.median(r):.2f}")
+        r = np.concatenate([(raw[(h, init)][:, 1:] / raw[(h, init)][:, :-1]).ravel() for h in NETWORKS])
+        ax.hist(r, bins=bins, color=color, alpha=0.6, label=f"{INITS[init]}: median {np.median(r):.2f}")
     ax.axvspan(4, 6, color="0.85", zorder=0, label="Nielsen: about 4 to 6")
     ax.axvline(4, color="k", ls="--", lw=1, label="notes' one-neuron bound: 4")
     ax.axvline(1, color="k", lw=0.8)

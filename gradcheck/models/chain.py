@@ -261,18 +261,21 @@ class ChainGradient:
         s = self.s
         out = [Step(dC(s.a[-1]), self.out, "sympy.diff of the cost (a_L - y)^2/2")]
         for k in range(self.L, j, -1):
-            out.append(Step(
-                dC(s.a[k - 1]),
-                sp.Mul(self.link[k - 1], dC(s.a[k])),
-                f"layer {k}: sympy.diff of sigma(w_{k} a_{k - 1} + b_{k}) with respect to a_{k - 1}",
-            ))
-        out.append(Step(
-            dC(s.b[j - 1]),
-            sp.Mul(self.head[j - 1], dC(s.a[j])),
-            f"layer {j}: sympy.diff of sigma(w_{j} a_{j - 1} + b_{j}) with respect to b_{j}",
-        ))
-        out.append(Step(dC(s.b[j - 1]), self.seed_form(j),
-                        "unrolled: one factor per layer above it"))
+            out.append(
+                Step(
+                    dC(s.a[k - 1]),
+                    sp.Mul(self.link[k - 1], dC(s.a[k])),
+                    f"layer {k}: sympy.diff of sigma(w_{k} a_{k - 1} + b_{k}) with respect to a_{k - 1}",
+                )
+            )
+        out.append(
+            Step(
+                dC(s.b[j - 1]),
+                sp.Mul(self.head[j - 1], dC(s.a[j])),
+                f"layer {j}: sympy.diff of sigma(w_{j} a_{j - 1} + b_{j}) with respect to b_{j}",
+            )
+        )
+        out.append(Step(dC(s.b[j - 1]), self.seed_form(j), "unrolled: one factor per layer above it"))
         return out
 
 
@@ -336,8 +339,10 @@ def _textbook_terms(L: int):
     for f in sp.Mul.make_args(expr.subs(LL, L)):
         if isinstance(f, sp.Product):
             term, (k, _, _) = f.args[0], f.args[1]
-            terms = [term.xreplace({k: sp.Integer(i)}).xreplace({W[i]: s.w[i - 1], Z[i]: s.z[i - 1]})
-                     for i in range(1, L + 1)]  # terms[i - 1] is the term at k = i
+            terms = [
+                term.xreplace({k: sp.Integer(i)}).xreplace({W[i]: s.w[i - 1], Z[i]: s.z[i - 1]})
+                for i in range(1, L + 1)
+            ]  # terms[i - 1] is the term at k = i
         elif f.has(jj):
             heads = [f.xreplace({jj: sp.Integer(i)}).xreplace({Z[i]: s.z[i - 1]}) for i in range(1, L + 1)]
         else:

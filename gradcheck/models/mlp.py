@@ -124,8 +124,12 @@ def mlp_init(seed: int, sizes, dtype=np.float64, scale: float = 1.0):
     params = []
     for n_in, n_out in zip(sizes[:-1], sizes[1:]):
         sc = scale(n_in) if callable(scale) else scale
-        params.append((np.asarray(sc * rng.standard_normal((n_out, n_in)), dtype),
-                       np.asarray(sc * rng.standard_normal(n_out), dtype)))
+        params.append(
+            (
+                np.asarray(sc * rng.standard_normal((n_out, n_in)), dtype),
+                np.asarray(sc * rng.standard_normal(n_out), dtype),
+            )
+        )
     return params
 
 

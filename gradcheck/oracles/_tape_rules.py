@@ -15,7 +15,7 @@ from .specials import mpmath_modules, numpy_modules
 __all__ = ["as_real", "function_rules", "mp_function", "others_products", "power", "product_derivative"]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def function_rules(func, nargs: int):
     """(value, first partials, second partials) of ``func`` as NumPy callables of its args."""
     d = sp.symbols(f"_d0:{nargs}", real=True)
@@ -26,7 +26,7 @@ def function_rules(func, nargs: int):
     for i in range(nargs):
         try:
             di = e.diff(d[i])
-        except Exception:  # noqa: BLE001 - an argument SymPy cannot differentiate in
+        except Exception:
             di = sp.nan
         di = di.replace(lambda n: isinstance(n, sp.DiracDelta), lambda n: sp.S.Zero)
         firsts.append(sp.lambdify(d, di, modules=mods))
@@ -34,7 +34,7 @@ def function_rules(func, nargs: int):
         for j in range(nargs):
             try:
                 dij = di.diff(d[j])
-            except Exception:  # noqa: BLE001
+            except Exception:
                 dij = sp.nan
             dij = dij.replace(lambda n: isinstance(n, sp.DiracDelta), lambda n: sp.S.Zero)
             row.append(sp.lambdify(d, dij, modules=mods))
@@ -59,7 +59,7 @@ def as_real(v, B):
 def power(b, p):
     if isinstance(p, int):
         if p >= 0:
-            return b ** p
+            return b**p
         return 1.0 / (b ** (-p))
     if p == 0.5:
         return np.sqrt(b)

@@ -114,8 +114,13 @@ class MpTruth:
         if self.hessian is None or K * N * N * N > self._HESS_LIMIT:
             return None
         if getattr(self, "_mp_third", None) is None:
-            third = [drop_unevaluated(drop_dirac(sp.diff(h, v)))
-                     for m in self.hessian for r in m for h in r for v in self.inputs]
+            third = [
+                drop_unevaluated(drop_dirac(sp.diff(h, v)))
+                for m in self.hessian
+                for r in m
+                for h in r
+                for v in self.inputs
+            ]
             self._mp_third = sp.lambdify(self.inputs, third, modules=mpmath_modules(), cse=True)
         with MP_LOCK, mpmath.workdps(TRUTH_DIGITS):
             try:

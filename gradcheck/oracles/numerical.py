@@ -174,8 +174,7 @@ def _build(f, order, steps, factor):
     return jax.jit(program)
 
 
-def _analyse(xp, f0, fs, hs, xinf, vinf, *, order, factor, f_eps, settle_rtol, kink_factor,
-             min_rows):
+def _analyse(xp, f0, fs, hs, xinf, vinf, *, order, factor, f_eps, settle_rtol, kink_factor, min_rows):
     """Differences, tableaux, error bounds and the convergence test; ``xp`` is NumPy or jnp.
 
     ``f0`` (B, K), ``fs`` (B, S, P, K), ``hs`` (B, S), ``xinf = max(1, |x|_inf)`` and
@@ -323,15 +322,19 @@ def directional_derivative(
     h0 = base_step * np.maximum(1.0, np.log1p(xinf)) * np.ones_like(vinf)
     h0 = np.exp2(np.floor(np.log2(h0)))
     program = _evaluator(f, order, int(steps), float(factor))
-    opts = dict(order=order, factor=float(factor), f_eps=float(f_eps),
-                settle_rtol=float(settle_rtol), kink_factor=float(kink_factor),
-                min_rows=int(min_rows))
+    opts = dict(
+        order=order,
+        factor=float(factor),
+        f_eps=float(f_eps),
+        settle_rtol=float(settle_rtol),
+        kink_factor=float(kink_factor),
+        min_rows=int(min_rows),
+    )
     hs = h0[:, None] / float(factor) ** np.arange(steps)
     with jax.enable_x64(True):
         f0, fs = program(jnp.asarray(X), jnp.asarray(V), jnp.asarray(h0))
         if f0.size > JIT_ANALYSIS_ABOVE:
-            out = _analyse_jit(f0, fs, jnp.asarray(hs), jnp.asarray(xinf), jnp.asarray(vinf),
-                               **opts)
+            out = _analyse_jit(f0, fs, jnp.asarray(hs), jnp.asarray(xinf), jnp.asarray(vinf), **opts)
         else:
             with np.errstate(all="ignore"):  # non-finite values are masked, not warned about
                 out = _analyse(np, np.asarray(f0), np.asarray(fs), hs, xinf, vinf, **opts)
@@ -358,8 +361,7 @@ def mixed_second(f: Callable, X, U, V, **kw) -> Estimate:
         raise ValueError(f"X, U, V must all be (B, N); got {X.shape}, {U.shape}, {V.shape}")
     kw.pop("order", None)
     B = X.shape[0]
-    est = directional_derivative(f, np.concatenate([X, X]), np.concatenate([U + V, U - V]),
-                                 order=2, **kw)
+    est = directional_derivative(f, np.concatenate([X, X]), np.concatenate([U + V, U - V]), order=2, **kw)
     return Estimate(
         value=(est.value[:B] - est.value[B:]) / 4.0,
         error=(est.error[:B] + est.error[B:]) / 4.0,

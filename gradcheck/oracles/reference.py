@@ -111,8 +111,7 @@ class Reference(MpTruth):
     def longdouble(self, X: np.ndarray) -> np.ndarray:
         """Reference quantities at the rows of X, in extended precision where NumPy has it."""
         if self._np is None:
-            self._np = sp.lambdify(self.inputs, self._all_exprs(),
-                                   modules=numpy_modules(), cse=True)
+            self._np = sp.lambdify(self.inputs, self._all_exprs(), modules=numpy_modules(), cse=True)
         Xl = np.asarray(X, dtype=np.longdouble)
         with np.errstate(all="ignore"):
             try:
@@ -173,7 +172,7 @@ def _prepare_outputs(outputs):
                 # function and its arity, and its arguments' subtrees need no second walk
                 try:
                     reps[key] = n.func(*sp.symbols(f"_a0:{len(n.args)}", real=True))
-                except Exception:  # noqa: BLE001 - a function that refuses symbols: check it whole
+                except Exception:
                     reps[key] = n
     check_supported(list(reps.values()))
     if any(isinstance(n, (sp.Derivative, *STANDIN_FUNCTIONS)) for n in nodes):
@@ -181,8 +180,9 @@ def _prepare_outputs(outputs):
     return outputs
 
 
-def build_reference(reference: Callable, shapes: Sequence[tuple[int, ...]], order: int,
-                    derivatives: bool = True, cache_key=None) -> Reference:
+def build_reference(
+    reference: Callable, shapes: Sequence[tuple[int, ...]], order: int, derivatives: bool = True, cache_key=None
+) -> Reference:
     """Validate and (with ``derivatives``) differentiate ``reference`` entry by entry; cached per
     (reference, shapes, order, derivatives).  Without ``derivatives`` only the values are kept:
     the probe path differentiates them itself (:mod:`gradcheck.oracles.tape`)."""
@@ -200,20 +200,19 @@ def build_reference(reference: Callable, shapes: Sequence[tuple[int, ...]], orde
         ) from None
     except ValueError:  # builtins without a signature: let the call tell
         pass
-    described = ", ".join("a Symbol" if s == () else f"a {s[0] if len(s) else 1} x {s[1] if len(s) > 1 else 1} Matrix" for s in shapes)
+    described = ", ".join(
+        "a Symbol" if s == () else f"a {s[0] if len(s) else 1} x {s[1] if len(s) > 1 else 1} Matrix" for s in shapes
+    )
     try:
         out = reference(*syms)
-    except Exception as e:  # noqa: BLE001 - the user's code; say where it failed
+    except Exception as e:
         raise ValueError(
-            f"reference failed on SymPy inputs of shapes {list(shapes)} ({described}): "
-            f"{type(e).__name__}: {e}"
+            f"reference failed on SymPy inputs of shapes {list(shapes)} ({described}): {type(e).__name__}: {e}"
         ) from e
     if isinstance(out, (list, tuple)):
         out = sp.Matrix(out)
     if not isinstance(out, (sp.Basic, sp.MatrixBase, int, float)):
-        raise TypeError(
-            f"reference must return a SymPy expression or Matrix, got {type(out).__name__}"
-        )
+        raise TypeError(f"reference must return a SymPy expression or Matrix, got {type(out).__name__}")
     inputs: list[sp.Symbol] = []
     arg_of: list[int] = []
     for i, s in enumerate(syms):
@@ -233,9 +232,18 @@ def build_reference(reference: Callable, shapes: Sequence[tuple[int, ...]], orde
     outputs = _check_and_prepare
     if not derivatives:
         kinks, jumps = kink_expressions(outputs)
-        ref = Reference(shapes=tuple(shapes), order=order, inputs=inputs,
-                        arg_of=np.asarray(arg_of, dtype=np.int64), outputs=outputs,
-                        out_shape=_out_shape_of(out), jacobian=[], hessian=None, kinks=kinks, jumps=jumps)
+        ref = Reference(
+            shapes=tuple(shapes),
+            order=order,
+            inputs=inputs,
+            arg_of=np.asarray(arg_of, dtype=np.int64),
+            outputs=outputs,
+            out_shape=_out_shape_of(out),
+            jacobian=[],
+            hessian=None,
+            kinks=kinks,
+            jumps=jumps,
+        )
         try:
             _CACHE[key] = ref
         except TypeError:
@@ -246,16 +254,14 @@ def build_reference(reference: Callable, shapes: Sequence[tuple[int, ...]], orde
         hess = None
         if order == 2:
             hess = [[[drop_unevaluated(drop_dirac(sp.diff(d, x))) for x in inputs] for d in row] for row in jac]
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         raise ValueError(
             f"reference could not be differentiated by SymPy on inputs of shapes {list(shapes)} "
             f"({described}); did it apply a scalar function to a Matrix? {type(e).__name__}: {e}"
         ) from e
     left = [d for d in (sum(jac, []) + (sum(sum(hess, []), []) if hess else [])) if d.has(sp.Derivative)]
     if left:
-        raise ValueError(
-            f"reference has a derivative SymPy cannot evaluate ({left[0]}); write it in closed form"
-        )
+        raise ValueError(f"reference has a derivative SymPy cannot evaluate ({left[0]}); write it in closed form")
     # jumps: only a discontinuity of the *values* makes the value at a kink a convention
     kinks, jumps = kink_expressions(outputs)
     derived = [d for row in jac for d in row]

@@ -80,8 +80,10 @@ class Tape:
                     stack.append((e, True))
                     stack.extend((k, False) for k in kids if k not in index)
                     continue
-                conds = [sp.lambdify(self.inputs, c, modules=numpy_modules()) if c is not sp.true else None
-                         for _, c in e.args]
+                conds = [
+                    sp.lambdify(self.inputs, c, modules=numpy_modules()) if c is not sp.true else None
+                    for _, c in e.args
+                ]
                 index[e] = self._add(_SELECT, [index[k] for k in kids], conds)
                 continue
             kids = list(e.args)
@@ -364,7 +366,7 @@ class Tape:
                     v = mpmath.fprod(vals[c] for c in ch)
                 elif k == _POW:
                     b = vals[ch[0]]
-                    v = b ** p if isinstance(p, int) else b ** mpmath.mpf(p)
+                    v = b**p if isinstance(p, int) else b ** mpmath.mpf(p)
                 elif k == _FN:
                     v = mp_function(p[3], len(ch))(*[vals[c] for c in ch])
                 else:  # _SELECT: the first branch whose condition holds

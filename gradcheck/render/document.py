@@ -133,6 +133,7 @@ class Writer:
 
 # --- the walks ---------------------------------------------------------------------------
 
+
 def _how(f: Record) -> str:
     """``float64, rtol 1e-07, atol 1e-10, 260 examples, seed 0``: the parts a finding has."""
     parts = []
@@ -153,7 +154,10 @@ def _how(f: Record) -> str:
 def _finding_item(f: Record) -> FindingItem:
     label = "FAILED" if not f["ok"] else (f["verdict"] or "supports")
     return FindingItem(
-        label=label, method=f["method"], how=_how(f), what=f["what"],
+        label=label,
+        method=f["method"],
+        how=_how(f),
+        what=f["what"],
         counterexample=None if f["counterexample"] is None else short(f["counterexample"]),
         figure=None if f["figure"] is None else short(f["figure"]),
     )
@@ -193,12 +197,22 @@ def _summary_row(r: Record) -> list[list[Span]]:
     result = [text("holds") if r["holds"] else bold("misses")]
     if r.get("render_error"):
         result += [text(", "), bold("not rendered")]
-    return [[link(f"sec:claim:{r['id']}", code(r["id"]))], [text(", ".join(r["expected"]))],
-            [text(", ".join(r["reached"]) or "-")], result, [text(f"{r['seconds']:.1f}")]]
+    return [
+        [link(f"sec:claim:{r['id']}", code(r["id"]))],
+        [text(", ".join(r["expected"]))],
+        [text(", ".join(r["reached"]) or "-")],
+        result,
+        [text(f"{r['seconds']:.1f}")],
+    ]
 
 
-def write_report(w: Writer, records: Sequence[Record], meta: Mapping[str, Any],
-                 figures: Sequence[Record] = (), topics: Mapping[str, str] | None = None) -> str:
+def write_report(
+    w: Writer,
+    records: Sequence[Record],
+    meta: Mapping[str, Any],
+    figures: Sequence[Record] = (),
+    topics: Mapping[str, str] | None = None,
+) -> str:
     """The report in ``w``'s format: a summary, one section per topic, the figures.
 
     ``records`` are :func:`~.record.claim_entry` dicts, ``figures`` the figures' records (their
@@ -219,8 +233,9 @@ def write_report(w: Writer, records: Sequence[Record], meta: Mapping[str, Any],
         for r in recs:
             w.claim(r)
             if r.get("render_error"):
-                w.paragraph([bold("The derivation could not be rendered:"), text(" "),
-                             code(short(r["render_error"], 300))])
+                w.paragraph(
+                    [bold("The derivation could not be rendered:"), text(" "), code(short(r["render_error"], 300))]
+                )
             w.claim_math(r)
             _verification(w, r)
     if figures:

@@ -27,8 +27,18 @@ from matplotlib.figure import Figure as _MplFigure
 from .._x64 import float64
 from ..catalogue import ClaimResult, Settings, get
 
-__all__ = ["Figure", "FIGURES", "CLAIM_FIGURES", "make_figures", "layer_speeds", "sigmoid", "tanh", "window",
-           "softmax_overflow", "plot_training"]
+__all__ = [
+    "Figure",
+    "FIGURES",
+    "CLAIM_FIGURES",
+    "make_figures",
+    "layer_speeds",
+    "sigmoid",
+    "tanh",
+    "window",
+    "softmax_overflow",
+    "plot_training",
+]
 
 Results = Callable[[str], ClaimResult]
 
@@ -58,7 +68,9 @@ class Figure:
 def _finding(result: ClaimResult, key: str, where: str = "record"):
     """The first finding of ``result`` whose ``record`` (or ``curves``) has ``key``: the claim measured it."""
     if not result.ok:
-        raise ValueError(f"{result.claim.id} did not hold ({result.summary}): its figure would show unestablished numbers")
+        raise ValueError(
+            f"{result.claim.id} did not hold ({result.summary}): its figure would show unestablished numbers"
+        )
     for f in result.findings:
         if key in getattr(f, where):
             return f
@@ -95,8 +107,10 @@ def sigmoid(result: Results) -> Figure:
     ax.set_xlabel("z")
     ax.legend(loc="upper left")
     data = {"max_derivative": top, "argmax": abs(at), "grid": [-8.0, 8.0, len(z)]}
-    caption = (f"The logistic sigmoid and its derivative, computed by jax.grad in float64 on {len(z)} "
-               f"points: the largest value of sigma' is {top:.6f}, at z = {abs(at):.3f} (sigmoid.max_derivative).")
+    caption = (
+        f"The logistic sigmoid and its derivative, computed by jax.grad in float64 on {len(z)} "
+        f"points: the largest value of sigma' is {top:.6f}, at z = {abs(at):.3f} (sigmoid.max_derivative)."
+    )
     return Figure("sigmoid", "sigma and sigma'", caption, data, fig)
 
 
@@ -119,9 +133,11 @@ def tanh(result: Results) -> Figure:
     ax.legend(loc="upper left")
     data = {"max_derivative": top, "argmax": abs(at), "tanh_prime_equals_sigma_prime_at": cross}
     where = " and ".join(f"{c:.4f}" for c in cross)
-    caption = (f"tanh and its derivative (jax.grad, float64), with sigma' for comparison. tanh' reaches "
-               f"{top:.6f} at z = {abs(at):.3f}; tanh' and sigma' cross at z = {where}, and tanh' < sigma' "
-               f"beyond them (tanh.max_derivative, tanh.vs_sigmoid).")
+    caption = (
+        f"tanh and its derivative (jax.grad, float64), with sigma' for comparison. tanh' reaches "
+        f"{top:.6f} at z = {abs(at):.3f}; tanh' and sigma' cross at z = {where}, and tanh' < sigma' "
+        f"beyond them (tanh.max_derivative, tanh.vs_sigmoid)."
+    )
     return Figure("tanh", "tanh and tanh'", caption, data, fig)
 
 
@@ -140,12 +156,19 @@ def window(result: Results) -> Figure:
     ax.set_xlabel("|w|")
     ax.set_ylabel("width in a")
     ax.legend(loc="lower right")
-    data = {"max_width": top, "argmax_abs_w": at, "opens_at_abs_w": opening,
-            "empty_on_grid_below": float(w[np.nonzero(width > 0)[0][0]]), "grid": [float(w[0]), float(w[-1]), len(w)]}
-    caption = (f"Width of the set of inputs a where a layer does not shrink the gradient, "
-               f"|w sigma'(wa + b)| >= 1, against |w| (bisection on jax.grad of the sigmoid, float64; chain.window). "
-               f"It is empty for |w| < 1/sigma'(0) = {opening:.4g} and never wider "
-               f"than {top:.4f}, reached at |w| = {at:.3f}.")
+    data = {
+        "max_width": top,
+        "argmax_abs_w": at,
+        "opens_at_abs_w": opening,
+        "empty_on_grid_below": float(w[np.nonzero(width > 0)[0][0]]),
+        "grid": [float(w[0]), float(w[-1]), len(w)],
+    }
+    caption = (
+        f"Width of the set of inputs a where a layer does not shrink the gradient, "
+        f"|w sigma'(wa + b)| >= 1, against |w| (bisection on jax.grad of the sigmoid, float64; chain.window). "
+        f"It is empty for |w| < 1/sigma'(0) = {opening:.4g} and never wider "
+        f"than {top:.4f}, reached at |w| = {at:.3f}."
+    )
     return Figure("window", "the |w sigma'(wa + b)| >= 1 window", caption, data, fig)
 
 
@@ -166,25 +189,38 @@ def softmax_overflow(result: Results) -> Figure:
         ax.plot(v, ys, lw=4, alpha=0.4, label="shifted: exp(a - max a)")
         ax.plot(v, yn, lw=1.2, label="naive: exp(a)")
         ax.axvline(th["non-finite"], color="C3", ls=":", lw=1)
-        ax.annotate(f"naive is NaN above {th['non-finite']:.2f}", (th["non-finite"], 0.5), xytext=(-6, 0),
-                    textcoords="offset points", ha="right", fontsize=8)
+        ax.annotate(
+            f"naive is NaN above {th['non-finite']:.2f}",
+            (th["non-finite"], 0.5),
+            xytext=(-6, 0),
+            textcoords="offset points",
+            ha="right",
+            fontsize=8,
+        )
         ax.set_title(dtype, fontsize=10)
         ax.set_xlabel("largest logit v, logits (v, 0, ..., 0)")
         ax.set_ylim(0.0, 1.05)
         # the claim verified the shifted form finite for every finite input: it has no threshold
-        data[dtype] = {"naive_threshold": th["non-finite"], "naive_inaccurate_above": th["wrong"],
-                       "naive_gradient_wrong_above": th["gradient wrong"], "shifted_threshold": None,
-                       "naive_nan_points": int(np.isnan(yn).sum()), "shifted_nan_points": int(np.isnan(ys).sum())}
+        data[dtype] = {
+            "naive_threshold": th["non-finite"],
+            "naive_inaccurate_above": th["wrong"],
+            "naive_gradient_wrong_above": th["gradient wrong"],
+            "shifted_threshold": None,
+            "naive_nan_points": int(np.isnan(yn).sum()),
+            "shifted_nan_points": int(np.isnan(ys).sum()),
+        }
     axes[0].set_ylabel("first output of softmax")
     axes[0].legend(loc="lower left", fontsize=8)
     f32, f64 = data["float32"], data["float64"]
-    caption = ("softmax of the logits (v, 0, ..., 0), first output. The naive form exp(a)/sum(exp(a)) overflows "
-               f"(inf/inf = NaN) once v exceeds {f32['naive_threshold']:.4f} in float32 and "
-               f"{f64['naive_threshold']:.4f} in float64; a little earlier, above {f32['naive_inaccurate_above']:.4f} "
-               f"and {f64['naive_inaccurate_above']:.4f}, its output is already wrong (more than 0.001 off, down to 0), "
-               f"and its Jacobian above {f32['naive_gradient_wrong_above']:.4f} and "
-               f"{f64['naive_gradient_wrong_above']:.4f}. The shifted form exp(a - max a)/sum(...) never overflows "
-               "(thresholds found by bisection on the JAX function; softmax.stable).")
+    caption = (
+        "softmax of the logits (v, 0, ..., 0), first output. The naive form exp(a)/sum(exp(a)) overflows "
+        f"(inf/inf = NaN) once v exceeds {f32['naive_threshold']:.4f} in float32 and "
+        f"{f64['naive_threshold']:.4f} in float64; a little earlier, above {f32['naive_inaccurate_above']:.4f} "
+        f"and {f64['naive_inaccurate_above']:.4f}, its output is already wrong (more than 0.001 off, down to 0), "
+        f"and its Jacobian above {f32['naive_gradient_wrong_above']:.4f} and "
+        f"{f64['naive_gradient_wrong_above']:.4f}. The shifted form exp(a - max a)/sum(...) never overflows "
+        "(thresholds found by bisection on the JAX function; softmax.stable)."
+    )
     return Figure("softmax_overflow", "softmax overflow threshold", caption, data, fig)
 
 
@@ -204,8 +240,11 @@ def plot_training(ax, tr: Mapping[str, Any], *, change_ax=None) -> None:
     ax.set_xlabel(f"epoch (mini-batch SGD, batch {tr['batch']}, lr {tr['lr']:g})")
     ax.set_ylabel(r"speed of learning $\|\partial C/\partial b^{l}\|$")
     acc = tr["final"]["heldout_accuracy_median"]
-    ax.set_title(f"during training, {'-'.join(map(str, tr['network']))}: median, 25-75% of "
-                 f"{tr['seeds']} seeds; held-out accuracy {acc:.2f}", fontsize=9)
+    ax.set_title(
+        f"during training, {'-'.join(map(str, tr['network']))}: median, 25-75% of "
+        f"{tr['seeds']} seeds; held-out accuracy {acc:.2f}",
+        fontsize=9,
+    )
     ax.legend(fontsize=7, loc="lower right")
     if change_ax is None:
         return
@@ -240,14 +279,30 @@ def layer_speeds(result: Results) -> Figure:
         rf"weight change $\|W^{{l}} - W^{{l}}_{{0}}\|_F/\|W^{{l}}_{{0}}\|_F$ (right) of a "
         f"{'-'.join(map(str, tr['network']))} sigmoid network, {tr['method']}, on 1000 of scikit-learn's digits; "
         f"median and 25-75% band of {tr['seeds']} seeds. Held-out accuracy {f['heldout_accuracy_median']:.3f}. "
-        + (f"Until the network learns (epoch {k}) the last hidden layer is {g['plateau_geomean']:.0f} times faster "
-           f"than the first; afterwards {g['after_learning_geomean']:.2f} times. " if k is not None else "")
-        + rf"At the end $W^{{1}}$ moved {ch[0]:.2f} and $W^{{{len(ch)}}}$ {ch[-1]:.2f} times their initial norm.")
-    data = {k_: tr[k_] for k_ in ("network", "method", "seeds", "epochs", "lr", "batch",
-                                  "first_epoch_median_train_accuracy_above_half", "gap_last_over_first",
-                                  "ordered_fraction", "final")}
-    return Figure("layer_speeds", "Per-layer speed of learning and weight change during training", caption,
-                  data, fig)
+        + (
+            f"Until the network learns (epoch {k}) the last hidden layer is {g['plateau_geomean']:.0f} times faster "
+            f"than the first; afterwards {g['after_learning_geomean']:.2f} times. "
+            if k is not None
+            else ""
+        )
+        + rf"At the end $W^{{1}}$ moved {ch[0]:.2f} and $W^{{{len(ch)}}}$ {ch[-1]:.2f} times their initial norm."
+    )
+    data = {
+        k_: tr[k_]
+        for k_ in (
+            "network",
+            "method",
+            "seeds",
+            "epochs",
+            "lr",
+            "batch",
+            "first_epoch_median_train_accuracy_above_half",
+            "gap_last_over_first",
+            "ordered_fraction",
+            "final",
+        )
+    }
+    return Figure("layer_speeds", "Per-layer speed of learning and weight change during training", caption, data, fig)
 
 
 #: The report's figures, in order: drawn whatever the selection (a claim a figure needs and the

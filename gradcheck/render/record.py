@@ -37,6 +37,7 @@ __all__ = [
 
 # --- claims by id ------------------------------------------------------------------------
 
+
 def _claim(claim) -> Claim:
     if isinstance(claim, Claim):
         return claim
@@ -65,12 +66,13 @@ def topic_intro(claim) -> str:
     mod = inspect.getmodule(c.derive)
     parts = mod.__name__.split(".") if mod else []
     if c.topic in parts[:-1]:  # already imported: it holds the module that defines the claim
-        mod = sys.modules.get(".".join(parts[:parts.index(c.topic) + 1]), mod)
+        mod = sys.modules.get(".".join(parts[: parts.index(c.topic) + 1]), mod)
     doc = inspect.getdoc(mod) if mod else None
     return doc.split("\n\n", 1)[0].replace("\n", " ").strip() if doc else ""
 
 
 # --- records -----------------------------------------------------------------------------
+
 
 def reproduce_command(result: ClaimResult) -> str:
     """The one command that re-runs a claim exactly as the report ran it."""
@@ -134,8 +136,9 @@ def finding_record(f: Finding) -> dict[str, Any]:
     }
 
 
-def result_record(result: ClaimResult, date: str | None = None,
-                  packages: Mapping[str, str] | None = None) -> dict[str, Any]:
+def result_record(
+    result: ClaimResult, date: str | None = None, packages: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """The JSON record of one claim's run: verdicts expected and reached, and every finding.
 
     ``date`` defaults to now (UTC), ``packages`` to the versions :func:`gradcheck._environment.environment`
@@ -161,9 +164,11 @@ def result_record(result: ClaimResult, date: str | None = None,
         "counterexample": next((f["counterexample"] for f in findings if f["counterexample"] is not None), None),
         "dtype": sorted({f["dtype"] for f in findings if f["dtype"]}),
         "tolerance": [
-            {"dtype": f["dtype"], **f["tolerance"]} if isinstance(f["tolerance"], dict)
+            {"dtype": f["dtype"], **f["tolerance"]}
+            if isinstance(f["tolerance"], dict)
             else {"dtype": f["dtype"], "tolerance": f["tolerance"]}
-            for f in findings if f["tolerance"] is not None
+            for f in findings
+            if f["tolerance"] is not None
         ],
         "examples": sum(examples) if examples else None,
         "seed": s.seed,
@@ -177,8 +182,9 @@ def result_record(result: ClaimResult, date: str | None = None,
     }
 
 
-def claim_entry(result: ClaimResult, date: str | None = None,
-                packages: Mapping[str, str] | None = None) -> dict[str, Any]:
+def claim_entry(
+    result: ClaimResult, date: str | None = None, packages: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """:func:`result_record` plus the claim's LaTeX (statement and steps) and Markdown.
 
     A claim whose derivation cannot be rendered keeps its record, with ``render_error`` set.
@@ -195,8 +201,9 @@ def claim_entry(result: ClaimResult, date: str | None = None,
     return rec
 
 
-def results_document(records: Sequence[Mapping[str, Any]], meta: Mapping[str, Any],
-                     figures: Iterable[Mapping[str, Any]] = ()) -> str:
+def results_document(
+    records: Sequence[Mapping[str, Any]], meta: Mapping[str, Any], figures: Iterable[Mapping[str, Any]] = ()
+) -> str:
     """``results.json``: strict JSON (no NaN), one entry per claim, with the run's metadata."""
     doc = {**jsonable(dict(meta)), "figures": jsonable(list(figures)), "claims": list(records)}
     return json.dumps(doc, indent=2, allow_nan=False) + "\n"

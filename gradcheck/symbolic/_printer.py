@@ -83,7 +83,7 @@ class LatexPrinter(_SympyLatexPrinter):
     def _hprint_Function(self, func: str) -> str:
         # leaky_relu is a name, not leaky with subscript relu
         if _WORD_NAME.match(func):
-            return r"\operatorname{%s}" % func.replace("_", r"\_")
+            return r"\operatorname{" + func.replace("_", r"\_") + "}"
         return super()._hprint_Function(func)
 
     # infinities: without these the subclass falls back to \text{Infinity}
@@ -133,8 +133,7 @@ class LatexPrinter(_SympyLatexPrinter):
         rename = rename or {}
         total = sum(n for _, n in variable_count)
         den = " ".join(
-            rf"\partial {self._print(rename.get(x, x))}" + (f"^{{{n}}}" if n > 1 else "")
-            for x, n in variable_count
+            rf"\partial {self._print(rename.get(x, x))}" + (f"^{{{n}}}" if n > 1 else "") for x, n in variable_count
         )
         num = r"\partial" + (f"^{{{total}}}" if total > 1 else "")
         return rf"\frac{{{num} {self._fname(f)}}}{{{den}}}"
@@ -255,7 +254,8 @@ _PRINTER_SETTINGS = {"mul_symbol": None, "mat_delim": "(", "mat_str": "matrix"}
 def latex(obj) -> str:
     """LaTeX of a SymPy object (or a list, tuple, number, bool of them) in the notes' notation."""
     if isinstance(obj, bool):
-        raise TypeError("expected a SymPy object, got a Python bool: a relation built with Eq(...) "
-                        "that evaluated to True/False? build it with evaluate=False")
+        raise TypeError(
+            "expected a SymPy object, got a Python bool: a relation built with Eq(...) "
+            "that evaluated to True/False? build it with evaluate=False"
+        )
     return LatexPrinter(_PRINTER_SETTINGS).doprint(obj)
-

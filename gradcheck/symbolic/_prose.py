@@ -23,15 +23,43 @@ __all__ = [
 ]
 
 _TEX_SPECIAL = {
-    "\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&", "#": r"\#",
-    "%": r"\%", "_": r"\_", "^": r"\^{}", "~": r"\~{}",
+    "\\": r"\textbackslash{}",
+    "{": r"\{",
+    "}": r"\}",
+    "$": r"\$",
+    "&": r"\&",
+    "#": r"\#",
+    "%": r"\%",
+    "_": r"\_",
+    "^": r"\^{}",
+    "~": r"\~{}",
     # with the default OT1 font encoding <, > and | are not in the text font
-    "<": r"$<$", ">": r"$>$", "|": r"$|$",
+    "<": r"$<$",
+    ">": r"$>$",
+    "|": r"$|$",
     # what authors type in prose; anything else outside ASCII is shown as its code point
-    "≤": r"$\leq$", "≥": r"$\geq$", "≠": r"$\neq$", "≈": r"$\approx$", "±": r"$\pm$",
-    "×": r"$\times$", "·": r"$\cdot$", "→": r"$\to$", "∞": r"$\infty$", "σ": r"$\sigma$",
-    "δ": r"$\delta$", "Σ": r"$\Sigma$", "α": r"$\alpha$", "λ": r"$\lambda$", "′": "'",
-    "–": "--", "—": "---", "’": "'", "‘": "`", "“": "``", "”": "''", "…": r"\dots{}",
+    "≤": r"$\leq$",
+    "≥": r"$\geq$",
+    "≠": r"$\neq$",
+    "≈": r"$\approx$",
+    "±": r"$\pm$",
+    "×": r"$\times$",
+    "·": r"$\cdot$",
+    "→": r"$\to$",
+    "∞": r"$\infty$",
+    "σ": r"$\sigma$",
+    "δ": r"$\delta$",
+    "Σ": r"$\Sigma$",
+    "α": r"$\alpha$",
+    "λ": r"$\lambda$",
+    "′": "'",
+    "–": "--",
+    "—": "---",
+    "’": "'",
+    "‘": "`",
+    "“": "``",
+    "”": "''",
+    "…": r"\dots{}",
 }
 
 
@@ -59,7 +87,7 @@ def split_math(s: str) -> list[tuple[bool, str]]:
     out, pos = [], 0
     for m in _MATH.finditer(s):
         if m.start() > pos:
-            out += _ascii_pieces(s[pos:m.start()])
+            out += _ascii_pieces(s[pos : m.start()])
         out.append((True, m.group(1)))
         pos = m.end()
     if pos < len(s):
@@ -75,19 +103,24 @@ _SUP = r"(?:\([^()\s]*\)|\{[^{}\s]*\}|-?[A-Za-z0-9]+)"
 #: a Leibniz quotient
 _MATHY = re.compile(
     r"(?:\b(?:sigma|Sigma|tanh|relu|f|G)'+\("
-    r"|(?<![A-Za-z0-9_.])[A-Za-z]_" + _SUB +
-    r"|[A-Za-z0-9)|]\^" + _SUP +
-    r"|\bd(?:C|Loss|[a-z])/d[a-zA-Z])")
+    r"|(?<![A-Za-z0-9_.])[A-Za-z]_" + _SUB + r"|[A-Za-z0-9)|]\^" + _SUP + r"|\bd(?:C|Loss|[a-z])/d[a-zA-Z])"
+)
 _TOKEN = re.compile(r"\S+")
 
 
 def _tex_token(t: str) -> str:
-    t = re.sub(r"\bd(C|Loss|[a-z](?:_" + _SUB + r")?)/d([A-Za-z](?:_" + _SUB + r")?)",
-               lambda m: rf"\partial {m.group(1)}/\partial {m.group(2)}", t)
+    t = re.sub(
+        r"\bd(C|Loss|[a-z](?:_" + _SUB + r")?)/d([A-Za-z](?:_" + _SUB + r")?)",
+        lambda m: rf"\partial {m.group(1)}/\partial {m.group(2)}",
+        t,
+    )
     t = re.sub(r"\bLoss\b", r"\\mathrm{Loss}", t)
     t = re.sub(r"\b(" + "|".join(_GREEK) + r")\b", r"\\\1", t)
-    t = re.sub(r"_(\{[^{}\s]*\}|[A-Za-z0-9]+)",
-               lambda m: "_" + (m.group(1) if m.group(1).startswith("{") else "{" + m.group(1) + "}"), t)
+    t = re.sub(
+        r"_(\{[^{}\s]*\}|[A-Za-z0-9]+)",
+        lambda m: "_" + (m.group(1) if m.group(1).startswith("{") else "{" + m.group(1) + "}"),
+        t,
+    )
     t = re.sub(r"\^\(([^()\s]*)\)", r"^{\1}", t)
     t = re.sub(r"\^(-?[A-Za-z0-9]+)", r"^{\1}", t)
     return t.replace(">=", r"\geq ").replace("<=", r"\leq ").replace("!=", r"\neq ")
@@ -119,12 +152,12 @@ def _ascii_pieces(s: str) -> list[tuple[bool, str]]:
         lead = re.match(r"^['(\[]*", span).group()
         if lead and (lead.count("'") or span.count("(") > span.count(")")):
             a += len(lead)
-            span = span[len(lead):]
+            span = span[len(lead) :]
         trail = re.search(r"'?[.,;:]*$", span).group()
-        while span.count(")") > span.count("(") and span[:len(span) - len(trail)].endswith(")"):
+        while span.count(")") > span.count("(") and span[: len(span) - len(trail)].endswith(")"):
             trail = ")" + trail
-            span = span[:-len(trail)] + trail
-        body = span[:len(span) - len(trail)] if trail else span
+            span = span[: -len(trail)] + trail
+        body = span[: len(span) - len(trail)] if trail else span
         if a > pos:
             out.append((False, s[pos:a]))
         out.append((True, _tex_token(body)))
@@ -145,6 +178,7 @@ def tex_prose(s: str) -> str:
 def plain_prose(s: str) -> str:
     r"""Prose with its math flattened to ASCII (PDF bookmarks, terminals, image alt text):
     ``$\left\|\frac{\partial C}{\partial b^{l}}\right\|$`` becomes ``||partial C/partial b^l||``."""
+
     def flat(t: str) -> str:
         t = re.sub(r"\\(left|right|mathrm|operatorname|text)", "", t)
         t = re.sub(r"\\[,;!]", " ", t)
@@ -152,6 +186,7 @@ def plain_prose(s: str) -> str:
         t = re.sub(r"\\frac\{([^{}]*)\}\{([^{}]*)\}", r"\1/\2", t)
         t = re.sub(r"\\([A-Za-z]+) ?", r"\1 ", t).replace("\\|", "||")
         return re.sub(r" +", " ", t.replace("{", "").replace("}", "")).strip()
+
     return "".join(flat(t) if math_ else t.replace(r"\$", "$") for math_, t in split_math(s))
 
 

@@ -49,8 +49,10 @@ _CLAIM_FIELDS = ("id", "title", "statement", "seeds", "expected", "derivation")
 def _check_claim(claim) -> None:
     missing = [f for f in _CLAIM_FIELDS if not hasattr(claim, f)]
     if missing:
-        raise TypeError(f"claim must be a Claim (an object with {', '.join(_CLAIM_FIELDS)}), got "
-                        f"{type(claim).__name__} without {', '.join(missing)}")
+        raise TypeError(
+            f"claim must be a Claim (an object with {', '.join(_CLAIM_FIELDS)}), got "
+            f"{type(claim).__name__} without {', '.join(missing)}"
+        )
 
 
 def label(claim, suffix: str = "") -> str:
@@ -82,11 +84,15 @@ def _relations(claim, d: Derivation) -> list:
         raise ValueError(f"{claim.id}: the derivation's statement is empty")
     for s in items:
         if isinstance(s, (bool, sp.logic.boolalg.BooleanAtom)):
-            raise ValueError(f"{claim.id}: the statement evaluated to {s}: build the relation with "
-                             "evaluate=False (sp.Eq(a, b, evaluate=False)) so that it can be shown")
+            raise ValueError(
+                f"{claim.id}: the statement evaluated to {s}: build the relation with "
+                "evaluate=False (sp.Eq(a, b, evaluate=False)) so that it can be shown"
+            )
         if isinstance(s, str) or not isinstance(s, (sp.Basic, sp.MatrixBase)):
-            raise TypeError(f"{claim.id}: the statement must be SymPy relation(s), not {type(s).__name__}; "
-                            "LaTeX is printed from SymPy objects, never typed in")
+            raise TypeError(
+                f"{claim.id}: the statement must be SymPy relation(s), not {type(s).__name__}; "
+                "LaTeX is printed from SymPy objects, never typed in"
+            )
     return items
 
 
@@ -139,8 +145,9 @@ def claim_latex(claim, steps: bool = False, **params) -> str:
             body = f"\\begin{{aligned}}\n{rows}\n\\end{{aligned}}"
         return f"{body}\n\\label{{{lab}}}"
     if not d.steps:
-        raise ValueError(f"{claim.id}: its derivation has no steps to show; "
-                         f"claim_latex({claim.id!r}) gives the statement")
+        raise ValueError(
+            f"{claim.id}: its derivation has no steps to show; claim_latex({claim.id!r}) gives the statement"
+        )
     lines = []
     for i, s in enumerate(d.steps):
         line = _aligned(_step_parts(claim, s))

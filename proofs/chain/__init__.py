@@ -16,6 +16,20 @@ from ._bounds import exploding, ratio_b1_b3, term_bound, term_bound_attack
 from ._gradients import EXPANDED_MAX_L, TRUTH_POINTS, grad_b1, grad_bj, log_space_check
 from ._window import UNSTABLE_DEPTH, UNSTABLE_NETS, claimed_width, measure_unstable, unstable, window
 
-__all__ = ["EXPANDED_MAX_L", "TRUTH_POINTS", "UNSTABLE_DEPTH", "UNSTABLE_NETS", "claimed_width", "exploding", "grad_b1",
-           "grad_bj", "log_space_check", "measure_unstable", "ratio_b1_b3", "term_bound", "term_bound_attack",
-           "unstable", "window"]
+__all__ = [
+    "EXPANDED_MAX_L",
+    "TRUTH_POINTS",
+    "UNSTABLE_DEPTH",
+    "UNSTABLE_NETS",
+    "claimed_width",
+    "exploding",
+    "grad_b1",
+    "grad_bj",
+    "log_space_check",
+    "measure_unstable",
+    "ratio_b1_b3",
+    "term_bound",
+    "term_bound_attack",
+    "unstable",
+    "window",
+]

@@ -1,6 +1,5 @@
 """The one-neuron chain: chain.term_bound, chain.ratio_b1_b3, chain.exploding."""
 
-
 import math
 
 import jax
@@ -10,13 +9,13 @@ import sympy as sp
 from hypothesis import strategies as st
 
 import gradcheck
-from gradcheck.catalogue import Derivation, Finding, Step, evidence
 from gradcheck import models as nw
+from gradcheck.catalogue import Derivation, Finding, Step, evidence
 from gradcheck.models import dC, dsigma
 from gradcheck.symbolic import concrete, logistic, sigma
 from proofs import claim
-from ._gradients import z, _identity, _same
 
+from ._gradients import _identity, _same, z
 
 # =====================================================================================
 # chain.term_bound
@@ -25,7 +24,8 @@ _u = sp.Symbol("u", nonnegative=True)  # |w|
 
 
 @claim(
-    seeds=("000",), expected=("proved",),
+    seeds=("000",),
+    expected=("proved",),
     title=r"$|w| < 1$ makes every chain factor smaller than $1/4$",
     statement=r"if $|w| < 1$ then $|w \sigma'(z)| < 1/4$ for every real $z$",
 )
@@ -40,8 +40,11 @@ def term_bound() -> Derivation:
         steps=[
             Step(sp.Derivative(sigma(z), z), dsig, "sympy.diff of 1/(1+e^{-z}), positive for every real z"),
             Step(sp.Abs(w * sp.Derivative(sigma(z), z)), _u * sp.Derivative(sigma(z), z), "u = |w|, since sigma' > 0"),
-            Step(sp.Rational(1, 4) - _u * sp.Derivative(sigma(z), z), split,
-                 "the difference with this sum simplifies to 0: both terms are >= 0, the first > 0 when u < 1"),
+            Step(
+                sp.Rational(1, 4) - _u * sp.Derivative(sigma(z), z),
+                split,
+                "the difference with this sum simplifies to 0: both terms are >= 0, the first > 0 when u < 1",
+            ),
         ],
         objects={"dsig": dsig, "gap": gap, "split": split, "terms": (first, second)},
     )
@@ -50,15 +53,20 @@ def term_bound() -> Derivation:
 @term_bound.verifier
 def _(d: Derivation, s):
     dsig = d["dsig"]
-    yield evidence.fact(bool(dsig.is_positive) or bool(sp.simplify(dsig).is_positive),
-                        "sigma'(z) > 0 for every real z, so |w sigma'(z)| = |w| sigma'(z)",
-                        "sympy: assumptions on the derived sigma'")
+    yield evidence.fact(
+        bool(dsig.is_positive) or bool(sp.simplify(dsig).is_positive),
+        "sigma'(z) > 0 for every real z, so |w sigma'(z)| = |w| sigma'(z)",
+        "sympy: assumptions on the derived sigma'",
+    )
     yield _identity(d["gap"], d["split"], "1/4 - |w| sigma'(z) = (1 - |w|)/4 + |w| (sigma(z) - 1/2)^2")
     eps = sp.Symbol("epsilon", positive=True)  # |w| = 1 - epsilon: the hypothesis |w| < 1
     first, second = d["terms"]
     ok = bool(first.subs(_u, 1 - eps).is_positive) and bool(second.is_nonnegative)
-    yield evidence.fact(ok, "with |w| = 1 - epsilon, epsilon > 0: (1 - |w|)/4 > 0 and |w| (sigma - 1/2)^2 >= 0, "
-                            "so |w sigma'(z)| < 1/4", "sympy: signs under assumptions")
+    yield evidence.fact(
+        ok,
+        "with |w| = 1 - epsilon, epsilon > 0: (1 - |w|)/4 > 0 and |w| (sigma - 1/2)^2 >= 0, so |w sigma'(z)| < 1/4",
+        "sympy: signs under assumptions",
+    )
     yield term_bound_attack(s)
 
 
@@ -78,7 +86,8 @@ def term_bound_attack(s, w_max: float = 1.0) -> Finding:
         return evidence.attack(
             violates,
             st.tuples(st.floats(-w_max, w_max, exclude_min=True, exclude_max=True), st.floats(-1e3, 1e3)),
-            f"|w| < {w_max:g} implies |w sigma'(z)| < 1/4 (jax.grad of jax.nn.sigmoid, float64)", s,
+            f"|w| < {w_max:g} implies |w sigma'(z)| < 1/4 (jax.grad of jax.nn.sigmoid, float64)",
+            s,
         )
 
 
@@ -86,12 +95,13 @@ def term_bound_attack(s, w_max: float = 1.0) -> Finding:
 # chain.ratio_b1_b3
 # =====================================================================================
 @claim(
-    seeds=("000",), expected=("proved", "verified"),
+    seeds=("000",),
+    expected=("proved", "verified"),
     title=r"$\partial C/\partial b_{1}$ is below $1/16$ of $\partial C/\partial b_{3}$ when all $|w| < 1$",
     statement=r"$\frac{\partial C/\partial b_{1}}{\partial C/\partial b_{3}} = \sigma'(z_{1}) w_{2} \sigma'(z_{2}) "
-              r"w_{3}$ exactly; with all $|w_{j}| < 1$ its absolute value is below $1/16$ (the note's '$\partial "
-              r"C/\partial b_{1}$ is usually $1/16$ of $\partial C/\partial b_{3}$' is this bound, not a typical "
-              r"value)",
+    r"w_{3}$ exactly; with all $|w_{j}| < 1$ its absolute value is below $1/16$ (the note's '$\partial "
+    r"C/\partial b_{1}$ is usually $1/16$ of $\partial C/\partial b_{3}$' is this bound, not a typical "
+    r"value)",
 )
 def ratio_b1_b3() -> Derivation:
     g = nw.chain_backward(4)
@@ -101,8 +111,9 @@ def ratio_b1_b3() -> Derivation:
     return Derivation(
         statement=[
             sp.Eq(dC(s.b[0]) / dC(s.b[2]), textbook),
-            sp.Implies(sp.And(*[sp.Lt(sp.Abs(w), 1) for w in s.w]),
-                       sp.Lt(sp.Abs(dC(s.b[0]) / dC(s.b[2])), sp.Rational(1, 16))),
+            sp.Implies(
+                sp.And(*[sp.Lt(sp.Abs(w), 1) for w in s.w]), sp.Lt(sp.Abs(dC(s.b[0]) / dC(s.b[2])), sp.Rational(1, 16))
+            ),
         ],
         steps=[
             Step(dC(s.b[0]), g.seed_form(1), "chain.grad_b1 at L = 4"),
@@ -150,10 +161,17 @@ def _(d: Derivation, s):
         got = db[:, 0] / db[:, 2]
         want = np.asarray(closed_ratio(a0, w, b, y))
         err = float(np.max(np.abs(got - want) / np.abs(want)))
-        yield evidence.fact(err < 1e-12,
-                            f"jax.grad's dC/db_1 / dC/db_3 equals sigma'(z_1) w_2 sigma'(z_2) w_3 on {n} random chains "
-                            f"(max relative error {err:.2g}, float64)", "jax.grad, jitted and vmapped",
-                            verdict="verified", examples=n, seed=s.seed, dtype="float64", max_relative_error=err)
+        yield evidence.fact(
+            err < 1e-12,
+            f"jax.grad's dC/db_1 / dC/db_3 equals sigma'(z_1) w_2 sigma'(z_2) w_3 on {n} random chains "
+            f"(max relative error {err:.2g}, float64)",
+            "jax.grad, jitted and vmapped",
+            verdict="verified",
+            examples=n,
+            seed=s.seed,
+            dtype="float64",
+            max_relative_error=err,
+        )
 
         def violates(t):
             ws, bs, a0_, y_ = t
@@ -163,9 +181,14 @@ def _(d: Derivation, s):
         unit = st.floats(-1.0, 1.0, exclude_min=True, exclude_max=True)
         yield evidence.attack(
             violates,
-            st.tuples(st.lists(unit, min_size=4, max_size=4), st.lists(st.floats(-50, 50), min_size=4, max_size=4),
-                      st.floats(-10, 10), st.floats(-10, 10)),
-            "|dC/db_1 / dC/db_3| < 1/16 when all |w_j| < 1 (jax.grad, float64)", s,
+            st.tuples(
+                st.lists(unit, min_size=4, max_size=4),
+                st.lists(st.floats(-50, 50), min_size=4, max_size=4),
+                st.floats(-10, 10),
+                st.floats(-10, 10),
+            ),
+            "|dC/db_1 / dC/db_3| < 1/16 when all |w_j| < 1 (jax.grad, float64)",
+            s,
         )
 
 
@@ -173,10 +196,11 @@ def _(d: Derivation, s):
 # chain.exploding
 # =====================================================================================
 @claim(
-    seeds=("000",), expected=("proved", "verified"),
+    seeds=("000",),
+    expected=("proved", "verified"),
     title=r"$w_{j} = 100$ with $z_{j} = 0$ makes the gradient explode as $25^{L}$",
     statement=r"with $w_{j} = 100$ and $b_{j} = -100 a_{j-1}$, $z_{j} = 0$ and $w_{j} \sigma'(z_{j}) = 25$ in every "
-              r"layer, so $\partial C/\partial b_{1} = 25^{L-1} (a_{L} - y)/4$ grows as $25^{L}$",
+    r"layer, so $\partial C/\partial b_{1} = 25^{L-1} (a_{L} - y)/4$ grows as $25^{L}$",
     params={"L": 4},
 )
 def exploding(L: int = 4) -> Derivation:
@@ -201,7 +225,11 @@ def exploding(L: int = 4) -> Derivation:
         steps=[
             Step(sp.Symbol("z_j"), sp.Matrix([zs]), "b_j = -100 a_{j-1} with w_j = 100: every weighted input is 0"),
             Step(sp.Symbol("a_j"), sp.Matrix([[concrete(sigma(zk)) for zk in zs]]), "sigma(0) = 1/2"),
-            Step(sp.Symbol(r"w_j \sigma'(z_j)"), link if link is not None else sp.Integer(25), "100 sigma'(0) = 100/4 = 25"),
+            Step(
+                sp.Symbol(r"w_j \sigma'(z_j)"),
+                link if link is not None else sp.Integer(25),
+                "100 sigma'(0) = 100/4 = 25",
+            ),
             Step(dC(sy.b[0]), value, f"the product of chain.grad_b1 at L = {L}"),
         ],
         objects={"L": L, "z": zs, "value": value, "general": general, "Ls": Ls, "link": link, "y": sy.y},
@@ -211,12 +239,16 @@ def exploding(L: int = 4) -> Derivation:
 @exploding.verifier
 def _(d: Derivation, s):
     L, y = d["L"], d["y"]
-    yield evidence.fact(all(zk == 0 for zk in d["z"]), f"z_j = 0 for j = 1..{L} (b_j = -100 a_{{j-1}}, w_j = 100)",
-                        "sympy substitution into the nested network")
+    yield evidence.fact(
+        all(zk == 0 for zk in d["z"]),
+        f"z_j = 0 for j = 1..{L} (b_j = -100 a_{{j-1}}, w_j = 100)",
+        "sympy substitution into the nested network",
+    )
     if d["link"] is not None:
         yield _identity(d["link"], 25, "w_j sigma'(z_j) = 100 sigma'(0) = 25")
-    yield _identity(d["value"], d["general"].subs(d["Ls"], L),
-                            f"dC/db_1 = 25^(L-1) (1/2 - y) / 4 at L = {L}: grows as 25^L")
+    yield _identity(
+        d["value"], d["general"].subs(d["Ls"], L), f"dC/db_1 = 25^(L-1) (1/2 - y) / 4 at L = {L}: grows as 25^L"
+    )
     # JAX: the same construction in one chain of depth D: its layers j..D are themselves such a
     # chain (input a_{j-1} = 1/2, b_j = -50), so dC/db_j is dC/db_1 of depth D - j + 1
     D = max(L, 40)
@@ -238,8 +270,14 @@ def _(d: Derivation, s):
     f32 = [n for n in range(1, D + 1) if not math.isfinite(got["float32"][n])]
     f32_inf = min(f32) if f32 else None
     ok = err < 1e-12 and f32_inf is not None
-    yield evidence.fact(ok,
-                        f"jax.grad of the constructed chain gives dC/db_1 = 25^(L-1)(1/2 - y)/4 for L = 1..{D} "
-                        f"(max relative error {err:.2g}, float64); in float32 it overflows to inf from L = {f32_inf}",
-                        "jax.grad at the constructed parameters", verdict="verified", depths=[1, D],
-                        max_relative_error=err, float32_overflow_depth=f32_inf, y=yv)
+    yield evidence.fact(
+        ok,
+        f"jax.grad of the constructed chain gives dC/db_1 = 25^(L-1)(1/2 - y)/4 for L = 1..{D} "
+        f"(max relative error {err:.2g}, float64); in float32 it overflows to inf from L = {f32_inf}",
+        "jax.grad at the constructed parameters",
+        verdict="verified",
+        depths=[1, D],
+        max_relative_error=err,
+        float32_overflow_depth=f32_inf,
+        y=yv,
+    )

@@ -1,6 +1,5 @@
 """The one-neuron chain: shared machinery (gradients of random chains in log space), chain.grad_b1, chain.grad_bj."""
 
-
 import functools
 import math
 
@@ -10,8 +9,8 @@ import numpy as np
 import sympy as sp
 
 import gradcheck
-from gradcheck.catalogue import Derivation, Finding, Step, evidence
 from gradcheck import models as nw
+from gradcheck.catalogue import Derivation, Finding, Step, evidence
 from gradcheck.models import dC, dsigma
 from gradcheck.symbolic import concrete, logistic, prove_equal, sigma
 from proofs import claim
@@ -92,7 +91,7 @@ def log_space_check(L: int, layers, rule: nw.LayerRule, settings, n: int | None 
         truth = [nw.chain_truth(*(np.asarray(p[i]) for p in params64)) for i in range(k)]
         tl = np.stack([t[0] for t in truth])[:, cols]
         ts = np.stack([t[1] for t in truth])[:, cols]
-        for dtype, params in (("float64", params64), ("float32", params32)):
+        for dtype, _params in (("float64", params64), ("float32", params32)):
             tol = _log_tol(dtype, L)
             g, got_log, got_sign = (np.asarray(v, dtype=np.float64)[:, cols] for v in results[dtype])
             tiny = float(jnp.finfo(dtype).tiny)
@@ -106,20 +105,41 @@ def log_space_check(L: int, layers, rule: nw.LayerRule, settings, n: int | None 
             underflow = float(np.mean(~normal))
             b1 = float(np.mean(~normal[:, 0])) if cols[0] == 0 else None
             ok = err_truth <= tol and sign_ok and err_auto <= tol and auto_sign_ok and not lost.any()
-            rec = dict(examples=n, truth_points=k, dtype=dtype, seed=settings.seed, tolerance=tol,
-                       max_log_error_closed_vs_truth=err_truth, max_log_error_autodiff=err_auto,
-                       autodiff_underflow_fraction=underflow, autodiff_underflow_fraction_b1=b1,
-                       lost_gradients=int(lost.sum()), depth=L)
-            what = (f"jax.grad of {n} random depth-{L} chains (jitted, vmapped) agrees with the product "
-                    f"form in log space, and the log-space product with the 50-digit truth ({dtype}); "
-                    f"jax.grad underflows to 0/subnormal in {underflow:.0%} of the gradients")
+            rec = dict(
+                examples=n,
+                truth_points=k,
+                dtype=dtype,
+                seed=settings.seed,
+                tolerance=tol,
+                max_log_error_closed_vs_truth=err_truth,
+                max_log_error_autodiff=err_auto,
+                autodiff_underflow_fraction=underflow,
+                autodiff_underflow_fraction_b1=b1,
+                lost_gradients=int(lost.sum()),
+                depth=L,
+            )
+            what = (
+                f"jax.grad of {n} random depth-{L} chains (jitted, vmapped) agrees with the product "
+                f"form in log space, and the log-space product with the 50-digit truth ({dtype}); "
+                f"jax.grad underflows to 0/subnormal in {underflow:.0%} of the gradients"
+            )
             if ok:
-                out.append(Finding("verified", True, what, "log-space comparison (jax.grad, closed form, mpmath)", record=rec))
+                out.append(
+                    Finding("verified", True, what, "log-space comparison (jax.grad, closed form, mpmath)", record=rec)
+                )
             else:
-                out.append(Finding(None, False, f"log-space comparison failed ({dtype}): max error vs truth "
-                                   f"{err_truth:.3g}, vs autodiff {err_auto:.3g}, tolerance {tol:.3g}, signs "
-                                   f"{'ok' if sign_ok and auto_sign_ok else 'differ'}, {int(lost.sum())} "
-                                   "gradient(s) lost to underflow", "log-space comparison", record=rec))
+                out.append(
+                    Finding(
+                        None,
+                        False,
+                        f"log-space comparison failed ({dtype}): max error vs truth "
+                        f"{err_truth:.3g}, vs autodiff {err_auto:.3g}, tolerance {tol:.3g}, signs "
+                        f"{'ok' if sign_ok and auto_sign_ok else 'differ'}, {int(lost.sum())} "
+                        "gradient(s) lost to underflow",
+                        "log-space comparison",
+                        record=rec,
+                    )
+                )
     return out
 
 
@@ -130,7 +150,9 @@ def _chain_check(exprs, L: int, settings, dtype="float64"):
     cols = jnp.asarray([j - 1 for j in layers])
 
     def grad_b(a0, w, b, y):
-        return nw.chain_autodiff(a0, w, b, y)[1][cols] if len(layers) > 1 else nw.chain_autodiff(a0, w, b, y)[1][cols[0]]
+        return (
+            nw.chain_autodiff(a0, w, b, y)[1][cols] if len(layers) > 1 else nw.chain_autodiff(a0, w, b, y)[1][cols[0]]
+        )
 
     def reference(a0, w, b, y):
         vals = [r(a0, w, b, y) for r in refs]
@@ -138,8 +160,16 @@ def _chain_check(exprs, L: int, settings, dtype="float64"):
 
     grad_b.__name__ = f"jax_grad_chain_L{L}_db" + "_".join(map(str, layers))
     with gradcheck.float64():
-        return gradcheck.check(grad_b, reference, shapes=[(), (L,), (L,), ()], domain=(-5.0, 5.0),
-                               order=1, dtype=dtype, max_examples=settings.max_examples, seed=settings.seed)
+        return gradcheck.check(
+            grad_b,
+            reference,
+            shapes=[(), (L,), (L,), ()],
+            domain=(-5.0, 5.0),
+            order=1,
+            dtype=dtype,
+            max_examples=settings.max_examples,
+            seed=settings.seed,
+        )
 
 
 def _lemma_finding(rule: nw.LayerRule) -> Finding:
@@ -161,7 +191,8 @@ def _lemma_finding(rule: nw.LayerRule) -> Finding:
 def _log_form_finding() -> Finding:
     """The identity the log-space closed form rests on: sigma'(z) = sigma(z) sigma(-z)."""
     return _identity(
-        concrete(sp.diff(sigma(z), z)), logistic(z) * logistic(-z),
+        concrete(sp.diff(sigma(z), z)),
+        logistic(z) * logistic(-z),
         "sigma'(z) = sigma(z) sigma(-z), so log sigma'(z) = log sigma(z) + log sigma(-z) "
         "(two log-sigmoids, finite for every finite z)",
     )
@@ -182,11 +213,12 @@ def _statement_b(g: nw.ChainGradient, j):
 
 
 @claim(
-    seeds=("000",), expected=("proved", "verified"),
+    seeds=("000",),
+    expected=("proved", "verified"),
     title=r"$\partial C/\partial b_{1}$ of the one-neuron chain is a product of one factor per layer",
     statement=r"for the depth-$L$ chain $a_{j} = \sigma(w_{j} a_{j-1} + b_{j})$, $C = (a_{L} - y)^{2}/2$: "
-              r"$\frac{\partial C}{\partial b_{1}} = \sigma'(z_{1}) w_{2} \sigma'(z_{2}) \cdots w_{L} \sigma'(z_{L}) "
-              r"\frac{\partial C}{\partial a_{L}}$ ($L = 4$ in the seed; any $L$)",
+    r"$\frac{\partial C}{\partial b_{1}} = \sigma'(z_{1}) w_{2} \sigma'(z_{2}) \cdots w_{L} \sigma'(z_{L}) "
+    r"\frac{\partial C}{\partial a_{L}}$ ($L = 4$ in the seed; any $L$)",
     params={"L": 4},
 )
 def grad_b1(L: int = 4) -> Derivation:
@@ -204,20 +236,24 @@ def _verify_products(d: Derivation, s) -> list[Finding]:
     products = d["products"] if "products" in d.objects else {1: d["product"]}
     out = [_lemma_finding(d["rule"])]
     textbook_ok = all(_same(products[j], nw.chain_textbook(L, j)) for j in layers)
-    out.append(evidence.fact(
-        textbook_ok,
-        f"the product of the per-layer factors, unrolled over L = {L} layers, is the textbook "
-        f"sigma'(z_j) prod_(k>j) w_k sigma'(z_k) dC/da_L for j in {_span(layers)}",
-        "per-layer factor derived once, instantiated per layer; compared with Product(...) expanded",
-    ))
+    out.append(
+        evidence.fact(
+            textbook_ok,
+            f"the product of the per-layer factors, unrolled over L = {L} layers, is the textbook "
+            f"sigma'(z_j) prod_(k>j) w_k sigma'(z_k) dC/da_L for j in {_span(layers)}",
+            "per-layer factor derived once, instantiated per layer; compared with Product(...) expanded",
+        )
+    )
     if L <= EXPANDED_MAX_L:
         net = nw.nested_chain(L)
         ok = all(_same(g.nested(products[j], net), nw.expanded_grad(net, g.s.b[j - 1])) for j in layers)
-        out.append(evidence.fact(
-            ok,
-            f"sympy.diff of the fully nested depth-{L} network equals the product for j in {_span(layers)}",
-            "sympy.diff of the nested network; difference is 0",
-        ))
+        out.append(
+            evidence.fact(
+                ok,
+                f"sympy.diff of the fully nested depth-{L} network equals the product for j in {_span(layers)}",
+                "sympy.diff of the nested network; difference is 0",
+            )
+        )
     out.append(_log_form_finding())
     return out
 
@@ -243,17 +279,23 @@ def _verify_grad(d: Derivation, s) -> list[Finding]:
     if L <= EXPANDED_MAX_L:
         products = d["products"] if "products" in d.objects else {1: d["product"]}
         report = _chain_check([(j, products[j]) for j in layers], L, s)
-        out.append(evidence.from_report(report, f"jax.grad of the depth-{L} chain agrees with the derived product "
-                                                f"(values and derivatives, gradcheck.check, float64)"))
+        out.append(
+            evidence.from_report(
+                report,
+                f"jax.grad of the depth-{L} chain agrees with the derived product "
+                f"(values and derivatives, gradcheck.check, float64)",
+            )
+        )
     out += log_space_check(L, layers, d["rule"], s)
     return out
 
 
 @claim(
-    seeds=("000",), expected=("proved", "verified"),
+    seeds=("000",),
+    expected=("proved", "verified"),
     title=r"$\partial C/\partial b_{j}$ for every layer $j$ is the suffix product",
     statement=r"$\frac{\partial C}{\partial b_{j}} = \sigma'(z_{j}) \prod_{k=j+1}^{L} w_{k} \sigma'(z_{k}) \, "
-              r"\frac{\partial C}{\partial a_{L}}$ for every layer $j$ of the depth-$L$ chain",
+    r"\frac{\partial C}{\partial a_{L}}$ for every layer $j$ of the depth-$L$ chain",
     params={"L": 4},
     verify=_verify_grad,
 )
@@ -262,16 +304,27 @@ def grad_bj(L: int = 4) -> Derivation:
     s = g.s
     steps = [Step(dC(s.a[-1]), g.out, "sympy.diff of the cost (a_L - y)^2/2")]
     for k in range(L, 0, -1):
-        steps.append(Step(dC(s.b[k - 1]), sp.Mul(g.head[k - 1], dC(s.a[k])),
-                          f"layer {k}: sympy.diff of sigma(w_{k} a_{k - 1} + b_{k}) with respect to b_{k}"))
+        steps.append(
+            Step(
+                dC(s.b[k - 1]),
+                sp.Mul(g.head[k - 1], dC(s.a[k])),
+                f"layer {k}: sympy.diff of sigma(w_{k} a_{k - 1} + b_{k}) with respect to b_{k}",
+            )
+        )
         if k > 1:
-            steps.append(Step(dC(s.a[k - 1]), sp.Mul(g.link[k - 1], dC(s.a[k])),
-                              f"layer {k}: with respect to a_{k - 1}"))
+            steps.append(
+                Step(dC(s.a[k - 1]), sp.Mul(g.link[k - 1], dC(s.a[k])), f"layer {k}: with respect to a_{k - 1}")
+            )
     j = sp.Symbol("j", integer=True, positive=True)
     expr, (jj, LL, _), _, _ = nw.textbook_product()
     return Derivation(
         statement=sp.Eq(sp.Symbol(r"\frac{\partial C}{\partial b_j}"), expr.subs({jj: j, LL: L})),
         steps=steps,
-        objects={"L": g.L, "gradient": g, "rule": g.rule, "layers": tuple(range(1, L + 1)),
-                 "products": {k: g.grad_b(k) for k in range(1, L + 1)}},
+        objects={
+            "L": g.L,
+            "gradient": g,
+            "rule": g.rule,
+            "layers": tuple(range(1, L + 1)),
+            "products": {k: g.grad_b(k) for k in range(1, L + 1)},
+        },
     )

@@ -22,9 +22,40 @@ to abandon backpropagation; the note gives no formula either.
 """
 
 from ._clipping import c, clip_by_norm, clip_sym, clip_violation, clipping, l2, l2_loss, unit_scale
-from ._layers import (INIT_SCHEMES, OFFSETS, batch_norm, batchnorm, bn_offset, bn_offset_sym, bn_sym, bn_violation,
-                      gradient_variances, init_variance, residual, residual_contrast)
+from ._layers import (
+    INIT_SCHEMES,
+    OFFSETS,
+    batch_norm,
+    batchnorm,
+    bn_offset,
+    bn_offset_sym,
+    bn_sym,
+    bn_violation,
+    gradient_variances,
+    init_variance,
+    residual,
+    residual_contrast,
+)
 
-__all__ = ["INIT_SCHEMES", "OFFSETS", "batch_norm", "batchnorm", "bn_offset", "bn_offset_sym", "bn_sym", "bn_violation",
-           "c", "clip_by_norm", "clip_sym", "clip_violation", "clipping", "gradient_variances", "init_variance", "l2",
-           "l2_loss", "residual", "residual_contrast", "unit_scale"]
+__all__ = [
+    "INIT_SCHEMES",
+    "OFFSETS",
+    "batch_norm",
+    "batchnorm",
+    "bn_offset",
+    "bn_offset_sym",
+    "bn_sym",
+    "bn_violation",
+    "c",
+    "clip_by_norm",
+    "clip_sym",
+    "clip_violation",
+    "clipping",
+    "gradient_variances",
+    "init_variance",
+    "l2",
+    "l2_loss",
+    "residual",
+    "residual_contrast",
+    "unit_scale",
+]

@@ -16,7 +16,6 @@ from gradcheck.catalogue import Derivation, Step, evidence
 from gradcheck.symbolic import array_symbols, prove_equal
 from proofs import claim
 
-
 c = sp.Symbol("c", positive=True)
 
 
@@ -75,10 +74,11 @@ def clip_by_norm(g, threshold=1.0):
 
 
 @claim(
-    seeds=("002",), expected=("proved", "verified"),
+    seeds=("002",),
+    expected=("proved", "verified"),
     title=r"Clipping by norm bounds the norm and keeps the direction",
     statement=r"$\operatorname{clip}(g) = g$ if $\|g\| \leq c$, else $c g/\|g\|$: $\|\operatorname{clip}(g)\| \leq "
-              r"c$ and $\operatorname{clip}(g) = \lambda g$ with $\lambda > 0$",
+    r"c$ and $\operatorname{clip}(g) = \lambda g$ with $\lambda > 0$",
     params={"n": 3},
 )
 def clipping(n=3) -> Derivation:
@@ -88,13 +88,19 @@ def clipping(n=3) -> Derivation:
     clipped = clip_sym(g)
     over = g * c / N  # the branch taken when ||g|| > c
     return Derivation(
-        statement=[sp.Le(sp.Symbol(r"\|\mathrm{clip}(g)\|"), c),
-                   sp.Eq(sp.Symbol(r"\mathrm{clip}(g)"), sp.Symbol(r"\lambda") * sp.Symbol("g")),
-                   sp.StrictGreaterThan(sp.Symbol(r"\lambda"), 0)],
+        statement=[
+            sp.Le(sp.Symbol(r"\|\mathrm{clip}(g)\|"), c),
+            sp.Eq(sp.Symbol(r"\mathrm{clip}(g)"), sp.Symbol(r"\lambda") * sp.Symbol("g")),
+            sp.StrictGreaterThan(sp.Symbol(r"\lambda"), 0),
+        ],
         steps=[
             Step(sp.Symbol(r"\mathrm{clip}(g)"), clipped, f"definition, n = {n}"),
-            Step(sp.Symbol(r"\|c\,g/\|g\|\|"), sp.sqrt(sp.cancel(sum(e**2 for e in over))), "norm of the clipped branch"),
-            Step(sp.Symbol(r"\lambda"), sp.Piecewise((1, N <= c), (c / N, True)), "the factor: positive in both branches"),
+            Step(
+                sp.Symbol(r"\|c\,g/\|g\|\|"), sp.sqrt(sp.cancel(sum(e**2 for e in over))), "norm of the clipped branch"
+            ),
+            Step(
+                sp.Symbol(r"\lambda"), sp.Piecewise((1, N <= c), (c / N, True)), "the factor: positive in both branches"
+            ),
         ],
         objects={"g": g, "N": N, "clipped": clipped, "over": over},
     )
@@ -107,20 +113,32 @@ def _(d: Derivation, s: gradcheck.Settings):
     # same direction: the clipped vector is a positive multiple of g in both branches
     lam = sp.cancel(over[0] / g[0])
     parallel = all(prove_equal(over[i] - lam * g[i], 0) for i in range(len(g)))
-    yield evidence.fact(parallel and prove_equal(lam, c / N),
-                        "the clipped branch is (c / ||g||) g, a positive multiple (this branch has ||g|| > c > 0): "
-                        "the direction is kept",
-                        "sympy: ratio of entries")
+    yield evidence.fact(
+        parallel and prove_equal(lam, c / N),
+        "the clipped branch is (c / ||g||) g, a positive multiple (this branch has ||g|| > c > 0): "
+        "the direction is kept",
+        "sympy: ratio of entries",
+    )
     yield evidence.identity((over.T * g)[0] / (_norm(over) * N), 1, "cosine between clip(g) and g is 1")
     n = len(g)
     for dtype, big in (("float64", 1e300), ("float32", 1e38)):
-        yield evidence.checked(clip_by_norm, lambda v: clip_sym(v, 1),
-                               f"clip_by_norm and its Jacobian agree with the Piecewise definition, "
-                               f"entries up to +-{big:g} ({dtype})", s, shapes=[(n,)], domain=(-big, big), dtype=dtype)
+        yield evidence.checked(
+            clip_by_norm,
+            lambda v: clip_sym(v, 1),
+            f"clip_by_norm and its Jacobian agree with the Piecewise definition, entries up to +-{big:g} ({dtype})",
+            s,
+            shapes=[(n,)],
+            domain=(-big, big),
+            dtype=dtype,
+        )
     with gradcheck.float64():
         el = st.floats(allow_nan=False, allow_infinity=False)
-        yield evidence.attack(clip_violation(clip_by_norm), hnp.arrays(np.float64, (n,), elements=el),
-                              "||clip(g)|| <= 1 and clip(g) parallel to g, for every finite float64 g", s)
+        yield evidence.attack(
+            clip_violation(clip_by_norm),
+            hnp.arrays(np.float64, (n,), elements=el),
+            "||clip(g)|| <= 1 and clip(g) parallel to g, for every finite float64 g",
+            s,
+        )
 
 
 def clip_violation(clip, threshold: float = 1.0):
@@ -149,10 +167,11 @@ def clip_violation(clip, threshold: float = 1.0):
 
 # --- remedies.l2 ----------------------------------------------------------------------------------
 @claim(
-    seeds=("002",), expected=("proved", "verified"),
+    seeds=("002",),
+    expected=("proved", "verified"),
     title=r"Gradient of the $L_{2}$-regularised squared error",
     statement=r"for $\mathrm{Loss} = (y - W^{T} x)^{2} + \alpha \|W\|^{2}$: $\nabla_{W} \mathrm{Loss} = -2 x (y - "
-              r"W^{T} x) + 2 \alpha W$",
+    r"W^{T} x) + 2 \alpha W$",
     params={"n": 3},
 )
 def l2(n=3) -> Derivation:
@@ -170,11 +189,23 @@ def l2(n=3) -> Derivation:
         steps=[
             Step(sp.Symbol("Loss"), sp.Symbol(r"(y - W^T x)^2 + \alpha \|W\|^2"), f"seed 002, n = {n}"),
             Step(sp.Symbol(r"\nabla_W \mathrm{Loss}"), grad, "sympy.diff with respect to each W_i"),
-            Step(sp.Symbol(r"W - \eta \nabla_W \mathrm{Loss}"), sp.Symbol(r"(1 - 2\eta\alpha) W + 2\eta x (y - W^T x)"),
-                 "a gradient step shrinks W by 1 - 2 eta alpha before the data term: weight decay"),
+            Step(
+                sp.Symbol(r"W - \eta \nabla_W \mathrm{Loss}"),
+                sp.Symbol(r"(1 - 2\eta\alpha) W + 2\eta x (y - W^T x)"),
+                "a gradient step shrinks W by 1 - 2 eta alpha before the data term: weight decay",
+            ),
         ],
-        objects={"W": W, "x": x, "y": y, "alpha": alpha, "grad": grad, "textbook": textbook, "step": step,
-                 "lr": lr, "resid": resid},
+        objects={
+            "W": W,
+            "x": x,
+            "y": y,
+            "alpha": alpha,
+            "grad": grad,
+            "textbook": textbook,
+            "step": step,
+            "lr": lr,
+            "resid": resid,
+        },
     )
 
 
@@ -190,9 +221,18 @@ def _l2_reference(W, x, y, alpha):
 def _(d: Derivation, s: gradcheck.Settings):
     yield evidence.identity(d["grad"], d["textbook"], "grad = -2 x (y - W^T x) + 2 alpha W")
     W, x, lr, alpha = d["W"], d["x"], d["lr"], d["alpha"]
-    yield evidence.identity(d["step"], (1 - 2 * lr * alpha) * W + 2 * lr * x * d["resid"],
-                            "W - eta grad = (1 - 2 eta alpha) W + 2 eta x (y - W^T x)")
+    yield evidence.identity(
+        d["step"],
+        (1 - 2 * lr * alpha) * W + 2 * lr * x * d["resid"],
+        "W - eta grad = (1 - 2 eta alpha) W + 2 eta x (y - W^T x)",
+    )
     n = W.shape[0]
-    yield evidence.checked(l2_loss, _l2_reference, "jax.grad of the L2-regularised loss agrees with SymPy (float64)", s,
-                           shapes=[(n,), (n,), (), ()], domain=[(-1e3, 1e3), (-1e3, 1e3), (-1e3, 1e3), (0.0, 10.0)],
-                           dtype="float64")
+    yield evidence.checked(
+        l2_loss,
+        _l2_reference,
+        "jax.grad of the L2-regularised loss agrees with SymPy (float64)",
+        s,
+        shapes=[(n,), (n,), (), ()],
+        domain=[(-1e3, 1e3), (-1e3, 1e3), (-1e3, 1e3), (0.0, 10.0)],
+        dtype="float64",
+    )

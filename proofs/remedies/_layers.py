@@ -16,6 +16,7 @@ import gradcheck
 from gradcheck.catalogue import Derivation, Step, evidence
 from gradcheck.symbolic import array_symbols
 from proofs import claim
+
 from ._clipping import _positive_int, c
 
 
@@ -26,11 +27,12 @@ def _block_sym(W1, W2, b):
 
 
 @claim(
-    seeds=("002",), expected=("proved", "measured"),
+    seeds=("002",),
+    expected=("proved", "measured"),
     title=r"Residual blocks add the identity to the Jacobian",
     statement=r"$\frac{\partial (x + F(x))}{\partial x} = I + \frac{\partial F}{\partial x}$; through $L$ blocks the "
-              r"Jacobian is the product of the $I + J_{k}$ and does not vanish the way the plain product of the "
-              r"$J_{k}$ does",
+    r"Jacobian is the product of the $I + J_{k}$ and does not vanish the way the plain product of the "
+    r"$J_{k}$ does",
     params={"n": 2},
 )
 def residual(n=2) -> Derivation:
@@ -55,18 +57,35 @@ def residual(n=2) -> Derivation:
         steps=[
             Step(sp.Symbol("F(x)"), F(x), f"a residual branch, n = {n}"),
             Step(sp.Symbol(r"\partial (x + F(x)) / \partial x"), J_res, "Matrix.jacobian"),
-            Step(sp.Symbol(r"\partial F / \partial x"), W2 * sp.diag(*[1 - sp.tanh(p) ** 2 for p in pre]) * W1,
-                 "= V diag(tanh'(U x + b)) U"),
-            Step(sp.Symbol(r"\partial h_2 / \partial x"), sp.Symbol(r"(I + \partial G/\partial h_1)(I + \partial F/\partial x)"),
-                 "two blocks: the product of per-block factors I + J, never a bare product of J"),
+            Step(
+                sp.Symbol(r"\partial F / \partial x"),
+                W2 * sp.diag(*[1 - sp.tanh(p) ** 2 for p in pre]) * W1,
+                "= V diag(tanh'(U x + b)) U",
+            ),
+            Step(
+                sp.Symbol(r"\partial h_2 / \partial x"),
+                sp.Symbol(r"(I + \partial G/\partial h_1)(I + \partial F/\partial x)"),
+                "two blocks: the product of per-block factors I + J, never a bare product of J",
+            ),
         ],
-        objects={"x": x, "J_res": J_res, "J_F": J_F, "W1": W1, "W2": W2, "pre": pre, "fs": fs,
-                 "J_two": J_two, "J_G_at_h1": J_G_at_h1, "n": n},
+        objects={
+            "x": x,
+            "J_res": J_res,
+            "J_F": J_F,
+            "W1": W1,
+            "W2": W2,
+            "pre": pre,
+            "fs": fs,
+            "J_two": J_two,
+            "J_G_at_h1": J_G_at_h1,
+            "n": n,
+        },
     )
 
 
 def _net(W, b, h0, residual: bool):
     """L sigmoid layers h <- sigma(W h + b), or residual blocks h <- h + sigma(W h + b)."""
+
     def body(h, wb):
         w, bb = wb
         f = jax.nn.sigmoid(w @ h + bb)
@@ -97,8 +116,10 @@ def residual_contrast(depth: int = 30, width: int = 16, nets: int = 16, seed: in
         out = {}
         for name, res in (("plain", False), ("residual", True)):
             sv = np.linalg.svd(np.asarray(_end_to_end_jacobians(W, b, h0, residual=res)), compute_uv=False)
-            out[name] = {"log10 largest singular value": float(np.median(np.log10(sv[:, 0]))),
-                         "log10 smallest singular value": float(np.median(np.log10(sv[:, -1])))}
+            out[name] = {
+                "log10 largest singular value": float(np.median(np.log10(sv[:, 0]))),
+                "log10 smallest singular value": float(np.median(np.log10(sv[:, -1]))),
+            }
     return out
 
 
@@ -106,11 +127,17 @@ def residual_contrast(depth: int = 30, width: int = 16, nets: int = 16, seed: in
 def _(d: Derivation, s: gradcheck.Settings):
     n, x = d["n"], d["x"]
     yield evidence.identity(d["J_res"], sp.eye(n) + d["J_F"], "d(x + F(x))/dx = I + dF/dx")
-    yield evidence.identity(d["J_F"], d["W2"] * sp.diag(*[1 - sp.tanh(p) ** 2 for p in d["pre"]]) * d["W1"],
-                            "dF/dx = V diag(tanh'(U x + b)) U")
-    yield evidence.identity((x + d["fs"]).jacobian(x), sp.eye(n) + d["fs"].jacobian(x), "d(x + F(x))/dx = I + dF/dx for a generic F")
-    yield evidence.identity(d["J_two"], (sp.eye(n) + d["J_G_at_h1"]) * (sp.eye(n) + d["J_F"]),
-                            "through two blocks: (I + dG/dh1)(I + dF/dx)")
+    yield evidence.identity(
+        d["J_F"],
+        d["W2"] * sp.diag(*[1 - sp.tanh(p) ** 2 for p in d["pre"]]) * d["W1"],
+        "dF/dx = V diag(tanh'(U x + b)) U",
+    )
+    yield evidence.identity(
+        (x + d["fs"]).jacobian(x), sp.eye(n) + d["fs"].jacobian(x), "d(x + F(x))/dx = I + dF/dx for a generic F"
+    )
+    yield evidence.identity(
+        d["J_two"], (sp.eye(n) + d["J_G_at_h1"]) * (sp.eye(n) + d["J_F"]), "through two blocks: (I + dG/dh1)(I + dF/dx)"
+    )
     depth, width, nets = 30, 16, 16
     f = residual_contrast(depth, width, nets, seed=s.seed)
     plain, res = f["plain"]["log10 largest singular value"], f["residual"]["log10 largest singular value"]
@@ -119,10 +146,19 @@ def _(d: Derivation, s: gradcheck.Settings):
     yield evidence.measured(
         f"{depth} sigmoid layers, width {width}, {nets} random nets: the plain Jacobian's largest singular value is "
         f"10^{plain:.1f} (median), the residual one's 10^{res:.2f}, its smallest 10^{res_min:.2f}",
-        {"log10 sigma_max plain": round(plain, 1), "log10 sigma_max residual": round(res, 2),
-         "log10 sigma_min residual": round(res_min, 2)},
-        ok, "jax.jacfwd of the whole network (float64), singular values by numpy",
-        depth=depth, width=width, nets=nets, seed=s.seed, weights="N(0, 1/width), biases N(0, 0.01)", medians=f,
+        {
+            "log10 sigma_max plain": round(plain, 1),
+            "log10 sigma_max residual": round(res, 2),
+            "log10 sigma_min residual": round(res_min, 2),
+        },
+        ok,
+        "jax.jacfwd of the whole network (float64), singular values by numpy",
+        depth=depth,
+        width=width,
+        nets=nets,
+        seed=s.seed,
+        weights="N(0, 1/width), biases N(0, 0.01)",
+        medians=f,
     )
 
 
@@ -175,10 +211,11 @@ def _hypot(x) -> float:
 
 
 @claim(
-    seeds=("002",), expected=("proved", "verified"),
+    seeds=("002",),
+    expected=("proved", "verified"),
     title=r"Batch norm is scale invariant, so its gradient is orthogonal to $W$ and scales as $1/c$",
     statement=r"$\operatorname{BN}(c W x) = \operatorname{BN}(W x)$ for $c > 0$ (no $\epsilon$); hence $\nabla_{W} "
-              r"\cdot W = 0$ and $\nabla_{W}$ at $c W$ is $\nabla_{W}$ at $W$ divided by $c$",
+    r"\cdot W = 0$ and $\nabla_{W}$ at $c W$ is $\nabla_{W}$ at $W$ divided by $c$",
 )
 def batchnorm() -> Derivation:
     n, batch = OFFSETS.shape[1], OFFSETS.shape[0]
@@ -187,15 +224,27 @@ def batchnorm() -> Derivation:
     J = B.jacobian(w)
     scaled = w * c
     return Derivation(
-        statement=[sp.Eq(sp.Symbol(r"\mathrm{BN}(X c w)"), sp.Symbol(r"\mathrm{BN}(X w)")),
-                   sp.Eq(sp.Symbol(r"\nabla_w \mathrm{BN}_k \cdot w"), 0),
-                   sp.Eq(sp.Symbol(r"\nabla_w \mathrm{BN}_k(c w)"), sp.Symbol(r"\nabla_w \mathrm{BN}_k(w) / c"))],
+        statement=[
+            sp.Eq(sp.Symbol(r"\mathrm{BN}(X c w)"), sp.Symbol(r"\mathrm{BN}(X w)")),
+            sp.Eq(sp.Symbol(r"\nabla_w \mathrm{BN}_k \cdot w"), 0),
+            sp.Eq(sp.Symbol(r"\nabla_w \mathrm{BN}_k(c w)"), sp.Symbol(r"\nabla_w \mathrm{BN}_k(w) / c")),
+        ],
         steps=[
-            Step(sp.Symbol(r"\mathrm{BN}(X w)"), sp.Symbol(r"(u - \bar u) / \sqrt{\mathrm{Var}[u]},\ u = X w"),
-                 f"batch of {batch}, {n} inputs, no epsilon"),
-            Step(sp.Symbol(r"\mathrm{BN}(X c w)"), sp.Symbol(r"c (u - \bar u) / \sqrt{c^2 \mathrm{Var}[u]}"), "c > 0 cancels"),
-            Step(sp.Symbol(r"J\,w"), sp.Symbol(r"\frac{d}{dt} \mathrm{BN}(X (1 + t) w)|_{t=0} = 0"),
-                 "Euler: a function of degree 0 has a gradient orthogonal to its argument"),
+            Step(
+                sp.Symbol(r"\mathrm{BN}(X w)"),
+                sp.Symbol(r"(u - \bar u) / \sqrt{\mathrm{Var}[u]},\ u = X w"),
+                f"batch of {batch}, {n} inputs, no epsilon",
+            ),
+            Step(
+                sp.Symbol(r"\mathrm{BN}(X c w)"),
+                sp.Symbol(r"c (u - \bar u) / \sqrt{c^2 \mathrm{Var}[u]}"),
+                "c > 0 cancels",
+            ),
+            Step(
+                sp.Symbol(r"J\,w"),
+                sp.Symbol(r"\frac{d}{dt} \mathrm{BN}(X (1 + t) w)|_{t=0} = 0"),
+                "Euler: a function of degree 0 has a gradient orthogonal to its argument",
+            ),
         ],
         objects={"w": w, "X": X, "B": B, "J": J, "scaled": scaled},
     )
@@ -208,26 +257,45 @@ def _(d: Derivation, s: gradcheck.Settings):
     # Both differences are brought to one fraction with ``cancel`` first (under a second): sqrt of
     # the variance stays an atom.  Handing the raw difference to prove_equal, whose first move
     # is ``expand``, takes 5 to 40 s here.
-    yield evidence.identity((J * w).applyfunc(lambda e: sp.cancel(sp.together(e))), sp.zeros(B.shape[0], 1),
-                            "the gradient of every BN output is orthogonal to w")
+    yield evidence.identity(
+        (J * w).applyfunc(lambda e: sp.cancel(sp.together(e))),
+        sp.zeros(B.shape[0], 1),
+        "the gradient of every BN output is orthogonal to w",
+    )
     J_at_cw = J.subs({wi: c * wi for wi in w}, simultaneous=True)
-    yield evidence.identity((c * J_at_cw - J).applyfunc(sp.cancel), sp.zeros(*J.shape),
-                            "the gradient at c w is the gradient at w divided by c")
+    yield evidence.identity(
+        (c * J_at_cw - J).applyfunc(sp.cancel),
+        sp.zeros(*J.shape),
+        "the gradient at c w is the gradient at w divided by c",
+    )
     n, batch = w.shape[0], X.shape[0]
     # w in [1, 100]^n: by the identities above only w's direction matters, and J(w) = J(w/|w|)/|w|.
     # For tiny w some entries of J are exactly 0 but computed as differences of terms of size
     # 1/|w|, which neither float64 nor the 50-digit truth resolves (the Hypothesis attack
     # below covers tiny w with a tolerance relative to |J|).
-    yield evidence.checked(bn_offset, bn_offset_sym,
-                           "batch norm and its Jacobian (JAX) agree with SymPy (float64, X = offsets + A, |A| < 1)", s,
-                           shapes=[(n,), (batch, n)], domain=[(1.0, 100.0), (-1.0, 1.0)], dtype="float64")
+    yield evidence.checked(
+        bn_offset,
+        bn_offset_sym,
+        "batch norm and its Jacobian (JAX) agree with SymPy (float64, X = offsets + A, |A| < 1)",
+        s,
+        shapes=[(n,), (batch, n)],
+        domain=[(1.0, 100.0), (-1.0, 1.0)],
+        dtype="float64",
+    )
     with gradcheck.float64():
         # |w_i| >= 1e-300 or 0: J ~ 1/|w| must stay representable (it overflows float64 below that)
         w_el = st.floats(-100, 100).filter(lambda v: v == 0 or abs(v) >= 1e-300)
-        strat = st.tuples(hnp.arrays(np.float64, (n,), elements=w_el),
-                          hnp.arrays(np.float64, (batch, n), elements=st.floats(-1, 1)), st.floats(1e-3, 1e3))
-        yield evidence.attack(bn_violation(bn_offset), strat, "the Jacobian J of BN(X w) (jax.jacfwd) has J w = 0 and "
-                                                              "J(c w) = J(w) / c (float64)", s)
+        strat = st.tuples(
+            hnp.arrays(np.float64, (n,), elements=w_el),
+            hnp.arrays(np.float64, (batch, n), elements=st.floats(-1, 1)),
+            st.floats(1e-3, 1e3),
+        )
+        yield evidence.attack(
+            bn_violation(bn_offset),
+            strat,
+            "the Jacobian J of BN(X w) (jax.jacfwd) has J w = 0 and J(c w) = J(w) / c (float64)",
+            s,
+        )
 
 
 def bn_violation(bn):
@@ -301,17 +369,21 @@ def gradient_variances(var_fn, act, width=64, depth=16, batch=32, nets=8, seed=0
     def gmean_ratio(v):
         return float(np.exp(np.mean(np.log(v[:-1] / v[1:]))))
 
-    return {"ratio": gmean_ratio(v_h), "weight_gradient_ratio": gmean_ratio(v_w),
-            "first_over_last": float(v_h[0] / v_h[-1])}
+    return {
+        "ratio": gmean_ratio(v_h),
+        "weight_gradient_ratio": gmean_ratio(v_w),
+        "first_over_last": float(v_h[0] / v_h[-1]),
+    }
 
 
 @claim(
-    seeds=("002",), expected=("measured",),
+    seeds=("002",),
+    expected=("measured",),
     title=r"Glorot and He initialisation keep the gradient variance roughly constant with depth",
     statement=r"with $\operatorname{Var}[W] = 2/n_{\mathrm{in}}$ and ReLU (He) the backpropagated gradient's "
-              r"variance is kept from layer to layer (ratio about $1$); with $N(0, 1)/\sqrt{n}$ it halves (ratio "
-              r"about $1/2$); Glorot's $2/(n_{\mathrm{in}} + n_{\mathrm{out}})$ with $\tanh$ keeps it roughly (ratio "
-              r"a little below $1$, because $\tanh' < 1$ away from $0$)",
+    r"variance is kept from layer to layer (ratio about $1$); with $N(0, 1)/\sqrt{n}$ it halves (ratio "
+    r"about $1/2$); Glorot's $2/(n_{\mathrm{in}} + n_{\mathrm{out}})$ with $\tanh$ keeps it roughly (ratio "
+    r"a little below $1$, because $\tanh' < 1$ away from $0$)",
     params={"width": 64},
 )
 def init_variance(width=64) -> Derivation:
@@ -326,13 +398,26 @@ def init_variance(width=64) -> Derivation:
     return Derivation(
         statement=[sp.Eq(var_w, glorot), sp.Eq(var_w, he.subs(n_out, n_in))],
         steps=[
-            Step(sp.Symbol(r"\mathrm{Var}[\partial L/\partial h_{l-1}] / \mathrm{Var}[\partial L/\partial h_l]"),
-                 factor * sp.Symbol(r"E[f'(z)^2]"), "one layer of backpropagation, iid weights"),
-            Step(sp.Symbol(r"\mathrm{Var}[W]_{\mathrm{He}}"), he, "ratio 1 with ReLU, E[relu'^2] = 1/2 (square layers: 2/n_in)"),
-            Step(sp.Symbol(r"\mathrm{Var}[W]_{\mathrm{Glorot}}"), glorot,
-                 "the compromise between the forward (1/n_in) and backward (1/n_out) conditions, f' ~ 1"),
-            Step(sp.Symbol(r"\mathrm{ratio}_{N(0,1)/\sqrt{n},\ \mathrm{ReLU}}"), (factor * relu_d2).subs({var_w: 1 / n_out}),
-                 "plain 1/n weights with ReLU halve the variance at every layer"),
+            Step(
+                sp.Symbol(r"\mathrm{Var}[\partial L/\partial h_{l-1}] / \mathrm{Var}[\partial L/\partial h_l]"),
+                factor * sp.Symbol(r"E[f'(z)^2]"),
+                "one layer of backpropagation, iid weights",
+            ),
+            Step(
+                sp.Symbol(r"\mathrm{Var}[W]_{\mathrm{He}}"),
+                he,
+                "ratio 1 with ReLU, E[relu'^2] = 1/2 (square layers: 2/n_in)",
+            ),
+            Step(
+                sp.Symbol(r"\mathrm{Var}[W]_{\mathrm{Glorot}}"),
+                glorot,
+                "the compromise between the forward (1/n_in) and backward (1/n_out) conditions, f' ~ 1",
+            ),
+            Step(
+                sp.Symbol(r"\mathrm{ratio}_{N(0,1)/\sqrt{n},\ \mathrm{ReLU}}"),
+                (factor * relu_d2).subs({var_w: 1 / n_out}),
+                "plain 1/n weights with ReLU halve the variance at every layer",
+            ),
         ],
         objects={"width": width, "he": he, "glorot": glorot},
     )
@@ -341,15 +426,22 @@ def init_variance(width=64) -> Derivation:
 @init_variance.verifier
 def _(d: Derivation, s: gradcheck.Settings):
     width, depth, nets = d["width"], 16, 8
-    figures = {name: gradient_variances(vf, act, width=width, depth=depth, nets=nets, seed=s.seed)
-               for name, (vf, act) in INIT_SCHEMES.items()}
+    figures = {
+        name: gradient_variances(vf, act, width=width, depth=depth, nets=nets, seed=s.seed)
+        for name, (vf, act) in INIT_SCHEMES.items()
+    }
     he, plain, glorot = (figures[k]["ratio"] for k in INIT_SCHEMES)
     ok = 0.9 <= he <= 1.1 and 0.45 <= plain <= 0.55 and 0.75 <= glorot <= 1.05
     yield evidence.measured(
         f"layer-to-layer ratio of backpropagated gradient variance, {depth} layers of width {width}, {nets} nets: "
         f"He + ReLU {he:.3f}, N(0,1)/sqrt(n) + ReLU {plain:.3f}, Glorot + tanh {glorot:.3f}",
         {k: round(v["ratio"], 3) for k, v in figures.items()},
-        ok, "jax.grad through random networks (lax.scan, float32), variances over units, batch and nets",
-        width=width, depth=depth, nets=nets, batch=32, seed=s.seed,
+        ok,
+        "jax.grad through random networks (lax.scan, float32), variances over units, batch and nets",
+        width=width,
+        depth=depth,
+        nets=nets,
+        batch=32,
+        seed=s.seed,
         details={k: {kk: float(f"{vv:.4g}") for kk, vv in v.items()} for k, v in figures.items()},
     )

@@ -18,10 +18,33 @@ none of this.
 """
 
 from ._forms import CLASSES, F, softmax_naive, softmax_shifted, softmax_sym, softmax_textbook, textbook_jacobian
-from ._identities import (cross_entropy_grad, jacobian, shift_invariance, shift_violation, sums_to_one, xent_of_logits,
-                          xent_textbook)
+from ._identities import (
+    cross_entropy_grad,
+    jacobian,
+    shift_invariance,
+    shift_violation,
+    sums_to_one,
+    xent_of_logits,
+    xent_textbook,
+)
 from ._stable import first_outputs, overflow_thresholds, stable
 
-__all__ = ["CLASSES", "F", "cross_entropy_grad", "first_outputs", "jacobian", "overflow_thresholds", "shift_invariance",
-           "shift_violation", "softmax_naive", "softmax_shifted", "softmax_sym", "softmax_textbook", "stable",
-           "sums_to_one", "textbook_jacobian", "xent_of_logits", "xent_textbook"]
+__all__ = [
+    "CLASSES",
+    "F",
+    "cross_entropy_grad",
+    "first_outputs",
+    "jacobian",
+    "overflow_thresholds",
+    "shift_invariance",
+    "shift_violation",
+    "softmax_naive",
+    "softmax_shifted",
+    "softmax_sym",
+    "softmax_textbook",
+    "stable",
+    "sums_to_one",
+    "textbook_jacobian",
+    "xent_of_logits",
+    "xent_textbook",
+]

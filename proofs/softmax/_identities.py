@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -14,13 +13,33 @@ import gradcheck
 from gradcheck.catalogue import Derivation, Step, evidence
 from gradcheck.symbolic import array_symbols
 from proofs import claim
-from ._forms import (CLASSES, F, _C, _S, _a, _classes, _i, _j, _j_in_range, _k, _m, _t, _y, softmax_naive,
-                     softmax_shifted, softmax_sym, softmax_textbook, textbook_jacobian)
+
+from ._forms import (
+    _C,
+    _S,
+    CLASSES,
+    F,
+    _a,
+    _classes,
+    _i,
+    _j,
+    _j_in_range,
+    _k,
+    _m,
+    _t,
+    _y,
+    softmax_naive,
+    softmax_shifted,
+    softmax_sym,
+    softmax_textbook,
+    textbook_jacobian,
+)
 
 
 # --- softmax.sums_to_one ------------------------------------------------------------------------
 @claim(
-    seeds=("003",), expected=("proved", "verified"),
+    seeds=("003",),
+    expected=("proved", "verified"),
     title=r"Softmax outputs sum to one",
     statement=r"$\sum_{i} y_{i} = 1$ for every $C$ and every logits $a$",
     params={"C": 4},
@@ -48,13 +67,21 @@ def _(d: Derivation, s: gradcheck.Settings):
     yield evidence.fact(ok, f"sum_i y_i = 1 for C = {CLASSES.start}..{CLASSES.stop - 1}", "sympy: cancel")
     # index form: the bound variables i and k name the same sum
     num = d["idx_sum"].xreplace({_i: _k})
-    yield evidence.identity(sp.Sum(_y(_i), (_i, 1, _C)).doit().xreplace({_i: _k}), num, "sum_i y_i = sum_i e^{a_i} / sum_k e^{a_k}")
+    yield evidence.identity(
+        sp.Sum(_y(_i), (_i, 1, _C)).doit().xreplace({_i: _k}), num, "sum_i y_i = sum_i e^{a_i} / sum_k e^{a_k}"
+    )
     yield evidence.identity(num, 1, "sum_i y_i = 1 for symbolic C")
     C = d["C"]
     for dtype in ("float64", "float32"):
-        yield evidence.checked(lambda a: jnp.sum(jax.nn.softmax(a)), lambda a: sum(softmax_sym(a)),
-                               f"sum of jax.nn.softmax is 1, its gradient 0 ({dtype}, logits up to +-1000)", s,
-                               shapes=[(C,)], domain=(-1000.0, 1000.0), dtype=dtype)
+        yield evidence.checked(
+            lambda a: jnp.sum(jax.nn.softmax(a)),
+            lambda a: sum(softmax_sym(a)),
+            f"sum of jax.nn.softmax is 1, its gradient 0 ({dtype}, logits up to +-1000)",
+            s,
+            shapes=[(C,)],
+            domain=(-1000.0, 1000.0),
+            dtype=dtype,
+        )
 
 
 # --- softmax.jacobian ---------------------------------------------------------------------------
@@ -70,10 +97,11 @@ def _note_form(y):
 
 
 @claim(
-    seeds=("003",), expected=("proved", "verified"),
+    seeds=("003",),
+    expected=("proved", "verified"),
     title=r"Jacobian of the softmax",
     statement=r"$\partial y_{i}/\partial a_{j} = y_{i} (\delta_{ij} - y_{j})$; the note's $y_{i} (1 - y_{j})$ for $i "
-              r"= j$ and $-y_{i} y_{j}$ for $i \neq j$ is the same",
+    r"= j$ and $-y_{i} y_{j}$ for $i \neq j$ is the same",
     params={"C": 4},
 )
 def jacobian(C=4) -> Derivation:
@@ -84,13 +112,21 @@ def jacobian(C=4) -> Derivation:
     ysym = array_symbols("y", (C,))
     d_idx = _j_in_range(sp.diff(_y(_i), _a[_j]))
     return Derivation(
-        statement=sp.Eq(sp.Derivative(sp.Indexed("y", _i), sp.Indexed("a", _j)),
-                        sp.Indexed("y", _i) * (sp.KroneckerDelta(_i, _j) - sp.Indexed("y", _j))),
+        statement=sp.Eq(
+            sp.Derivative(sp.Indexed("y", _i), sp.Indexed("a", _j)),
+            sp.Indexed("y", _i) * (sp.KroneckerDelta(_i, _j) - sp.Indexed("y", _j)),
+        ),
         steps=[
             Step(sp.Indexed("y", _i), _y(_i), "definition"),
             Step(sp.Symbol(r"\partial y / \partial a"), J, f"Matrix.jacobian, C = {C}"),
-            Step(sp.Symbol(r"\partial y / \partial a"), _textbook(ysym), "equal entry by entry to y_i (delta_ij - y_j)"),
-            Step(sp.Derivative(sp.Indexed("y", _i), sp.Indexed("a", _j)), d_idx, "index form, symbolic C (C = j + m, m >= 0)"),
+            Step(
+                sp.Symbol(r"\partial y / \partial a"), _textbook(ysym), "equal entry by entry to y_i (delta_ij - y_j)"
+            ),
+            Step(
+                sp.Derivative(sp.Indexed("y", _i), sp.Indexed("a", _j)),
+                d_idx,
+                "index form, symbolic C (C = j + m, m >= 0)",
+            ),
         ],
         objects={"C": C, "a": a, "y": y, "J": J, "d_idx": d_idx},
     )
@@ -102,15 +138,26 @@ def _(d: Derivation, s: gradcheck.Settings):
         a = array_symbols("a", (c,))
         y = softmax_sym(a)
         yield evidence.identity(y.jacobian(a), _textbook(y), f"Jacobian of the softmax = y_i (delta_ij - y_j), C = {c}")
-    yield evidence.identity(_textbook(d["y"]), _note_form(d["y"]), "the note's form y_i (1 - y_j) (i = j), -y_i y_j (i != j) is the same")
+    yield evidence.identity(
+        _textbook(d["y"]), _note_form(d["y"]), "the note's form y_i (1 - y_j) (i = j), -y_i y_j (i != j) is the same"
+    )
     idx_textbook = _y(_i) * (sp.KroneckerDelta(_i, _j) - _y(_j))
     yield evidence.identity(d["d_idx"], idx_textbook.subs(_C, _j + _m), "Jacobian in index form, symbolic C")
     C = d["C"]
-    for fn, what in ((jax.nn.softmax, "jax.nn.softmax"), (softmax_shifted, "the shifted softmax"),
-                     (softmax_textbook, "a softmax whose JVP is the textbook Jacobian")):
-        yield evidence.checked(fn, softmax_sym,
-                               f"jacfwd/jacrev/jvp/vjp of {what} agree with the SymPy Jacobian (float64)", s,
-                               shapes=[(C,)], domain=(-1000.0, 1000.0), dtype="float64")
+    for fn, what in (
+        (jax.nn.softmax, "jax.nn.softmax"),
+        (softmax_shifted, "the shifted softmax"),
+        (softmax_textbook, "a softmax whose JVP is the textbook Jacobian"),
+    ):
+        yield evidence.checked(
+            fn,
+            softmax_sym,
+            f"jacfwd/jacrev/jvp/vjp of {what} agree with the SymPy Jacobian (float64)",
+            s,
+            shapes=[(C,)],
+            domain=(-1000.0, 1000.0),
+            dtype="float64",
+        )
     # and the closed form itself against JAX's own transforms of jax.nn.softmax
     with gradcheck.float64():
         fwd, rev = jax.jit(jax.jacfwd(jax.nn.softmax)), jax.jit(jax.jacrev(jax.nn.softmax))
@@ -121,17 +168,22 @@ def _(d: Derivation, s: gradcheck.Settings):
             want = closed(a)
             return any(float(jnp.max(jnp.abs(J(a) - want))) > 1e-15 for J in (fwd, rev))
 
-        yield evidence.attack(differs, hnp.arrays(np.float64, (C,), elements=st.floats(-1e3, 1e3)),
-                              "diag(y) - y y^T = jax.jacfwd = jax.jacrev of jax.nn.softmax (float64, to 1e-15)", s)
+        yield evidence.attack(
+            differs,
+            hnp.arrays(np.float64, (C,), elements=st.floats(-1e3, 1e3)),
+            "diag(y) - y y^T = jax.jacfwd = jax.jacrev of jax.nn.softmax (float64, to 1e-15)",
+            s,
+        )
 
 
 # --- softmax.cross_entropy_grad -------------------------------------------------------------
 @claim(
-    seeds=("003",), expected=("proved", "verified"),
+    seeds=("003",),
+    expected=("proved", "verified"),
     title=r"Gradient of softmax cross-entropy",
     statement=r"with $\sum_{i} t_{i} = 1$, the gradient in $a$ of $-\sum_{i} t_{i} \ln "
-              r"\operatorname{softmax}(a)_{i}$ is $\operatorname{softmax}(a) - t$ (in general "
-              r"$\operatorname{softmax}(a) \sum_{i} t_{i} - t$)",
+    r"\operatorname{softmax}(a)_{i}$ is $\operatorname{softmax}(a) - t$ (in general "
+    r"$\operatorname{softmax}(a) \sum_{i} t_{i} - t$)",
     params={"C": 4},
 )
 def cross_entropy_grad(C=4) -> Derivation:
@@ -140,7 +192,7 @@ def cross_entropy_grad(C=4) -> Derivation:
     y = softmax_sym(a)
     L = -sum(t[i] * sp.log(y[i]) for i in range(C))
     g = sp.Matrix([sp.diff(L, ai) for ai in a])
-    constraint = {t[C - 1]: 1 - sum(t[:C - 1])}  # sum_i t_i = 1
+    constraint = {t[C - 1]: 1 - sum(t[: C - 1])}  # sum_i t_i = 1
     L_idx = -sp.Sum(_t[_i] * sp.expand_log(sp.log(_y(_i)), force=True), (_i, 1, _C))
     g_idx = _j_in_range(sp.diff(L_idx, _a[_j]))
     g_idx = sp.simplify(g_idx)
@@ -148,11 +200,21 @@ def cross_entropy_grad(C=4) -> Derivation:
     return Derivation(
         statement=sp.Eq(sp.Derivative(Lsym, sp.Indexed("a", _j)), sp.Indexed("y", _j) - sp.Indexed("t", _j)),
         steps=[
-            Step(Lsym, -sp.Sum(sp.Indexed("t", _i) * sp.log(sp.Indexed("y", _i)), (_i, 1, _C)), "cross-entropy with targets t"),
+            Step(
+                Lsym,
+                -sp.Sum(sp.Indexed("t", _i) * sp.log(sp.Indexed("y", _i)), (_i, 1, _C)),
+                "cross-entropy with targets t",
+            ),
             Step(sp.Symbol(r"\partial L / \partial a"), g, f"sympy.diff, C = {C}"),
-            Step(sp.Symbol(r"\partial L / \partial a"), y * sp.Symbol(r"\sum_i t_i") - t, "= y sum_i t_i - t for any t"),
+            Step(
+                sp.Symbol(r"\partial L / \partial a"), y * sp.Symbol(r"\sum_i t_i") - t, "= y sum_i t_i - t for any t"
+            ),
             Step(sp.Derivative(Lsym, sp.Indexed("a", _j)), g_idx, "index form, symbolic C"),
-            Step(sp.Derivative(Lsym, sp.Indexed("a", _j)), sp.Indexed("y", _j) - sp.Indexed("t", _j), "with sum_i t_i = 1"),
+            Step(
+                sp.Derivative(Lsym, sp.Indexed("a", _j)),
+                sp.Indexed("y", _j) - sp.Indexed("t", _j),
+                "with sum_i t_i = 1",
+            ),
         ],
         objects={"C": C, "a": a, "t": t, "y": y, "g": g, "constraint": constraint, "g_idx": g_idx},
     )
@@ -193,18 +255,29 @@ def _(d: Derivation, s: gradcheck.Settings):
         y = softmax_sym(a)
         g = sp.Matrix([sp.diff(-sum(t[i] * sp.log(y[i]) for i in range(c)), ai) for ai in a])
         yield evidence.identity(g, y * sum(t) - t, f"dL/da = y sum(t) - t, C = {c}")
-        constraint = {t[c - 1]: 1 - sum(t[:c - 1])}
-        yield evidence.identity(g.subs(constraint), (y - t).subs(constraint), f"with sum t = 1: dL/da = softmax(a) - t, C = {c}")
+        constraint = {t[c - 1]: 1 - sum(t[: c - 1])}
+        yield evidence.identity(
+            g.subs(constraint), (y - t).subs(constraint), f"with sum t = 1: dL/da = softmax(a) - t, C = {c}"
+        )
     idx_general = _y(_j) * sp.Sum(_t[_i], (_i, 1, _C)) - _t[_j]
-    yield evidence.identity(d["g_idx"], idx_general.subs(_C, _j + _m), "index form: dL/da_j = y_j sum_i t_i - t_j, symbolic C")
+    yield evidence.identity(
+        d["g_idx"], idx_general.subs(_C, _j + _m), "index form: dL/da_j = y_j sum_i t_i - t_j, symbolic C"
+    )
     C = d["C"]
     # atol 1e-11: the gradient in u is softmax's VJP y * (g - <y, g>) with g = -log_softmax(a), whose
     # entries reach 2000 for logits in +-1000; where t is nearly one-hot the result is a
     # cancellation of terms that size, exact only to about 2000 eps = 4e-13 in any float64
     # implementation (the default floor, 1e-12, would leave only a factor 2.5 of margin here)
-    yield evidence.checked(xent_of_logits, _xent_reference,
-                           "the rule dL/da = softmax(a) - t (a custom_vjp) agrees with SymPy, t = softmax(u) (float64)",
-                           s, shapes=[(C,), (C,)], domain=(-1000.0, 1000.0), dtype="float64", atol=1e-11)
+    yield evidence.checked(
+        xent_of_logits,
+        _xent_reference,
+        "the rule dL/da = softmax(a) - t (a custom_vjp) agrees with SymPy, t = softmax(u) (float64)",
+        s,
+        shapes=[(C,), (C,)],
+        domain=(-1000.0, 1000.0),
+        dtype="float64",
+        atol=1e-11,
+    )
     with gradcheck.float64():
         g_jax = jax.jit(jax.grad(lambda a, t: -jnp.sum(t * jax.nn.log_softmax(a))))
 
@@ -214,15 +287,18 @@ def _(d: Derivation, s: gradcheck.Settings):
             return float(jnp.max(jnp.abs(g_jax(a, t) - (jax.nn.softmax(a) - t)))) > 1e-14
 
         arr = hnp.arrays(np.float64, (C,), elements=st.floats(-1e3, 1e3))
-        yield evidence.attack(differs, st.tuples(arr, arr), "jax.grad of -sum t log_softmax(a) = softmax(a) - t (float64)", s)
+        yield evidence.attack(
+            differs, st.tuples(arr, arr), "jax.grad of -sum t log_softmax(a) = softmax(a) - t (float64)", s
+        )
 
 
 # --- softmax.shift_invariance -------------------------------------------------------------------
 @claim(
-    seeds=("003",), expected=("proved",),
+    seeds=("003",),
+    expected=("proved",),
     title=r"Softmax is invariant to adding a constant to every logit",
     statement=r"$\operatorname{softmax}(a + F) = \operatorname{softmax}(a)$ for every real $F$, in particular $F = "
-              r"-\max(a)$",
+    r"-\max(a)$",
     params={"C": 4},
 )
 def shift_invariance(C=4) -> Derivation:
@@ -232,7 +308,7 @@ def shift_invariance(C=4) -> Derivation:
     return Derivation(
         statement=sp.Eq(sp.Function("softmax")(sp.Symbol("a") + F), sp.Function("softmax")(sp.Symbol("a"))),
         steps=[
-            Step(sp.Indexed("y", _i) , _y(_i, F), "shift every logit by F"),
+            Step(sp.Indexed("y", _i), _y(_i, F), "shift every logit by F"),
             Step(sp.Indexed("y", _i), _y(_i), "e^F factors out of numerator and denominator"),
             Step(sp.Symbol("F"), -sp.Max(*a), "the seed's choice F = -max(a): every exponent <= 0"),
         ],
@@ -265,18 +341,28 @@ def shift_violation(fn, dtype):
 def _(d: Derivation, s: gradcheck.Settings):
     for c in CLASSES:
         a = array_symbols("a", (c,))
-        yield evidence.identity(softmax_sym(a + sp.ones(c, 1) * F), softmax_sym(a), f"softmax(a + F) = softmax(a), symbolic F, C = {c}")
+        yield evidence.identity(
+            softmax_sym(a + sp.ones(c, 1) * F), softmax_sym(a), f"softmax(a + F) = softmax(a), symbolic F, C = {c}"
+        )
     yield evidence.identity(_y(_i, F), _y(_i), "softmax(a + F)_i = softmax(a)_i, index form, symbolic C and F")
     C = d["C"]
     # the naive form as far as it cannot overflow (|a|, |F| <= 300 or 40: |a + F| below ln max),
     # and jax.nn.softmax (which shifts by the maximum itself) over a wider range
-    cases = (("float64", softmax_naive, 300.0, "the textbook form"), ("float32", softmax_naive, 40.0, "the textbook form"),
-             ("float64", jax.nn.softmax, 1e4, "jax.nn.softmax"), ("float32", jax.nn.softmax, 1e4, "jax.nn.softmax"))
+    cases = (
+        ("float64", softmax_naive, 300.0, "the textbook form"),
+        ("float32", softmax_naive, 40.0, "the textbook form"),
+        ("float64", jax.nn.softmax, 1e4, "jax.nn.softmax"),
+        ("float32", jax.nn.softmax, 1e4, "jax.nn.softmax"),
+    )
     for dtype, fn, bound, what in cases:
         width = 64 if dtype == "float64" else 32
         el = st.floats(-bound, bound, width=width, allow_subnormal=False)
         strat = st.tuples(hnp.arrays(np.dtype(dtype), (C,), elements=el), el)
         ctx = gradcheck.float64() if dtype == "float64" else jax.enable_x64(False)
         with ctx:
-            yield evidence.attack(shift_violation(fn, dtype), strat,
-                                  f"softmax(a + F) = softmax(a) up to the rounding of a + F ({what}, {dtype}, |a|, |F| <= {bound:g})", s)
+            yield evidence.attack(
+                shift_violation(fn, dtype),
+                strat,
+                f"softmax(a + F) = softmax(a) up to the rounding of a + F ({what}, {dtype}, |a|, |F| <= {bound:g})",
+                s,
+            )

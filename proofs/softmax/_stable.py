@@ -15,6 +15,7 @@ import gradcheck
 from gradcheck.catalogue import Derivation, Step, evidence
 from gradcheck.symbolic import array_symbols
 from proofs import claim
+
 from ._forms import _classes, softmax_naive, softmax_shifted, softmax_sym
 
 
@@ -50,6 +51,7 @@ def overflow_thresholds(dtype: str, C: int = 4) -> dict[str, float]:
     with ctx:
         f = jax.jit(softmax_naive)
         jac = jax.jit(jax.jacrev(softmax_naive))
+
         def truth_first(v):  # softmax(v, 0, ..., 0)_0, for v >= 1 (no overflow in float64 math)
             return 1.0 / (1.0 + (C - 1) * math.exp(-float(v)))
 
@@ -93,17 +95,19 @@ def first_outputs(dtype: str, C: int = 4, top: float = 800.0, points: int = 801)
 
 
 @claim(
-    seeds=("003",), expected=("verified", "refuted"),
+    seeds=("003",),
+    expected=("verified", "refuted"),
     title=r"The shifted softmax never overflows; the textbook form does above $\ln(\max \mathrm{float})$",
     statement=r"$\operatorname{softmax}(a - \max a)$ is finite for every finite input; the textbook form overflows "
-              r"once $\max(a) > \ln(\max \mathrm{float})$: $88.72$ in float32, $709.78$ in float64, thresholds the "
-              r"suite finds itself",
+    r"once $\max(a) > \ln(\max \mathrm{float})$: $88.72$ in float32, $709.78$ in float64, thresholds the "
+    r"suite finds itself",
     params={"C": 4},
 )
 def stable(C=4) -> Derivation:
     C = _classes(C)
     a = array_symbols("a", (C,))
     fmax = sp.Symbol(r"\mathrm{float}_{\max}", positive=True)
+
     # ln of the largest finite float, exactly: the binary formats' largest values in closed form
     def ln_largest(mantissa_bits, max_exponent):  # ln((2 - 2^-p) 2^e), kept unevaluated for display
         two = sp.Integer(2)
@@ -112,18 +116,33 @@ def stable(C=4) -> Derivation:
 
     ln64, ln32 = ln_largest(52, 1023), ln_largest(23, 127)
     return Derivation(
-        statement=[sp.Eq(sp.Function("softmax")(sp.Symbol("a")),
-                         sp.Symbol(r"e^{a - \max a} / \sum_k e^{a_k - \max a}")),
-                   sp.StrictGreaterThan(sp.Symbol(r"\max_i a_i"), sp.log(fmax))],
+        statement=[
+            sp.Eq(sp.Function("softmax")(sp.Symbol("a")), sp.Symbol(r"e^{a - \max a} / \sum_k e^{a_k - \max a}")),
+            sp.StrictGreaterThan(sp.Symbol(r"\max_i a_i"), sp.log(fmax)),
+        ],
         steps=[
-            Step(sp.Symbol(r"e^{a_i}"), sp.oo, "overflows once a_i > ln(float_max): the textbook form gives inf/inf = NaN"),
-            Step(sp.log(sp.Symbol(r"\mathrm{float64}_{\max}")), ln64,
-                 f"= {float(ln64):.6f}; the largest float64 is (2 - 2^-52) 2^1023 (the verification finds the "
-                 "threshold by bisection on the JAX function)"),
+            Step(
+                sp.Symbol(r"e^{a_i}"),
+                sp.oo,
+                "overflows once a_i > ln(float_max): the textbook form gives inf/inf = NaN",
+            ),
+            Step(
+                sp.log(sp.Symbol(r"\mathrm{float64}_{\max}")),
+                ln64,
+                f"= {float(ln64):.6f}; the largest float64 is (2 - 2^-52) 2^1023 (the verification finds the "
+                "threshold by bisection on the JAX function)",
+            ),
             Step(sp.log(sp.Symbol(r"\mathrm{float32}_{\max}")), ln32, f"= {float(ln32):.6f}; (2 - 2^-23) 2^127"),
-            Step(sp.Symbol("a_i") - sp.Function("max")(sp.Symbol("a")), sp.Interval(-sp.oo, 0),
-                 "after the shift every exponent is <= 0: e^{.} in (0, 1]"),
-            Step(sp.Symbol(r"\sum_k e^{a_k - \max a}"), sp.Interval(1, C), "the largest term is e^0 = 1: no 0/0, no overflow"),
+            Step(
+                sp.Symbol("a_i") - sp.Function("max")(sp.Symbol("a")),
+                sp.Interval(-sp.oo, 0),
+                "after the shift every exponent is <= 0: e^{.} in (0, 1]",
+            ),
+            Step(
+                sp.Symbol(r"\sum_k e^{a_k - \max a}"),
+                sp.Interval(1, C),
+                "the largest term is e^0 = 1: no 0/0, no overflow",
+            ),
         ],
         objects={"C": C, "a": a, "ln_max": {"float64": ln64, "float32": ln32}},
     )
@@ -134,20 +153,32 @@ def _(d: Derivation, s: gradcheck.Settings):
     C = d["C"]
     for dtype in ("float64", "float32"):
         th = overflow_thresholds(dtype, C)
-        report = gradcheck.check(softmax_naive, softmax_sym, shapes=[(C,)], domain=(-1000.0, 1000.0), dtype=dtype,
-                                 max_examples=s.max_examples, seed=s.seed)
+        report = gradcheck.check(
+            softmax_naive,
+            softmax_sym,
+            shapes=[(C,)],
+            domain=(-1000.0, 1000.0),
+            dtype=dtype,
+            max_examples=s.max_examples,
+            seed=s.seed,
+        )
         nonfinite = [f for f in report.failures if f.kind == "non-finite" and f.argument is None]
         found = bool(nonfinite) and float(np.max(nonfinite[0].input[0])) >= th["non-finite"]
         exact = float(d["ln_max"][dtype])  # SymPy's closed form, against NumPy's finfo and the bisection
-        near = (abs(th["non-finite"] - exact) <= 1e-5 * exact and abs(th["ln(max float)"] - exact) <= 1e-12 * exact)
-        cex = (f"softmax_naive{nonfinite[0].input_repr()} = {nonfinite[0].got} in {dtype} (truth {nonfinite[0].expected})"
-               if nonfinite else None)
+        near = abs(th["non-finite"] - exact) <= 1e-5 * exact and abs(th["ln(max float)"] - exact) <= 1e-12 * exact
+        cex = (
+            f"softmax_naive{nonfinite[0].input_repr()} = {nonfinite[0].got} in {dtype} (truth {nonfinite[0].expected})"
+            if nonfinite
+            else None
+        )
         ok = found and near
         yield gradcheck.Finding(
-            "refuted" if ok else None, ok,
+            "refuted" if ok else None,
+            ok,
             f"the textbook softmax overflows in {dtype}: NaN once max(a) > {th['non-finite']:.6f} "
-            f"(ln of the largest {dtype}: {th['ln(max float)']:.6f})" if ok else
-            f"the textbook softmax's overflow in {dtype} was not found where expected: {th}",
+            f"(ln of the largest {dtype}: {th['ln(max float)']:.6f})"
+            if ok
+            else f"the textbook softmax's overflow in {dtype} was not found where expected: {th}",
             "gradcheck.check (shrunk non-finite failure) + bisection on the JAX function",
             figure={k: round(v, 6) for k, v in th.items()},
             counterexample=cex,
@@ -158,10 +189,15 @@ def _(d: Derivation, s: gradcheck.Settings):
         # gradcheck.check is given +-max/2: with (-max, max) its uniform sampler computes hi - lo,
         # which overflows (OverflowError, reported to the engine).  The attack below covers the
         # whole finite range, +-max included.
-        yield evidence.checked(softmax_shifted, softmax_sym,
-                               f"the shifted softmax and its Jacobian agree with the truth for logits up to "
-                                           f"+-{big / 2:.3g} ({dtype})",
-                               s, shapes=[(C,)], domain=(-big / 2, big / 2), dtype=dtype)
+        yield evidence.checked(
+            softmax_shifted,
+            softmax_sym,
+            f"the shifted softmax and its Jacobian agree with the truth for logits up to +-{big / 2:.3g} ({dtype})",
+            s,
+            shapes=[(C,)],
+            domain=(-big / 2, big / 2),
+            dtype=dtype,
+        )
         # the whole finite range, ends included: never a NaN or inf, in values or Jacobian
         width = 64 if dtype == "float64" else 32
         ctx = gradcheck.float64() if dtype == "float64" else jax.enable_x64(False)
@@ -172,10 +208,16 @@ def _(d: Derivation, s: gradcheck.Settings):
 
             def breaks(a, f=f, eps=eps):
                 y, J = f(jnp.asarray(a))
-                return not (bool(jnp.all(jnp.isfinite(y))) and bool(jnp.all(jnp.isfinite(J)))
-                            and abs(float(jnp.sum(y)) - 1.0) <= 8 * eps)
+                return not (
+                    bool(jnp.all(jnp.isfinite(y)))
+                    and bool(jnp.all(jnp.isfinite(J)))
+                    and abs(float(jnp.sum(y)) - 1.0) <= 8 * eps
+                )
 
             el = st.floats(-big, big, width=width, allow_nan=False, allow_infinity=False)
-            yield evidence.attack(breaks, hnp.arrays(np.dtype(dtype), (C,), elements=el),
-                                  f"the shifted softmax is finite, sums to 1 and has a finite Jacobian for every finite "
-                                  f"{dtype} input", s)
+            yield evidence.attack(
+                breaks,
+                hnp.arrays(np.dtype(dtype), (C,), elements=el),
+                f"the shifted softmax is finite, sums to 1 and has a finite Jacobian for every finite {dtype} input",
+                s,
+            )

@@ -220,8 +220,17 @@ KERNELS: dict[str, Kernel] = {
     # SymPy's loggamma is complex where Gamma < 0 (and mpmath's off the positive axis): SciPy's
     # gammaln (log|Gamma|) only for x > 0
     "loggamma": _k(sp.loggamma, _hybrid(sc.gammaln, lambda x: x > 0, _mp_loggamma), _mp_loggamma),
-    "polygamma": _k(sp.polygamma, _hybrid(sc.polygamma, lambda n, x: _is_int(n) & (n >= 0), lambda c, n, x: c.polygamma(int(n), x) if n == int(n) else c.nan),
-                    lambda c, n, x: c.polygamma(int(n), x) if n == int(n) else c.nan, (2,), integer=(0,)),
+    "polygamma": _k(
+        sp.polygamma,
+        _hybrid(
+            sc.polygamma,
+            lambda n, x: _is_int(n) & (n >= 0),
+            lambda c, n, x: c.polygamma(int(n), x) if n == int(n) else c.nan,
+        ),
+        lambda c, n, x: c.polygamma(int(n), x) if n == int(n) else c.nan,
+        (2,),
+        integer=(0,),
+    ),
     "zeta": _k(sp.zeta, _np_zeta, _mp_zeta, (1, 2), numeric=(0,)),
     "erf": _k(sp.erf, _scipy(sc.erf), lambda c, x: c.erf(x)),
     "erfc": _k(sp.erfc, _scipy(sc.erfc), lambda c, x: c.erfc(x)),
@@ -230,17 +239,37 @@ KERNELS: dict[str, Kernel] = {
     "erfi": _k(sp.erfi, _scipy(sc.erfi), lambda c, x: c.erfi(x)),
     "besseli": _k(sp.besseli, _scipy(sc.iv), lambda c, n, x: c.besseli(n, x), (2,), numeric=(0,)),
     "besselj": _k(sp.besselj, _scipy(sc.jv), lambda c, n, x: c.besselj(n, x), (2,), numeric=(0,)),
-    "besselk": _k(sp.besselk, _hybrid(sc.kv, lambda n, x: x > 0, lambda c, n, x: c.besselk(n, x)),
-                  lambda c, n, x: c.besselk(n, x), (2,), numeric=(0,)),
-    "bessely": _k(sp.bessely, _hybrid(sc.yv, lambda n, x: x > 0, lambda c, n, x: c.bessely(n, x)),
-                  lambda c, n, x: c.bessely(n, x), (2,), numeric=(0,)),
+    "besselk": _k(
+        sp.besselk,
+        _hybrid(sc.kv, lambda n, x: x > 0, lambda c, n, x: c.besselk(n, x)),
+        lambda c, n, x: c.besselk(n, x),
+        (2,),
+        numeric=(0,),
+    ),
+    "bessely": _k(
+        sp.bessely,
+        _hybrid(sc.yv, lambda n, x: x > 0, lambda c, n, x: c.bessely(n, x)),
+        lambda c, n, x: c.bessely(n, x),
+        (2,),
+        numeric=(0,),
+    ),
     "Ei": _k(sp.Ei, _scipy(sc.expi), lambda c, x: c.ei(x)),
     # SymPy's derivative of expint in nu is a Meijer G (no float64 route): numerically instead
     "expint": _k(sp.expint, _np_expint, _mp_expint, (2,), numeric=(0,)),
-    "lowergamma": _k(sp.lowergamma, _hybrid(functools.partial(_np_gamma_inc, sc.gammainc), lambda s, x: (s > 0) & (x >= 0), _mp_lowergamma),
-                        _mp_lowergamma, (2,), numeric=(0,)),
-    "uppergamma": _k(sp.uppergamma, _hybrid(functools.partial(_np_gamma_inc, sc.gammaincc), lambda s, x: (s > 0) & (x >= 0), _mp_uppergamma),
-                        _mp_uppergamma, (2,), numeric=(0,)),
+    "lowergamma": _k(
+        sp.lowergamma,
+        _hybrid(functools.partial(_np_gamma_inc, sc.gammainc), lambda s, x: (s > 0) & (x >= 0), _mp_lowergamma),
+        _mp_lowergamma,
+        (2,),
+        numeric=(0,),
+    ),
+    "uppergamma": _k(
+        sp.uppergamma,
+        _hybrid(functools.partial(_np_gamma_inc, sc.gammaincc), lambda s, x: (s > 0) & (x >= 0), _mp_uppergamma),
+        _mp_uppergamma,
+        (2,),
+        numeric=(0,),
+    ),
     "beta": _k(sp.beta, _scipy(sc.beta), lambda c, a, b: c.beta(a, b), (2,)),
     "LambertW": _k(sp.LambertW, _np_lambertw, _mp_lambertw, (1, 2), integer=(1,)),
     # SciPy has no polylogarithm
@@ -249,13 +278,20 @@ KERNELS: dict[str, Kernel] = {
     "fresnelc": _k(sp.fresnelc, _scipy(lambda x: sc.fresnel(x)[1]), lambda c, x: c.fresnelc(x)),
     # li(x) = Ei(log x) for x > 0; SymPy's li is complex for x < 0
     "li": _k(sp.li, _hybrid(lambda x: sc.expi(np.log(x)), lambda x: x > 0, lambda c, x: c.li(x)), lambda c, x: c.li(x)),
-    "Li": _k(sp.Li, _hybrid(lambda x: sc.expi(np.log(x)) - sc.expi(np.log(2.0)), lambda x: x > 0, lambda c, x: c.li(x, offset=True)),
-             lambda c, x: c.li(x, offset=True)),
+    "Li": _k(
+        sp.Li,
+        _hybrid(
+            lambda x: sc.expi(np.log(x)) - sc.expi(np.log(2.0)), lambda x: x > 0, lambda c, x: c.li(x, offset=True)
+        ),
+        lambda c, x: c.li(x, offset=True),
+    ),
     "Si": _k(sp.Si, _scipy(lambda x: sc.sici(x)[0]), lambda c, x: c.si(x)),
     # Ci and Chi are complex for x < 0 in SymPy; SciPy returns a real convention there
     "Ci": _k(sp.Ci, _hybrid(lambda x: sc.sici(x)[1], lambda x: x > 0, lambda c, x: c.ci(x)), lambda c, x: c.ci(x)),
     "Shi": _k(sp.Shi, _scipy(lambda x: sc.shichi(x)[0]), lambda c, x: c.shi(x)),
-    "Chi": _k(sp.Chi, _hybrid(lambda x: sc.shichi(x)[1], lambda x: x > 0, lambda c, x: c.chi(x)), lambda c, x: c.chi(x)),
+    "Chi": _k(
+        sp.Chi, _hybrid(lambda x: sc.shichi(x)[1], lambda x: x > 0, lambda c, x: c.chi(x)), lambda c, x: c.chi(x)
+    ),
     "airyai": _k(sp.airyai, _scipy(lambda x: sc.airy(x)[0]), lambda c, x: c.airyai(x)),
     "airyaiprime": _k(sp.airyaiprime, _scipy(lambda x: sc.airy(x)[1]), lambda c, x: c.airyai(x, derivative=1)),
     "airybi": _k(sp.airybi, _scipy(lambda x: sc.airy(x)[2]), lambda c, x: c.airybi(x)),
@@ -266,8 +302,9 @@ KERNELS: dict[str, Kernel] = {
     "elliptic_f": _k(sp.elliptic_f, _scipy(sc.ellipkinc), lambda c, a, m: c.ellipf(a, m), (2,)),
     "elliptic_pi": _k(sp.elliptic_pi, _np_elliptic_pi, _mp_elliptic_pi, (2, 3)),
     # SymPy cannot differentiate dirichlet_eta at all (it returns a Derivative)
-    "dirichlet_eta": _k(sp.dirichlet_eta, lambda s: mp_loop(lambda c, s: c.altzeta(s), s),
-                        lambda c, s: c.altzeta(s), (1,), numeric=(0,)),
+    "dirichlet_eta": _k(
+        sp.dirichlet_eta, lambda s: mp_loop(lambda c, s: c.altzeta(s), s), lambda c, s: c.altzeta(s), (1,), numeric=(0,)
+    ),
 }
 
 # Names the NumPy/JAX printers emit for a kernel, besides the kernel's own name.
@@ -284,5 +321,6 @@ STANDIN_KERNELS = frozenset(
 
 # The user-facing names (digamma and E1 are SymPy shorthands that evaluate to polygamma(0, x)
 # and expint(1, x)).
-SUPPORTED: tuple[str, ...] = tuple(sorted(
-    {k.sympy.__name__ for k in KERNELS.values()} | {"digamma", "E1"}, key=str.lower))
+SUPPORTED: tuple[str, ...] = tuple(
+    sorted({k.sympy.__name__ for k in KERNELS.values()} | {"digamma", "E1"}, key=str.lower)
+)

@@ -146,7 +146,7 @@ def _callback(np_fn: Callable, *args):
     return jax.pure_callback(host, jax.ShapeDtypeStruct(shape, dtype), *args, vmap_method="broadcast_all")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _symbolic_partial(kname: str, nargs: int, i: int) -> Callable:
     """d kernel / d arg_i as SymPy derives it, lambdified with the JAX namespace (recursively)."""
     a = sp.symbols(f"a0:{nargs}", real=True)
@@ -156,7 +156,7 @@ def _symbolic_partial(kname: str, nargs: int, i: int) -> Callable:
     return sp.lambdify(a, d, modules=[jax_ns(), "jax"])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _jax_node(kname: str, orders: tuple[int, ...]) -> Callable:
     """The JAX function for kernel ``kname`` (orders all zero) or its numerical partial."""
     k = KERNELS[kname]

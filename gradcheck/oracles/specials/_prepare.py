@@ -29,7 +29,7 @@ def kernel_of_class(cls) -> str | None:
     return getattr(cls, "_gc_kernel", None)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def standin(kname: str, orders: tuple[int, ...] | None = None) -> type:
     """A SymPy function class ``gc_<kname>`` (orders None) or ``gc_d_<kname>_<orders>`` (the
     numerical partial derivative of those orders), printed by name and defined in every namespace

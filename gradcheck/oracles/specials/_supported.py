@@ -31,11 +31,11 @@ def _route_missing(node, modules) -> str | None:
     # unknown function) is not blamed for its child
     try:
         probe = node.func(*[a if a.is_Atom else sp.Dummy(real=True) for a in node.args])
-    except Exception:  # noqa: BLE001 - Piecewise and the like need their structured args
+    except Exception:
         probe = node
     try:
         fn = sp.lambdify(sorted(probe.free_symbols, key=str), prepare(probe), modules=modules)
-    except Exception as e:  # noqa: BLE001 - a printer's refusal, reported to the user
+    except Exception as e:
         return f"{type(e).__name__}: {str(e).splitlines()[0]}"
     missing = [n for n in _printable_names(fn) if n not in fn.__globals__ and not hasattr(builtins, n)]
     if missing:
@@ -43,8 +43,11 @@ def _route_missing(node, modules) -> str | None:
     return None
 
 
-_ROUTES = {"float64 (JAX)": lambda: [jax_ns(), "jax"], "NumPy": lambda: [numpy_ns(), "numpy"],
-           "mpmath": lambda: [mpmath_ns(), "mpmath"]}
+_ROUTES = {
+    "float64 (JAX)": lambda: [jax_ns(), "jax"],
+    "NumPy": lambda: [numpy_ns(), "numpy"],
+    "mpmath": lambda: [mpmath_ns(), "mpmath"],
+}
 
 
 def _walk(exprs) -> Iterable[sp.Basic]:
@@ -69,17 +72,17 @@ def check_supported(exprs) -> None:
     """
     seen: dict[tuple, str] = {}
     for node in _walk(exprs):
-        if not isinstance(node, (sp.Function, sp.Derivative)) and not (
-            isinstance(node, sp.Basic) and node.is_Function
-        ):
+        if not isinstance(node, (sp.Function, sp.Derivative)) and not (isinstance(node, sp.Basic) and node.is_Function):
             continue
         key = (type(node).__name__, len(node.args)) if not isinstance(node, sp.Derivative) else (str(node), 0)
         if key in seen:
             continue
         kname = kernel_of_class(type(node))
         if kname is not None and len(node.args) not in KERNELS[kname].arity:
-            seen[key] = f"{type(node).__name__} with {len(node.args)} arguments (supported: " \
+            seen[key] = (
+                f"{type(node).__name__} with {len(node.args)} arguments (supported: "
                 f"{' or '.join(map(str, KERNELS[kname].arity))})"
+            )
             continue
         if isinstance(node, sp.Derivative):
             seen[key] = f"{node} (an unevaluated derivative)" if prepare(node).has(sp.Derivative) else None
@@ -95,6 +98,7 @@ def check_supported(exprs) -> None:
         raise ValueError(
             "the reference uses functions that cannot be evaluated independently of JAX: "
             + "; ".join(problems)
-            + ". Supported special functions: " + ", ".join(SUPPORTED)
+            + ". Supported special functions: "
+            + ", ".join(SUPPORTED)
             + " (and the elementary functions SymPy prints for NumPy, JAX and mpmath)."
         )
