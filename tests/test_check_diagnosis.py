@@ -223,3 +223,27 @@ def test_a_second_derivative_zero_by_cancellation_is_held_to_its_condition():
         atan2_off, lambda y, x: sp.atan2(y, x), shapes=[(), ()], domain=near_diagonal, order=2, max_examples=40
     )
     assert not wrong.ok, str(wrong)
+
+
+def test_one_undefined_entry_does_not_void_its_point_and_skips_are_counted_per_reason():
+    def ref(x, y):
+        return sp.Matrix([x / y, x + y])
+
+    r = gradcheck.check(
+        lambda x, y: jnp.stack([x / y, x + y]), ref, shapes=[(), ()], domain=(-2.0, 2.0), max_examples=60
+    )
+    assert r.ok, str(r)
+    # the points at y = 0 are judged on x + y; NaN that x / y carries into x + y's derivatives
+    # there is said apart, not called a wrong rule
+    assert r.partly_judged_points > 0 and r.undefined_points == 0, str(r)
+    assert all(f.category == "undefined entry" for f in r.undefined_spill)
+    # a rule wrong only in the defined entry is caught at those points too
+    wrong = gradcheck.check(
+        lambda x, y: jnp.stack([x / y, x + 1.001 * y]), ref, shapes=[(), ()], domain=(-2.0, 2.0), max_examples=60
+    )
+    assert not wrong.ok and wrong.failures[0].category == "wrong rule", str(wrong)
+    # a wholly undefined point is counted, with its reason, in report.not_judged
+    log = gradcheck.check(jnp.log, sp.log, shapes=[()], domain=(-2.0, 2.0), max_examples=60)
+    assert log.ok and any("undefined" in why for why in log.not_judged), str(log)
+    assert sum(log.not_judged.values()) == log.undefined_points > 0
+    assert "not judged:" in str(log)

@@ -29,7 +29,7 @@ from ._program import program
 __all__ = ["diagnose", "CATEGORIES"]
 
 #: in the order failures are listed
-CATEGORIES = ("wrong rule", "custom rule", "raised", "precision loss", "range limit", "precision")
+CATEGORIES = ("wrong rule", "custom rule", "raised", "precision loss", "range limit", "undefined entry", "precision")
 
 _FORWARD = {"jacfwd", "jvp", "hessian fwd-over-rev", "hessian fwd-over-fwd", "hvp fwd-over-rev", "fwd-over-fwd"}
 _REVERSE = {"jacrev", "vjp", "hessian rev-over-rev", "hvp rev-over-rev"}
@@ -53,10 +53,33 @@ def in_range_trouble(x: np.ndarray, dtype: str) -> bool:
     return bool(nz.size and (nz.min() < math.sqrt(float(fi.tiny)) or nz.max() > math.sqrt(float(fi.max))))
 
 
+def _undefined_beside(eng, x, got: float) -> str:
+    """Why a non-finite derivative of a defined entry is no wrong rule, or "".
+
+    Where the reference is undefined at some entries of a point (x / y at y = 0), JAX's
+    derivatives of the whole function carry NaN into the defined entries too (0 * inf in the
+    chain rule of the stacked output): a property of the point, judged apart from wrong rules.
+    """
+    if math.isfinite(got) or getattr(eng, "path", "") != "entries":
+        return ""
+    _, status, *_ = eng._truth(x, hessian=False)
+    undefined = int((np.asarray(status) == 2).sum())
+    if not undefined:
+        return ""
+    return (
+        f"the reference is undefined at {undefined} other quantit{'y' if undefined == 1 else 'ies'} of this "
+        "point: the non-finite value comes from there through the chain rule of the whole output "
+        "(0 * inf), not from a wrong rule of this entry"
+    )
+
+
 def diagnose(eng, spec, prog, modes_failed: list[str], mode: str, e: int, x, dirs, exp: float, got: float):
     """(category, diagnosis in words)."""
     dtype = spec.dtype
     x = np.asarray(x, np.float64)
+    spill = _undefined_beside(eng, x, got)
+    if spill:
+        return "undefined entry", spill
     t, c, s = (np.asarray(v, np.float64) for v in dirs) if dirs is not None else (None, None, None)
     facts = []
     right64 = None

@@ -22,6 +22,7 @@ class EntriesEngine(Engine):
     """The truth as the reference's full symbolic Jacobian (and Hessian), entry by entry."""
 
     path = "entries"
+    partly_undefined = 0  # points judged on their defined entries only (x / y at y = 0 beside x + y)
 
     def __init__(self, spec, ref, prog):
         super().__init__(spec, ref, prog)
@@ -93,7 +94,9 @@ class EntriesEngine(Engine):
             hconds.append(hc)
         flat3, st3 = np.asarray(flats), np.asarray(stats)
         if count:
-            self.undefined += int((st3[:, : self.ref.n_out] == 2).all(axis=1).sum())
+            whole = (st3[:, : self.ref.n_out] == 2).all(axis=1)
+            self.undefined += int(whole.sum())
+            self.partly_undefined += int(((st3 == 2).any(axis=1) & ~whole).sum())
         q3 = self.cmp.quantities(flat3, st3)
         sub3 = {k: v[pick] for k, v in got.items()}
         Habs = np.asarray(habs) if all(h is not None for h in habs) else None

@@ -268,10 +268,3 @@ class NumericEngine(Engine):
         if self.localised:
             parts.append(f"; {self.localised} VJP row(s) differenced entry by entry to name the entry")
         return "".join(parts)
-
-    def unjudged_notes(self) -> list[str]:
-        return [
-            f"{n} point(s) could not be judged in {m}: the float64 function was not finite there or the "
-            "extrapolation did not settle (a kink, a pole, a discontinuity)"
-            for m, n in self.unjudged.items()
-        ]

@@ -178,7 +178,7 @@ def check(
             )
         t_sweep = time.perf_counter() - t1
         t3 = time.perf_counter()
-        failures, notes, accuracy_notes, range_limits = _assemble(eng, spec, prog, failures_raw, bool(strict))
+        failures, notes, accuracy_notes, range_limits, spilled = _assemble(eng, spec, prog, failures_raw, bool(strict))
         t_shrink = time.perf_counter() - t3
 
     kinks = (
@@ -194,8 +194,7 @@ def check(
         + "; points beside the kinks were sampled and checked"
     )
     if chosen == "numerical":
-        truth = eng.truth_note()
-        notes = notes + eng.unjudged_notes()
+        truth = eng.truth_note()  # its unjudged points are counted per reason in report.not_judged
     elif chosen == "entries":
         truth = (
             f"path entries: the reference's Jacobian{' and Hessian' if spec.order == 2 else ''} "
@@ -253,11 +252,29 @@ def check(
         leaves=list(spec.leaf_names) if spec.pytree else [],
         accuracy_notes=accuracy_notes,
         range_limits=range_limits,
+        undefined_spill=spilled,
         strict=bool(strict),
         accuracy=list(getattr(eng, "accuracy_rows", [])),
         unjudged_points=max(getattr(eng, "unjudged", {}).values(), default=0),
+        not_judged=_not_judged(eng),
+        partly_judged_points=getattr(eng, "partly_undefined", 0),
+        referee_cap=getattr(eng, "refereed_cap", 0),
         audited_points=getattr(eng, "audited", 0),
     )
+
+
+def _not_judged(eng) -> dict[str, int]:
+    """Points the truth could not judge, counted per reason (only the reasons that occurred)."""
+    reasons = {
+        "the reference is undefined there (complex, a division by zero, NaN, or no precision settled)": eng.undefined,
+        f"they disagreed, but past the referee's cap of {getattr(eng, 'refereed_cap', 0)} points per check": eng.unrefereed,
+    }
+    for mode, n in getattr(eng, "unjudged", {}).items():
+        reasons[
+            f"in {mode}, the float64 function was not finite or the extrapolated differences did not settle "
+            "(a kink, a pole, a discontinuity)"
+        ] = n
+    return {why: int(n) for why, n in reasons.items() if n}
 
 
 def _assemble(eng, spec, prog, failures_raw, strict):
@@ -267,6 +284,7 @@ def _assemble(eng, spec, prog, failures_raw, strict):
     failures = []
     accuracy_notes = []
     range_limits = []
+    spilled = []  # non-finite entries beside an undefined one (see _diagnose._undefined_beside)
     notes: list[str] = []
     # one failure per (kind, argument): the modes that showed it are listed together
     groups: dict[tuple, dict[str, list]] = {}
@@ -325,6 +343,8 @@ def _assemble(eng, spec, prog, failures_raw, strict):
             target = failures
         elif category == "precision":
             target = accuracy_notes
+        elif category == "undefined entry":
+            target = spilled
         elif category == "range limit" and all(it[6] for its in by_mode.values() for it in its):
             # only at the added range points (subnormals, sqrt(max)...): listed apart; where the
             # user's own domain reaches the range limit (a domain of +-1e300) it is a failure
@@ -379,4 +399,4 @@ def _assemble(eng, spec, prog, failures_raw, strict):
             )
         )
     failures.sort(key=lambda f: CATEGORIES.index(f.category) if f.category in CATEGORIES else 0)
-    return failures, notes, accuracy_notes, range_limits
+    return failures, notes, accuracy_notes, range_limits, spilled

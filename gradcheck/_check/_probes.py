@@ -44,6 +44,7 @@ class ProbesEngine(Engine):
     """The truth as JVPs, VJPs and Hessian-vector products of the reference's values."""
 
     path = "probes"
+    partly_undefined = 0  # points judged on their defined entries only
     refereed_cap = 64  # mpmath points per check: each costs a few evaluations of the whole output
 
     def __init__(self, spec, ref, prog):
@@ -262,6 +263,7 @@ class ProbesEngine(Engine):
                         exp[j], st[j] = res[0][0], res[1][0]
             if count:
                 self.undefined += int(mode == "value" and (st == 2).all())
+                self.partly_undefined += int(mode == "value" and (st == 2).any() and not (st == 2).all())
             one = {mode: got[mode][r : r + 1]}
             tr = {mode: truth[mode]}
             res = self.compare(

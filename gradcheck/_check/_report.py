@@ -46,7 +46,7 @@ class Failure:
     #: what confirmed it: the mpmath truth, or (reference=None) the numerical truth's error bound
     confirmed_by: str = "the mpmath truth"
     #: what kind of failure this is, computed at its input (:mod:`gradcheck._check._diagnose`):
-    #: "wrong rule", "custom rule", "raised", "precision loss", "range limit" or "precision"
+    #: "wrong rule", "custom rule", "raised", "precision loss", "range limit", "undefined entry" or "precision"
     category: str = "wrong rule"
     #: the facts behind the category (float64 at the same input, forward vs reverse, jit vs eager)
     diagnosis: str = ""
@@ -116,6 +116,8 @@ class Report:
     #: failures only where the dtype's range runs out (subnormal inputs, squares beyond the
     #: range), the same function right in float64: not wrong rules, not failures unless strict
     range_limits: list = dataclasses.field(default_factory=list)
+    #: non-finite derivatives of defined entries at points where other entries are undefined
+    undefined_spill: list = dataclasses.field(default_factory=list)
     strict: bool = False
     #: per quantity (value, each first and second derivative entry): the largest error in ulps of
     #: the dtype against the mpmath truth, and where (entries path; empty on the others)
@@ -125,6 +127,11 @@ class Report:
     audited_points: int = 0
     #: reference=None: points where the numerical truth could not judge some quantity
     unjudged_points: int = 0
+    #: points left unjudged, per reason (what ``judged_fraction`` leaves out, said in words)
+    not_judged: dict = dataclasses.field(default_factory=dict)
+    #: points judged on their defined entries only (the reference undefined at some others)
+    partly_judged_points: int = 0
+    referee_cap: int = 0
 
     @property
     def ok(self) -> bool:
@@ -194,6 +201,8 @@ class Report:
             "accuracy": list(self.accuracy),
             "audited_points": self.audited_points,
             "unjudged_points": self.unjudged_points,
+            "not_judged": dict(self.not_judged),
+            "partly_judged_points": self.partly_judged_points,
             "judged_fraction": self.judged_fraction,
             **{
                 name: [
@@ -209,7 +218,11 @@ class Report:
                     }
                     for f in items
                 ]
-                for name, items in (("range_limits", self.range_limits), ("accuracy_notes", self.accuracy_notes))
+                for name, items in (
+                    ("range_limits", self.range_limits),
+                    ("undefined_spill", self.undefined_spill),
+                    ("accuracy_notes", self.accuracy_notes),
+                )
             },
             "notes": list(self.notes),
             "seconds": {k: round(v, 4) for k, v in self.seconds.items()},
@@ -257,13 +270,22 @@ class Report:
             lines.append(
                 f"  referee: {self.refereed_points} point(s) re-evaluated with the mpmath truth (50 digits, more where the reference cancels)"
                 + (
-                    f", {self.unrefereed_points} more disagreeing point(s) left unrefereed (cap {REFEREE_CAP})"
+                    f", {self.unrefereed_points} more disagreeing point(s) left unrefereed "
+                    f"(cap {self.referee_cap or REFEREE_CAP})"
                     if self.unrefereed_points
                     else ""
                 )
             )
-        if self.undefined_points:
+        if self.not_judged:
+            lines.append(f"  not judged: {sum(self.not_judged.values())} point(s), because")
+            lines.extend(f"    - {n} point(s): {why}" for why, n in self.not_judged.items())
+        elif self.undefined_points:
             lines.append(f"  {self.undefined_points} point(s) skipped where the reference is undefined")
+        if self.partly_judged_points:
+            lines.append(
+                f"  {self.partly_judged_points} point(s) judged on their defined entries only "
+                "(the reference is undefined at some of their other entries)"
+            )
         for note in self.notes:
             lines.append(f"  note: {note}")
         if self.audited_points:
@@ -278,6 +300,11 @@ class Report:
                 self.range_limits,
                 f"range limits ({len(self.range_limits)}: where {self.dtype}'s "
                 "range runs out, not wrong rules; strict=True makes them failures):",
+            ),
+            (
+                self.undefined_spill,
+                f"beside undefined entries ({len(self.undefined_spill)}: non-finite where another entry of the "
+                "point is undefined, not wrong rules; strict=True makes them failures):",
             ),
             (
                 self.accuracy_notes,
