@@ -23,7 +23,6 @@ to abandon backpropagation; the note gives no formula either.
 
 from ._clipping import c, clip_by_norm, clip_sym, clip_violation, clipping, l2, l2_loss, unit_scale
 from ._layers import (
-    INIT_SCHEMES,
     OFFSETS,
     batch_norm,
     batchnorm,
@@ -31,11 +30,10 @@ from ._layers import (
     bn_offset_sym,
     bn_sym,
     bn_violation,
-    gradient_variances,
-    init_variance,
     residual,
     residual_contrast,
 )
+from ._variance import INIT_SCHEMES, gradient_variances, init_variance
 
 __all__ = [
     "INIT_SCHEMES",
