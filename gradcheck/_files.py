@@ -16,7 +16,7 @@ def _umask() -> int:
     return mask
 
 
-def write_whole(path: Path | str, data: bytes | str) -> Path:
+def write_whole(path: str | os.PathLike[str], data: bytes | str) -> Path:
     """Write ``data`` (text is UTF-8 encoded) to ``path`` whole; returns the path."""
     path = Path(path)
     payload = data.encode() if isinstance(data, str) else data

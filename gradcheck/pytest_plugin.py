@@ -36,7 +36,11 @@ def use_for_run(config: pytest.Config, profile: str | None, profile_from: str, s
         profile=previous["profile"] if profile is None else profile,
         seed=previous["seed"] if seed is None else seed,
     )
-    config.add_cleanup(lambda: _profiles.use(**previous))
+
+    def restore() -> None:
+        _profiles.use(**previous)
+
+    config.add_cleanup(restore)
     if profile is not None:
         # get_current_profile_name is recent (the project allows older Hypothesis); the private
         # attribute is what it reads

@@ -134,7 +134,7 @@ _JITTED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
 
 
-def _program(f_ref: Callable[[], Callable], mesh: Mesh, block: int | None, n_args: int) -> Callable:
+def _program(f_ref: Callable[[], Callable | None], mesh: Mesh, block: int | None, n_args: int) -> Callable:
     """``jit(shard_map(local))``: each device runs ``f`` on its own rows, ``block`` at a time.
 
     ``f_ref()`` returns ``f``: the program holds ``f`` weakly, or the cache entry keyed on ``f``
@@ -144,6 +144,7 @@ def _program(f_ref: Callable[[], Callable], mesh: Mesh, block: int | None, n_arg
 
     def local(*xs):
         f = f_ref()
+        assert f is not None, "traced only while the caller of map_rows holds f"
         if block is None:
             return f(*xs)
         k = xs[0].shape[0] // block
@@ -155,7 +156,7 @@ def _program(f_ref: Callable[[], Callable], mesh: Mesh, block: int | None, n_arg
     return jax.jit(sharded)
 
 
-def _cache(f: Callable) -> tuple[dict, Callable[[], Callable]]:
+def _cache(f: Callable) -> tuple[dict, Callable[[], Callable | None]]:
     """The cache entry of ``f`` and a weak handle on ``f`` (both fresh for a builtin)."""
     # A bound method is a fresh object at every attribute access (``obj.run``): key it on its
     # instance, so ``map_rows(obj.run, ...)`` traces and compiles once per instance.
@@ -205,7 +206,8 @@ def block_rows(n: int, block: int = DEFAULT_BLOCK) -> int:
 def _check_arrays(arrays: Sequence[Any]) -> tuple[list[Any], int]:
     if not arrays:
         raise TypeError("map_rows: expected at least one array argument after f")
-    out, n = [], None
+    out: list[Any] = []
+    n: int | None = None
     for i, a in enumerate(arrays):
         if not isinstance(a, jax.Array):
             a = np.asarray(a)
@@ -221,6 +223,7 @@ def _check_arrays(arrays: Sequence[Any]) -> tuple[list[Any], int]:
         elif a.shape[0] != n:
             raise ValueError(f"arrays[{i}]: expected {n} rows like arrays[0], got shape {tuple(a.shape)}")
         out.append(a)
+    assert n is not None  # arrays is not empty
     if n == 0:
         raise ValueError("arrays: expected at least one row, got 0")
     return out, n

@@ -84,6 +84,7 @@ def diagnose(eng, spec, prog, modes_failed: list[str], mode: str, e: int, x, dir
     facts = []
     right64 = None
     if dtype == "float32" and dirs is not None:
+        assert t is not None and c is not None and s is not None  # as dirs is not None
         try:
             with dtype_context("float64"):
                 p64 = program(

@@ -60,6 +60,17 @@ class Engine:
         self.audited = 0
         self.leaf_offsets = np.cumsum([0] + [int(np.prod(s)) if s else 1 for s in spec.leaf_shapes])
 
+    # -- what each truth path provides -------------------------------------------------------
+    def evaluate(
+        self, X: np.ndarray, T=None, C=None, S=None, count=True, alone=False
+    ) -> list[tuple[int, str, int, float, float, float]]:
+        """Confirmed failures at the rows of X: list of (row, mode, flat entry, exp, got, err)."""
+        raise NotImplementedError
+
+    def truth_note(self) -> str:
+        """The truth the sweep was judged against, in words (for the report)."""
+        raise NotImplementedError
+
     # -- directions and the fn side ----------------------------------------------------------
     def directions(self, n):
         """Random tangents T, cotangents C and second tangents S for n points (seeded)."""
@@ -155,8 +166,8 @@ class Engine:
             for j in range(best.size) if best.size <= 64 else ():
                 v = best[j]
                 opts = {0.0, 1.0, -1.0, float(np.trunc(v)), float(np.round(v)), v / 2, float(np.sign(v))}
-                for d in (1, 2, 3):
-                    opts.add(float(f"{v:.{d}g}"))
+                for digits in (1, 2, 3):
+                    opts.add(float(f"{v:.{digits}g}"))
                 for o in opts:
                     if o != v and lo[j] <= o <= hi[j] and simpler(o, v):
                         c = best.copy()
@@ -176,7 +187,7 @@ class Engine:
             for s in range(0, len(C), self.chunk):
                 part = C[s : s + self.chunk].astype(self.dtype)
                 d = [np.repeat(v[None], len(part), 0) for v in dirs] if dirs is not None else [None] * 3
-                for row, m, e, exp, gv, err in sorted(self.evaluate(part, *d, count=False)):
+                for row, m, e, exp, gv, err in sorted(self.evaluate(part, d[0], d[1], d[2], count=False)):
                     if m == mode and kind_of(m, gv, exp) == kind and self.describe(m, e)[0] == arg:
                         found = (part[row].astype(np.float64), (m, e, exp, gv, err))
                         break

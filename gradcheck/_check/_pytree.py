@@ -4,6 +4,7 @@ one (lo, hi) per leaf, each checked with an error that names where it was given.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import jax
 import numpy as np
@@ -32,13 +33,13 @@ def _leaf_shape(s, where: str) -> tuple[int, ...]:
     return tuple(int(n) for n in s)
 
 
-def flatten_shapes(shapes) -> tuple[list, list]:
+def flatten_shapes(shapes) -> tuple[list[tuple[Any, list[tuple[Any, tuple[int, ...]]]]], bool]:
     """(per argument: (treedef, [(path, shape)]), and whether any argument is a pytree)."""
     if _is_shape(shapes) and shapes and all(isinstance(s, (int, np.integer)) for s in shapes):
         raise ValueError(f"shapes must be a list with one shape per argument, e.g. [{shapes!r}], got {shapes!r}")
     if not isinstance(shapes, (list, tuple)) or (isinstance(shapes, tuple) and _is_shape(shapes)) or not shapes:
         raise ValueError(f"shapes must be a non-empty list of shapes, one per argument, e.g. [(5,)], got {shapes!r}")
-    per_arg = []
+    per_arg: list[tuple[Any, list[tuple[Any, tuple[int, ...]]]]] = []
     for i, s in enumerate(shapes):
         if (
             _is_shape(s)

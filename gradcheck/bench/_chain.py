@@ -167,7 +167,8 @@ def bench_chain(
     depths = tuple(depths or ((4, 64, 256) if quick else (4, 16, 64, 256, 1024)))
     n = n or (10_000 if quick else 100_000)
     repeats = repeats or (3 if quick else 5)
-    rows, checks = [], []
+    rows: list[dict[str, Any]] = []
+    checks: list[bool] = []
     for L in depths:
         a0, w, b, y = chain_draws(L, n)
         t_sig, _ = time_jitted(
@@ -187,7 +188,10 @@ def bench_chain(
         normal = np.abs(g) >= np.finfo(np.float32).tiny
         d = np.abs(np.log(np.abs(g[normal])) - log_c[normal]) if normal.any() else None
         sign_ok = bool(np.all(np.sign(g[normal]) == sign_c[normal]))
-        truth = [chain_truth(*(np.asarray(v, np.float64) for v in (a0[i], w[:, i], b[:, i], y[i]))) for i in range(4)]
+        truth = []
+        for i in range(4):
+            a0_i, w_i, b_i, y_i = (np.asarray(v, np.float64) for v in (a0[i], w[:, i], b[:, i], y[i]))
+            truth.append(chain_truth(a0_i, w_i, b_i, y_i))
         d_truth = max(abs(t[0][0] - log_c[i]) for i, t in enumerate(truth))
         sign_truth = all(t[1][0] == sign_c[i] for i, t in enumerate(truth))
         rows.append(

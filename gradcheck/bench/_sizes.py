@@ -63,7 +63,7 @@ def _layer_norm_case():
     return (lambda x: (x - x.mean()) / jnp.sqrt(x.var() + 1e-5)), (lambda a: _layer_norm_reference(a))
 
 
-SIZE_CASES = (
+SIZE_CASES: tuple[dict[str, Any], ...] = (
     {"name": "logsumexp", "what": "jax.nn.logsumexp", "order": 2, "make": _logsumexp_case, "max_n": None},
     {
         "name": "layer norm",

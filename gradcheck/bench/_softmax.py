@@ -48,7 +48,7 @@ def bench_softmax(
     repeats = repeats or (3 if quick else 5)
     bandwidth = bandwidth or copy_bandwidth(out_bytes, repeats)
     rng = np.random.default_rng(0)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for c in sizes:
         b = max(1, out_bytes // (4 * c * c))
         a = jnp.asarray(rng.normal(scale=3.0, size=(b, c)), jnp.float32)

@@ -215,7 +215,7 @@ def _met(tg: dict | None) -> str:
 def size_sweep_renderables(sweep: dict[str, Any]) -> list:
     """The size sweep as ``rich`` renderables: a table per function, then lines with the growth
     exponents, t(1,024) / t(64), and the targets (cold seconds, the small check)."""
-    out = []
+    out: list[Table | Text] = []
     pts, gpts = sweep["points"], sweep["grads_points"]
     lo, hi = sweep["domain"]
     scaled = "" if gpts == pts else f" (check_grads timed on {gpts} points, scaled to {pts})"

@@ -38,7 +38,7 @@ def mutate(f: Callable, threshold: float, mode: str = "jvp", error: float = 1e-3
             return y, jnp.where(jnp.ravel(primals[-1])[-1] > threshold, dy * (1 + error), dy)
 
         return g
-    g = jax.custom_vjp(f)
+    h = jax.custom_vjp(f)
 
     def fwd(*args):
         return f(*args), args
@@ -48,8 +48,8 @@ def mutate(f: Callable, threshold: float, mode: str = "jvp", error: float = 1e-3
         bad = jnp.ravel(args[-1])[-1] > threshold
         return tuple(jnp.where(bad, gi * (1 - error), gi) for gi in pullback(ct))
 
-    g.defvjp(fwd, bwd)
-    return g
+    h.defvjp(fwd, bwd)
+    return h
 
 
 _DOMAIN = (-20.0, 20.0)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import time
 from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -149,7 +150,9 @@ def slowdown(seeds: int = DEFAULTS["seeds"], out: str | Path | None = None, *, c
     seeds = check_count(seeds, "seeds")
     out = prepare_out(out)
     t0 = time.perf_counter()
-    curves, sweep_out, info = {}, {}, None
+    curves: dict[str, dict[str, dict[str, Any]]] = {}  # cost -> start -> its curve
+    sweep_out: dict[str, dict[str, Any]] = {}
+    info = None
     block = block_size(seeds, _BLOCK)
     with float64(), progress(console) as bar:
         task = bar.add_task("slowdown: starts", total=len(COSTS) * (len(STARTS) + seeds))

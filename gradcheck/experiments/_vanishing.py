@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import time
 from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -66,7 +67,7 @@ NIELSEN_MNIST = {
 #: The two initialisations: weight standard deviation 1/sqrt(n_in) or 1; biases N(0, 1).
 INITS = {"scaled": "N(0,1)/sqrt(n_in)", "plain": "N(0,1)"}
 
-DEFAULTS = {
+DEFAULTS: dict[str, Any] = {  # ints, and the learning rate a float
     "seeds": 200,
     "train_seeds": _training.SETTING["seeds"],
     "epochs": _training.SETTING["epochs"],

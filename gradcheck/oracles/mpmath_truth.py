@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 
 import mpmath
 import numpy as np
@@ -75,7 +76,29 @@ class MpTruth:
     ``_all_exprs()`` and an ``_mp`` slot (None until first used) from the class it is mixed into.
     """
 
+    # Provided by the class this is mixed into (declared here for the type checker only: bare
+    # annotations create no class attributes, so a dataclass subclass's fields are unaffected).
+    inputs: list[sp.Symbol]
+    outputs: list[sp.Expr]
+    jacobian: list[list[sp.Expr]]
+    hessian: list[list[list[sp.Expr]]] | None
+    _mp: Callable | None
+
     _HESS_LIMIT = 20000
+
+    @property
+    def n_in(self) -> int:
+        """The number of flat inputs."""
+        raise NotImplementedError
+
+    @property
+    def n_out(self) -> int:
+        """The number of flat outputs."""
+        raise NotImplementedError
+
+    def _all_exprs(self) -> list[sp.Expr]:
+        """Outputs, then the Jacobian, then the Hessian (if any), flat."""
+        raise NotImplementedError
 
     def truth_hessian(self, x: np.ndarray) -> np.ndarray | None:
         """|d2 f_k / dx_j dx_l| at one point, (K, N, N), or None when too large to derive.
@@ -135,11 +158,28 @@ class MpTruth:
     def _mp_values(self, x, dps):
         """The reference quantities at ``dps`` digits: a list of real mpf (NaN where undefined)."""
         with mpmath.workdps(dps):
+            args = [mpmath.mpf(float(v)) for v in x]
             try:
-                vals = self._mp(*[mpmath.mpf(float(v)) for v in x])
+                vals = self._mp(*args)
             except (ZeroDivisionError, ValueError, OverflowError, TypeError):
-                return None
+                vals = self._mp_one_by_one(args)
+                if vals is None:
+                    return None
             return mp_reals(vals)
+
+    def _mp_one_by_one(self, args):
+        """Each quantity alone, NaN where it raises: one undefined entry (x / y at y = 0) must not
+        void the other entries of its point (x + y).  None when every entry raised."""
+        if getattr(self, "_mp_each", None) is None:
+            self._mp_each = [sp.lambdify(self.inputs, e, modules=mpmath_modules()) for e in self._all_exprs()]
+        vals, ok = [], False
+        for f in self._mp_each:
+            try:
+                vals.append(f(*args))
+                ok = True
+            except (ZeroDivisionError, ValueError, OverflowError, TypeError):
+                vals.append(mpmath.nan)
+        return vals if ok else None
 
     def truth(self, x: np.ndarray, dtype_max: float) -> tuple[np.ndarray, np.ndarray]:
         """The reference quantities at one point, to at least 25 correct digits.

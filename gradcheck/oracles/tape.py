@@ -182,27 +182,27 @@ class Tape:
         B = X.shape[0]
         cols = [X[:, j] for j in range(X.shape[1])]
         tan: list = [None] * len(self.kind)
-        tan2: list = [None] * len(self.kind) if second is not None else None
-        sec: list = [None] * len(self.kind) if second is not None else None
+        tan2: list = [None] * len(self.kind)  # read and written only when `second` is given
+        sec: list = [None] * len(self.kind)
         zero = np.zeros(T.shape[:-1])
         with np.errstate(all="ignore"):
             for i, (k, ch, p) in enumerate(zip(self.kind, self.children, self.payload)):
                 if k == _INPUT:
                     tan[i] = T[..., p]
-                    if sec is not None:
+                    if second is not None:
                         tan2[i] = second[..., p]
                         sec[i] = zero
                     continue
                 if k == _CONST:
                     tan[i] = zero
-                    if sec is not None:
+                    if second is not None:
                         tan2[i] = zero
                         sec[i] = zero
                     continue
                 if k == _SELECT:
                     masks = self._select_mask(i, cols, B)
                     tan[i] = sum(np.where(m, tan[c], 0.0) for m, c in zip(masks, ch))
-                    if sec is not None:
+                    if second is not None:
                         tan2[i] = sum(np.where(m, tan2[c], 0.0) for m, c in zip(masks, ch))
                         sec[i] = sum(np.where(m, sec[c], 0.0) for m, c in zip(masks, ch))
                     continue
@@ -211,7 +211,7 @@ class Tape:
                 for pc, c in zip(parts, ch):
                     t = t + pc * tan[c]
                 tan[i] = t
-                if sec is not None:
+                if second is not None:
                     t2 = zero
                     s = zero
                     for pc, c in zip(parts, ch):
@@ -221,7 +221,7 @@ class Tape:
                     tan2[i] = t2
                     sec[i] = s
         first = np.stack([np.broadcast_to(tan[o], zero.shape) for o in self.out], -1)
-        if sec is None:
+        if second is None:
             return first, None
         return first, np.stack([np.broadcast_to(sec[o], zero.shape) for o in self.out], -1)
 
@@ -262,13 +262,13 @@ class Tape:
         zero = np.zeros(lead)
         n = len(self.kind)
         adj: list = [None] * n
-        dadj: list = [None] * n if T is not None else None
+        dadj: list = [None] * n  # written only when `T` is given (else all None)
         tan = None
         if T is not None:
             tan, _ = self._tangents(vals, cols, T)
         for o_i, o in enumerate(self.out):
             adj[o] = (adj[o] if adj[o] is not None else zero) + C[..., o_i]
-            if dadj is not None and dadj[o] is None:
+            if T is not None and dadj[o] is None:
                 dadj[o] = zero
         gx = np.zeros(lead + (N,))
         hx = np.zeros(lead + (N,)) if T is not None else None
@@ -278,7 +278,7 @@ class Tape:
                 if a is None:
                     continue
                 k, ch = self.kind[i], self.children[i]
-                da = dadj[i] if dadj is not None else None
+                da = dadj[i]
                 if k == _INPUT:
                     j = self.payload[i]
                     gx[..., j] += a
@@ -291,14 +291,14 @@ class Tape:
                     masks = self._select_mask(i, cols, B)
                     for m, c in zip(masks, ch):
                         adj[c] = (adj[c] if adj[c] is not None else zero) + np.where(m, a, 0.0)
-                        if dadj is not None:
+                        if T is not None:
                             dadj[c] = (dadj[c] if dadj[c] is not None else zero) + np.where(m, da, 0.0)
                     continue
                 parts = self.partials(i, vals)
-                dparts = self._partial_tangents(i, vals, ch, tan) if dadj is not None else None
+                dparts = self._partial_tangents(i, vals, ch, tan) if T is not None else []
                 for q, (pc, c) in enumerate(zip(parts, ch)):
                     adj[c] = (adj[c] if adj[c] is not None else zero) + pc * a
-                    if dadj is not None:
+                    if T is not None:
                         dadj[c] = (dadj[c] if dadj[c] is not None else zero) + dparts[q] * a + pc * da
         return gx, hx
 

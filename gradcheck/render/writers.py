@@ -82,7 +82,9 @@ def _fit_steps(body: str) -> str:
             continue
         m = re.search(r" (\\notag \\\\|\\label\{[^}]*\})$", line)
         end = m.start() if m else len(line)
-        op = re.match(r"&(=|<|>|\\leq|\\geq|\\neq)?", line[k:]).group(0)
+        op_m = re.match(r"&(=|<|>|\\leq|\\geq|\\neq)?", line[k:])
+        assert op_m is not None  # line[k] is the aligning "&"
+        op = op_m.group(0)
         rhs = line[k + len(op) : end]
         out.append(f"{line[:k]}{op} \\gcfit{{0.7\\linewidth}}{{{rhs.strip()}}}{line[end:]}")
     return "\n".join(out)
@@ -93,6 +95,7 @@ class LatexWriter(Writer):
 
     def span(self, s: Span) -> str:
         if s.kind == "link":
+            assert s.inner is not None  # link() always sets it
             return rf"\hyperref[{s.target}]{{{self.span(s.inner)}}}"
         return {"text": tex_text, "prose": tex_prose, "code": tex_code, "bold": lambda t: rf"\textbf{{{tex_text(t)}}}"}[
             s.kind
@@ -197,6 +200,7 @@ class MarkdownWriter(Writer):
 
     def span(self, s: Span) -> str:
         if s.kind == "link":  # GitHub makes its own heading anchors; the label has no target here
+            assert s.inner is not None  # link() always sets it
             return self.span(s.inner)
         return {"text": md_text, "prose": md_prose, "code": lambda t: f"`{t}`", "bold": lambda t: f"**{md_text(t)}**"}[
             s.kind

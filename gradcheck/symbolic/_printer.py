@@ -51,7 +51,9 @@ _WORD_NAME = re.compile(r"^[A-Za-z]{2,}(_[A-Za-z]+)+$")
 
 def _top_level_split(name: str, sep: str) -> list[str]:
     """``name`` split at ``sep`` where it is outside braces."""
-    parts, depth, cur = [], 0, []
+    parts: list[str] = []
+    cur: list[str] = []
+    depth = 0
     for ch in name:
         depth += (ch == "{") - (ch == "}")
         if ch == sep and depth == 0:

@@ -149,11 +149,15 @@ def _ascii_pieces(s: str) -> list[tuple[bool, str]]:
         a, b = toks[i].start(), toks[j].end()
         span = s[a:b]
         # punctuation that ends the sentence stays prose; brackets that do not balance too
-        lead = re.match(r"^['(\[]*", span).group()
+        lead_m = re.match(r"^['(\[]*", span)
+        assert lead_m is not None  # the pattern matches the empty string too
+        lead = lead_m.group()
         if lead and (lead.count("'") or span.count("(") > span.count(")")):
             a += len(lead)
             span = span[len(lead) :]
-        trail = re.search(r"'?[.,;:]*$", span).group()
+        trail_m = re.search(r"'?[.,;:]*$", span)
+        assert trail_m is not None  # the pattern matches the empty string too
+        trail = trail_m.group()
         while span.count(")") > span.count("(") and span[: len(span) - len(trail)].endswith(")"):
             trail = ")" + trail
             span = span[: -len(trail)] + trail

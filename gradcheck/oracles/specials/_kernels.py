@@ -130,7 +130,7 @@ def _lambertw_real(x, k=0.0):
 class Kernel:
     """One special function as printed: its value routes and how to differentiate it."""
 
-    sympy: Callable  # SymPy args -> the SymPy expression (for its derivative)
+    sympy: type  # the SymPy function class: SymPy args -> the SymPy expression (for its derivative)
     numpy: Callable  # float64 arrays -> float64 array
     mp: Callable  # (mpmath context, *numbers) -> number
     arity: tuple[int, ...]

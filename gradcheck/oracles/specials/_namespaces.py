@@ -137,13 +137,13 @@ def _float_dtype():
 def _callback(np_fn: Callable, *args):
     shape = jnp.broadcast_shapes(*[jnp.shape(a) for a in args])
     dtype = _float_dtype()
-    args = [jnp.broadcast_to(jnp.asarray(a, dtype), shape) for a in args]
+    arrays = [jnp.broadcast_to(jnp.asarray(a, dtype), shape) for a in args]
 
     def host(*xs):
         return np.asarray(np_fn(*[np.asarray(x, np.float64) for x in xs]), dtype=dtype).reshape(np.shape(xs[0]))
 
     # elementwise: every argument is broadcast to the batch under vmap
-    return jax.pure_callback(host, jax.ShapeDtypeStruct(shape, dtype), *args, vmap_method="broadcast_all")
+    return jax.pure_callback(host, jax.ShapeDtypeStruct(shape, dtype), *arrays, vmap_method="broadcast_all")
 
 
 @functools.cache

@@ -70,7 +70,7 @@ def check_supported(exprs) -> None:
     with an arity SymPy allows but this module does not (e.g. the two-argument dirichlet_eta) is
     refused too.  Functions the standard printers handle (exp, sin, Abs, Max, Piecewise...) pass.
     """
-    seen: dict[tuple, str] = {}
+    seen: dict[tuple, str | None] = {}
     for node in _walk(exprs):
         if not isinstance(node, (sp.Function, sp.Derivative)) and not (isinstance(node, sp.Basic) and node.is_Function):
             continue
