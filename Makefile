@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: verify test test-thorough bench report clean venv
+.PHONY: verify test test-thorough lint bench report clean venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,7 +18,13 @@ venv: $(STAMP)
 verify: $(STAMP)
 	$(BIN)/gradcheck verify
 
-test: $(STAMP)
+# ruff (lint and format) and mypy, configured in pyproject.toml; part of `make test`
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: $(STAMP) lint
 	scripts/ensure-latex.sh || echo "pdflatex could not be installed: the PDF tests will say so" >&2
 	$(BIN)/python -m pytest -n 2 -q
 

@@ -220,7 +220,7 @@ def test_claim_renders_as_latex_with_steps_and_as_markdown(claim):
 
 
 def _training_record(**final):
-    """A measured record in the shape of gradcheck.experiments._training.train's."""
+    """A measured record in the shape of gradcheck.experiments.train's."""
     rec = {
         "method": "mini-batch stochastic gradient descent",
         "seeds": 8,
@@ -241,9 +241,9 @@ def _training_record(**final):
 
 
 def _layer_speed_finding(monkeypatch, record):
-    from gradcheck.experiments import _training
+    import gradcheck.experiments
 
-    monkeypatch.setattr(_training, "train", lambda **kw: record)
+    monkeypatch.setattr(gradcheck.experiments, "train", lambda **kw: record)
     return _first(backprop.layer_speeds.verify(backprop.layer_speeds.derivation(), Settings()))
 
 

@@ -22,7 +22,7 @@ from ._entries import EntriesEngine
 from ._numeric import NoReference, NumericEngine
 from ._probes import ProbesEngine
 from ._program import program
-from ._report import Failure, Report
+from ._report import Failure, Report, not_judged
 from ._sampling import hypothesis_points, range_points, sample
 from ._spec import ENTRIES_LIMIT, INPUTS_LIMIT, TINY_INPUT, validate
 
@@ -256,25 +256,13 @@ def check(
         strict=bool(strict),
         accuracy=list(getattr(eng, "accuracy_rows", [])),
         unjudged_points=max(getattr(eng, "unjudged", {}).values(), default=0),
-        not_judged=_not_judged(eng),
+        not_judged=not_judged(
+            eng.undefined, eng.unrefereed, getattr(eng, "refereed_cap", 0), getattr(eng, "unjudged", {})
+        ),
         partly_judged_points=getattr(eng, "partly_undefined", 0),
         referee_cap=getattr(eng, "refereed_cap", 0),
         audited_points=getattr(eng, "audited", 0),
     )
-
-
-def _not_judged(eng) -> dict[str, int]:
-    """Points the truth could not judge, counted per reason (only the reasons that occurred)."""
-    reasons = {
-        "the reference is undefined there (complex, a division by zero, NaN, or no precision settled)": eng.undefined,
-        f"they disagreed, but past the referee's cap of {getattr(eng, 'refereed_cap', 0)} points per check": eng.unrefereed,
-    }
-    for mode, n in getattr(eng, "unjudged", {}).items():
-        reasons[
-            f"in {mode}, the float64 function was not finite or the extrapolated differences did not settle "
-            "(a kink, a pole, a discontinuity)"
-        ] = n
-    return {why: int(n) for why, n in reasons.items() if n}
 
 
 def _assemble(eng, spec, prog, failures_raw, strict):

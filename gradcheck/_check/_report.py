@@ -322,3 +322,17 @@ class Report:
         if not self.ok:
             lines.append(f"  replay: {self.replay()}")
         return "\n".join(lines)
+
+
+def not_judged(undefined: int, unrefereed: int, cap: int, unsettled: dict) -> dict[str, int]:
+    """Points the truth could not judge, counted per reason (only the reasons that occurred)."""
+    reasons = {
+        "the reference is undefined there (complex, a division by zero, NaN, or no precision settled)": undefined,
+        f"they disagreed, but past the referee's cap of {cap} points per check": unrefereed,
+    }
+    for mode, n in unsettled.items():
+        reasons[
+            f"in {mode}, the float64 function was not finite or the extrapolated differences did not settle "
+            "(a kink, a pole, a discontinuity)"
+        ] = n
+    return {why: int(n) for why, n in reasons.items() if n}
