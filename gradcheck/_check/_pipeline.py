@@ -15,7 +15,7 @@ import hypothesis
 import numpy as np
 
 from .._x64 import dtype_context
-from ..oracles.reference import build_reference
+from ..oracles.reference import Reference, build_reference
 from ._diagnose import CATEGORIES, diagnose
 from ._engine import MAX_CHUNK, complexity, kind_of
 from ._entries import EntriesEngine
@@ -108,17 +108,17 @@ def check(
 
     # ---- the reference: values and kinks, and on the entries path its derivatives ----
     t0 = time.perf_counter()
-    ref = (
-        NoReference(spec.leaf_shapes, n_out)
-        if reference is None
-        else build_reference(
+    ref: NoReference | Reference
+    if spec.flat_reference is None:
+        ref = NoReference(spec.leaf_shapes, n_out)
+    else:
+        ref = build_reference(
             spec.flat_reference,
             spec.leaf_shapes,
             spec.order,
             derivatives=chosen == "entries",
             cache_key=(spec.reference, repr(spec.shapes)),
         )
-    )
     ref_shape, fn_shape = ref.out_shape, spec.out_shape
     compatible = (
         ref_shape == fn_shape
