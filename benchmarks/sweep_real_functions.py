@@ -34,12 +34,15 @@ import jax.scipy.special as jss
 import sympy as sp
 
 import gradcheck
-from gradcheck.models.references import gelu_exact_ref, relu_ref
-from gradcheck.models.references import log_softmax_ref as log_softmax
-from gradcheck.models.references import logsumexp_ref as logsumexp
-from gradcheck.models.references import sigmoid_ref as sigmoid
-from gradcheck.models.references import softmax_ref as softmax
-from gradcheck.models.references import softplus_ref as softplus
+from gradcheck.models.references import (
+    gelu_exact_ref,
+    log_softmax_ref as log_softmax,
+    logsumexp_ref as logsumexp,
+    relu_ref,
+    sigmoid_ref as sigmoid,
+    softmax_ref as softmax,
+    softplus_ref as softplus,
+)
 
 S = [()]  # one scalar argument
 S2 = [(), ()]  # two scalar arguments

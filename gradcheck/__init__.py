@@ -15,8 +15,7 @@ oracles (NumPy/SciPy float64, mpmath at 50+ digits) referee.  The public API:
 The layers behind these names are described in docs/architecture.md.
 """
 
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as _version
+from importlib.metadata import PackageNotFoundError, version as _version
 
 from ._check import TOLERANCES, CheckFailed, Failure, Report, assert_check, check
 from ._x64 import float64

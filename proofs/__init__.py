@@ -15,8 +15,7 @@ architecture; the notes give no formula for either.
 
 from collections.abc import Callable, Iterable
 
-from gradcheck.catalogue import Claim
-from gradcheck.catalogue import claim as _declare
+from gradcheck.catalogue import Claim, claim as _declare
 
 __all__ = ["SEEDS", "OUT_OF_SCOPE", "claim", "sources"]
 

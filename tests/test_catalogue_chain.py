@@ -16,8 +16,7 @@ import pytest
 import sympy as sp
 
 import gradcheck
-from gradcheck import Derivation, Settings
-from gradcheck import models as nw
+from gradcheck import Derivation, Settings, models as nw
 from gradcheck.symbolic import sigma
 from proofs import chain
 from proofs.chain import _gradients, _window

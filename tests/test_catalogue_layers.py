@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from gradcheck import Derivation, Settings
-from gradcheck import models as nw
+from gradcheck import Derivation, Settings, models as nw
 from gradcheck.symbolic import sigma
 from proofs import backprop, gd, linear, mlp, relu
 

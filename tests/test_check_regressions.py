@@ -4,8 +4,7 @@ import jax
 import jax.numpy as jnp
 import pytest
 import sympy as sp
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 import gradcheck
 

@@ -19,11 +19,17 @@ import sympy as sp
 
 import gradcheck
 from gradcheck import cli
-from gradcheck.experiments import _common, remedies, run, slowdown, vanishing
-from gradcheck.experiments import _remedies as R
-from gradcheck.experiments import _slowdown as S
-from gradcheck.experiments import _training as T
-from gradcheck.experiments import _vanishing as V
+from gradcheck.experiments import (
+    _common,
+    _remedies as R,
+    _slowdown as S,
+    _training as T,
+    _vanishing as V,
+    remedies,
+    run,
+    slowdown,
+    vanishing,
+)
 
 FOUR = "64-30-30-30-30-10"
 

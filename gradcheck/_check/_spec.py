@@ -21,8 +21,7 @@ import sympy as sp
 
 from .. import _profiles
 from .._x64 import dtype_context
-from ._pytree import flatten_shapes
-from ._pytree import leaf_domains as domains_per_leaf
+from ._pytree import flatten_shapes, leaf_domains as domains_per_leaf
 
 __all__ = ["TOLERANCES", "TINY_INPUT", "Spec", "validate", "PATHS", "ENTRIES_LIMIT"]
 

@@ -30,70 +30,35 @@ from __future__ import annotations
 
 from ._chain import (
     RENORM_EVERY as RENORM_EVERY,
-)
-from ._chain import (
     bench_chain as bench_chain,
-)
-from ._chain import (
     chain_db1_autodiff as chain_db1_autodiff,
-)
-from ._chain import (
     chain_db1_log as chain_db1_log,
-)
-from ._chain import (
     chain_db1_log_scan as chain_db1_log_scan,
-)
-from ._chain import (
     chain_draws as chain_draws,
-)
-from ._chain import (
     chain_forward_only as chain_forward_only,
 )
-from ._check import bench_check as bench_check
-from ._check import bench_check_group as bench_check_group
-from ._run import GROUPS as GROUPS
-from ._run import environment as environment
-from ._run import run as run
-from ._run import write_json as write_json
+from ._check import bench_check as bench_check, bench_check_group as bench_check_group
+from ._run import GROUPS as GROUPS, environment as environment, run as run, write_json as write_json
 from ._sizes import (
     SIZE_CASES as SIZE_CASES,
-)
-from ._sizes import (
     bench_check_sizes as bench_check_sizes,
-)
-from ._sizes import (
     small_check_fresh as small_check_fresh,
 )
 from ._softmax import (
     SOFTMAX_METHODS as SOFTMAX_METHODS,
-)
-from ._softmax import (
     bench_softmax as bench_softmax,
-)
-from ._softmax import (
     softmax_jacobian_closed as softmax_jacobian_closed,
 )
 from ._symbolic import bench_symbolic as bench_symbolic
-from ._tables import RENDERERS as RENDERERS
-from ._tables import size_sweep_renderables as size_sweep_renderables
-from ._tables import tables as tables
+from ._tables import RENDERERS as RENDERERS, size_sweep_renderables as size_sweep_renderables, tables as tables
 from ._timing import (
     DTYPE as DTYPE,
-)
-from ._timing import (
     Timing as Timing,
-)
-from ._timing import (
     copy_bandwidth as copy_bandwidth,
-)
-from ._timing import (
     growth_exponent as growth_exponent,
-)
-from ._timing import (
     time_jitted as time_jitted,
 )
-from .cases import check_cases as check_cases
-from .cases import mutate as mutate
+from .cases import check_cases as check_cases, mutate as mutate
 
 __all__ = [
     "DTYPE",

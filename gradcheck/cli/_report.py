@@ -26,8 +26,7 @@ from .._environment import environment
 from .._files import write_whole
 from ..catalogue import Settings, get, select
 from ._catalogue import results_table, run_claims
-from ._console import add_run_options
-from ._console import console as wide_console
+from ._console import add_run_options, console as wide_console
 
 #: The files a report consists of, besides ``figures/``.
 REPORT_FILES = ("report.tex", "report.md", "results.json", "report.pdf")

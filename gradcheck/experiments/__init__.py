@@ -17,8 +17,7 @@ from __future__ import annotations
 from ._common import Result as Result
 from ._remedies import remedies as remedies
 from ._slowdown import slowdown as slowdown
-from ._training import SETTING as TRAINING
-from ._training import train as train
+from ._training import SETTING as TRAINING, train as train
 from ._vanishing import vanishing as vanishing
 
 #: The experiments by name, in the order ``gradcheck experiment --help`` lists them.

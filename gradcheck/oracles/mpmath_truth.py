@@ -155,14 +155,15 @@ class MpTruth:
             out = np.nan_to_num(out, nan=0.0, posinf=np.inf).reshape(K, N, N, N) @ np.abs(np.asarray(x, np.float64))
         return out
 
-    def _mp_values(self, x, dps):
+    def _mp_values(self, x, dps, each: bool = False):
         """The reference quantities at ``dps`` digits: a list of real mpf (NaN where undefined)."""
+        assert self._mp is not None  # lambdified by truth() before the first call
         with mpmath.workdps(dps):
             args = [mpmath.mpf(float(v)) for v in x]
             try:
                 vals = self._mp(*args)
             except (ZeroDivisionError, ValueError, OverflowError, TypeError):
-                vals = self._mp_one_by_one(args)
+                vals = self._mp_one_by_one(args) if each else None
                 if vals is None:
                     return None
             return mp_reals(vals)
@@ -210,8 +211,14 @@ class MpTruth:
                     settled = True
                     break
                 prev = cur
-            if cur is None:  # undefined at every precision up to 16 x TRUTH_DIGITS
-                return out, status
+            if cur is None:
+                # raised at every precision up to 16 x TRUTH_DIGITS (more digits first: log(1 - sigma(500))
+                # raises at 50 digits and not at 400): each quantity alone now, so that one
+                # undefined entry (x / y at y = 0) does not void the others (x + y)
+                prev, cur = self._mp_values(x, dps // 2, each=True), self._mp_values(x, dps, each=True)
+                if cur is None:
+                    return out, status
+                settled = agree(prev, cur, TRUTH_DIGITS // 2)
         return settled_floats(cur, prev, settled, dtype_max)
 
 

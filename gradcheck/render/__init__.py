@@ -10,49 +10,23 @@ the catalogue; :func:`claim_latex` and :func:`claim_markdown` here also take a c
 
 from .document import (
     FindingItem as FindingItem,
-)
-from .document import (
     Span as Span,
-)
-from .document import (
     Writer as Writer,
-)
-from .document import (
     section_titles as section_titles,
-)
-from .document import (
     write_report as write_report,
-)
-from .document import (
     write_verification as write_verification,
 )
 from .record import (
     claim_entry as claim_entry,
-)
-from .record import (
     claim_latex as claim_latex,
-)
-from .record import (
     claim_markdown as claim_markdown,
-)
-from .record import (
     finding_record as finding_record,
-)
-from .record import (
     reproduce_command as reproduce_command,
-)
-from .record import (
     result_record as result_record,
-)
-from .record import (
     results_document as results_document,
-)
-from .record import (
     topic_intro as topic_intro,
 )
-from .writers import PREAMBLE as PREAMBLE
-from .writers import LatexWriter as LatexWriter
-from .writers import MarkdownWriter as MarkdownWriter
+from .writers import PREAMBLE as PREAMBLE, LatexWriter as LatexWriter, MarkdownWriter as MarkdownWriter
 
 __all__ = [
     "claim_entry",

@@ -8,12 +8,13 @@ and the result is proved equal to the matrix products the notes write.
 Claims: mlp.delta, mlp.layer_jacobian, mlp.product_of_jacobians.
 """
 
-from ._common import RANDOM_SIZES
-
 # the checks' helpers, re-exported so that mlp._same_matrix and the like still resolve (the tests use them)
-from ._common import _max_err as _max_err
-from ._common import _random_mlp_batch as _random_mlp_batch
-from ._common import _same_matrix as _same_matrix
+from ._common import (
+    RANDOM_SIZES,
+    _max_err as _max_err,
+    _random_mlp_batch as _random_mlp_batch,
+    _same_matrix as _same_matrix,
+)
 from ._delta import delta
 from ._jacobians import layer_jacobian, layer_jacobian_closed, layer_jacobian_jax, layer_textbook, product_of_jacobians
 
