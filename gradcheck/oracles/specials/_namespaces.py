@@ -64,15 +64,21 @@ def _np_entry(kname: str) -> Callable:
     return f
 
 
-@functools.lru_cache(maxsize=1)
-def numpy_ns() -> dict:
-    ns = {name: _np_entry(name) for name in KERNELS}
+def _namespace(entry: Callable, partial: Callable) -> dict:
+    """Every kernel by its SymPy name, its stand-in name and its aliases, and every numerical
+    partial derivative :func:`prepare` may emit, built by ``entry(name)`` / ``partial(name, orders)``."""
+    ns = {name: entry(name) for name in KERNELS}
     ns.update({f"gc_{name}": ns[name] for name in STANDIN_KERNELS})
     for alias, name in ALIASES.items():
         ns[alias] = ns[name]
     for name, orders in numeric_orders():
-        ns[partial_name(name, orders)] = _np_partial(name, orders)
+        ns[partial_name(name, orders)] = partial(name, orders)
     return ns
+
+
+@functools.lru_cache(maxsize=1)
+def numpy_ns() -> dict:
+    return _namespace(_np_entry, _np_partial)
 
 
 def numpy_namespace() -> dict:
@@ -109,13 +115,7 @@ def _mp_partial(kname: str, orders: tuple[int, ...]) -> Callable:
 
 @functools.lru_cache(maxsize=1)
 def mpmath_ns() -> dict:
-    ns = {name: _mp_entry(name) for name in KERNELS}
-    ns.update({f"gc_{name}": ns[name] for name in STANDIN_KERNELS})
-    for alias, name in ALIASES.items():
-        ns[alias] = ns[name]
-    for name, orders in numeric_orders():
-        ns[partial_name(name, orders)] = _mp_partial(name, orders)
-    return ns
+    return _namespace(_mp_entry, _mp_partial)
 
 
 def mpmath_namespace() -> dict:
@@ -208,13 +208,7 @@ def _jax_partial_entry(kname: str, orders: tuple[int, ...]) -> Callable:
 
 @functools.lru_cache(maxsize=1)
 def jax_ns() -> dict:
-    ns = {name: _jax_entry(name) for name in KERNELS}
-    ns.update({f"gc_{name}": ns[name] for name in STANDIN_KERNELS})
-    for alias, name in ALIASES.items():
-        ns[alias] = ns[name]
-    for name, orders in numeric_orders():
-        ns[partial_name(name, orders)] = _jax_partial_entry(name, orders)
-    return ns
+    return _namespace(_jax_entry, _jax_partial_entry)
 
 
 def jax_namespace() -> dict:
