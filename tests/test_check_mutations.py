@@ -13,6 +13,7 @@ import pytest
 import sympy as sp
 
 import gradcheck
+from gradcheck.bench import mutate  # a rule 0.1% wrong where the last input exceeds a threshold
 
 
 def sig(x):
@@ -34,31 +35,6 @@ CASES = {
     ),
     "det2": (jnp.linalg.det, lambda M: M.det(), [(2, 2)], (-10.0, 10.0)),
 }
-
-
-def mutate(f, threshold, mode):
-    """``f`` with a derivative rule 0.1% wrong where the last input's last entry exceeds threshold."""
-    if mode == "jvp":
-        g = jax.custom_jvp(f)
-
-        @g.defjvp
-        def _(primals, tangents):
-            y, dy = jax.jvp(f, primals, tangents)
-            return y, jnp.where(jnp.ravel(primals[-1])[-1] > threshold, dy * 1.001, dy)
-
-        return g
-    g = jax.custom_vjp(f)
-
-    def fwd(*args):
-        return f(*args), args
-
-    def bwd(args, ct):
-        _, pullback = jax.vjp(f, *args)
-        bad = jnp.ravel(args[-1])[-1] > threshold
-        return tuple(jnp.where(bad, gi * 0.999, gi) for gi in pullback(ct))
-
-    g.defvjp(fwd, bwd)
-    return g
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])

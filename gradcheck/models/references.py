@@ -8,8 +8,10 @@ at logits of 1000.  One copy, shared by the benchmarks and the checker tests.
 from __future__ import annotations
 
 import sympy as sp
+from sympy.core.parameters import distribute
 
 __all__ = [
+    "layer_norm_ref",
     "sigmoid_ref",
     "softmax_ref",
     "log_softmax_ref",
@@ -48,3 +50,18 @@ def gelu_exact_ref(x):
 
 def relu_ref(x):
     return sp.Max(0, x)
+
+
+def layer_norm_ref(a):
+    """(a - mean) / sqrt(var + 1e-5) of an n x 1 Matrix, built without distributing the mean.
+
+    SymPy distributes a number over a sum: each a_i - mean(a) would become an n-term Add (n^2
+    terms in all, minutes at n = 1,024); ``distribute(False)`` keeps it O(n).  (Python's sum()
+    over SymPy terms is still quadratic: each + re-flattens the Add.)
+    """
+    with distribute(False):
+        n = a.shape[0]
+        mu = sum(a) / n
+        d = a.applyfunc(lambda v: v - mu)
+        var = sum(d.applyfunc(lambda v: v**2)) / n
+        return d / sp.sqrt(var + sp.Float(1e-5))
