@@ -270,3 +270,21 @@ def test_a_seed_replays_the_same_failures_in_another_process_whatever_the_hash_s
         assert out.returncode == 0, out.stderr[-2000:]
         outs.append(out.stdout.strip().splitlines()[-1])
     assert outs[0] == outs[1] and outs[0] != "[]"
+
+
+def test_a_reference_is_evaluated_in_the_form_it_was_written():
+    # SymPy turns erfc(-x / sqrt(2)) into 2 - erfc(x / sqrt(2)) when it is built: at x = -100
+    # that difference is 2 - (2 - 1e-2173), which no affordable precision resolves, and the truth
+    # of log_ndtr became -inf; evaluated as written it is -5005.5
+    from jax.scipy.special import log_ndtr
+
+    def ref(x):
+        return sp.log(sp.erfc(-x / sp.sqrt(2)) / 2)
+
+    # (every point goes to the mpmath referee: erfc(70) underflows float64, so keep it small)
+    report = gradcheck.check(log_ndtr, ref, shapes=[()], domain=(-100.0, -30.0), max_examples=20)
+    assert report.ok, str(report)
+    wrong = gradcheck.check(
+        lambda x: log_ndtr(x) * (1 + 1e-6 * (x < -50)), ref, shapes=[()], domain=(-100.0, -30.0), max_examples=20
+    )
+    assert not wrong.ok and all(float(f.input[0]) < -50 for f in wrong.failures), str(wrong)

@@ -157,6 +157,33 @@ def _out_shape_of(obj) -> tuple[int, ...]:
     return ()
 
 
+def _erfc_as_given(expr):
+    """``c - k erfc(u)`` with ``c = 2k`` back into ``k erfc(-u)``: the form the user wrote.
+
+    SymPy evaluates ``erfc(-u)`` into ``2 - erfc(u)`` when it is built.  For large u that
+    difference cancels completely (``erfc(-70)`` is 1e-2100, ``2 - erfc(70)`` at any precision
+    mpmath can afford is 0), so ``log(erfc(-x / sqrt(2)) / 2)``, the textbook log_ndtr, would get
+    a truth of -inf at x = -100.  The rewritten node keeps ``evaluate=False``; derivatives are
+    taken before (from SymPy's form) and are free of the cancellation.
+    """
+    if not expr.has(sp.erfc):
+        return expr
+
+    def fix(node):
+        if not node.is_Add:
+            return node
+        const, terms = node.as_coeff_Add()
+        if const == 0:
+            return node
+        for t in sp.Add.make_args(terms):
+            k, rest = t.as_coeff_Mul()
+            if isinstance(rest, sp.erfc) and const == -2 * k:
+                return node - const - t + (-k) * sp.erfc(-rest.args[0], evaluate=False)
+        return node
+
+    return expr.replace(lambda n: n.is_Add and n.has(sp.erfc), fix)
+
+
 def _prepare_outputs(outputs):
     """Refuse unknown functions (naming them, before any work) and rewrite the special functions
     that need stand-ins (:func:`gradcheck.oracles.specials.prepare`), visiting each distinct node once."""
@@ -237,7 +264,7 @@ def build_reference(
             order=order,
             inputs=inputs,
             arg_of=np.asarray(arg_of, dtype=np.int64),
-            outputs=outputs,
+            outputs=[_erfc_as_given(e) for e in outputs],
             out_shape=_out_shape_of(out),
             jacobian=[],
             hessian=None,
@@ -273,7 +300,7 @@ def build_reference(
         order=order,
         inputs=inputs,
         arg_of=np.asarray(arg_of, dtype=np.int64),
-        outputs=outputs,
+        outputs=[_erfc_as_given(e) for e in outputs],
         out_shape=_out_shape_of(out),
         jacobian=jac,
         hessian=hess,
