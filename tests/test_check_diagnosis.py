@@ -247,3 +247,19 @@ def test_one_undefined_entry_does_not_void_its_point_and_skips_are_counted_per_r
     assert log.ok and any("undefined" in why for why in log.not_judged), str(log)
     assert sum(log.not_judged.values()) == log.undefined_points > 0
     assert "not judged:" in str(log)
+
+
+@jax.custom_jvp
+def sin_nan_at_zero(x):
+    return jnp.sin(x)
+
+
+sin_nan_at_zero.defjvp(lambda p, t: (jnp.sin(p[0]), jnp.where(p[0] == 0, jnp.nan, jnp.cos(p[0])) * t[0]))
+
+
+def test_a_nan_at_an_ordinary_input_is_a_wrong_rule_not_a_range_limit():
+    # the range explains an overflow (inf) or trouble at the range's edge, not a NaN at x = 0
+    # (betainc's Hessian at 0 was mislabelled so)
+    r = gradcheck.check(sin_nan_at_zero, sp.sin, shapes=[()], domain=(-1.0, 1.0), max_examples=40)
+    assert not r.ok and r.failures[0].category == "wrong rule", str(r)
+    assert float(r.failures[0].input[0]) == 0.0

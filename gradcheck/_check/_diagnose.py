@@ -138,7 +138,9 @@ def diagnose(eng, spec, prog, modes_failed: list[str], mode: str, e: int, x, dir
             f"inputs' scale ({scale:.3g})"
         )
     fi = np.finfo(dtype)
-    overflowish = (not math.isfinite(got)) or (math.isfinite(exp) and abs(exp) > float(fi.max))
+    # overflow explains an infinite result, or a truth beyond the dtype; a NaN is explained by the
+    # range only where the inputs themselves are at its edge (betainc's NaN Hessian at x = 0 is not)
+    overflowish = math.isinf(got) or (math.isfinite(exp) and abs(exp) > float(fi.max))
     range_pos = in_range_trouble(x, dtype)
     if right64 is False or (right64 is None and not custom and not range_pos and not overflowish):
         category = "custom rule" if custom else "wrong rule"
