@@ -51,6 +51,18 @@ class Failure:
     #: the facts behind the category (float64 at the same input, forward vs reverse, jit vs eager)
     diagnosis: str = ""
 
+    def record(self, brief: bool = False) -> dict[str, Any]:
+        """Plain JSON; ``brief`` for the notes beside the failures (range limits, accuracy notes)."""
+        rec: dict[str, Any] = {"kind": self.kind}
+        if not brief:
+            rec["argument"] = self.argument
+        rec.update(mode=self.mode, entry=self.entry, input=self.input_repr(), expected=self.expected, got=self.got)
+        rec["error"] = self.error
+        if not brief:
+            rec.update(points=self.points, message=self.message, category=self.category)
+        rec["diagnosis"] = self.diagnosis
+        return rec
+
     def input_repr(self) -> str:
         parts = []
         for a in self.input:
@@ -205,19 +217,7 @@ class Report:
             "partly_judged_points": self.partly_judged_points,
             "judged_fraction": self.judged_fraction,
             **{
-                name: [
-                    {
-                        "kind": f.kind,
-                        "mode": f.mode,
-                        "entry": f.entry,
-                        "input": f.input_repr(),
-                        "expected": f.expected,
-                        "got": f.got,
-                        "error": f.error,
-                        "diagnosis": f.diagnosis,
-                    }
-                    for f in items
-                ]
+                name: [f.record(brief=True) for f in items]
                 for name, items in (
                     ("range_limits", self.range_limits),
                     ("undefined_spill", self.undefined_spill),
@@ -227,23 +227,7 @@ class Report:
             "notes": list(self.notes),
             "seconds": {k: round(v, 4) for k, v in self.seconds.items()},
             "ok": self.ok,
-            "failures": [
-                {
-                    "kind": f.kind,
-                    "argument": f.argument,
-                    "mode": f.mode,
-                    "entry": f.entry,
-                    "input": f.input_repr(),
-                    "expected": f.expected,
-                    "got": f.got,
-                    "error": f.error,
-                    "points": f.points,
-                    "message": f.message,
-                    "category": f.category,
-                    "diagnosis": f.diagnosis,
-                }
-                for f in self.failures
-            ],
+            "failures": [f.record() for f in self.failures],
             "replay": self.replay(),
         }
 

@@ -207,6 +207,24 @@ def _prepare_outputs(outputs):
     return outputs
 
 
+def _derivatives(outputs, inputs, order, shapes, described):
+    """The Jacobian (and for order 2 the Hessian) of the outputs, entry by entry, by SymPy."""
+    try:
+        jac = [[drop_unevaluated(drop_dirac(sp.diff(f, x))) for x in inputs] for f in outputs]
+        hess = None
+        if order == 2:
+            hess = [[[drop_unevaluated(drop_dirac(sp.diff(d, x))) for x in inputs] for d in row] for row in jac]
+    except Exception as e:
+        raise ValueError(
+            f"reference could not be differentiated by SymPy on inputs of shapes {list(shapes)} "
+            f"({described}); did it apply a scalar function to a Matrix? {type(e).__name__}: {e}"
+        ) from e
+    left = [d for d in (sum(jac, []) + (sum(sum(hess, []), []) if hess else [])) if d.has(sp.Derivative)]
+    if left:
+        raise ValueError(f"reference has a derivative SymPy cannot evaluate ({left[0]}); write it in closed form")
+    return jac, hess
+
+
 def build_reference(
     reference: Callable, shapes: Sequence[tuple[int, ...]], order: int, derivatives: bool = True, cache_key=None
 ) -> Reference:
@@ -255,46 +273,17 @@ def build_reference(
             f"them, or make them arguments (the inputs are {', '.join(map(str, inputs[:6]))}"
             f"{', ...' if len(inputs) > 6 else ''})"
         )
-    _check_and_prepare = _prepare_outputs(outputs)
-    outputs = _check_and_prepare
-    if not derivatives:
-        kinks, jumps = kink_expressions(outputs)
-        ref = Reference(
-            shapes=tuple(shapes),
-            order=order,
-            inputs=inputs,
-            arg_of=np.asarray(arg_of, dtype=np.int64),
-            outputs=[_erfc_as_given(e) for e in outputs],
-            out_shape=_out_shape_of(out),
-            jacobian=[],
-            hessian=None,
-            kinks=kinks,
-            jumps=jumps,
-        )
-        try:
-            _CACHE[key] = ref
-        except TypeError:
-            pass
-        return ref
-    try:
-        jac = [[drop_unevaluated(drop_dirac(sp.diff(f, x))) for x in inputs] for f in outputs]
-        hess = None
-        if order == 2:
-            hess = [[[drop_unevaluated(drop_dirac(sp.diff(d, x))) for x in inputs] for d in row] for row in jac]
-    except Exception as e:
-        raise ValueError(
-            f"reference could not be differentiated by SymPy on inputs of shapes {list(shapes)} "
-            f"({described}); did it apply a scalar function to a Matrix? {type(e).__name__}: {e}"
-        ) from e
-    left = [d for d in (sum(jac, []) + (sum(sum(hess, []), []) if hess else [])) if d.has(sp.Derivative)]
-    if left:
-        raise ValueError(f"reference has a derivative SymPy cannot evaluate ({left[0]}); write it in closed form")
+    outputs = _prepare_outputs(outputs)
+    jac: list = []
+    hess = None
     # jumps: only a discontinuity of the *values* makes the value at a kink a convention
     kinks, jumps = kink_expressions(outputs)
-    derived = [d for row in jac for d in row]
-    if hess is not None:
-        derived += [d for m in hess for row in m for d in row]
-    kinks += [k for k in kink_expressions(derived)[0] if k not in kinks]
+    if derivatives:  # the probes path differentiates the values itself
+        jac, hess = _derivatives(outputs, inputs, order, shapes, described)
+        derived = [d for row in jac for d in row]
+        if hess is not None:
+            derived += [d for m in hess for row in m for d in row]
+        kinks += [k for k in kink_expressions(derived)[0] if k not in kinks]
     ref = Reference(
         shapes=tuple(shapes),
         order=order,
