@@ -217,9 +217,6 @@ DTYPES = ("float32", "float64")
 SKIPPED: dict[str, str] = {
     "jss.expi": "hangs in JAX: jax.vmap(jss.expi) never returns at tiny negative x (-1e-17, -1e-30; "
     "float32 and float64; unbatched it does), an XLA loop --timeout cannot interrupt",
-    "jss.gammainc": "hangs in gradcheck: the numerical d2/(da dx) of lowergamma at x = 0 steps x to "
-    "-1e-35, where mpmath.gammainc(0.1, 0, -1e-35) does not return (--timeout ends it)",
-    "jss.gammaincc": "hangs in gradcheck at x = 0 as jss.gammainc (--timeout ends it)",
 }
 
 
