@@ -217,6 +217,8 @@ DTYPES = ("float32", "float64")
 SKIPPED: dict[str, str] = {
     "jss.expi": "hangs in JAX: jax.vmap(jss.expi) never returns at tiny negative x (-1e-17, -1e-30; "
     "float32 and float64; unbatched it does), an XLA loop --timeout cannot interrupt",
+    "jss.gammaincc": "slow in gradcheck on x in [0, 50]: does not finish within 400 s (the mpmath truth of "
+    "uppergamma's numerical partials near x = 0); jss.gammaincc[x>=0.01] runs",
 }
 
 
