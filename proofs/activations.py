@@ -70,6 +70,7 @@ def _jax_fns(leaky_alpha: float, elu_alpha: float):
 LEAKY_ALPHA, ELU_ALPHA = sp.Rational(1, 100), sp.Rational(1, 2)
 
 
+# --- activations.derivatives ------------------------------------------------------------------
 @claim(
     seeds=("002",),
     expected=("proved", "verified"),
