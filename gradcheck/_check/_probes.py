@@ -23,7 +23,7 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from ..oracles.mpmath_truth import MP_LOCK, TRUTH_DIGITS, agree, mp_reals, settled_floats
+from ..oracles.mpmath_truth import MP_LOCK, TRUTH_DIGITS, agree, mp_reals, settled_floats, start_digits
 from ..oracles.specials import numpy_modules
 from ..oracles.tape import Tape
 from ._engine import SHRINK_REFEREE_CAP, Engine
@@ -203,17 +203,19 @@ class ProbesEngine(Engine):
             return [(a - b - c + d) / (4 * h * h) for a, b, c, d in zip(pp, pm, mp_, mm)]
 
     def _settled(self, x, dirs, weights):
-        """The derivative to ~25 digits: precision doubles from 50 until two evaluations agree.
+        """The derivative to ~25 digits: precision doubles from 50 (plus the inputs' decimal
+        exponents, :func:`~gradcheck.oracles.mpmath_truth.start_digits`) until two evaluations agree.
         Returns (values as float64, status) per entry (status 2: undefined or unsettled)."""
         key = (x.tobytes(), tuple(d.tobytes() for d in dirs), None if weights is None else weights.tobytes())
         if key in self._mp_cache:
             return self._mp_cache[key]
         with MP_LOCK:
-            dps = TRUTH_DIGITS
+            dps = start_digits(x)  # the inputs' exponents first: two short precisions prove nothing
+            limit = 8 * TRUTH_DIGITS + dps - TRUTH_DIGITS
             prev = self._mp_derivative(x, dirs, weights, dps)
             cur = prev
             settled = False
-            while dps < 8 * TRUTH_DIGITS:
+            while dps < limit:
                 dps *= 2
                 cur = self._mp_derivative(x, dirs, weights, dps)
                 if agree(prev, cur, TRUTH_DIGITS // 2):

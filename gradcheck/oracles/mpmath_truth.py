@@ -20,13 +20,30 @@ import sympy as sp
 from ._expressions import drop_dirac, drop_unevaluated
 from .specials import mpmath_modules
 
-__all__ = ["MP_LOCK", "TRUTH_DIGITS", "MpTruth", "agree", "mp_real", "mp_reals", "settled_floats"]
+__all__ = ["MP_LOCK", "TRUTH_DIGITS", "MpTruth", "agree", "mp_real", "mp_reals", "settled_floats", "start_digits"]
 
 #: Decimal digits of the mpmath truth.
 TRUTH_DIGITS = 50
 
 #: Held while the global mpmath precision is changed: the truth raises ``mpmath.mp.dps``.
 MP_LOCK = threading.Lock()
+
+
+def start_digits(x) -> int:
+    """The digits a truth at ``x`` starts from: :data:`TRUTH_DIGITS` plus the largest decimal
+    exponent among the inputs.
+
+    Two precisions agreeing proves nothing when both are too short for the inputs themselves:
+    ``erfinv(2p - 1)`` at p = 1e-150 is ``erfinv(-1) = -inf`` at 50 and at 100 digits alike (2p
+    is lost beside the 1), and -26.12 only from 150 digits on.  A cancellation between the inputs
+    and numbers of order 1 loses at most as many digits as the inputs' exponents span, so starting
+    above that, the doubling then shows whether the result settled.
+    """
+    a = np.abs(np.asarray(x, np.float64)).ravel()
+    a = a[(a > 0) & np.isfinite(a)]
+    if not a.size:
+        return TRUTH_DIGITS
+    return TRUTH_DIGITS + round(float(np.max(np.abs(np.log10(a)))))
 
 
 def mp_reals(vals) -> list:
@@ -116,7 +133,7 @@ class MpTruth:
                 hess = [[[drop_unevaluated(e) for e in r] for r in m] for m in hess]
             flat = [e for m in hess for r in m for e in r]
             self._mp_hess = sp.lambdify(self.inputs, flat, modules=mpmath_modules(), cse=True)
-        with MP_LOCK, mpmath.workdps(TRUTH_DIGITS):
+        with MP_LOCK, mpmath.workdps(start_digits(x)):
             try:
                 vals = self._mp_hess(*[mpmath.mpf(float(v)) for v in x])
                 out = np.array([abs(float(mp_real(v))) for v in vals], dtype=np.float64)
@@ -145,7 +162,7 @@ class MpTruth:
                 for v in self.inputs
             ]
             self._mp_third = sp.lambdify(self.inputs, third, modules=mpmath_modules(), cse=True)
-        with MP_LOCK, mpmath.workdps(TRUTH_DIGITS):
+        with MP_LOCK, mpmath.workdps(start_digits(x)):
             try:
                 vals = self._mp_third(*[mpmath.mpf(float(v)) for v in x])
                 out = np.array([abs(float(mp_real(v))) for v in vals], dtype=np.float64)
@@ -185,15 +202,17 @@ class MpTruth:
     def truth(self, x: np.ndarray, dtype_max: float) -> tuple[np.ndarray, np.ndarray]:
         """The reference quantities at one point, to at least 25 correct digits.
 
-        Evaluated with mpmath at ``TRUTH_DIGITS`` digits and again at twice as many, doubling
-        until two evaluations agree to ``TRUTH_DIGITS / 2`` digits (up to 16x): a reference that
-        itself cancels (``-log(1 - sigma(z))`` at z = 102 needs 45 digits) gets the precision it
-        needs instead of a wrong "truth".
+        Evaluated with mpmath at ``TRUTH_DIGITS`` digits plus the inputs' decimal exponents
+        (:func:`start_digits`: ``erfinv(2p - 1)`` at p = 1e-150 needs 150 digits before the
+        doubling can tell anything) and again at twice as many, doubling until two evaluations
+        agree to ``TRUTH_DIGITS / 2`` digits (up to 16x): a reference that itself cancels
+        (``-log(1 - sigma(z))`` at z = 102 needs 45 digits) gets the precision it needs instead
+        of a wrong "truth".
 
         Returns (values as float64, status) where status is 0 for a usable value, 1 where the
         truth's magnitude exceeds the dtype's largest finite number (overflow is then the right
-        answer), 2 where the reference is undefined there (complex, division by zero, NaN, or no
-        two precisions agreed).
+        answer), 2 where the reference is undefined there (complex, division by zero, NaN, no
+        two precisions agreed, or a derivative of an output that is infinite there).
         """
         if self._mp is None:
             self._mp = sp.lambdify(self.inputs, self._all_exprs(), modules=mpmath_modules(), cse=True)
@@ -201,10 +220,11 @@ class MpTruth:
         out = np.full(M, np.nan)
         status = np.full(M, 2, dtype=np.int8)
         with MP_LOCK:
-            dps = TRUTH_DIGITS
+            dps = start_digits(x)
+            limit = 16 * TRUTH_DIGITS + dps - TRUTH_DIGITS
             prev = self._mp_values(x, dps)
             settled = False
-            while dps < 16 * TRUTH_DIGITS:
+            while dps < limit:
                 dps *= 2
                 cur = self._mp_values(x, dps)
                 if agree(prev, cur, TRUTH_DIGITS // 2):
@@ -219,7 +239,26 @@ class MpTruth:
                 if cur is None:
                     return out, status
                 settled = agree(prev, cur, TRUTH_DIGITS // 2)
-        return settled_floats(cur, prev, settled, dtype_max)
+        out, status = settled_floats(cur, prev, settled, dtype_max)
+        return out, self._undefined_at_poles(cur, status)
+
+    def _undefined_at_poles(self, cur, status: np.ndarray) -> np.ndarray:
+        """Derivatives of an output that is infinite at a finite input are undefined (status 2).
+
+        mpmath has no overflow, so an infinite value is a pole or an endpoint singularity
+        (``ndtri(0) = -inf``, ``log(0)``), not a large number: a function is not differentiable
+        where it is not finite, and JAX's derivative there (``ndtri'(0) = 0``) is a convention.
+        """
+        K, N = self.n_out, self.n_in
+        poles = [k for k in range(K) if mpmath.isinf(cur[k])]
+        if not poles:
+            return status
+        status = status.copy()
+        for k in poles:
+            status[K + k * N : K + (k + 1) * N] = 2
+            if len(status) > K + K * N:
+                status[K + K * N + k * N * N : K + K * N + (k + 1) * N * N] = 2
+        return status
 
 
 def settled_floats(cur, prev, settled: bool, dtype_max: float) -> tuple[np.ndarray, np.ndarray]:
