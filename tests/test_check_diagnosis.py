@@ -263,3 +263,30 @@ def test_a_nan_at_an_ordinary_input_is_a_wrong_rule_not_a_range_limit():
     r = gradcheck.check(sin_nan_at_zero, sp.sin, shapes=[()], domain=(-1.0, 1.0), max_examples=40)
     assert not r.ok and r.failures[0].category == "wrong rule", str(r)
     assert float(r.failures[0].input[0]) == 0.0
+
+
+def test_a_custom_rule_is_named_only_where_the_jaxpr_holds_one():
+    """Only one family of modes wrong is evidence of a custom rule only where fn has one: the
+    diagnosis reads fn's jaxpr and names the rule's function."""
+
+    @jax.custom_vjp
+    def sigmoid_vjp(x):
+        return jax.nn.sigmoid(x)
+
+    sigmoid_vjp.defvjp(lambda x: (jax.nn.sigmoid(x), jax.nn.sigmoid(x)), lambda s, g: (g * s,))  # no (1 - s)
+
+    def loss(w, x):  # the rule sits inside a model, beside a right one (relu's custom_jvp)
+        return jnp.sum(jax.nn.relu(sigmoid_vjp(w * x) - 0.25))
+
+    ref = lambda w, x: sum(sp.Max(1 / (1 + sp.exp(-wi * xi)) - sp.Rational(1, 4), 0) for wi, xi in zip(w, x))
+    r = gradcheck.check(loss, ref, shapes=[(3,), (3,)], domain=(-2.0, 2.0), max_examples=30)
+    assert not r.ok
+    f = r.failures[0]
+    assert f.category == "custom rule", str(r)
+    assert "custom rule sigmoid_vjp (custom_vjp) is wrong on its own" in f.diagnosis, str(r)
+    assert "custom rule relu (custom_jvp) is right on its own" in f.diagnosis, str(r)
+    # x / y at y = 5e-324: jvp gives NaN (0 * dy / y^2 with y^2 underflowed), vjp gives inf, and
+    # fn holds no custom rule: a range limit, never "custom rule"
+    ref = lambda x, y: sp.Matrix([x / y, x + y])
+    q = gradcheck.check(lambda x, y: jnp.stack([x / y, x + y]), ref, shapes=[(), ()], domain=(-2.0, 2.0))
+    assert all(f.category != "custom rule" for f in (*q.failures, *q.range_limits)), str(q)

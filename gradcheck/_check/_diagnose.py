@@ -18,6 +18,7 @@ stays a failure in its own class, with the range stated.
 
 from __future__ import annotations
 
+import contextvars
 import math
 
 import jax
@@ -25,6 +26,7 @@ import numpy as np
 
 from .._x64 import dtype_context
 from ._program import program
+from ._rules import check_rules, custom_rules, describe
 
 __all__ = ["diagnose", "CATEGORIES"]
 
@@ -34,6 +36,8 @@ CATEGORIES = ("wrong rule", "custom rule", "raised", "precision loss", "range li
 _FORWARD = {"jacfwd", "jvp", "hessian fwd-over-rev", "hessian fwd-over-fwd", "hvp fwd-over-rev", "fwd-over-fwd"}
 _REVERSE = {"jacrev", "vjp", "hessian rev-over-rev", "hvp rev-over-rev"}
 _RESOLUTION_ULPS = 1024
+#: set while a custom rule is checked on its own (see :func:`diagnose`)
+_RULE_CHECK: contextvars.ContextVar[bool] = contextvars.ContextVar("gradcheck_rule_check", default=False)
 
 
 def _entry(out, e):
@@ -73,6 +77,16 @@ def _undefined_beside(eng, x, got: float) -> str:
     )
 
 
+def _rules_of(spec, dtype: str) -> tuple:
+    """The custom rules in ``fn``'s jaxpr at the checked shapes (``()`` where it cannot be traced)."""
+    try:
+        with dtype_context(dtype):
+            leaves = [jax.ShapeDtypeStruct(tuple(s), dtype) for s in spec.leaf_shapes]
+            return custom_rules(spec.flat_fn, *leaves)
+    except Exception:
+        return ()
+
+
 def diagnose(eng, spec, prog, modes_failed: list[str], mode: str, e: int, x, dirs, exp: float, got: float):
     """(category, diagnosis in words)."""
     dtype = spec.dtype
@@ -108,12 +122,20 @@ def diagnose(eng, spec, prog, modes_failed: list[str], mode: str, e: int, x, dir
     fam_fwd = [m for m in modes_failed if m in _FORWARD]
     fam_rev = [m for m in modes_failed if m in _REVERSE]
     other_ran = any(m in prog.names for m in (_REVERSE if fam_fwd else _FORWARD))
-    custom = bool((fam_fwd and not fam_rev) or (fam_rev and not fam_fwd)) and other_ran
-    if custom:
-        facts.append(
-            f"only {'forward' if fam_fwd else 'reverse'} mode is wrong: the two modes disagree, "
-            "which points at a custom rule (custom_jvp/custom_vjp)"
-        )
+    one_family = bool((fam_fwd and not fam_rev) or (fam_rev and not fam_fwd)) and other_ran
+    # a custom rule is a fact of fn's jaxpr, not of which modes failed: JAX's own rules also
+    # disagree between the modes where the range runs out (x / y at y = 5e-324: jvp NaN, vjp inf)
+    rules = _rules_of(spec, dtype)
+    custom = one_family and bool(rules)
+    if one_family:
+        which = "forward" if fam_fwd else "reverse"
+        if custom:
+            facts.append(f"only {which} mode is wrong: the two modes disagree, and fn holds {describe(rules)}")
+        else:
+            facts.append(
+                f"only {which} mode is wrong, but fn's jaxpr holds no custom rule (custom_jvp/custom_vjp): "
+                "JAX's own rules of the two modes round or overflow differently here"
+            )
     jit_only = False
     if dirs is not None and mode in prog.names:
         try:
@@ -160,4 +182,21 @@ def diagnose(eng, spec, prog, modes_failed: list[str], mode: str, e: int, x, dir
             "right in float64 but far beyond float32's resolution: the formula "
             "loses precision in float32 (cancellation), not a wrong rule"
         )
+    if rules and category in ("wrong rule", "custom rule") and dirs is not None and not _RULE_CHECK.get():
+        # each rule on its own, at the inputs it received at this point (not again inside that
+        # sub-check, whose function is the rule itself)
+        leaves = [np.asarray(v, dtype) for v in prog.unflatten(x)]
+        token = _RULE_CHECK.set(True)
+        try:
+            verdicts = check_rules(spec.flat_fn, leaves, dtype, seed=spec.seed)
+        finally:
+            _RULE_CHECK.reset(token)
+        wrong = [v for v in verdicts if v.ok is False]
+        if wrong:
+            category = "custom rule"
+            facts.extend(f"custom rule {v.rule.name} ({v.rule.kind}) is wrong on its own: {v.detail}" for v in wrong)
+        for v in verdicts:
+            if v.ok is not False:
+                state = " is right on its own" if v.ok else ""
+                facts.append(f"custom rule {v.rule.name} ({v.rule.kind}){state}: {v.detail}")
     return category, "; ".join(facts)
