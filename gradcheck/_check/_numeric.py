@@ -21,14 +21,24 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..oracles import numerical
+from . import _rounding
 from ._engine import Engine
 
 __all__ = ["NumericEngine", "NoReference", "MARGIN"]
 
 #: A disagreement must exceed the tolerance plus MARGIN times the truth's error bound.
 MARGIN = 10.0
+#: ... plus NOISE_FACTOR times the rounding that a correct evaluation of the same computation in
+#: the checked dtype can make there, simulated by Monte Carlo arithmetic (:mod:`._rounding`,
+#: ``_NOISE_DRAWS`` draws).  A contraction of n terms rounds like the terms it sums, not like its
+#: result: at a symmetric point of a 38,410-parameter MLP (all logits equal) the true JVP along W2
+#: is 1e-11 and float32 gives -1.1e-5.  A rule wrong by 1e-3 is a systematic error that the
+#: simulated rounding does not scatter.
+NOISE_FACTOR = 8.0
+_NOISE_DRAWS = 3
 _DRAWS = 3
-_LOCALISE_ROWS = 4  # points per check whose VJP row is differenced entry by entry
+_LOCALISE_ROWS = 4  # failing points per check whose VJP row is searched for the failing entry
+_BLOCKS = 8  # the row is split into this many blocks per round of the search
 
 
 class NoReference:
@@ -48,6 +58,7 @@ class NoReference:
 
 
 _F64: dict = {}
+_MCA: dict = {}  # (fn, shapes, order, dtype, modes) -> the Monte Carlo arithmetic program
 
 
 def _f64_functions(spec, prog):
@@ -117,13 +128,15 @@ class NumericEngine(Engine):
         self.bounds: list[float] = []
         self.localised = 0
 
-    def _judge(self, mode, got, est, mag, conv, f=1.0):
-        """(bad, err, exp, got) per entry; counts what could not be judged."""
+    def _judge(self, mode, got, est, mag, conv, f=1.0, noise=0.0):
+        """(bad, err, exp, got) per entry; counts what could not be judged.  ``noise``: how far
+        fn's own result moves when its inputs move by one ulp (:meth:`_noise`)."""
         sp_ = self.spec
         g = np.asarray(got, np.float64).reshape(est.value.shape)
         with np.errstate(all="ignore"):
             diff = np.abs(g - est.value)
-            tol = f * (sp_.atol + sp_.rtol * np.abs(mag)) + MARGIN * est.error
+            noise = np.broadcast_to(np.asarray(noise, np.float64), diff.shape)
+            tol = f * (sp_.atol + sp_.rtol * np.abs(mag)) + MARGIN * est.error + NOISE_FACTOR * noise
             ok_conv = conv & np.isfinite(est.value)
             bad = ok_conv & ~(diff <= tol)
             bad |= ok_conv & ~np.isfinite(g)
@@ -144,11 +157,56 @@ class NumericEngine(Engine):
         with np.errstate(all="ignore"):  # range points: inf - inf and 0 * inf are judged, not warned
             return self._evaluate(X, T, C, S, count, alone)
 
+    def _noise(self, X, T, C, S, got):
+        """Per mode, the rounding that a correct evaluation of fn's own computation in the
+        checked dtype can make at each point (:mod:`._rounding`): the spread of
+        ``_NOISE_DRAWS`` perturbed float64 evaluations."""
+        key = (self.spec.fn, repr(self.spec.shapes), self.spec.order, self.dtype, tuple(self.prog.names))
+        mc = _MCA.get(key)
+        N, K = self.prog.n_in, self.prog.n_out
+        with jax.enable_x64(True):
+            if mc is None:
+                ex = (np.zeros(N), np.zeros(N), np.zeros(K), np.zeros(N))
+                mc = _MCA[key] = _rounding.mca(
+                    {k: self.prog._fns[k] for k in self.prog.names}, ex, self.eps, _NOISE_DRAWS
+                )
+            moves = {k: np.zeros(np.shape(v)) for k, v in got.items()}
+            B = X.shape[0]
+            size = min(self.chunk, 1 << max(0, int(np.ceil(np.log2(max(B, 1))))))
+            for s0 in range(0, B, size):
+                m = min(size, B - s0)
+                draws = mc(*(self._pad(A[s0 : s0 + m].astype(np.float64), size) for A in (X, T, C, S)))
+                for k in moves:
+                    if k not in draws:
+                        continue
+                    d = np.asarray(draws[k], np.float64)
+                    d = np.where(np.isfinite(d), d, np.nan)
+                    spread = np.nan_to_num(np.nanmax(d, axis=0) - np.nanmin(d, axis=0))[:m]
+                    moves[k][s0 : s0 + m] = spread.reshape(moves[k][s0 : s0 + m].shape)
+        return moves
+
     def _evaluate(self, X, T, C, S, count, alone):
-        n = X.shape[0]
+        """Judged without the rounding allowance first; the rows that fail are judged again with
+        it (:meth:`_noise`), so that a passing sweep never runs the Monte Carlo program."""
         if T is None:
-            T, C, S = self.directions(n)
+            T, C, S = self.directions(X.shape[0])
         got = self.run_fn(X, T, C, S, alone=alone)
+        first = self._judge_rows(X, T, C, S, got, None, count, localise=False)
+        rows = sorted({f[0] for f in first})
+        if not rows:
+            return first
+        idx = np.asarray(rows)
+        sub = [A[idx] for A in (X, T, C, S)]
+        got_sub = {k: np.asarray(v)[idx] for k, v in got.items()}
+        noise = self._noise(*sub, got_sub)
+        again = self._judge_rows(
+            *sub, got_sub, noise, False, localise=True, localise_rows=_LOCALISE_ROWS if count else 1
+        )
+        return [(rows[f[0]], *f[1:]) for f in again]
+
+    def _judge_rows(self, X, T, C, S, got, noise, count, localise, localise_rows=1):
+        if noise is None:
+            noise = {k: np.zeros(np.shape(v)) for k, v in got.items()}
         X64, T64, C64, S64 = (A.astype(np.float64) for A in (X, T, C, S))
         B, N = X64.shape
         K = self.ref.n_out
@@ -187,7 +245,7 @@ class NumericEngine(Engine):
             self._note_unjudged("value", est.converged, count)
             with np.errstate(all="ignore"):
                 mag = np.abs(v64) + 16 * self.eps / self.spec.rtol * rms(cz, K)
-            add("value", *self._judge("value", got["value"], est, mag, est.converged), None)
+            add("value", *self._judge("value", got["value"], est, mag, est.converged, noise=noise["value"]), None)
         if "jvp" in got:
             A = self.masks.shape[0]
             ests = [numerical.directional_derivative(fns["f"], X64, T64 * self.masks[a]) for a in range(A)]
@@ -197,31 +255,28 @@ class NumericEngine(Engine):
             )
             self._note_unjudged("jvp", est.converged, count)
             mag = np.abs(val) + rms(jv, K)[:, None, :]
-            add("jvp", *self._judge("jvp", got["jvp"], est, mag, est.converged), None)
+            add("jvp", *self._judge("jvp", got["jvp"], est, mag, est.converged, noise=noise["jvp"]), None)
         if "vjp" in got:
             # the dot test: vjp(c) . t against c . (d/dt f)
             Z1 = np.concatenate([X64, C64], 1)
             V1 = np.concatenate([T64, np.zeros_like(C64)], 1)
             e1 = numerical.directional_derivative(fns["dot_c"], Z1, V1)
             self._note_unjudged("vjp", e1.converged, count)
-            g = np.sum(np.asarray(got["vjp"], np.float64) * T64, axis=1, keepdims=True)
-            mag = np.abs(e1.value) + np.sum(rms(vj, N) * np.abs(T64), axis=1, keepdims=True)
-            bad, err, exp, gg = self._judge("vjp", g, e1, mag, e1.converged)
-            rows = np.flatnonzero(bad[:, 0])
-            for r in rows[: (_LOCALISE_ROWS if count else 1)]:
-                # the whole row at this point, entry by entry: d/dt c . f(x + t e_j)
-                Zr = np.repeat(Z1[r : r + 1], N, 0)
-                Vr = np.concatenate([np.eye(N), np.zeros((N, K))], 1)
-                er = numerical.directional_derivative(fns["dot_c"], Zr, Vr)
-                estr = numerical.Estimate(er.value.T, er.error.T, er.converged.T)
-                gr = np.asarray(got["vjp"][r : r + 1], np.float64)
-                br, errr, expr, grr = self._judge(
-                    "vjp", gr, estr, np.abs(estr.value) + rms(vj, N)[r : r + 1], estr.converged
-                )
+            gv = np.asarray(got["vjp"], np.float64)
+            g = np.sum(gv * T64, axis=1, keepdims=True)
+            size = rms(vj, N)
+            mag = np.abs(e1.value) + np.sum(size * np.abs(T64), axis=1, keepdims=True)
+            nv = noise["vjp"]
+            bad, err, exp, gg = self._judge(
+                "vjp", g, e1, mag, e1.converged, noise=np.sum(nv * np.abs(T64), axis=1, keepdims=True)
+            )
+            if not localise:  # the first pass only marks the rows to judge again
+                fails.extend((int(r), "vjp.t", 0, 0.0, 0.0, 0.0) for r in np.flatnonzero(bad[:, 0]))
+            for r in np.flatnonzero(bad[:, 0])[: (localise_rows if localise else 0)]:
+                found = self._localise(Z1[r], T64[r], gv[r], size[r], nv[r])
                 self.localised += 1
-                for e in np.flatnonzero(br[0]):
-                    fails.append((int(r), "vjp", int(e), float(expr[0, e]), float(grr[0, e]), float(errr[0, e])))
-                if not br.any():
+                fails.extend((int(r), "vjp", e, ex, gx, er) for e, ex, gx, er in found)
+                if not found:
                     fails.append((int(r), "vjp.t", 0, float(exp[r, 0]), float(gg[r, 0]), float(err[r, 0])))
         if self.spec.order == 2:
             Z1 = np.concatenate([X64, C64], 1)
@@ -233,18 +288,67 @@ class NumericEngine(Engine):
                 if mode in got:
                     self._note_unjudged(mode, eh.converged, count)
                     mag = np.abs(eh.value) + rms(hs, N)
-                    add(mode, *self._judge(mode, got[mode], eh, mag, eh.converged, self.spec.order2_factor), None)
+                    add(
+                        mode,
+                        *self._judge(
+                            mode, got[mode], eh, mag, eh.converged, self.spec.order2_factor, noise=noise[mode]
+                        ),
+                        None,
+                    )
             if "fwd-over-fwd" in got:
                 e2 = numerical.mixed_second(fns["f"], X64, T64, S64)
                 self._note_unjudged("fwd-over-fwd", e2.converged, count)
                 add(
                     "fwd-over-fwd",
                     *self._judge(
-                        "fwd-over-fwd", got["fwd-over-fwd"], e2, np.abs(e2.value), e2.converged, self.spec.order2_factor
+                        "fwd-over-fwd",
+                        got["fwd-over-fwd"],
+                        e2,
+                        np.abs(e2.value),
+                        e2.converged,
+                        self.spec.order2_factor,
+                        noise=noise["fwd-over-fwd"],
                     ),
                     None,
                 )
         return fails
+
+    def _localise(self, z, t, g, size, nv):
+        """The failing entries of one point's pulled-back row, found by a search over blocks: the
+        dot test ``vjp(c) . t_B`` against ``d/dt c . f(x + t t_B)`` on ``_BLOCKS`` blocks of the
+        row at once, the worst block (its error over its tolerance) split again, until a block is
+        small enough to difference entry by entry.  About ``_BLOCKS * log_B(N)`` differences
+        instead of N: a 38,410-entry row takes 48, not 38,410.  Returns [(entry, exp, got, err)];
+        empty where the error is spread so thin that no block fails on its own."""
+        N = g.size
+        K = z.size - N
+        cand = np.arange(N)
+        fns = self.fns
+        while cand.size > _BLOCKS:
+            blocks = np.array_split(cand, _BLOCKS)
+            V = np.zeros((len(blocks), N + K))
+            for i, bl in enumerate(blocks):
+                V[i, bl] = t[bl]
+            est = numerical.directional_derivative(fns["dot_c"], np.repeat(z[None], len(blocks), 0), V)
+            gb = np.asarray([[np.dot(g[bl], t[bl])] for bl in blocks])
+            mag = np.abs(est.value) + np.asarray([[np.dot(size[bl], np.abs(t[bl]))] for bl in blocks])
+            nb = np.asarray([[np.dot(nv[bl], np.abs(t[bl]))] for bl in blocks])
+            bad, err, exp, _ = self._judge("vjp", gb, est, mag, est.converged, noise=nb)
+            if not bad.any():
+                return []
+            with np.errstate(all="ignore"):
+                tol = self.spec.atol + self.spec.rtol * mag + MARGIN * est.error + NOISE_FACTOR * nb
+                excess = np.where(bad, np.abs(gb - exp) / tol, -np.inf)[:, 0]
+            cand = blocks[int(np.argmax(excess))]
+        Vr = np.zeros((cand.size, N + K))
+        Vr[np.arange(cand.size), cand] = 1.0
+        er = numerical.directional_derivative(fns["dot_c"], np.repeat(z[None], cand.size, 0), Vr)
+        br, errr, expr, grr = self._judge(
+            "vjp", g[cand][:, None], er, np.abs(er.value) + size[cand][:, None], er.converged, noise=nv[cand][:, None]
+        )
+        return [
+            (int(cand[i]), float(expr[i, 0]), float(grr[i, 0]), float(errr[i, 0])) for i in np.flatnonzero(br[:, 0])
+        ]
 
     def describe(self, mode, e):
         if mode == "vjp.t":
@@ -266,5 +370,5 @@ class NumericEngine(Engine):
             f"the tolerance plus {MARGIN:g}x that bound"
         ]
         if self.localised:
-            parts.append(f"; {self.localised} VJP row(s) differenced entry by entry to name the entry")
+            parts.append(f"; {self.localised} failing VJP row(s) searched block by block for the entry that fails")
         return "".join(parts)

@@ -276,6 +276,38 @@ def _evaluator(f, *key):
     return fn
 
 
+#: Bytes of float64 points one call of ``f``'s batched program may hold: the rows are run in
+#: chunks below it (a model of 600,000 parameters at 100 points and 21 evaluations a row would
+#: need 10 GB at once).
+MEMORY_PER_CALL = 1 << 28
+
+
+def _bucket(n: int) -> int:
+    """The next power of two (batches of that size reuse one compilation)."""
+    return 1 << max(0, int(np.ceil(np.log2(max(n, 1)))))
+
+
+def _padded(A, s: int, m: int, size: int):
+    """Rows ``s:s+m`` of ``A``, padded to ``size`` rows by repeating the first."""
+    part = A[s : s + m]
+    return part if m == size else np.concatenate([part, np.repeat(A[s : s + 1], size - m, 0)])
+
+
+def _run_rows(program, X, V, h0, evals_per_row):
+    """``program`` over the rows, in chunks that fit :data:`MEMORY_PER_CALL`, each padded to a
+    power of two so that a shrinker's or a localiser's few rows reuse a compiled size."""
+    B, N = X.shape
+    fit = max(1, MEMORY_PER_CALL // (8 * evals_per_row * max(N, 1)))
+    size = min(_bucket(B), 1 << int(np.floor(np.log2(fit))))
+    f0s, fss = [], []
+    for s in range(0, B, size):
+        m = min(size, B - s)
+        f0, fs = program(*(jnp.asarray(_padded(A, s, m, size)) for A in (X, V, h0)))
+        f0s.append(np.asarray(f0)[:m])
+        fss.append(np.asarray(fs)[:m])
+    return np.concatenate(f0s), np.concatenate(fss)
+
+
 def directional_derivative(
     f: Callable,
     X,
@@ -332,7 +364,7 @@ def directional_derivative(
     )
     hs = h0[:, None] / float(factor) ** np.arange(steps)
     with jax.enable_x64(True):
-        f0, fs = program(jnp.asarray(X), jnp.asarray(V), jnp.asarray(h0))
+        f0, fs = _run_rows(program, X, V, h0, steps * len(_STENCILS[order]["offsets"]) + 1)
         if f0.size > JIT_ANALYSIS_ABOVE:
             out = _analyse_jit(f0, fs, jnp.asarray(hs), jnp.asarray(xinf), jnp.asarray(vinf), **opts)
         else:
