@@ -215,7 +215,7 @@ class _Fake:
     def __init__(self, ok=True, raises=None):
         self.ok, self.raises, self.calls = ok, raises, []
 
-    def __call__(self, fn, reference, *, shapes, domain, dtype, max_examples, seed):
+    def __call__(self, fn, reference, *, shapes, domain, dtype, max_examples, seed, hypothesis_examples):
         self.calls.append((fn, shapes, domain, dtype))
         if self.raises:
             raise self.raises

@@ -7,6 +7,7 @@ disagreements into one shrunk, diagnosed :class:`Failure` per (kind, argument).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -16,7 +17,8 @@ import numpy as np
 
 from .._x64 import dtype_context
 from ..oracles.reference import Reference, build_reference
-from ._diagnose import CATEGORIES, diagnose
+from ._args import AtValues, at_values
+from ._diagnose import _RULE_CHECK, CATEGORIES, diagnose
 from ._engine import MAX_CHUNK, complexity, kind_of
 from ._entries import EntriesEngine
 from ._numeric import NoReference, NumericEngine
@@ -39,13 +41,17 @@ def choose_path(path: str, n_in: int, n_out: int, order: int) -> str:
     return "entries" if entries <= ENTRIES_LIMIT and n_in <= INPUTS_LIMIT else "probes"
 
 
+_SHAPES = ((),)
+_DOMAIN = (-1000.0, 1000.0)
+
+
 def check(
     fn: Callable,
-    reference: Callable,
-    shapes: Sequence = ((),),
-    domain=(-1000.0, 1000.0),
+    reference: Callable | None,
+    shapes: Sequence = _SHAPES,
+    domain=_DOMAIN,
     order: int = 1,
-    dtype="float64",
+    dtype=None,
     max_examples: int | None = None,
     seed: int | None = None,
     *,
@@ -54,6 +60,8 @@ def check(
     hypothesis_examples: int | None = None,
     path: str = "auto",
     strict: bool = False,
+    args: Sequence | None = None,
+    radius: float | None = None,
 ) -> Report:
     """Check ``fn``, its first (and with ``order=2`` second) derivatives against ``reference``.
 
@@ -70,7 +78,8 @@ def check(
       domain: one ``(lo, hi)`` for all inputs, or a list with one per argument, each a pair or
         a pytree of pairs shaped like that argument.
       order: 1 for values and first derivatives, 2 for second derivatives as well.
-      dtype: ``"float64"`` (enabled for the duration of the call only) or ``"float32"``.
+      dtype: ``"float64"`` (the default; enabled for the duration of the call only) or
+        ``"float32"``; with ``args=``, the args' own floating-point dtype.
       max_examples: points in the batched sweep (default: the profile's, 200); Hypothesis draws
         ``hypothesis_examples`` more edge cases (default: the profile's, at most max_examples).
       seed: every random draw derives from it (default: the profile's seed, 0): a failure replays.
@@ -82,10 +91,32 @@ def check(
         error within the dtype's resolution, or under jit only) as failures; by default they are
         ``report.accuracy_notes``.  Every failure carries a computed ``category`` and ``diagnosis``.
 
+      args: instead of ``shapes`` and ``domain``, fn's own argument values, as ``check_grads``
+        takes them: any pytrees (an Equinox module, a Flax params dict, arrays), with
+        ``reference=None``.  Floating-point array leaves are differentiated; every other leaf
+        (integer arrays, PRNG keys, functions, static fields) is held fixed, as
+        ``equinox.filter_grad`` does.  The points are the given values themselves and
+        perturbations of every entry up to ``radius`` times its leaf's root mean square
+        (:mod:`._args`); ``report.at_values`` says which leaves were differentiated.
+      radius: the perturbation radius of ``args=`` relative to each leaf's scale (default 0.1).
+
     Returns:
       a :class:`Report`; ``report.ok`` is True when nothing failed.
     """
     t_start = time.perf_counter()
+    at: AtValues | None = None
+    if args is not None:
+        if reference is not None:
+            raise TypeError(
+                "args= checks fn at the given values with reference=None (the numerical truth); "
+                "for a SymPy reference give shapes= and domain= instead"
+            )
+        if shapes is not _SHAPES or domain is not _DOMAIN:
+            raise TypeError("give either args= (fn's argument values) or shapes=/domain=, not both")
+        at = at_values(fn, args, radius, dtype)
+        fn, shapes, domain, dtype = at.fn, at.shapes, at.domain, at.dtype
+    elif radius is not None:
+        raise TypeError("radius= is the perturbation radius of args=; without args= the domain sets the points")
     spec = validate(
         fn,
         reference,
@@ -101,6 +132,13 @@ def check(
         path,
         reference_required=False,
     )
+    if at is not None:  # name the leaves as the user's pytrees name them
+        spec = dataclasses.replace(
+            spec,
+            leaf_names=at.names,
+            leaf_arg=tuple(at.used[a] for a in spec.leaf_arg),
+            arg_names=at.arg_names,
+        )
     dtype = spec.dtype
     n_in = sum(int(np.prod(s)) if s else 1 for s in spec.leaf_shapes)
     n_out = len(spec.out_names)
@@ -162,8 +200,11 @@ def check(
         H = hypothesis_points(spec.leaf_shapes, spec.leaf_domains, dtype, n_hyp, spec.seed)
         n_hyp = H.shape[0]
         X = np.vstack([X, H.astype(dtype)])
+    if at is not None:  # the user's own values first; no range points (the deltas are small)
+        X = np.vstack([np.zeros((1, X.shape[1]), X.dtype), X])
     n_regular = X.shape[0]  # the domain's own points; the range points follow
-    X = np.vstack([X, range_points(eng.domains_flat, dtype, np.random.default_rng([spec.seed, 31]))])
+    if at is None:
+        X = np.vstack([X, range_points(eng.domains_flat, dtype, np.random.default_rng([spec.seed, 31]))])
     eng.chunk = min(MAX_CHUNK, 1 << max(4, int(np.ceil(np.log2(max(X.shape[0], 1))))))
 
     failures_raw: dict[tuple, list] = {}  # (kind, mode, leaf) -> [(x, e, exp, got, err, directions)]
@@ -180,6 +221,11 @@ def check(
         t3 = time.perf_counter()
         failures, notes, accuracy_notes, range_limits, spilled = _assemble(eng, spec, prog, failures_raw, bool(strict))
         t_shrink = time.perf_counter() - t3
+    if at is not None:  # inputs as the leaves' values, not as the perturbations that were checked
+        failures, accuracy_notes, range_limits, spilled = (
+            [dataclasses.replace(f, input=at.absolute(f.input)) if f.input else f for f in group]
+            for group in (failures, accuracy_notes, range_limits, spilled)
+        )
 
     kinks = (
         "none in the reference"
@@ -233,12 +279,16 @@ def check(
         seconds={"symbolic": t_sym, "sweep": t_sweep, "shrink": t_shrink, "total": time.perf_counter() - t_start},
         devices=eng.devices,
         notes=notes
-        + [
-            f"the random sweep draws no nonzero input below {TINY_INPUT[dtype]:g} in magnitude (their squares "
-            f"underflow {dtype}); 16 range points (subnormals, the smallest normal, near sqrt(tiny), sqrt(max) "
-            "and the largest float) are checked apart, and what fails only there because the range runs out "
-            "is listed as a range limit"
-        ]
+        + (
+            [
+                f"the random sweep draws no nonzero input below {TINY_INPUT[dtype]:g} in magnitude (their squares "
+                f"underflow {dtype}); 16 range points (subnormals, the smallest normal, near sqrt(tiny), sqrt(max) "
+                "and the largest float) are checked apart, and what fails only there because the range runs out "
+                "is listed as a range limit"
+            ]
+            if at is None
+            else []
+        )
         + (
             [
                 "called inside a Hypothesis test: Hypothesis's draws were replaced by "
@@ -249,6 +299,8 @@ def check(
         ),
         path=chosen,
         truth=truth,
+        at_values=at.describe() if at is not None else "",
+        radius=at.radius if at is not None else None,
         leaves=list(spec.leaf_names) if spec.pytree else [],
         accuracy_notes=accuracy_notes,
         range_limits=range_limits,
@@ -320,13 +372,15 @@ def _assemble(eng, spec, prog, failures_raw, strict):
             )
             continue
         x, e, exp, gv, err, dirs = alone
-        sx, sf = eng.shrink(x, mode, kind, arg, dirs)
-        shrunk = True  # the simplest failing input found: the shrinker ran from the simplest point
+        # a custom rule checked on its own only needs its verdict: no shrinking, no diagnosis
+        quick = _RULE_CHECK.get()
+        sx, sf = (x, None) if quick else eng.shrink(x, mode, kind, arg, dirs)
+        shrunk = not quick  # the simplest failing input found: the shrinker ran from the simplest point
         if sf is not None:
             x = sx
             _, e, exp, gv, err = sf
         leaf, entry = eng.describe(mode, e)
-        category, why = diagnose(eng, spec, prog, modes, mode, e, x, dirs, exp, gv)
+        category, why = ("wrong rule", "") if quick else diagnose(eng, spec, prog, modes, mode, e, x, dirs, exp, gv)
         if strict:
             target = failures
         elif category == "precision":

@@ -144,6 +144,9 @@ class Report:
     #: points judged on their defined entries only (the reference undefined at some others)
     partly_judged_points: int = 0
     referee_cap: int = 0
+    #: ``args=``: which leaves were differentiated and which held fixed, and how the points moved
+    at_values: str = ""
+    radius: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -154,6 +157,11 @@ class Report:
         return str(self)
 
     def replay(self) -> str:
+        if self.at_values:
+            return (
+                f"gradcheck.check({self.fn_name}, None, args=args, radius={self.radius:g}, "
+                f"max_examples={self.max_examples}, seed={self.seed}, rtol={self.rtol:g}, atol={self.atol:g})"
+            )
         dom = self.domain[0] if len(set(self.domain)) == 1 else self.domain
         return (
             f"gradcheck.check({self.fn_name}, reference, shapes={self.shapes}, domain={dom}, "
@@ -235,11 +243,18 @@ class Report:
         status = "ok" if self.ok else f"FAILED ({len(self.failures)} failure{'s' * (len(self.failures) != 1)})"
         if self.judged_fraction < 0.9:
             status += f" -- but only {self.judged_fraction:.0%} of the points could be judged (see the notes for why)"
+        where = (
+            f"  {self.at_values}\n"
+            if self.at_values
+            else f"shapes {self.shapes}, domain {self.domain if len(set(self.domain)) > 1 else self.domain[0]}, "
+        )
         lines = [
             f"gradcheck.check of {self.fn_name}: {status}",
             f"  checked {self.points_checked} points ({self.max_examples} sampled, "
-            f"{self.hypothesis_examples} Hypothesis examples), shapes {self.shapes}, "
-            f"domain {self.domain if len(set(self.domain)) > 1 else self.domain[0]}, {self.dtype}, order {self.order}",
+            f"{self.hypothesis_examples} Hypothesis examples), "
+            + ("" if self.at_values else where)
+            + f"{self.dtype}, order {self.order}"
+            + ("\n" + where.rstrip("\n") if self.at_values else ""),
             f"  tolerance: |got - truth| <= {self.atol:g} + {self.rtol:g} |truth| + 16 eps cond ({self.dtype} table; "
             "cond: how far rounding at the inputs' size moves the result"
             + (f", second derivatives x{TOLERANCES[self.dtype]['order2_factor']:g}" if self.order == 2 else "")

@@ -1,0 +1,208 @@
+"""``check(fn, None, args=(model, batch))``: a check at the argument values the user already has.
+
+The arguments are any pytrees (an Equinox module, a Flax params dict, a NamedTuple, plain arrays),
+as ``jax.test_util.check_grads`` takes them.  Their leaves fall in two groups, as
+``equinox.filter_grad`` splits them:
+
+* **differentiated**: inexact (floating-point) arrays with at least one entry;
+* **held fixed**: everything else (integer and boolean arrays, PRNG keys, Python numbers, an
+  Equinox module's activation functions and other non-array fields).
+
+The check then runs on a function of *perturbations* of the differentiated leaves,
+``fn(values + delta)``: the point ``delta = 0`` (the user's own values) is always checked, and
+the other points move each entry by at most ``radius`` times its leaf's scale (the root mean
+square of the leaf; for an all-zero leaf, such as a bias initialised to 0, that of the
+argument's other leaves, else 1).  ``radius`` defaults to :data:`RADIUS`.
+
+Written with ``jax.tree_util`` rather than ``equinox.partition``: Equinox is not a dependency
+of gradcheck (Flax users and plain-pytree users do not have it), and the test it applies,
+``equinox.is_inexact_array``, is one line (:func:`is_inexact_array`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._spec import fn_name_of
+
+__all__ = ["RADIUS", "AtValues", "at_values", "is_inexact_array"]
+
+#: the default perturbation radius, relative to each leaf's scale (its root mean square)
+RADIUS = 0.1
+
+
+def is_inexact_array(x: Any) -> bool:
+    """A floating-point array (NumPy or JAX), as ``equinox.is_inexact_array`` decides."""
+    if not isinstance(x, (np.ndarray, np.generic, jax.Array)):
+        return False
+    dt = x.dtype
+    if jax.dtypes.issubdtype(dt, jax.dtypes.extended):  # PRNG keys
+        return False
+    return bool(jnp.issubdtype(dt, jnp.inexact))
+
+
+@dataclasses.dataclass(frozen=True)
+class AtValues:
+    """What :func:`check` runs on: ``fn`` of perturbations of the differentiated leaves."""
+
+    fn: Callable  # fn(*deltas): one dict {path: delta} per argument that has differentiated leaves
+    shapes: list  # one dict {path: shape} per such argument (a leaf above 2-D flattened)
+    domain: list  # one dict {path: (-r, r)} per such argument
+    dtype: str
+    names: tuple[str, ...]  # the differentiated leaves, in the order the check flattens them
+    fixed: tuple[str, ...]  # the leaves held fixed, each with what it is
+    base: tuple[np.ndarray, ...]  # the user's values of the differentiated leaves, in ``names``' order
+    radius: float
+    used: tuple[int, ...]  # fn's argument of each of ``fn``'s arguments (those with a differentiated leaf)
+    arg_names: tuple[str, ...]  # fn's own argument names
+
+    def absolute(self, deltas: Sequence[np.ndarray]) -> tuple[np.ndarray, ...]:
+        """The differentiated leaves at a checked point: the user's values plus the deltas."""
+        return tuple(
+            (np.asarray(b, np.float64) + np.asarray(d, np.float64).reshape(b.shape)).astype(b.dtype)
+            for b, d in zip(self.base, deltas)
+        )
+
+    def describe(self) -> str:
+        """One line for the report."""
+        n = sum(int(b.size) for b in self.base)
+        shown = ", ".join(self.names[:6]) + (", ..." if len(self.names) > 6 else "")
+        fixed = (
+            f"; held fixed: {', '.join(self.fixed[:6])}{', ...' if len(self.fixed) > 6 else ''}"
+            if self.fixed
+            else "; nothing held fixed"
+        )
+        return (
+            f"at the given args: {len(self.names)} leaves differentiated ({n:,} entries: {shown}){fixed}; "
+            f"points: the given values and perturbations of each entry up to {self.radius:g} x its leaf's "
+            "root mean square"
+        )
+
+
+def _what(leaf: Any) -> str:
+    if callable(leaf):
+        return f"function {getattr(leaf, '__name__', type(leaf).__name__)}"
+    dt = getattr(leaf, "dtype", None)
+    if dt is not None:
+        if jax.dtypes.issubdtype(dt, jax.dtypes.extended):
+            return "PRNG key"
+        if np.size(leaf) == 0:
+            return "empty array"
+        return f"{dt} array"
+    return type(leaf).__name__
+
+
+def _rms(a: np.ndarray) -> float:
+    a = np.abs(np.asarray(a, np.float64))
+    a = a[np.isfinite(a)]
+    return float(np.sqrt(np.mean(a * a))) if a.size else 0.0
+
+
+def _check_radius(radius: Any) -> float:
+    if radius is None:
+        return RADIUS
+    if isinstance(radius, bool) or not isinstance(radius, (int, float)) or not (math.isfinite(radius) and radius > 0):
+        raise ValueError(f"radius must be a finite number > 0 (relative to each leaf's scale), got {radius!r}")
+    return float(radius)
+
+
+def at_values(fn: Callable, args: Any, radius: Any = None, dtype: Any = None) -> AtValues:
+    """Split ``args`` into differentiated and fixed leaves, and build the function of deltas."""
+    if not isinstance(args, (tuple, list)):
+        raise TypeError(
+            f"args must be a tuple of fn's arguments, as check_grads takes them (e.g. args=(model, x)), "
+            f"got {type(args).__name__}"
+        )
+    if not args:
+        raise ValueError("args must hold at least one argument of fn")
+    radius = _check_radius(radius)
+    from ._spec import arg_names_of  # the same names a shapes= check gives
+
+    arg_names = arg_names_of(fn, len(args))
+    per_arg = []  # (treedef, leaves, {leaf index: path string}) per argument
+    fixed: list[str] = []
+    dtypes: dict[str, list[str]] = {}
+    for a, arg in enumerate(args):
+        with_path, treedef = jax.tree_util.tree_flatten_with_path(arg)
+        leaves = [leaf for _, leaf in with_path]
+        diff = {}
+        for i, (p, leaf) in enumerate(with_path):
+            name = arg_names[a] + jax.tree_util.keystr(p)
+            if is_inexact_array(leaf) and np.size(leaf) > 0:
+                if jnp.issubdtype(leaf.dtype, jnp.complexfloating):
+                    raise TypeError(f"args leaf {name} is complex ({leaf.dtype}): complex inputs are not supported")
+                diff[i] = jax.tree_util.keystr(p)
+                dtypes.setdefault(np.dtype(leaf.dtype).name, []).append(name)
+            else:
+                fixed.append(f"{name} ({_what(leaf)})")
+        per_arg.append((treedef, leaves, diff))
+    if not dtypes:
+        raise TypeError(
+            "args holds no floating-point array to differentiate (integer arrays, keys and functions are held fixed)"
+        )
+    unsupported = sorted(set(dtypes) - {"float32", "float64"})
+    if unsupported:
+        raise TypeError(
+            f"args leaves must be float32 or float64 to be checked; {dtypes[unsupported[0]][0]} is {unsupported[0]}"
+        )
+    if len(dtypes) > 1:
+        raise TypeError(
+            "args mixes float32 and float64 leaves "
+            f"({dtypes['float32'][0]} is float32, {dtypes['float64'][0]} is float64): give them one dtype"
+        )
+    (found,) = dtypes
+    if dtype is not None and np.dtype(dtype).name != found:
+        raise ValueError(f"dtype={dtype!r} but the args' floating-point leaves are {found}: leave dtype out")
+
+    shapes, domain, used, names, base = [], [], [], [], []
+    for a, (_treedef, leaves, diff) in enumerate(per_arg):
+        if not diff:
+            continue
+        vals = {i: np.asarray(leaves[i]) for i in diff}
+        fallback = _rms(np.concatenate([v.ravel() for v in vals.values()])) or 1.0
+        sh, dom = {}, {}
+        for i, key in diff.items():
+            v = vals[i]
+            sh[key] = v.shape if v.ndim <= 2 else (v.size,)
+            r = radius * (_rms(v) or fallback)
+            dom[key] = (-r, r)
+        # the check flattens each dict in sorted key order: record names and values in that order
+        for key in sorted(sh):
+            i = next(j for j, k in diff.items() if k == key)
+            names.append(arg_names[a] + key)
+            base.append(vals[i])
+        shapes.append(sh)
+        domain.append(dom)
+        used.append(a)
+
+    def at(*deltas: Any) -> Any:
+        full = list(args)
+        for a, d in zip(used, deltas):
+            treedef, leaves, diff = per_arg[a]
+            new = list(leaves)
+            for i, key in diff.items():
+                v = np.asarray(leaves[i])
+                new[i] = jnp.asarray(v, d[key].dtype) + jnp.reshape(d[key], v.shape)
+            full[a] = jax.tree_util.tree_unflatten(treedef, new)
+        return fn(*full)
+
+    at.__name__ = fn_name_of(fn)
+    return AtValues(
+        fn=at,
+        shapes=shapes,
+        domain=domain,
+        dtype=found,
+        names=tuple(names),
+        fixed=tuple(fixed),
+        base=tuple(base),
+        radius=radius,
+        used=tuple(used),
+        arg_names=tuple(arg_names),
+    )

@@ -1,0 +1,209 @@
+"""Models with no closed form, checked at their own sizes and at the user's own values.
+
+* a 38,410-parameter MLP in float32 passes (the rounding of a correct float32 contraction of
+  5,120 terms is no failure; it was a false alarm where the softmax cancels to 0);
+* a ``custom_vjp`` attention passes at (64, 32), and the same with its softmax backward off by a
+  relative 1e-3 fails, naming the leaf and the rule;
+* ``args=``: an Equinox module and a Flax params dict checked at their values, static fields held
+  fixed; the same models with a wrong ``custom_jvp`` activation fail and name it;
+* bad ``args=`` input gets an error naming the argument, before any work.
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import gradcheck
+
+# ---- a plain MLP at model size -----------------------------------------------------------
+
+
+def mlp(p, x):
+    h = jnp.tanh(p["W1"] @ x + p["b1"])
+    return jnp.sum(jax.nn.log_softmax(p["W2"] @ h + p["b2"]))
+
+
+def mlp_shapes(width):
+    return [{"W1": (width, 64), "b1": (width,), "W2": (10, width), "b2": (10,)}, (64,)]
+
+
+def test_a_38k_parameter_mlp_in_float32_raises_no_false_alarm():
+    shapes = mlp_shapes(512)  # 512 x 64 + 512 + 10 x 512 + 10 = 38,410 parameters
+    assert sum(int(np.prod(s)) for s in shapes[0].values()) == 38_410
+    r = gradcheck.check(mlp, None, shapes=shapes, domain=(-1.0, 1.0), dtype="float32", max_examples=100)
+    assert r.ok, str(r)
+
+
+def test_at_a_symmetric_point_the_rounding_of_a_correct_float32_contraction_is_no_failure():
+    """Every logit equal: the true JVP along W2 is ~0 and float32 keeps the rounding of 5,120
+    terms of size 1.  Checked at exactly that point (``args=``, the values themselves first)."""
+    params = {
+        "W1": -np.ones((512, 64), np.float32) / 8,
+        "b1": np.zeros(512, np.float32),
+        "W2": -np.ones((10, 512), np.float32) / 8,
+        "b2": np.zeros(10, np.float32),
+    }
+    x = -np.ones(64, np.float32)
+    r = gradcheck.check(mlp, None, args=(params, x), radius=1e-3, max_examples=20)
+    assert r.ok, str(r)
+
+
+# ---- a custom_vjp attention --------------------------------------------------------------
+
+
+def make_attention(err=0.0):
+    def forward(q, k, v):
+        p = jax.nn.softmax(q @ k.T / jnp.sqrt(q.shape[-1]), axis=-1)
+        return p @ v, p
+
+    @jax.custom_vjp
+    def attention(q, k, v):
+        return forward(q, k, v)[0]
+
+    def fwd(q, k, v):
+        out, p = forward(q, k, v)
+        return out, (q, k, v, p)
+
+    def bwd(res, g):
+        q, k, v, p = res
+        scale = 1 / jnp.sqrt(q.shape[-1])
+        dp = g @ v.T
+        ds = p * (dp - (1 + err) * jnp.sum(dp * p, axis=-1, keepdims=True))
+        return ds @ k * scale, ds.T @ q * scale, p.T @ g
+
+    attention.defvjp(fwd, bwd)
+    return attention
+
+
+def test_a_correct_custom_vjp_attention_passes_and_a_wrong_backward_is_named():
+    shapes = [(64, 32)] * 3
+    ok = gradcheck.check(make_attention(), None, shapes=shapes, domain=(-1.0, 1.0), dtype="float32", max_examples=100)
+    assert ok.ok, str(ok)
+    bad = gradcheck.check(
+        make_attention(1e-3), None, shapes=shapes, domain=(-1.0, 1.0), dtype="float32", max_examples=100
+    )
+    assert not bad.ok, str(bad)
+    f = bad.failures[0]
+    assert f.argument_name in ("q", "k") and f.entry.startswith(f"random cotangent pulled back to {f.argument_name}[")
+    assert f.category == "custom rule" and "custom rule attention (custom_vjp) is wrong on its own" in f.diagnosis
+
+
+# ---- args=: Equinox and Flax models at their own values ----------------------------------
+
+
+@jax.custom_jvp
+def swish(x):
+    return x * jax.nn.sigmoid(x)
+
+
+@swish.defjvp
+def _swish_jvp(primals, tangents):
+    (x,), (t,) = primals, tangents
+    s = jax.nn.sigmoid(x)
+    return x * s, (s + x * s * (1 - s)) * t
+
+
+@jax.custom_jvp
+def swish_wrong(x):
+    return x * jax.nn.sigmoid(x)
+
+
+@swish_wrong.defjvp
+def _swish_wrong_jvp(primals, tangents):
+    (x,), (t,) = primals, tangents
+    s = jax.nn.sigmoid(x)
+    return x * s, s * t  # the x s (1 - s) term is missing
+
+
+def eqx_loss(model, x):
+    return jnp.sum(jax.nn.log_softmax(model(x)))
+
+
+def eqx_model(activation):
+    return eqx.nn.MLP(in_size=8, out_size=3, width_size=16, depth=2, activation=activation, key=jax.random.PRNGKey(0))
+
+
+X8 = np.asarray(jax.random.normal(jax.random.PRNGKey(1), (8,)))
+
+
+def test_an_equinox_mlp_is_checked_at_its_own_values_with_its_static_fields_held_fixed():
+    r = gradcheck.check(eqx_loss, None, args=(eqx_model(swish), X8), max_examples=30)
+    assert r.ok, str(r)
+    assert r.dtype == "float32"  # the module's own dtype
+    assert "model.layers[0].weight" in r.at_values and "x" in r.leaves
+    assert "held fixed: model.activation (function swish)" in r.at_values, r.at_values
+    assert "at the given args: 7 leaves differentiated" in str(r)
+
+
+def test_an_equinox_mlp_with_a_wrong_custom_jvp_activation_fails_and_names_it():
+    model = eqx_model(swish_wrong)
+    r = gradcheck.check(eqx_loss, None, args=(model, X8), max_examples=30)
+    assert not r.ok, str(r)
+    f = r.failures[0]
+    assert f.category == "custom rule" and "custom rule swish_wrong (custom_jvp) is wrong on its own" in f.diagnosis
+    # the failing input is the leaves' values at the failing point, not the perturbation
+    (w,) = [v for n, v in zip(f.input_names, f.input) if n == "model.layers[0].weight"]
+    assert np.max(np.abs(w - np.asarray(model.layers[0].weight))) <= 0.1 * np.sqrt(np.mean(w**2)) * 1.01
+    assert "args=args" in r.replay()
+
+
+class Classifier(nn.Module):
+    activation: object
+
+    @nn.compact
+    def __call__(self, x):
+        return nn.Dense(3)(self.activation(nn.Dense(16)(x)))
+
+
+@pytest.mark.parametrize("activation", [swish, swish_wrong])
+def test_a_flax_params_dict_is_checked_at_its_values(activation):
+    model = Classifier(activation)
+    params = model.init(jax.random.PRNGKey(0), X8)
+
+    def loss(params, x):
+        return jnp.sum(jax.nn.log_softmax(model.apply(params, x)))
+
+    r = gradcheck.check(loss, None, args=(params, X8), max_examples=30)
+    assert "params['params']['Dense_0']['kernel']" in r.at_values
+    if activation is swish:
+        assert r.ok, str(r)
+    else:
+        assert not r.ok and "custom rule swish_wrong (custom_jvp) is wrong on its own" in r.failures[0].diagnosis
+
+
+def test_integer_leaves_and_keys_are_held_fixed_and_the_values_themselves_are_checked():
+    seen = []
+
+    def fn(state, x):
+        seen.append(state["step"])
+        return jnp.sum(jnp.sin(state["w"] * x) * state["step"]) + jax.random.uniform(state["key"])
+
+    state = {"w": np.float64([0.5, -1.5]), "step": np.int32(3), "key": jax.random.PRNGKey(7)}
+    r = gradcheck.check(fn, None, args=(state, np.float64([1.0, 2.0])), max_examples=10)
+    assert r.ok and r.dtype == "float64", str(r)
+    assert "state['step'] (int32 array)" in r.at_values and "state['key'] (uint32 array)" in r.at_values
+
+
+def test_bad_args_get_a_clear_error_before_any_work():
+    x = np.ones(3, np.float32)
+    with pytest.raises(TypeError, match="args must be a tuple"):
+        gradcheck.check(jnp.sin, None, args=x)
+    with pytest.raises(TypeError, match="either args= .* or shapes="):
+        gradcheck.check(jnp.sin, None, args=(x,), shapes=[(3,)])
+    with pytest.raises(TypeError, match="reference=None"):
+        gradcheck.check(jnp.sin, lambda v: v, args=(x,))
+    with pytest.raises(ValueError, match="radius must be a finite number > 0"):
+        gradcheck.check(jnp.sin, None, args=(x,), radius=-1.0)
+    with pytest.raises(TypeError, match="radius= is the perturbation radius of args="):
+        gradcheck.check(jnp.sin, None, shapes=[(3,)], radius=0.1)
+    with pytest.raises(TypeError, match="no floating-point array"):
+        gradcheck.check(lambda n: n * 1.0, None, args=(np.arange(3),))
+    with pytest.raises(TypeError, match="mixes float32 and float64"):
+        gradcheck.check(lambda a, b: a + b, None, args=(x, np.ones(3)))
+    with pytest.raises(ValueError, match="leave dtype out"):
+        gradcheck.check(jnp.sin, None, args=(x,), dtype="float64")
