@@ -17,7 +17,7 @@ The layers behind these names are described in docs/architecture.md.
 
 from importlib.metadata import PackageNotFoundError, version as _version
 
-from ._check import TOLERANCES, CheckFailed, Failure, Report, assert_check, check
+from ._check import TOLERANCES, CheckFailed, Failure, Report, assert_check, check, load_args
 from ._x64 import float64
 from .catalogue import (
     VERDICTS,
@@ -59,6 +59,7 @@ __all__ = [
     "evidence",
     "float64",
     "get",
+    "load_args",
     "register",
     "registry",
     "select",

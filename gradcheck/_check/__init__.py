@@ -33,9 +33,10 @@ jumps there): the value chosen at a kink is a convention (JAX's relu'(0) = 0, Sy
 Heaviside(0) = 1/2).  The report says how many points that excused.
 """
 
+from ._args import load_args
 from ._assert import CheckFailed, assert_check
 from ._pipeline import check
 from ._report import Failure, Report
 from ._spec import TOLERANCES
 
-__all__ = ["TOLERANCES", "CheckFailed", "Failure", "Report", "assert_check", "check"]
+__all__ = ["TOLERANCES", "CheckFailed", "Failure", "Report", "assert_check", "check", "load_args"]

@@ -22,7 +22,11 @@ of gradcheck (Flax users and plain-pytree users do not have it), and the test it
 from __future__ import annotations
 
 import dataclasses
+import io
 import math
+import os
+import re
+import tempfile
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -30,9 +34,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._files import write_whole
 from ._spec import fn_name_of
 
-__all__ = ["RADIUS", "AtValues", "at_values", "is_inexact_array"]
+__all__ = ["RADIUS", "AtValues", "at_values", "given_args", "is_inexact_array", "load_args"]
 
 #: the default perturbation radius, relative to each leaf's scale (its root mean square)
 RADIUS = 0.1
@@ -62,6 +67,18 @@ class AtValues:
     radius: float
     used: tuple[int, ...]  # fn's argument of each of ``fn``'s arguments (those with a differentiated leaf)
     arg_names: tuple[str, ...]  # fn's own argument names
+    keys: tuple[str, ...]  # per differentiated leaf, its key in a failure file: argument index + path
+
+    def save(self, leaves: Sequence[np.ndarray], fn_name: str, seed: int, index: int) -> str:
+        """Write the differentiated leaves at a failing point to an ``.npz`` file, whole, in the
+        temporary folder; :func:`load_args` puts them back into the args."""
+        buf = io.BytesIO()
+        arrays: dict[str, Any] = {k: np.asarray(v) for k, v in zip(self.keys, leaves)}
+        np.savez(buf, **arrays)
+        stem = re.sub(r"[^A-Za-z0-9_.-]", "_", fn_name) or "fn"
+        path = os.path.join(tempfile.gettempdir(), f"gradcheck-{stem}-seed{seed}-failure{index}.npz")
+        write_whole(path, buf.getvalue())
+        return path
 
     def absolute(self, deltas: Sequence[np.ndarray]) -> tuple[np.ndarray, ...]:
         """The differentiated leaves at a checked point: the user's values plus the deltas."""
@@ -69,6 +86,26 @@ class AtValues:
             (np.asarray(b, np.float64) + np.asarray(d, np.float64).reshape(b.shape)).astype(b.dtype)
             for b, d in zip(self.base, deltas)
         )
+
+    def named(self, spec: Any) -> Any:
+        """``spec`` with the leaves named as the user's pytrees name them."""
+        return dataclasses.replace(
+            spec,
+            leaf_names=self.names,
+            leaf_arg=tuple(self.used[a] for a in spec.leaf_arg),
+            arg_names=self.arg_names,
+        )
+
+    def at_values_of(self, spec: Any, failures: list, *others: list) -> tuple[list, ...]:
+        """Failures with their inputs as the leaves' values (not the perturbations that were
+        checked), each failure's whole input saved to a file (:meth:`save`)."""
+        groups = [[dataclasses.replace(f, input=self.absolute(f.input)) if f.input else f for f in g] for g in others]
+        saved = [
+            dataclasses.replace(f, input=ins, input_file=self.save(ins, spec.fn_name, spec.seed, i)) if f.input else f
+            for i, f in enumerate(failures, 1)
+            for ins in [self.absolute(f.input) if f.input else ()]
+        ]
+        return (saved, *groups)
 
     def describe(self) -> str:
         """One line for the report."""
@@ -111,6 +148,23 @@ def _check_radius(radius: Any) -> float:
     if isinstance(radius, bool) or not isinstance(radius, (int, float)) or not (math.isfinite(radius) and radius > 0):
         raise ValueError(f"radius must be a finite number > 0 (relative to each leaf's scale), got {radius!r}")
     return float(radius)
+
+
+def given_args(fn: Callable, reference: Any, args: Any, radius: Any, dtype: Any, box: bool) -> AtValues | None:
+    """:class:`AtValues` for ``check(..., args=args)``, None without ``args``; ``box``: whether
+    ``shapes=`` or ``domain=`` was given too (refused with ``args=``)."""
+    if args is None:
+        if radius is not None:
+            raise TypeError("radius= is the perturbation radius of args=; without args= the domain sets the points")
+        return None
+    if reference is not None:
+        raise TypeError(
+            "args= checks fn at the given values with reference=None (the numerical truth); "
+            "for a SymPy reference give shapes= and domain= instead"
+        )
+    if box:
+        raise TypeError("give either args= (fn's argument values) or shapes=/domain=, not both")
+    return at_values(fn, args, radius, dtype)
 
 
 def at_values(fn: Callable, args: Any, radius: Any = None, dtype: Any = None) -> AtValues:
@@ -161,7 +215,7 @@ def at_values(fn: Callable, args: Any, radius: Any = None, dtype: Any = None) ->
     if dtype is not None and np.dtype(dtype).name != found:
         raise ValueError(f"dtype={dtype!r} but the args' floating-point leaves are {found}: leave dtype out")
 
-    shapes, domain, used, names, base = [], [], [], [], []
+    shapes, domain, used, names, base, keys = [], [], [], [], [], []
     for a, (_treedef, leaves, diff) in enumerate(per_arg):
         if not diff:
             continue
@@ -177,6 +231,7 @@ def at_values(fn: Callable, args: Any, radius: Any = None, dtype: Any = None) ->
         for key in sorted(sh):
             i = next(j for j, k in diff.items() if k == key)
             names.append(arg_names[a] + key)
+            keys.append(f"{a}{key}")
             base.append(vals[i])
         shapes.append(sh)
         domain.append(dom)
@@ -205,4 +260,28 @@ def at_values(fn: Callable, args: Any, radius: Any = None, dtype: Any = None) ->
         radius=radius,
         used=tuple(used),
         arg_names=tuple(arg_names),
+        keys=tuple(keys),
     )
+
+
+def load_args(path: str | os.PathLike, args: Sequence) -> tuple:
+    """``args`` with its floating-point leaves replaced by those saved in a failure file (the
+    ``input file`` of a failure of ``check(..., args=args)``): the args at the failing point, for
+    the replay line or a debugger.  Leaves not in the file stay as they are."""
+    with np.load(os.fspath(path)) as saved:
+        values = {k: saved[k] for k in saved.files}
+    out = []
+    for a, arg in enumerate(args):
+        with_path, treedef = jax.tree_util.tree_flatten_with_path(arg)
+        leaves = []
+        for p, leaf in with_path:
+            key = f"{a}{jax.tree_util.keystr(p)}"
+            if key in values and is_inexact_array(leaf):
+                v = values.pop(key)
+                v = v.reshape(np.shape(leaf))
+                leaf = jnp.asarray(v, leaf.dtype) if isinstance(leaf, jax.Array) else np.asarray(v, leaf.dtype)
+            leaves.append(leaf)
+        out.append(jax.tree_util.tree_unflatten(treedef, leaves))
+    if values:
+        raise ValueError(f"load_args: {path} holds leaves that args does not have: {sorted(values)[:4]}")
+    return tuple(out)

@@ -180,8 +180,9 @@ class NumericEngine(Engine):
                     if k not in draws:
                         continue
                     d = np.asarray(draws[k], np.float64)
-                    d = np.where(np.isfinite(d), d, np.nan)
-                    spread = np.nan_to_num(np.nanmax(d, axis=0) - np.nanmin(d, axis=0))[:m]
+                    finite = np.isfinite(d)
+                    spread = np.max(np.where(finite, d, -np.inf), axis=0) - np.min(np.where(finite, d, np.inf), axis=0)
+                    spread = np.where(np.isfinite(spread), spread, 0.0)[:m]
                     moves[k][s0 : s0 + m] = spread.reshape(moves[k][s0 : s0 + m].shape)
         return moves
 

@@ -7,7 +7,6 @@ disagreements into one shrunk, diagnosed :class:`Failure` per (kind, argument).
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -17,14 +16,14 @@ import numpy as np
 
 from .._x64 import dtype_context
 from ..oracles.reference import Reference, build_reference
-from ._args import AtValues, at_values
+from ._args import given_args
 from ._diagnose import _RULE_CHECK, CATEGORIES, diagnose
 from ._engine import MAX_CHUNK, complexity, kind_of
 from ._entries import EntriesEngine
 from ._numeric import NoReference, NumericEngine
 from ._probes import ProbesEngine
 from ._program import program
-from ._report import Failure, Report, not_judged
+from ._report import Failure, Report, kinks_line, not_judged, range_note, truth_line
 from ._sampling import hypothesis_points, range_points, sample
 from ._spec import ENTRIES_LIMIT, INPUTS_LIMIT, TINY_INPUT, validate
 
@@ -104,19 +103,9 @@ def check(
       a :class:`Report`; ``report.ok`` is True when nothing failed.
     """
     t_start = time.perf_counter()
-    at: AtValues | None = None
-    if args is not None:
-        if reference is not None:
-            raise TypeError(
-                "args= checks fn at the given values with reference=None (the numerical truth); "
-                "for a SymPy reference give shapes= and domain= instead"
-            )
-        if shapes is not _SHAPES or domain is not _DOMAIN:
-            raise TypeError("give either args= (fn's argument values) or shapes=/domain=, not both")
-        at = at_values(fn, args, radius, dtype)
+    at = given_args(fn, reference, args, radius, dtype, shapes is not _SHAPES or domain is not _DOMAIN)
+    if at is not None:
         fn, shapes, domain, dtype = at.fn, at.shapes, at.domain, at.dtype
-    elif radius is not None:
-        raise TypeError("radius= is the perturbation radius of args=; without args= the domain sets the points")
     spec = validate(
         fn,
         reference,
@@ -132,13 +121,8 @@ def check(
         path,
         reference_required=False,
     )
-    if at is not None:  # name the leaves as the user's pytrees name them
-        spec = dataclasses.replace(
-            spec,
-            leaf_names=at.names,
-            leaf_arg=tuple(at.used[a] for a in spec.leaf_arg),
-            arg_names=at.arg_names,
-        )
+    if at is not None:
+        spec = at.named(spec)
     dtype = spec.dtype
     n_in = sum(int(np.prod(s)) if s else 1 for s in spec.leaf_shapes)
     n_out = len(spec.out_names)
@@ -221,42 +205,12 @@ def check(
         t3 = time.perf_counter()
         failures, notes, accuracy_notes, range_limits, spilled = _assemble(eng, spec, prog, failures_raw, bool(strict))
         t_shrink = time.perf_counter() - t3
-    if at is not None:  # inputs as the leaves' values, not as the perturbations that were checked
-        failures, accuracy_notes, range_limits, spilled = (
-            [dataclasses.replace(f, input=at.absolute(f.input)) if f.input else f for f in group]
-            for group in (failures, accuracy_notes, range_limits, spilled)
+    if at is not None:
+        failures, accuracy_notes, range_limits, spilled = at.at_values_of(
+            spec, failures, accuracy_notes, range_limits, spilled
         )
-
-    kinks = (
-        "none in the reference"
-        if not ref.kinks and reference is not None
-        else "unknown (no reference): points where the differences do not settle are not judged"
-        if reference is None
-        else f"{len(ref.kinks)} kink expression(s) found in the reference ("
-        + ", ".join(str(k) for k in ref.kinks[:4])
-        + (", ..." if len(ref.kinks) > 4 else "")
-        + f"); derivatives at {eng.kink_points} point(s) on a kink were not compared"
-        + (" (nor values: the reference may jump there, at a Heaviside, sign, floor or Piecewise)" if ref.jumps else "")
-        + "; points beside the kinks were sampled and checked"
-    )
-    if chosen == "numerical":
-        truth = eng.truth_note()  # its unjudged points are counted per reason in report.not_judged
-    elif chosen == "entries":
-        truth = (
-            f"path entries: the reference's Jacobian{' and Hessian' if spec.order == 2 else ''} "
-            f"expanded in SymPy ({n_out * n_in * (n_in if spec.order == 2 else 1)} derivative entries), "
-            "evaluated in float64 NumPy (special functions from SciPy/mpmath, never JAX); "
-            "disagreements refereed in long double, then mpmath"
-        )
-    else:
-        truth = (
-            f"path probes ({n_in} inputs, {n_out} outputs: expanding "
-            f"{n_out * n_in * (n_in if spec.order == 2 else 1)} derivative entries would be too slow): "
-            "JVP, VJP"
-            + (" and Hessian-vector products" if spec.order == 2 else "")
-            + " of the reference by automatic differentiation of its SymPy DAG in float64 NumPy "
-            "(independent of JAX); disagreements refereed by mpmath central differences at 50+ digits"
-        )
+    kinks = kinks_line(ref, reference is None, eng.kink_points)
+    truth = eng.truth_note() if chosen == "numerical" else truth_line(chosen, n_in, n_out, spec.order)
     return Report(
         failures=failures,
         fn_name=spec.fn_name,
@@ -279,16 +233,7 @@ def check(
         seconds={"symbolic": t_sym, "sweep": t_sweep, "shrink": t_shrink, "total": time.perf_counter() - t_start},
         devices=eng.devices,
         notes=notes
-        + (
-            [
-                f"the random sweep draws no nonzero input below {TINY_INPUT[dtype]:g} in magnitude (their squares "
-                f"underflow {dtype}); 16 range points (subnormals, the smallest normal, near sqrt(tiny), sqrt(max) "
-                "and the largest float) are checked apart, and what fails only there because the range runs out "
-                "is listed as a range limit"
-            ]
-            if at is None
-            else []
-        )
+        + ([range_note(dtype, TINY_INPUT[dtype])] if at is None else [])
         + (
             [
                 "called inside a Hypothesis test: Hypothesis's draws were replaced by "

@@ -43,6 +43,8 @@ class Failure:
     message: str = ""
     #: leaf names (``params['W']``) when an argument is a pytree; ``input`` then holds its leaves
     input_names: tuple = ()
+    #: ``args=`` checks: an ``.npz`` of the leaves at the failing point (``gradcheck.load_args``)
+    input_file: str = ""
     #: what confirmed it: the mpmath truth, or (reference=None) the numerical truth's error bound
     confirmed_by: str = "the mpmath truth"
     #: what kind of failure this is, computed at its input (:mod:`gradcheck._check._diagnose`):
@@ -84,7 +86,12 @@ class Failure:
             return f"{head}: {self.message}"
         return (
             f"{head}\n      input:    {self.input_repr()}{'  (shrunk)' if self.shrunk else ''}\n"
-            f"      expected: {self.expected!r}\n      got:      {self.got!r}\n"
+            + (
+                f"      input file: {self.input_file} (all of it: gradcheck.load_args(path, args))\n"
+                if self.input_file
+                else ""
+            )
+            + f"      expected: {self.expected!r}\n      got:      {self.got!r}\n"
             f"      error:    {self.error:.3g} {'relative' if self.expected else 'absolute (the truth is 0)'}; failed at {self.points} point(s), "
             f"each confirmed by {self.confirmed_by}"
             + (f"\n      diagnosis: {self.diagnosis}" if self.diagnosis else "")
@@ -158,8 +165,10 @@ class Report:
 
     def replay(self) -> str:
         if self.at_values:
+            saved = next((f.input_file for f in self.failures if f.input_file), "")
+            given = f"gradcheck.load_args({saved!r}, args)" if saved else "args"
             return (
-                f"gradcheck.check({self.fn_name}, None, args=args, radius={self.radius:g}, "
+                f"gradcheck.check({self.fn_name}, None, args={given}, radius={self.radius:g}, "
                 f"max_examples={self.max_examples}, seed={self.seed}, rtol={self.rtol:g}, atol={self.atol:g})"
             )
         dom = self.domain[0] if len(set(self.domain)) == 1 else self.domain
@@ -335,3 +344,48 @@ def not_judged(undefined: int, unrefereed: int, cap: int, unsettled: dict) -> di
             "(a kink, a pole, a discontinuity)"
         ] = n
     return {why: int(n) for why, n in reasons.items() if n}
+
+
+def kinks_line(ref, no_reference: bool, kink_points: int) -> str:
+    """The report's ``kinks:`` line."""
+    if no_reference:
+        return "unknown (no reference): points where the differences do not settle are not judged"
+    if not ref.kinks:
+        return "none in the reference"
+    return (
+        f"{len(ref.kinks)} kink expression(s) found in the reference ("
+        + ", ".join(str(k) for k in ref.kinks[:4])
+        + (", ..." if len(ref.kinks) > 4 else "")
+        + f"); derivatives at {kink_points} point(s) on a kink were not compared"
+        + (" (nor values: the reference may jump there, at a Heaviside, sign, floor or Piecewise)" if ref.jumps else "")
+        + "; points beside the kinks were sampled and checked"
+    )
+
+
+def truth_line(path: str, n_in: int, n_out: int, order: int) -> str:
+    """The report's ``truth:`` line for a SymPy reference, on the entries or the probes path."""
+    entries = n_out * n_in * (n_in if order == 2 else 1)
+    if path == "entries":
+        return (
+            f"path entries: the reference's Jacobian{' and Hessian' if order == 2 else ''} "
+            f"expanded in SymPy ({entries} derivative entries), "
+            "evaluated in float64 NumPy (special functions from SciPy/mpmath, never JAX); "
+            "disagreements refereed in long double, then mpmath"
+        )
+    return (
+        f"path probes ({n_in} inputs, {n_out} outputs: expanding {entries} derivative entries would be too slow): "
+        "JVP, VJP"
+        + (" and Hessian-vector products" if order == 2 else "")
+        + " of the reference by automatic differentiation of its SymPy DAG in float64 NumPy "
+        "(independent of JAX); disagreements refereed by mpmath central differences at 50+ digits"
+    )
+
+
+def range_note(dtype: str, tiny: float) -> str:
+    """The note on the range points, which a check over a domain adds to its sweep."""
+    return (
+        f"the random sweep draws no nonzero input below {tiny:g} in magnitude (their squares "
+        f"underflow {dtype}); 16 range points (subnormals, the smallest normal, near sqrt(tiny), sqrt(max) "
+        "and the largest float) are checked apart, and what fails only there because the range runs out "
+        "is listed as a range limit"
+    )

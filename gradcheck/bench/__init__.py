@@ -1,6 +1,6 @@
 """Jitted benchmarks: what closed forms buy over autodiff, on whatever device JAX sees.
 
-Four groups (issue 7), each a function returning plain-JSON rows:
+Five groups, each a function returning plain-JSON rows:
 
 ``softmax``   the softmax Jacobian of a batch, closed form ``y_i (delta_ij - y_j)`` against
               ``vmap(jacrev(softmax))`` and ``vmap(jacfwd(softmax))``, C in {10, 100, 1000,
@@ -17,6 +17,11 @@ Four groups (issue 7), each a function returning plain-JSON rows:
               for logsumexp (order 2) and a layer norm (order 1) at n = 4 ... 4096, with the
               growth exponent, and a small check timed in a fresh process (:mod:`._check`,
               :mod:`._sizes`).
+``models``    checks with no closed form at model size (only when named, ``--only models``):
+              an MLP of 2,410 to 600,010 parameters and a ``custom_vjp`` attention, each
+              correct and wrong by a relative 1e-3, by ``gradcheck.check`` (cold and warm) and
+              ``check_grads`` on 100 points each: false alarms, failing / passing, and the ratio
+              between the checkers (:mod:`._models`).
 ``symbolic``  seconds to derive and lambdify ``chain.grad_b1`` (L in {4, 64, 256, 1024}) and
               the softmax Jacobian (C in {2, 4, 8, 16}), with the growth exponent of a log-log
               fit (:mod:`._symbolic`).
@@ -38,7 +43,14 @@ from ._chain import (
     chain_forward_only as chain_forward_only,
 )
 from ._check import bench_check as bench_check, bench_check_group as bench_check_group
-from ._run import GROUPS as GROUPS, environment as environment, run as run, write_json as write_json
+from ._models import bench_models as bench_models
+from ._run import (
+    DEFAULT_GROUPS as DEFAULT_GROUPS,
+    GROUPS as GROUPS,
+    environment as environment,
+    run as run,
+    write_json as write_json,
+)
 from ._sizes import (
     SIZE_CASES as SIZE_CASES,
     bench_check_sizes as bench_check_sizes,
@@ -61,6 +73,7 @@ from ._timing import (
 from .cases import check_cases as check_cases, mutate as mutate
 
 __all__ = [
+    "DEFAULT_GROUPS",
     "DTYPE",
     "GROUPS",
     "RENDERERS",
@@ -72,6 +85,7 @@ __all__ = [
     "bench_check",
     "bench_check_group",
     "bench_check_sizes",
+    "bench_models",
     "bench_softmax",
     "bench_symbolic",
     "chain_db1_autodiff",

@@ -169,9 +169,51 @@ def _symbolic(r: dict[str, Any]) -> list:
     ]
 
 
+def _models(r: dict[str, Any]) -> list:
+    return [
+        _table(
+            f"models, reference=None, {r['dtype']}, {r['points']} points per check; wrong = a rule off by a "
+            f"relative {r['error']:g}; check_grads looped over {r['points']} points of the same domain; "
+            f"MLP warm time grows as parameters^{r['mlp_warm_growth_exponent']:.2f}",
+            (
+                "model",
+                "size",
+                "parameters",
+                "rule",
+                "verdict",
+                "cold s",
+                "warm s",
+                "fail / pass",
+                "check_grads s",
+                "flagged",
+                "cold / check_grads",
+                "failure named",
+            ),
+            (
+                (
+                    row["model"],
+                    "x".join(map(str, row["size"])),
+                    f"{row['parameters']:,}",
+                    "wrong" if row["wrong"] else "right",
+                    ("ok" if row["check_ok"] else "FAILED") + (" (false alarm)" if row["false_alarm"] else ""),
+                    f"{row['check_cold_s']:.1f}",
+                    f"{row['check_warm_s']:.1f}",
+                    f"{row['fail_over_pass_cold']:.2f}",
+                    f"{row['check_grads_s']:.1f}",
+                    f"{row['check_grads_flagged']}/{row['check_grads_points']}",
+                    f"{row['check_over_check_grads']:.2f}",
+                    row["failure"] or "",
+                )
+                for row in r["rows"]
+            ),
+            left=("model", "rule", "verdict", "failure named"),
+        )
+    ]
+
+
 def _targets(targets: list[dict[str, Any]]) -> Table:
     return _table(
-        "targets of issue 7, measured as ratios in this run",
+        "targets, measured as ratios in this run",
         ("group", "ratio", "measured", "needed", "met"),
         (
             (
@@ -193,6 +235,7 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], list]] = {
     "chain": _chain,
     "check": _check,
     "symbolic": _symbolic,
+    "models": _models,
 }
 
 

@@ -97,7 +97,7 @@ def growth_exponent(sizes: Sequence[float], seconds: Sequence[float]) -> float:
 
 
 def target(group: str, name: str, ratio: float, op: str, threshold: float) -> dict[str, Any]:
-    """One target of issue 7: a ratio measured in this run, and the bound it must meet."""
+    """One target: a ratio measured in this run, and the bound it must meet."""
     if op not in (">=", "<="):
         raise ValueError(f"op: expected '>=' or '<=', got {op!r}")
     met = ratio >= threshold if op == ">=" else ratio <= threshold

@@ -294,8 +294,7 @@ def _padded(A, s: int, m: int, size: int):
 
 
 def _run_rows(program, X, V, h0, evals_per_row):
-    """``program`` over the rows, in chunks that fit :data:`MEMORY_PER_CALL`, each padded to a
-    power of two so that a shrinker's or a localiser's few rows reuse a compiled size."""
+    """``program`` over the rows in chunks within :data:`MEMORY_PER_CALL`, padded to powers of two."""
     B, N = X.shape
     fit = max(1, MEMORY_PER_CALL // (8 * evals_per_row * max(N, 1)))
     size = min(_bucket(B), 1 << int(np.floor(np.log2(fit))))
