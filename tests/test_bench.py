@@ -168,7 +168,7 @@ def test_quick_bench_prints_one_table_per_group_and_the_targets(quick_run):
         "growth exponent, logsumexp",
         "small check in a fresh process",
         "symbolic cost",
-        "targets of issue 7",
+        "targets, measured as ratios in this run",
     ):
         assert title in stdout
     assert all(t["op"] in (">=", "<=") and isinstance(t["met"], bool) for t in result["targets"])

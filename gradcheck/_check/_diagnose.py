@@ -184,13 +184,15 @@ def diagnose(eng, spec, prog, modes_failed: list[str], mode: str, e: int, x, dir
         )
     if rules and category in ("wrong rule", "custom rule") and dirs is not None and not _RULE_CHECK.get():
         # each rule on its own, at the inputs it received at this point (not again inside that
-        # sub-check, whose function is the rule itself)
-        leaves = [np.asarray(v, dtype) for v in prog.unflatten(x)]
-        token = _RULE_CHECK.set(True)
-        try:
-            verdicts = check_rules(spec.flat_fn, leaves, dtype, seed=spec.seed)
-        finally:
-            _RULE_CHECK.reset(token)
+        # sub-check), once per check: at the first failure's point, the same verdicts for the rest
+        verdicts = getattr(eng, "rule_verdicts", None)
+        if verdicts is None:
+            leaves = [np.asarray(v, dtype) for v in prog.unflatten(x)]
+            token = _RULE_CHECK.set(True)
+            try:
+                verdicts = eng.rule_verdicts = check_rules(spec.flat_fn, leaves, dtype, seed=spec.seed)
+            finally:
+                _RULE_CHECK.reset(token)
         wrong = [v for v in verdicts if v.ok is False]
         if wrong:
             category = "custom rule"

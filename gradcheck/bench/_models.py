@@ -124,7 +124,7 @@ def _one(kind: str, size: tuple, wrong: bool, points: int, seed: int) -> dict[st
     return {
         "model": kind,
         "size": list(size),
-        "parameters": _params(shapes),
+        "parameters": _params(shapes[0] if kind == "mlp" else shapes),  # the MLP's x is no parameter
         "wrong": wrong,
         "check_ok": bool(r.ok),
         "check_cold_s": cold,
