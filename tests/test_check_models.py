@@ -19,21 +19,14 @@ import numpy as np
 import pytest
 
 import gradcheck
+from gradcheck.bench import attention_case, mlp_case
 
 # ---- a plain MLP at model size -----------------------------------------------------------
 
 
-def mlp(p, x):
-    h = jnp.tanh(p["W1"] @ x + p["b1"])
-    return jnp.sum(jax.nn.log_softmax(p["W2"] @ h + p["b2"]))
-
-
-def mlp_shapes(width):
-    return [{"W1": (width, 64), "b1": (width,), "W2": (10, width), "b2": (10,)}, (64,)]
-
-
 def test_a_38k_parameter_mlp_in_float32_raises_no_false_alarm():
-    shapes = mlp_shapes(512)  # 512 x 64 + 512 + 10 x 512 + 10 = 38,410 parameters
+    # the MLP of the models benchmark: sum(log_softmax(W2 tanh(W1 x + b1) + b2)), params in a dict
+    mlp, shapes = mlp_case(512, wrong=False)  # 512 x 64 + 512 + 10 x 512 + 10 = 38,410 parameters
     assert sum(int(np.prod(s)) for s in shapes[0].values()) == 38_410
     r = gradcheck.check(mlp, None, shapes=shapes, domain=(-1.0, 1.0), dtype="float32", max_examples=100)
     assert r.ok, str(r)
@@ -49,6 +42,7 @@ def test_at_a_symmetric_point_the_rounding_of_a_correct_float32_contraction_is_n
         "b2": np.zeros(10, np.float32),
     }
     x = -np.ones(64, np.float32)
+    mlp, _ = mlp_case(512, wrong=False)
     r = gradcheck.check(mlp, None, args=(params, x), radius=1e-3, max_examples=20)
     assert r.ok, str(r)
 
@@ -56,37 +50,14 @@ def test_at_a_symmetric_point_the_rounding_of_a_correct_float32_contraction_is_n
 # ---- a custom_vjp attention --------------------------------------------------------------
 
 
-def make_attention(err=0.0):
-    def forward(q, k, v):
-        p = jax.nn.softmax(q @ k.T / jnp.sqrt(q.shape[-1]), axis=-1)
-        return p @ v, p
-
-    @jax.custom_vjp
-    def attention(q, k, v):
-        return forward(q, k, v)[0]
-
-    def fwd(q, k, v):
-        out, p = forward(q, k, v)
-        return out, (q, k, v, p)
-
-    def bwd(res, g):
-        q, k, v, p = res
-        scale = 1 / jnp.sqrt(q.shape[-1])
-        dp = g @ v.T
-        ds = p * (dp - (1 + err) * jnp.sum(dp * p, axis=-1, keepdims=True))
-        return ds @ k * scale, ds.T @ q * scale, p.T @ g
-
-    attention.defvjp(fwd, bwd)
-    return attention
-
-
 def test_a_correct_custom_vjp_attention_passes_and_a_wrong_backward_is_named():
-    shapes = [(64, 32)] * 3
-    ok = gradcheck.check(make_attention(), None, shapes=shapes, domain=(-1.0, 1.0), dtype="float32", max_examples=100)
+    # the attention of the models benchmark: its backward written by hand, the wrong one with the
+    # softmax backward's sum(dp * p) off by a relative 1e-3
+    right, shapes = attention_case(64, 32, wrong=False)
+    ok = gradcheck.check(right, None, shapes=shapes, domain=(-1.0, 1.0), dtype="float32", max_examples=100)
     assert ok.ok, str(ok)
-    bad = gradcheck.check(
-        make_attention(1e-3), None, shapes=shapes, domain=(-1.0, 1.0), dtype="float32", max_examples=100
-    )
+    wrong, _ = attention_case(64, 32, wrong=True)
+    bad = gradcheck.check(wrong, None, shapes=shapes, domain=(-1.0, 1.0), dtype="float32", max_examples=100)
     assert not bad.ok, str(bad)
     f = bad.failures[0]
     assert f.argument_name in ("q", "k") and f.entry.startswith(f"random cotangent pulled back to {f.argument_name}[")

@@ -77,14 +77,22 @@ def _undefined_beside(eng, x, got: float) -> str:
     )
 
 
-def _rules_of(spec, dtype: str) -> tuple:
-    """The custom rules in ``fn``'s jaxpr at the checked shapes (``()`` where it cannot be traced)."""
+#: equations that only move data: a function that is one custom rule and these is that rule
+_PLUMBING = {"reshape", "squeeze", "expand_dims", "concatenate", "convert_element_type", "broadcast_in_dim"}
+
+
+def _rules_of(spec, dtype: str) -> tuple[tuple, bool]:
+    """The custom rules in ``fn``'s jaxpr at the checked shapes (``()`` where it cannot be traced),
+    and whether ``fn`` is its one rule itself (nothing but that rule's equation and data moves)."""
     try:
         with dtype_context(dtype):
             leaves = [jax.ShapeDtypeStruct(tuple(s), dtype) for s in spec.leaf_shapes]
-            return custom_rules(spec.flat_fn, *leaves)
+            rules = custom_rules(spec.flat_fn, *leaves)
+            eqns = [e for e in jax.make_jaxpr(spec.flat_fn)(*leaves).jaxpr.eqns if e.primitive.name not in _PLUMBING]
     except Exception:
-        return ()
+        return (), False
+    sole = len(rules) == 1 and len(eqns) == 1 and eqns[0].primitive.name in ("custom_jvp_call", "custom_vjp_call")
+    return rules, sole
 
 
 def diagnose(eng, spec, prog, modes_failed: list[str], mode: str, e: int, x, dirs, exp: float, got: float):
@@ -125,7 +133,7 @@ def diagnose(eng, spec, prog, modes_failed: list[str], mode: str, e: int, x, dir
     one_family = bool((fam_fwd and not fam_rev) or (fam_rev and not fam_fwd)) and other_ran
     # a custom rule is a fact of fn's jaxpr, not of which modes failed: JAX's own rules also
     # disagree between the modes where the range runs out (x / y at y = 5e-324: jvp NaN, vjp inf)
-    rules = _rules_of(spec, dtype)
+    rules, sole = _rules_of(spec, dtype)
     custom = one_family and bool(rules)
     if one_family:
         which = "forward" if fam_fwd else "reverse"
@@ -182,7 +190,11 @@ def diagnose(eng, spec, prog, modes_failed: list[str], mode: str, e: int, x, dir
             "right in float64 but far beyond float32's resolution: the formula "
             "loses precision in float32 (cancellation), not a wrong rule"
         )
-    if rules and category in ("wrong rule", "custom rule") and dirs is not None and not _RULE_CHECK.get():
+    if sole and category in ("wrong rule", "custom rule"):
+        # fn is that rule: checking it on its own would repeat this check
+        category = "custom rule"
+        facts.append(f"fn is its custom rule {rules[0].name} ({rules[0].kind}) itself: the wrong rule is that one")
+    elif rules and category in ("wrong rule", "custom rule") and dirs is not None and not _RULE_CHECK.get():
         # each rule on its own, at the inputs it received at this point (not again inside that
         # sub-check), once per check: at the first failure's point, the same verdicts for the rest
         verdicts = getattr(eng, "rule_verdicts", None)

@@ -43,7 +43,7 @@ from ._chain import (
     chain_forward_only as chain_forward_only,
 )
 from ._check import bench_check as bench_check, bench_check_group as bench_check_group
-from ._models import bench_models as bench_models
+from ._models import attention_case as attention_case, bench_models as bench_models, mlp_case as mlp_case
 from ._run import (
     DEFAULT_GROUPS as DEFAULT_GROUPS,
     GROUPS as GROUPS,
@@ -85,6 +85,7 @@ __all__ = [
     "bench_check",
     "bench_check_group",
     "bench_check_sizes",
+    "attention_case",
     "bench_models",
     "bench_softmax",
     "bench_symbolic",
@@ -97,6 +98,7 @@ __all__ = [
     "copy_bandwidth",
     "environment",
     "growth_exponent",
+    "mlp_case",
     "mutate",
     "run",
     "size_sweep_renderables",
