@@ -153,10 +153,7 @@ def test_a_flax_params_dict_is_checked_at_its_values(activation):
 
 
 def test_integer_leaves_and_keys_are_held_fixed_and_the_values_themselves_are_checked():
-    seen = []
-
     def fn(state, x):
-        seen.append(state["step"])
         return jnp.sum(jnp.sin(state["w"] * x) * state["step"]) + jax.random.uniform(state["key"])
 
     state = {"w": np.float64([0.5, -1.5]), "step": np.int32(3), "key": jax.random.PRNGKey(7)}

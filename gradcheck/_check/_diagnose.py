@@ -26,7 +26,7 @@ import numpy as np
 
 from .._x64 import dtype_context
 from ._program import program
-from ._rules import check_rules, custom_rules, describe
+from ._rules import check_rules, describe, rules_in
 
 __all__ = ["diagnose", "CATEGORIES"]
 
@@ -87,8 +87,9 @@ def _rules_of(spec, dtype: str) -> tuple[tuple, bool]:
     try:
         with dtype_context(dtype):
             leaves = [jax.ShapeDtypeStruct(tuple(s), dtype) for s in spec.leaf_shapes]
-            rules = custom_rules(spec.flat_fn, *leaves)
-            eqns = [e for e in jax.make_jaxpr(spec.flat_fn)(*leaves).jaxpr.eqns if e.primitive.name not in _PLUMBING]
+            jaxpr = jax.make_jaxpr(spec.flat_fn)(*leaves).jaxpr  # traced once for both questions
+            rules = rules_in(jaxpr)
+            eqns = [e for e in jaxpr.eqns if e.primitive.name not in _PLUMBING]
     except Exception:
         return (), False
     sole = len(rules) == 1 and len(eqns) == 1 and eqns[0].primitive.name in ("custom_jvp_call", "custom_vjp_call")
@@ -133,7 +134,10 @@ def diagnose(eng, spec, prog, modes_failed: list[str], mode: str, e: int, x, dir
     one_family = bool((fam_fwd and not fam_rev) or (fam_rev and not fam_fwd)) and other_ran
     # a custom rule is a fact of fn's jaxpr, not of which modes failed: JAX's own rules also
     # disagree between the modes where the range runs out (x / y at y = 5e-324: jvp NaN, vjp inf)
-    rules, sole = _rules_of(spec, dtype)
+    found = getattr(eng, "rules_found", None)  # once per check, not once per failure
+    if found is None:
+        found = eng.rules_found = _rules_of(spec, dtype)
+    rules, sole = found
     custom = one_family and bool(rules)
     if one_family:
         which = "forward" if fam_fwd else "reverse"

@@ -27,16 +27,8 @@ from jax.extend import core as jcore
 
 from .._x64 import dtype_context
 
-__all__ = [
-    "Rule",
-    "RuleVerdict",
-    "custom_rules",
-    "describe",
-    "interpret",
-    "rule_inputs",
-    "rule_function",
-    "check_rules",
-]
+__all__ = ["Rule", "RuleVerdict", "custom_rules", "rules_in", "describe", "interpret", "rule_inputs"]
+__all__ += ["rule_function", "check_rules"]
 
 _CUSTOM = {"custom_jvp_call": "custom_jvp", "custom_vjp_call": "custom_vjp"}
 _LOOPS = ("scan", "while")
@@ -132,9 +124,13 @@ def custom_rules(fn: Callable, *args: Any) -> tuple[Rule, ...]:
     """Every custom_jvp/custom_vjp rule in ``fn``'s jaxpr at these arguments (arrays or
     ShapeDtypeStructs, any pytrees), de-duplicated by (name, kind, where), in order of
     appearance; () when there is none."""
-    closed = jax.make_jaxpr(fn)(*args)
+    return rules_in(jax.make_jaxpr(fn)(*args).jaxpr)
+
+
+def rules_in(jaxpr: Any) -> tuple[Rule, ...]:
+    """:func:`custom_rules` of a jaxpr already traced."""
     try:
-        return tuple(rule for rule, _ in _table(closed.jaxpr).values())
+        return tuple(rule for rule, _ in _table(jaxpr).values())
     except Exception:  # an equation of an unforeseen shape: no rule can be named from it
         return ()
 
