@@ -3,6 +3,7 @@
     --gradcheck-profile NAME   (ini gradcheck_profile)  "default" or "thorough" for the run
     --gradcheck-seed N         (ini gradcheck_seed)     seed of every check and claim naming none
     --gradcheck-claims[=IDS]   collect the catalogue's claims as test items, one per claim id
+                               (ini gradcheck_catalogues: the catalogues whose claims it collects)
     markers: gradcheck, gradcheck_claim(id)
 
 pytest imports every installed plugin on every run, ``pytest --help`` in an unrelated project
@@ -61,6 +62,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addini("gradcheck_profile", "gradcheck profile of the run (see --gradcheck-profile)", default="")
     parser.addini("gradcheck_seed", "seed of gradcheck checks naming none (see --gradcheck-seed)", default="")
+    parser.addini(
+        "gradcheck_catalogues",
+        "modules of claims that --gradcheck-claims collects (default: [tool.gradcheck] catalogues in "
+        "pyproject.toml, else the installed catalogues)",
+        type="args",
+        default=[],
+    )
 
 
 def _chosen(config: pytest.Config) -> tuple[str | None, str | None, int | None, str | None]:

@@ -10,7 +10,10 @@ is used; see its docstring for why.
   session as it was).
 * :func:`claims_collector`: ``--gradcheck-claims[=IDS]``: one :class:`ClaimItem` per selected
   claim, under one :class:`ClaimsCollector` beside the session's own collectors; node ids
-  ``gradcheck-claims::<claim id>``.
+  ``gradcheck-claims::<claim id>``.  The claims are those of the catalogues that the ini option
+  ``gradcheck_catalogues`` names, else ``[tool.gradcheck] catalogues`` of the nearest
+  ``pyproject.toml`` above the folder pytest was started in, else the installed catalogues
+  (:mod:`gradcheck.catalogue._load`).
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 
 from . import _profiles
-from .catalogue import Claim, ClaimResult, Settings, select
+from .catalogue import CatalogueError, Claim, ClaimResult, Settings, load, resolve, select
+from .catalogue._load import within
 
 __all__ = ["ClaimItem", "ClaimMissed", "ClaimsCollector", "claims_collector", "describe", "header", "use_for_run"]
 
@@ -61,17 +65,18 @@ def header() -> str:
 class ClaimMissed(Exception):
     """A claim did not reach its expected verdict; ``.result`` is its ClaimResult."""
 
-    def __init__(self, result: ClaimResult):
+    def __init__(self, result: ClaimResult, catalogue: str | None = None):
         self.result = result
-        super().__init__(describe(result))
+        super().__init__(describe(result, catalogue))
 
 
 class ClaimItem(pytest.Item):
     """One claim of the catalogue as a test: it passes when the claim reaches its expected verdict."""
 
-    def __init__(self, *, claim: Claim, **kwargs):
+    def __init__(self, *, claim: Claim, catalogue: str | None = None, **kwargs):
         super().__init__(**kwargs)
         self.claim = claim
+        self.catalogue = catalogue  # the named catalogue it comes from (for the replay command)
         self.add_marker(pytest.mark.gradcheck)
         self.add_marker(pytest.mark.gradcheck_claim(claim.id))
 
@@ -85,7 +90,7 @@ class ClaimItem(pytest.Item):
             ("seed", settings.seed),
         ]
         if not result.ok:
-            raise ClaimMissed(result)
+            raise ClaimMissed(result, self.catalogue)
 
     def repr_failure(self, excinfo, style=None):
         if isinstance(excinfo.value, ClaimMissed):
@@ -104,25 +109,42 @@ class ClaimItem(pytest.Item):
 class ClaimsCollector(pytest.Collector):
     """The parent of the claim items, so that they read ``gradcheck-claims::<id>``."""
 
-    def __init__(self, *, claims: list[Claim], **kwargs):
+    def __init__(self, *, claims: list[Claim], named: list[str] | None = None, **kwargs):
         super().__init__(**kwargs)
         self.claims = claims
+        self.named = named or []
 
     def collect(self) -> Iterator[ClaimItem]:
         for claim in self.claims:
-            yield ClaimItem.from_parent(self, name=claim.id, claim=claim)
+            catalogue = next((c for c in self.named if within(claim.module, [c])), None)
+            yield ClaimItem.from_parent(self, name=claim.id, claim=claim, catalogue=catalogue)
+
+
+def catalogues(config: pytest.Config) -> tuple[list[str], bool]:
+    """The catalogues of the run, loaded: the ini option ``gradcheck_catalogues``, else
+    ``[tool.gradcheck]`` in pyproject.toml, else the installed ones; and whether they were named."""
+    named = [n for n in (config.getini("gradcheck_catalogues") or []) if n.strip()]
+    try:
+        pairs, was_named = resolve(named, "ini option gradcheck_catalogues", start=config.invocation_params.dir)
+        load(pairs)
+    except CatalogueError as e:
+        raise pytest.UsageError(str(e)) from None
+    return [m for m, _ in pairs], was_named
 
 
 def claims_collector(session: pytest.Session, patterns: str) -> ClaimsCollector:
     """The collector of ``--gradcheck-claims=IDS``: comma-separated ids or topics, '' for all."""
+    cats, named = catalogues(session.config)
     try:
-        claims = select(p.strip() for p in patterns.split(",") if p.strip())
+        claims = select((p.strip() for p in patterns.split(",") if p.strip()), cats)
     except KeyError as e:
         raise pytest.UsageError(f"--gradcheck-claims: {e.args[0]}") from None
-    return ClaimsCollector.from_parent(session, name="gradcheck-claims", nodeid="gradcheck-claims", claims=claims)
+    return ClaimsCollector.from_parent(
+        session, name="gradcheck-claims", nodeid="gradcheck-claims", claims=claims, named=cats if named else []
+    )
 
 
-def describe(result: ClaimResult) -> str:
+def describe(result: ClaimResult, catalogue: str | None = None) -> str:
     """What a missed claim shows: the claim, expected and reached verdicts, and every finding."""
     claim, s = result.claim, result.settings
     lines = [
@@ -148,6 +170,7 @@ def describe(result: ClaimResult) -> str:
         f"  checked with profile {s.profile} ({s.max_examples} points per check), seed {s.seed}, "
         f"in {result.seconds:.1f} s",
         f"  replay: pytest --gradcheck-claims={claim.id} --gradcheck-profile={s.profile} --gradcheck-seed={s.seed}",
-        f"      or: gradcheck verify {claim.id} --profile {s.profile} --seed {s.seed}",
+        f"      or: gradcheck verify {claim.id}{f' --catalogue {catalogue}' if catalogue else ''} "
+        f"--profile {s.profile} --seed {s.seed}",
     ]
     return "\n".join(lines)

@@ -1,7 +1,10 @@
 """The claim catalogue: one module per topic.
 
 Each module builds its claims from the engine (``gradcheck``) and declares them with
-:func:`claim` (the id is ``module.function``); import a topic and use its claims directly::
+:func:`claim` (the id is ``module.function``; the sources are the notes' file names).  The
+package is a gradcheck catalogue, declared under the entry-point group ``gradcheck.catalogues``
+(pyproject.toml), so ``gradcheck list`` loads it when no ``--catalogue`` is named.  Import a
+topic and use its claims directly::
 
     from proofs import softmax
     softmax.jacobian.latex()            # the statement, as an equation body with a \\label
@@ -17,7 +20,7 @@ from collections.abc import Callable, Iterable
 
 from gradcheck.catalogue import Claim, claim as _declare
 
-__all__ = ["SEEDS", "OUT_OF_SCOPE", "claim", "sources"]
+__all__ = ["SEEDS", "FIGURES", "CLAIM_FIGURES", "OUT_OF_SCOPE", "claim", "sources"]
 
 #: The source notes the claims come from, by their three-digit prefix.  The project cites
 #: them by name; it never reads them.
@@ -27,6 +30,12 @@ SEEDS = {
     "002": "002_5222ebc1bbc2933c.txt",  # causes and remedies
     "003": "003_e50f9bff32cdfab8.txt",  # quadratic vs cross-entropy cost, softmax
 }
+
+#: The report's figures (``module:function`` builders that draw from the claims' findings, see
+#: :mod:`gradcheck.render.figures`): drawn whenever this catalogue is in a report.
+FIGURES = tuple(f"gradcheck.render.figures:{name}" for name in ("sigmoid", "tanh", "window", "softmax_overflow"))
+#: Figures of one claim: drawn when the claim is in the report.
+CLAIM_FIGURES = {"backprop.layer_speeds": "gradcheck.render.figures:layer_speeds"}
 
 OUT_OF_SCOPE = {
     "pretraining": "layer-wise pre-training (seed 002): a training procedure whose benefit is "
@@ -49,5 +58,6 @@ def sources(seeds: Iterable[str]) -> tuple[str, ...]:
 
 
 def claim(*, seeds: Iterable[str], **declaration) -> Callable[[Callable], Claim]:
-    """:func:`gradcheck.catalogue.claim` with the seeds checked against :data:`SEEDS` and named by file."""
-    return _declare(seeds=sources(seeds), **declaration)
+    """:func:`gradcheck.catalogue.claim` with the seeds checked against :data:`SEEDS`: the claim's
+    ``sources`` are the notes' file names."""
+    return _declare(sources=sources(seeds), **declaration)

@@ -1,5 +1,6 @@
 """The layers of docs/architecture.md, enforced: every import under gradcheck/ (function-level
-imports included) goes to the importer's own layer or a layer below it, and no module above 400
+imports included) goes to the importer's own layer or a layer below it, nothing under gradcheck/
+imports ``proofs`` (it is found as a catalogue, by its entry point), and no module above 400
 lines."""
 
 from __future__ import annotations
@@ -73,10 +74,6 @@ def test_imports_run_down_the_layers():
         src = _layer(_dotted(path))
         for line, name in _imports(path):
             parts = name.split(".")
-            if parts[0] == "proofs":
-                if path != PKG / "catalogue" / "_load.py":
-                    bad.append(f"{path.relative_to(ROOT)}:{line} imports {name} (only catalogue/_load.py may)")
-                continue
             if parts[0] != "gradcheck":
                 continue
             dst = _layer(parts) if len(parts) > 1 else "__init__"
@@ -94,6 +91,53 @@ def test_the_checker_sees_an_upward_import(tmp_path, monkeypatch):
     monkeypatch.setattr(sys.modules[__name__], "PKG", fake)
     with pytest.raises(AssertionError, match="_x64.py:2"):
         test_imports_run_down_the_layers()
+
+
+def _imports_of_proofs(path: Path) -> list[str]:
+    """Where ``path`` imports ``proofs``: import statements, and ``import_module``/``__import__``
+    of a literal name (the engine finds the catalogue by its entry point, never by name)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
+            func = node.func
+            called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if called in ("import_module", "__import__") and isinstance(node.args[0].value, str):
+                names = [node.args[0].value]
+        found += [f"{path.relative_to(ROOT)}:{node.lineno} imports {n}" for n in names if n.split(".")[0] == "proofs"]
+    return found
+
+
+def test_nothing_under_gradcheck_imports_proofs():
+    bad = [hit for path in _modules() for hit in _imports_of_proofs(path)]
+    assert not bad, "\n".join(bad)
+
+
+def test_the_proofs_check_sees_every_way_to_import_it(tmp_path, monkeypatch):
+    fake = tmp_path / "gradcheck"
+    fake.mkdir()
+    (fake / "m.py").write_text(
+        "import importlib\n"
+        "def f():\n"
+        "    from proofs import sigmoid\n"
+        "    import proofs.chain\n"
+        "    importlib.import_module('proofs')\n"
+        "    __import__('proofs.softmax')\n"
+    )
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    hits = _imports_of_proofs(fake / "m.py")
+    assert [h.split(":")[1].split()[0] for h in hits] == ["3", "4", "5", "6"]
+
+
+def test_proofs_is_declared_as_an_installed_catalogue():
+    from importlib.metadata import entry_points
+
+    (ep,) = [e for e in entry_points(group="gradcheck.catalogues") if e.name == "proofs"]
+    assert ep.value == "proofs"
 
 
 @pytest.mark.parametrize("folder", ["gradcheck", "proofs"])

@@ -1,8 +1,10 @@
 """The catalogue layer: claims, findings, the registry and the evidence helpers.
 
-It sits above the check engine and below rendering; ``proofs/`` declares its claims with
-:func:`claim` and :mod:`evidence`.  Nothing here renders or imports ``proofs`` except
-:func:`load_catalogue`, the one entry point that loads it.
+It sits above the check engine and below rendering.  A catalogue is any module or package
+that declares claims with :func:`claim` and :mod:`evidence` (``proofs/`` is one); :mod:`._load`
+finds catalogues (``--catalogue``, ``[tool.gradcheck]``, the ``gradcheck.catalogues`` entry
+points) and imports them by the names it is given.  Nothing here renders, and nothing here
+imports ``proofs`` by name.
 """
 
 from ..symbolic.derivation import Derivation as Derivation, Step as Step
@@ -14,11 +16,20 @@ from ._claim import (
     Finding as Finding,
     Settings as Settings,
 )
-from ._load import load_catalogue as load_catalogue
+from ._load import (
+    ENTRY_POINT_GROUP as ENTRY_POINT_GROUP,
+    CatalogueError as CatalogueError,
+    default_catalogues as default_catalogues,
+    load as load,
+    load_catalogue as load_catalogue,
+    resolve as resolve,
+)
 from ._registry import claim as claim, get as get, register as register, registry as registry, select as select
 
 __all__ = [
+    "ENTRY_POINT_GROUP",
     "VERDICTS",
+    "CatalogueError",
     "Claim",
     "ClaimResult",
     "Derivation",
@@ -27,9 +38,12 @@ __all__ = [
     "Step",
     "claim",
     "evidence",
+    "default_catalogues",
     "get",
+    "load",
     "load_catalogue",
     "register",
     "registry",
+    "resolve",
     "select",
 ]

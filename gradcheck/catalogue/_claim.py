@@ -118,21 +118,27 @@ class ClaimResult:
 
 @dataclasses.dataclass
 class Claim:
-    """One statement of the catalogue, with its derivation, verification and expected verdict.
+    """One statement of a catalogue, with its derivation, verification and expected verdict.
 
-    ``seeds`` name the source notes the statement comes from; the catalogue decides how they are
-    spelled (``proofs`` gives the notes' file names).  ``verify`` may be attached after
-    construction with :meth:`verifier` (the decorated form of :func:`gradcheck.catalogue.claim`).
+    ``sources`` cite where the statement comes from, each free text (``"Vaswani et al. 2017,
+    eq. (1)"``) or a BibTeX key (``"vaswani2017attention"``, cited as ``\\cite{...}`` when the
+    report is given the ``.bib`` that holds it); the catalogue decides how they are spelled
+    (``proofs`` gives its notes' file names).  ``seeds`` is the former name of ``sources`` and
+    stays an alias of it.  ``module`` is the module that declared the claim (``derive``'s, by
+    default).  ``verify`` may be attached after construction with :meth:`verifier` (the
+    decorated form of :func:`gradcheck.catalogue.claim`).
     """
 
     id: str
     title: str
-    seeds: tuple[str, ...]
     expected: tuple[str, ...]
     derive: Callable[..., Derivation]
     verify: Callable[[Derivation, Settings], Iterable[Finding]] | None = None  # a list or a generator
     statement: str = ""  # the precise statement in words (prose; the math comes from SymPy)
     params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    sources: tuple[str, ...] = ()
+    seeds: tuple[str, ...] = ()  # the former name of ``sources``; the same tuple after construction
+    module: str = ""
 
     def __post_init__(self):
         if not isinstance(self.id, str) or "." not in self.id or self.id != self.id.strip():
@@ -142,11 +148,17 @@ class Claim:
         bad = [v for v in self.expected if v not in VERDICTS]
         if bad or not self.expected:
             raise ValueError(f"{self.id}: expected must be a non-empty subset of {VERDICTS}, got {self.expected!r}")
-        if isinstance(self.seeds, str) or not self.seeds or not all(isinstance(s, str) and s for s in self.seeds):
-            raise ValueError(f"{self.id}: seeds must be a non-empty tuple of source names, got {self.seeds!r}")
+        for name in ("sources", "seeds"):
+            given = getattr(self, name)
+            if isinstance(given, str) or not all(isinstance(s, str) and s.strip() for s in given):
+                raise ValueError(f"{self.id}: {name} must be a tuple of non-empty strings, got {given!r}")
+        if self.sources and self.seeds and tuple(self.sources) != tuple(self.seeds):
+            raise ValueError(f"{self.id}: give sources (seeds is its former name), not both")
         if not callable(self.derive):
             raise TypeError(f"{self.id}: derive must be callable, got {self.derive!r}")
-        self.expected, self.seeds = tuple(self.expected), tuple(self.seeds)
+        self.expected = tuple(self.expected)
+        self.sources = self.seeds = tuple(self.sources or self.seeds)
+        self.module = self.module or getattr(self.derive, "__module__", None) or ""
         self._cache: dict[tuple, Derivation] = {}
 
     @property

@@ -19,6 +19,7 @@ COMMANDS = (
     "gradcheck.cli._bench",  # bench
     "gradcheck.cli._experiment",  # experiment
     "gradcheck.cli._accuracy",  # accuracy
+    "gradcheck.cli._new",  # new
 )
 
 
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (KeyError, ValueError, TypeError, FileNotFoundError) as e:
+    except (KeyError, ValueError, TypeError, FileNotFoundError, FileExistsError) as e:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"gradcheck {args.command}: error: {msg}", file=sys.stderr)
         return 2

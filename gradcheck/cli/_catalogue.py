@@ -5,14 +5,23 @@ from __future__ import annotations
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from ..catalogue import ClaimResult, Settings, select
-from ._console import add_run_options, console
+from ..symbolic._unicode import terminal_prose
+from ._console import add_catalogue_option, add_run_options, catalogues, console
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("list", help="list the registered claims")
+    p = sub.add_parser(
+        "list",
+        help="list the registered claims",
+        description="List the selected claims with their expected verdicts, sources and titles; the "
+        "titles' maths is shown as Unicode text (∂C/∂b₁), as `gradcheck latex ID` shows it as LaTeX.",
+    )
     p.add_argument("patterns", nargs="*", metavar="ID", help="claim ids or topics (default: all)")
+    p.add_argument("-s", "--statements", action="store_true", help="show each claim's statement under its title")
+    add_catalogue_option(p)
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser(
@@ -22,18 +31,32 @@ def add_parser(sub) -> None:
         "and exit non-zero when any misses its expected verdict.",
     )
     p.add_argument("patterns", nargs="*", metavar="ID", help="claim ids or topics (default: all)")
+    add_catalogue_option(p)
     add_run_options(p)
     p.set_defaults(func=cmd_verify)
 
 
+def readable(claim, encoding: str | None, statement: bool = False) -> Text:
+    """A claim's title (and, with ``statement``, its statement, dimmed) with the maths as Unicode
+    text, or flattened to ASCII where ``encoding`` cannot write it; never read as Rich markup."""
+    text = Text(terminal_prose(claim.title, encoding))
+    if statement and claim.statement:
+        text.append("\n" + terminal_prose(claim.statement, encoding), style="dim")
+    return text
+
+
 def cmd_list(args) -> int:
-    claims = select(args.patterns)
-    table = Table(title=f"{len(claims)} claims", show_lines=False)
-    for col in ("id", "expected", "seeds", "title"):
-        table.add_column(col)
+    claims = select(args.patterns, catalogues(args)[0])
+    con = console()
+    table = Table(title=f"{len(claims)} claims", show_lines=args.statements)
+    table.add_column("id", no_wrap=True)
+    table.add_column("expected")
+    table.add_column("sources", max_width=48, overflow="fold")  # wrapped, never cut short
+    table.add_column("title and statement" if args.statements else "title")
     for c in claims:
-        table.add_row(c.id, ", ".join(c.expected), " ".join(s[:3] for s in c.seeds), c.title)
-    console().print(table)
+        sources = Text("; ".join(c.sources) or "-")
+        table.add_row(c.id, ", ".join(c.expected), sources, readable(c, con.encoding, args.statements))
+    con.print(table)
     return 0
 
 
@@ -77,7 +100,7 @@ def results_table(results: list[ClaimResult]) -> Table:
 
 
 def cmd_verify(args) -> int:
-    claims = select(args.patterns)
+    claims = select(args.patterns, catalogues(args)[0])
     settings = Settings.from_profile(args.profile, seed=args.seed)
     con = console()
     results = run_claims(claims, settings, con)
@@ -88,7 +111,7 @@ def cmd_verify(args) -> int:
         f"(profile {settings.profile}, {settings.max_examples} points per check, seed {settings.seed})"
     )
     for r in missed:
-        con.print(f"[red]{r.claim.id}[/red]:")
+        con.print(Text.assemble((r.claim.id, "red"), ": ", readable(r.claim, con.encoding, statement=True)))
         if r.error:
             con.print(r.error, markup=False, highlight=False)
         for f in r.findings:

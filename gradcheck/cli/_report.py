@@ -2,7 +2,10 @@
 
 ``gradcheck report --out DIR`` runs the selected claims, computes the figures, and writes
 ``report.tex`` (and ``report.pdf`` when ``pdflatex`` is installed), ``report.md``,
-``results.json`` and ``figures/``.  Nothing in DIR is touched until everything is ready:
+``results.json`` and ``figures/`` (and ``references.bib``, a copy of ``--bib``, when a claim
+cites one of its keys).  With ``--catalogue`` (or ``[tool.gradcheck]``) the report is the
+catalogues': their claims, sources and figures, titled ``--title`` or the first line of the
+catalogue's docstring; nothing of an installed catalogue unless it is named too.  Nothing in DIR is touched until everything is ready:
 all files are first written into a staging folder inside DIR (same file system) and the PDF is
 compiled there; then each file is moved into place with ``os.replace``, which is atomic.  An
 interrupted run therefore leaves the previous report as it was, and never a half-written file.
@@ -25,11 +28,13 @@ from .. import render
 from .._environment import environment
 from .._files import write_whole
 from ..catalogue import Settings, get, select
+from ..catalogue._load import within
+from ..render.bib import Bibliography, read_bib
 from ._catalogue import results_table, run_claims
-from ._console import add_run_options, console as wide_console
+from ._console import add_catalogue_option, add_run_options, catalogues, console as wide_console, docstring_title
 
 #: The files a report consists of, besides ``figures/``.
-REPORT_FILES = ("report.tex", "report.md", "results.json", "report.pdf")
+REPORT_FILES = ("report.tex", "report.md", "results.json", "report.pdf", "references.bib")
 
 
 def add_parser(sub) -> None:
@@ -41,6 +46,7 @@ def add_parser(sub) -> None:
     )
     p.add_argument("id", metavar="ID", help="a claim id, e.g. softmax.jacobian (`gradcheck list` shows them)")
     p.add_argument("--steps", action="store_true", help="print the derivation steps instead of the statement")
+    add_catalogue_option(p)
     p.set_defaults(func=cmd_latex)
 
     p = sub.add_parser(
@@ -51,13 +57,26 @@ def add_parser(sub) -> None:
     )
     p.add_argument("patterns", nargs="*", metavar="ID", help="claim ids or topics (default: all)")
     p.add_argument("--out", required=True, metavar="DIR", help="folder to write the report into (created if missing)")
+    add_catalogue_option(p)
+    p.add_argument(
+        "--title",
+        default=None,
+        help="the report's title (default: the first line of the named catalogue's docstring, "
+        "or 'gradcheck: verified derivations')",
+    )
+    p.add_argument(
+        "--bib",
+        default=None,
+        metavar="FILE",
+        help="a BibTeX file: sources that are its keys are cited (\\cite{key}, BibTeX builds the references)",
+    )
     add_run_options(p)
     p.add_argument("--no-pdf", action="store_true", help="do not run pdflatex even when it is installed")
     p.set_defaults(func=cmd_report)
 
 
 def cmd_latex(args) -> int:
-    print(get(args.id).latex(steps=args.steps))
+    print(get(args.id, catalogues(args)[0]).latex(steps=args.steps))
     return 0
 
 
@@ -84,15 +103,29 @@ def _publish(stage: Path, out: Path, names: list[str]) -> None:
 # --- pdflatex ----------------------------------------------------------------------------
 
 
-def compile_pdf(tex: Path, runs: int = 2, timeout: float = 180.0) -> Path:
+def _bibtex(tex: Path, timeout: float) -> None:
+    exe = shutil.which("bibtex")
+    if exe is None:
+        raise FileNotFoundError("bibtex is not installed (it comes with pdflatex: scripts/ensure-latex.sh)")
+    proc = subprocess.run(
+        [exe, tex.stem], cwd=tex.parent, capture_output=True, text=True, errors="replace", timeout=timeout
+    )
+    if proc.returncode >= 2:  # 1: warnings only
+        raise RuntimeError("bibtex failed on " + tex.stem + ":\n" + proc.stdout[-1500:])
+
+
+def compile_pdf(tex: Path, runs: int = 2, timeout: float = 180.0, bibtex: bool = False) -> Path:
     """Compile ``tex`` with pdflatex in its own folder (twice, for references); return the PDF.
 
+    With ``bibtex``, BibTeX runs after the first pass (for ``\\cite``) and pdflatex twice more.
     Raises RuntimeError with the first LaTeX error when it fails.
     """
     exe = shutil.which("pdflatex")
     if exe is None:
         raise FileNotFoundError("pdflatex is not installed (scripts/ensure-latex.sh installs it)")
-    for _ in range(runs):
+    for i in range(runs + (1 if bibtex else 0)):
+        if bibtex and i == 1:
+            _bibtex(tex, timeout)
         proc = subprocess.run(
             [exe, "-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape", tex.name],
             cwd=tex.parent,
@@ -120,14 +153,22 @@ def build_report(
     pdf: bool = True,
     command: str = "gradcheck report",
     make_figures: Callable | None = None,
+    catalogues: list[str] | None = None,
+    named: bool = False,
+    title: str | None = None,
+    bib: Bibliography | None = None,
 ) -> tuple[list, list, Path | None]:
-    """Run ``claims``, write the report into ``out``; return the results, their records and the PDF (or None)."""
+    """Run ``claims``, write the report into ``out``; return the results, their records and the PDF (or None).
+
+    ``catalogues`` are the report's (None: the installed ones), ``named`` whether the user named
+    them (their claims' reproducing commands then name them too); ``bib`` the ``--bib`` file.
+    """
     from ..render import figures as figures_mod
 
     results = run_claims(claims, settings, console)
     with console.status("computing figures"):
-        # the general figures, and those of the selected claims (their measurement is cached)
-        figs = make_figures() if make_figures else figures_mod.make_figures(results, settings)
+        # the catalogues' figures, and those of the selected claims (their measurement is cached)
+        figs = make_figures() if make_figures else figures_mod.make_figures(results, settings, catalogues)
     env = environment()
     date, packages = env["date"], env["packages"]
     meta = {
@@ -139,9 +180,18 @@ def build_report(
         "seed": settings.seed,
         "device": env["device"],
         "packages": packages,
+        "title": title,
+        "catalogues": list(catalogues or []),
     }
+    cited = {k: bib.reference(k) for c in claims for k in bib.cites(c.sources)} if bib else {}
+    if bib is not None:
+        meta["bibliography"] = {"file": "references.bib", "from": str(bib.path), "cited": cited}
+
+    def catalogue_of(claim) -> str | None:
+        return next((c for c in catalogues or () if within(claim.module, [c])), None) if named else None
+
     with console.status("rendering"):
-        records = [render.claim_entry(r, date, packages) for r in results]
+        records = [render.claim_entry(r, date, packages, catalogue=catalogue_of(r.claim), cites=cited) for r in results]
         topics = {c.topic: render.topic_intro(c) for c in claims}
         fig_records = [f.record() for f in figs]
         tex = render.write_report(render.LatexWriter(), records, meta, fig_records, topics)
@@ -157,12 +207,15 @@ def build_report(
                 name = f"figures/{f.name}.{fmt}"
                 write_whole(stage / name, f.to_bytes(fmt))
                 names.append(name)
+        if cited and bib is not None:
+            write_whole(stage / "references.bib", bib.path.read_bytes())
+            names.append("references.bib")
         for name, text in (("report.md", md), ("results.json", js), ("report.tex", tex)):
             write_whole(stage / name, text)
             names.append(name)
         if pdf:
             with console.status("pdflatex report.tex"):
-                built_pdf = compile_pdf(stage / "report.tex")
+                built_pdf = compile_pdf(stage / "report.tex", bibtex=bool(cited))
             names.append("report.pdf")
         _publish(stage, out, names)
     return results, records, (out / "report.pdf") if built_pdf else None
@@ -172,25 +225,46 @@ def cmd_report(args) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out must be a folder, got the file {str(out)!r}")
-    claims = select(args.patterns)  # an unknown id fails here, before any work
+    cats, named = catalogues(args)  # a module that cannot be imported fails here, before any work
+    claims = select(args.patterns, cats)  # and an unknown id
+    bib = read_bib(args.bib) if args.bib else None
     settings = Settings.from_profile(args.profile, seed=args.seed)
     want_pdf = not args.no_pdf and shutil.which("pdflatex") is not None
+    if want_pdf and bib is not None and shutil.which("bibtex") is None:
+        raise ValueError("--bib: bibtex is not installed, so report.pdf cannot cite (pass --no-pdf)")
+    title = args.title or (docstring_title(cats[0]) if named and len(cats) == 1 else None)
     out.mkdir(parents=True, exist_ok=True)
     console = Console(stderr=True)
+    options = [*(x for c in args.catalogue or () for x in ("--catalogue", c))]
+    options += [*(["--title", args.title] if args.title else []), *(["--bib", args.bib] if args.bib else [])]
     command = "gradcheck report " + shlex.join(
-        [*args.patterns, "--out", str(args.out), "--profile", settings.profile, "--seed", str(settings.seed)]
+        [*args.patterns, *options, "--out", str(args.out), "--profile", settings.profile, "--seed", str(settings.seed)]
     )
     try:
-        results, records, pdf = build_report(claims, settings, out, console, pdf=want_pdf, command=command)
+        results, records, pdf = build_report(
+            claims,
+            settings,
+            out,
+            console,
+            pdf=want_pdf,
+            command=command,
+            catalogues=cats,
+            named=named,
+            title=title,
+            bib=bib,
+        )
     except RuntimeError as e:  # pdflatex failed: nothing of the previous report was replaced
         console.print(f"gradcheck report: {e}", style="red", markup=False, highlight=False)
         return 1
     # as wide as `gradcheck verify`'s: CONSOLE_WIDTH columns when not on a terminal
     wide_console().print(results_table(results))
-    written = [n for n in REPORT_FILES if n != "report.pdf" or pdf]
-    console.print(f"wrote {', '.join(written)} and figures/ to {out}")
+    written = [n for n in REPORT_FILES if (out / n).exists() and (n != "report.pdf" or pdf)]
+    figures = " and figures/" if any(out.glob("figures/*")) else ""
+    console.print(f"wrote {', '.join(written)}{figures} to {out}")
     if not args.no_pdf and not want_pdf:
         console.print("no report.pdf: pdflatex is not installed (scripts/ensure-latex.sh installs it)")
+    if bib is not None and not any(bib.cites(c.sources) for c in claims):
+        console.print(f"--bib {args.bib}: no source of the selected claims is one of its keys; nothing cited")
     missed = [r for r in results if not r.ok]
     if missed:
         console.print(

@@ -127,6 +127,9 @@ class Writer:
     def reproduce(self, command: str) -> None:
         raise NotImplementedError
 
+    def references(self, meta: Mapping[str, Any]) -> None:
+        """The cited entries (``meta["bibliography"]``), if any; nothing by default."""
+
     def figure(self, figure: Mapping[str, Any]) -> None:
         raise NotImplementedError
 
@@ -243,5 +246,6 @@ def write_report(
         w.paragraph([text(FIGURES_INTRO)])
         for f in figures:
             w.figure(f)
+    w.references(meta)
     w.end()
     return w.text()

@@ -9,13 +9,19 @@ Each builder takes a function ``result(claim_id) -> ClaimResult`` and returns a 
 the matplotlib figure, a caption and the numbers it shows (``data``, which ``results.json``
 records).  Builders use ``matplotlib.figure.Figure`` with an Agg canvas, never ``pyplot``, so no
 global state and no display are involved.
+
+Which figures a report draws is the catalogues' to say: a catalogue module lists its builders in
+``FIGURES`` (every report of the catalogue) and ``CLAIM_FIGURES`` (claim id to builder, when the
+claim is in the report), as callables or ``"module:function"`` strings (:func:`catalogue_figures`).
+The builders here draw the claims of ``proofs``, which declares them so.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import io
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import jax
@@ -25,12 +31,11 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure as _MplFigure
 
 from .._x64 import float64
-from ..catalogue import ClaimResult, Settings, get
+from ..catalogue import ClaimResult, Settings, get, load
 
 __all__ = [
     "Figure",
-    "FIGURES",
-    "CLAIM_FIGURES",
+    "catalogue_figures",
     "make_figures",
     "layer_speeds",
     "sigmoid",
@@ -305,27 +310,51 @@ def layer_speeds(result: Results) -> Figure:
     return Figure("layer_speeds", "Per-layer speed of learning and weight change during training", caption, data, fig)
 
 
-#: The report's figures, in order: drawn whatever the selection (a claim a figure needs and the
-#: report did not select is run for the figure).
-FIGURES: tuple[Callable[[Results], Figure], ...] = (sigmoid, tanh, window, softmax_overflow)
+def _builder(spec, catalogue: str) -> Callable[[Results], Figure]:
+    """A figure builder given as a callable or as ``"module:function"`` (imported when drawn)."""
+    if callable(spec):
+        return spec
+    module, _, attr = str(spec).partition(":")
+    try:
+        built = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError, ValueError) as e:
+        raise ValueError(f"catalogue {catalogue}: figure {spec!r} is not a 'module:function' builder ({e})") from None
+    if not callable(built):
+        raise ValueError(f"catalogue {catalogue}: figure {spec!r} is not callable")
+    return built
 
-#: Figures that belong to one claim: drawn when the claim is in the report.
-CLAIM_FIGURES: dict[str, Callable[[Results], Figure]] = {"backprop.layer_speeds": layer_speeds}
+
+def catalogue_figures(catalogues: Sequence[str] | None = None) -> tuple[list, dict[str, list]]:
+    """The figures the catalogues declare: ``FIGURES`` (drawn in every report of the catalogue)
+    and ``CLAIM_FIGURES`` (claim id to builder, drawn when the claim is in the report), each a
+    callable ``result(claim_id) -> ClaimResult`` to :class:`Figure`, or its ``"module:function"``."""
+    general: list = []
+    per_claim: dict[str, list] = {}
+    for name in load(catalogues):
+        mod = importlib.import_module(name)  # loaded already: a dictionary look-up
+        general += [_builder(b, name) for b in getattr(mod, "FIGURES", ())]
+        for cid, b in dict(getattr(mod, "CLAIM_FIGURES", {})).items():
+            per_claim.setdefault(cid, []).append(_builder(b, name))
+    return general, per_claim
 
 
-def make_figures(results: Iterable[ClaimResult], settings: Settings | None = None) -> list[Figure]:
-    """The general figures, then those of the claims among ``results``, from the claims' findings.
+def make_figures(
+    results: Iterable[ClaimResult], settings: Settings | None = None, catalogues: Sequence[str] | None = None
+) -> list[Figure]:
+    """The figures of the catalogues of the report, then those of the claims among ``results``.
 
-    ``results`` are the report's runs; a claim that a general figure needs and that is not among
-    them is run here, with ``settings`` (default: the current profile).
+    ``catalogues`` are the report's (``None``: the installed ones; see :func:`catalogue_figures`);
+    a claim that a figure needs and that is not among ``results`` is run here, with ``settings``
+    (default: the current profile).
     """
     runs = {r.claim.id: r for r in results}
-    selected = set(runs)
+    selected = list(runs)
+    general, per_claim = catalogue_figures(catalogues)
 
     def result(claim_id: str) -> ClaimResult:
         if claim_id not in runs:
-            runs[claim_id] = get(claim_id).run(settings)
+            runs[claim_id] = get(claim_id, catalogues).run(settings)
         return runs[claim_id]
 
-    extra = [build for cid, build in CLAIM_FIGURES.items() if cid in selected]
-    return [build(result) for build in (*FIGURES, *extra)]
+    extra = [build for cid in selected for build in per_claim.get(cid, ())]
+    return [build(result) for build in (*general, *extra)]

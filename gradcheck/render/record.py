@@ -11,8 +11,9 @@ import datetime as _dt
 import inspect
 import json
 import math
+import re
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 import sympy as sp
@@ -20,12 +21,14 @@ import sympy as sp
 from .._environment import environment
 from ..catalogue import Claim, ClaimResult, Finding, get
 from ..symbolic import printing
+from ..symbolic.printing import md_text
 
 __all__ = [
     "claim_latex",
     "claim_markdown",
     "topic_intro",
     "reproduce_command",
+    "sources_markdown",
     "jsonable",
     "short",
     "finding_record",
@@ -74,10 +77,23 @@ def topic_intro(claim) -> str:
 # --- records -----------------------------------------------------------------------------
 
 
-def reproduce_command(result: ClaimResult) -> str:
-    """The one command that re-runs a claim exactly as the report ran it."""
+def reproduce_command(result: ClaimResult, catalogue: str | None = None) -> str:
+    """The one command that re-runs a claim exactly as the report ran it (``--catalogue`` when the
+    claim's catalogue was named rather than installed)."""
     s = result.settings
-    return f"gradcheck verify {result.claim.id} --seed {s.seed} --profile {s.profile}"
+    where = f" --catalogue {catalogue}" if catalogue else ""
+    return f"gradcheck verify {result.claim.id}{where} --seed {s.seed} --profile {s.profile}"
+
+
+def _is_text(source: str) -> bool:
+    """Free text (it has a space), not a key, a file name or a URL (printed as code)."""
+    return any(ch.isspace() for ch in source.strip())
+
+
+def sources_markdown(sources: Sequence[str], cites: Collection[str] = ()) -> str:
+    """A claim's sources as Markdown: ``[key]`` where cited, a key-shaped source as code, text as text."""
+    parts = [f"[{s}]" if s in cites else md_text(s) if _is_text(s) else f"`{s}`" for s in sources]
+    return "; ".join(parts) if parts else "none cited"
 
 
 def jsonable(x, depth: int = 0):
@@ -137,12 +153,18 @@ def finding_record(f: Finding) -> dict[str, Any]:
 
 
 def result_record(
-    result: ClaimResult, date: str | None = None, packages: Mapping[str, str] | None = None
+    result: ClaimResult,
+    date: str | None = None,
+    packages: Mapping[str, str] | None = None,
+    *,
+    catalogue: str | None = None,
+    cites: Collection[str] = (),
 ) -> dict[str, Any]:
-    """The JSON record of one claim's run: verdicts expected and reached, and every finding.
+    """The JSON record of one claim's run: verdicts expected and reached, its sources, every finding.
 
     ``date`` defaults to now (UTC), ``packages`` to the versions :func:`gradcheck._environment.environment`
-    records.
+    records; ``catalogue`` goes into the reproducing command, ``cites`` are the sources that are
+    keys of the report's ``.bib``.
     """
     if not isinstance(result, ClaimResult):
         raise TypeError(f"result must be a ClaimResult (claim.run()), got {type(result).__name__}")
@@ -153,7 +175,9 @@ def result_record(
         "id": c.id,
         "title": c.title,
         "topic": c.topic,
-        "seeds": list(c.seeds),
+        "module": c.module,
+        "sources": list(c.sources),
+        "cites": [x for x in c.sources if x in cites],
         "statement": c.statement,
         "expected": list(c.expected),
         "reached": list(result.reached),
@@ -175,7 +199,7 @@ def result_record(
         "profile": s.profile,
         "max_examples": s.max_examples,
         "seconds": round(result.seconds, 3),
-        "command": reproduce_command(result),
+        "command": reproduce_command(result, catalogue),
         "date": date or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "packages": dict(packages or environment()["packages"]),
         "findings": findings,
@@ -183,19 +207,29 @@ def result_record(
 
 
 def claim_entry(
-    result: ClaimResult, date: str | None = None, packages: Mapping[str, str] | None = None
+    result: ClaimResult,
+    date: str | None = None,
+    packages: Mapping[str, str] | None = None,
+    *,
+    catalogue: str | None = None,
+    cites: Collection[str] = (),
 ) -> dict[str, Any]:
     """:func:`result_record` plus the claim's LaTeX (statement and steps) and Markdown.
 
     A claim whose derivation cannot be rendered keeps its record, with ``render_error`` set.
     """
-    rec = result_record(result, date, packages)
+    rec = result_record(result, date, packages, catalogue=catalogue, cites=cites)
     c = result.claim
     rec.update(latex=None, latex_steps=None, markdown=None, render_error=None)
     try:
         rec["latex"] = printing.claim_latex(c)
         rec["latex_steps"] = printing.claim_latex(c, steps=True) if c.derivation().steps else None
-        rec["markdown"] = printing.claim_markdown(c)
+        # the printer names the sources as written; here they are cited where the .bib has them
+        rec["markdown"] = re.sub(
+            r"(?m)^Source notes: .*?\. (Expected verdict: )",
+            lambda m: f"Source notes: {sources_markdown(c.sources, cites)}. {m.group(1)}",
+            printing.claim_markdown(c),
+        )
     except Exception as e:  # one broken claim must not take the report down: it is shown as broken
         rec["render_error"] = f"{type(e).__name__}: {e}"
     return rec

@@ -22,6 +22,7 @@ import sympy as sp
 
 from ._printer import LEIBNIZ_FUNCTIONS, LatexPrinter, latex
 from ._prose import ascii_math, md_prose, md_text, plain_prose, split_math, tex_code, tex_heading, tex_prose, tex_text
+from ._unicode import unicode_prose
 from .derivation import Derivation, Step
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "tex_heading",
     "tex_code",
     "plain_prose",
+    "unicode_prose",
     "split_math",
     "ascii_math",
     "md_text",
