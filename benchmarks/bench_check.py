@@ -1,6 +1,6 @@
 """Seconds per checked point, and per check by input size: ``gradcheck.check`` against ``check_grads``.
 
-    python benchmarks/bench_check.py [--quick] [--sizes 4,16,64] [--no-sweep] [--json FILE]
+    python benchmarks/bench_check.py [--quick] [--sizes 4,16,64] [--no-sweep] [--no-small] [--json FILE]
 
 Throughput: the same functions go to both checkers (sigmoid, softmax, log_softmax, and a
 ``custom_jvp`` sigmoid whose rule is 10% wrong for z > 2), in float64, first derivatives.
@@ -14,6 +14,12 @@ seconds per check, cold (first call at that size, compile and SymPy included) an
 ``gradcheck.check`` and for ``check_grads`` on 100 points, the fitted growth exponent, and a
 small check (sigmoid on (5,), order 2) timed in a fresh process.
 The same measurement is the ``check`` group of ``gradcheck bench``.
+
+The small check (``--no-small`` leaves it out): eight everyday functions (sigmoid f32, softplus
+f64, tanh f32, logsumexp of 5 f32, softmax of 4 f64, x sin y f64, gelu f32, a layer norm of 8
+f64) at order 2 on 100 points, ``gradcheck.check`` and ``check_grads(order=2)`` looped over 100
+points of the same domain, each cold in a fresh process; the ratio per function and its median
+(``gradcheck bench --only small``).
 """
 
 import argparse
@@ -33,6 +39,7 @@ def main(argv=None) -> int:
     )
     p.add_argument("--sizes", type=_sizes, metavar="N,N,...", help="input sizes of the size sweep")
     p.add_argument("--no-sweep", action="store_true", help="the throughput table only")
+    p.add_argument("--no-small", action="store_true", help="leave out the small check in fresh processes")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     args = p.parse_args(argv)
     if args.no_sweep:
@@ -40,6 +47,8 @@ def main(argv=None) -> int:
     else:  # the check group of gradcheck bench: throughput and the size sweep
         r = bench.bench_check_group(quick=args.quick, sizes=args.sizes)
     result = {**bench.environment(), "quick": args.quick, "groups": {"check": r}}
+    if not args.no_small:
+        result["groups"]["small"] = bench.bench_small(quick=args.quick)
     t = Table(
         title=f"seconds per checked point, {r['dtype']}, order {r['order']} "
         f"(gradcheck.check cold, compile included; check_grads once per point)"
@@ -85,6 +94,13 @@ def main(argv=None) -> int:
     if "size_sweep" in r:
         for renderable in bench.size_sweep_renderables(r["size_sweep"]):
             console.print(renderable)
+    if "small" in result["groups"]:
+        for renderable in bench.small_table(result["groups"]["small"]):
+            console.print(renderable)
+        for tg in result["groups"]["small"]["targets"]:
+            console.print(
+                f"target {tg['name']}: {tg['ratio']:.3g} {tg['op']} {tg['threshold']:g}: {'met' if tg['met'] else 'MISSED'}"
+            )
     if args.json:
         bench.write_json(result, args.json)
     return 0

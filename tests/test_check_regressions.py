@@ -288,3 +288,53 @@ def test_a_reference_is_evaluated_in_the_form_it_was_written():
         lambda x: log_ndtr(x) * (1 + 1e-6 * (x < -50)), ref, shapes=[()], domain=(-100.0, -30.0), max_examples=20
     )
     assert not wrong.ok and all(float(f.input[0]) < -50 for f in wrong.failures), str(wrong)
+
+
+def _layer_norm(x):
+    m = jnp.mean(x)
+    return (x - m) / jnp.sqrt(jnp.mean((x - m) ** 2) + 1e-5)
+
+
+def _layer_norm_distributed(x):
+    # written naively: SymPy distributes the mean, so x0 - mean(x) becomes 5 x0 / 6 - x1 / 6 - ...
+    n = x.shape[0]
+    m = sum(x) / n
+    v = sum((xi - m) ** 2 for xi in x) / n
+    return sp.Matrix([(xi - m) / sp.sqrt(v + sp.Rational(1, 100000)) for xi in x])
+
+
+def test_the_referee_evaluates_the_references_rational_constants_exactly():
+    # At equal inputs x0 - mean(x) is exactly 0 and so is every second derivative.  The mpmath
+    # referee took 5/6 as its float64 rounding: another function, whose second derivative there
+    # is 7e-10 at every precision, so JAX's right 0 was "confirmed" wrong (fwd-over-fwd, hvp).
+    kw = dict(shapes=[(6,)], domain=(-10.0, 10.0), order=2, max_examples=100, path="probes")
+    report = gradcheck.check(_layer_norm, _layer_norm_distributed, **kw)
+    assert report.ok, report
+
+    # and a second derivative that is wrong is still caught on that path
+    @jax.custom_jvp
+    def wrong(x):
+        return _layer_norm(x)
+
+    @wrong.defjvp
+    def _rule(primals, tangents):
+        (x,), (t,) = primals, tangents
+        y, dy = jax.jvp(_layer_norm, (x,), (t,))
+        return y, dy * (1 + 1e-3 * jnp.tanh(x[0]))
+
+    assert not gradcheck.check(wrong, _layer_norm_distributed, **kw).ok
+
+
+def test_the_path_is_chosen_by_what_the_expansion_costs_and_the_report_says_why():
+    from gradcheck.models.references import layer_norm_ref, logsumexp_ref
+
+    kw = dict(domain=(-3.0, 3.0), order=2, max_examples=60)
+    # 512 second-derivative entries whose trees swell to hundreds of operations each
+    wide = gradcheck.check(_layer_norm, layer_norm_ref, shapes=[(8,)], **kw)
+    assert wide.ok and wide.path == "probes", wide
+    assert "SymPy operations" in wide.truth and "longer than the sweep" in wide.truth
+    # the same count of entries, cheap ones: expanded
+    cheap = gradcheck.check(jax.nn.logsumexp, logsumexp_ref, shapes=[(16,)], **kw)
+    assert cheap.ok and cheap.path == "entries", cheap
+    # a narrow layer norm is cheap too
+    assert gradcheck.check(_layer_norm, layer_norm_ref, shapes=[(4,)], **kw).path == "entries"

@@ -31,7 +31,16 @@ from ._rules import check_rules, describe, rules_in
 __all__ = ["diagnose", "CATEGORIES"]
 
 #: in the order failures are listed
-CATEGORIES = ("wrong rule", "custom rule", "raised", "precision loss", "range limit", "undefined entry", "precision")
+CATEGORIES = (
+    "wrong rule",
+    "custom rule",
+    "raised",
+    "precision loss",
+    "range limit",
+    "undefined entry",
+    "precision",
+    "inaccurate",  # an accuracy finding made a failure (strict=True or accuracy=; see _accuracy)
+)
 
 _FORWARD = {"jacfwd", "jvp", "hessian fwd-over-rev", "hessian fwd-over-fwd", "hvp fwd-over-rev", "fwd-over-fwd"}
 _REVERSE = {"jacrev", "vjp", "hessian rev-over-rev", "hvp rev-over-rev"}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._accuracy import of_entries
 from ._engine import SHRINK_REFEREE_CAP, Engine
 from ._judge import Comparer
 
@@ -41,7 +42,7 @@ class EntriesEngine(Engine):
         q = self.cmp.quantities(flat)
         X64 = X.astype(np.float64)
         if count and not self.accuracy_rows:
-            self._accuracy(X, got, q, at_kink)
+            self.accuracy_rows = of_entries(self, X, got, q, at_kink)
         res = self.cmp.compare(got, q, T.astype(np.float64), C.astype(np.float64), at_kink, X64)
         esc = np.zeros(n, dtype=bool)
         for _bad, escalate, *_ in res.values():
@@ -111,70 +112,6 @@ class EntriesEngine(Engine):
         return fails
 
     accuracy_rows: list = []
-
-    def _accuracy(self, X, got, q, at_kink):
-        """Per quantity (each value, first and second derivative entry), the largest error in
-        ulps of the dtype at the truth, and where: the float64 truth finds the worst point, the
-        mpmath truth measures it (libm's ULP tables, for derivatives)."""
-        dt = np.dtype(self.dtype).type
-        rows = []
-        items = [("value", got.get("value"), q.values, q.status_v)]
-        if "jacrev" in got or "jacfwd" in got:
-            items.append(("jac", got.get("jacrev", got.get("jacfwd")), q.jac, q.status_j))
-        hm = next(
-            (m for m in ("hessian fwd-over-rev", "hessian rev-over-rev", "hessian fwd-over-fwd") if m in got), None
-        )
-        if hm is not None and q.hess is not None:
-            items.append(("hess", got[hm], q.hess, q.status_h))
-        ok_rows = ~np.asarray(at_kink, bool)
-        for what, g, truth, status in items:
-            if g is None:
-                continue
-            B = truth.shape[0]
-            g2 = np.asarray(g, np.float64).reshape(B, -1)
-            t2, s2 = truth.reshape(B, -1), status.reshape(B, -1)
-            with np.errstate(all="ignore"):
-                # ulps at the larger of truth and result: a truth of 0 has no useful ulp
-                ulp = np.spacing(np.maximum(np.abs(t2), np.abs(g2)).astype(dt)).astype(np.float64)
-                ulp = np.where(ulp > 0, ulp, np.spacing(dt(0)))
-                e = np.abs(g2 - t2) / ulp
-            e = np.where((s2 == 0) & ok_rows[:, None] & np.isfinite(e), e, -1.0)
-            for m in range(e.shape[1]):
-                r = int(np.argmax(e[:, m]))
-                if e[r, m] < 0:
-                    continue
-                rows.append((what, m, r))
-        out = []
-        by_what = {w: gg for w, gg, *_ in items}
-        for what, m, r in rows:
-            f, st, *_ = self._truth(X[r], hessian=False)
-            K, N = self.ref.n_out, self.ref.n_in
-            flat_i = m if what == "value" else K + m if what == "jac" else K + K * N + m
-            if st[flat_i] != 0:
-                continue
-            truth = float(f[flat_i])
-            gv = float(np.asarray(by_what[what], np.float64).reshape(X.shape[0], -1)[r, m])
-            ulp = float(np.spacing(dt(max(abs(truth), abs(gv))))) or float(np.spacing(dt(0)))
-            if what == "value":
-                name = self.out_name(m)
-            elif what == "jac":
-                k, j = divmod(m, N)
-                name = f"d {self.out_name(k)} / d {self.input_name(j)[1]}"
-            else:
-                k, rest = divmod(m, N * N)
-                j, l = divmod(rest, N)
-                name = f"d2 {self.out_name(k)} / d {self.input_name(j)[1]} d {self.input_name(l)[1]}"
-            out.append(
-                {
-                    "quantity": name,
-                    "order": {"value": 0, "jac": 1, "hess": 2}[what],
-                    "max_ulps": abs(gv - truth) / ulp,
-                    "input": [float(v) for v in X[r]],
-                    "got": gv,
-                    "truth": truth,
-                }
-            )
-        self.accuracy_rows = out
 
     def _truth(self, x, hessian=True):
         key = (np.asarray(x, np.float64).tobytes(), hessian)

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..oracles import numerical
 from . import _rounding
+from ._accuracy import of_numeric
 from ._engine import Engine
 
 __all__ = ["NumericEngine", "NoReference", "MARGIN"]
@@ -129,6 +130,7 @@ class NumericEngine(Engine):
         self.unjudged: dict[str, int] = {}
         self.bounds: list[float] = []
         self.localised = 0
+        self.accuracy_rows: list | None = None  # float32: measured on the sweep (:meth:`_accuracy`)
 
     def _judge(self, mode, got, est, mag, conv, f=1.0, noise=0.0):
         """(bad, err, exp, got) per entry; counts what could not be judged.  ``noise``: how far
@@ -198,6 +200,8 @@ class NumericEngine(Engine):
             T, C, S = self.directions(X.shape[0])
         got = self.run_fn(X, T, C, S, alone=alone)
         first = self._judge_rows(X, T, C, S, got, None, count, localise=False)
+        if count and self.accuracy_rows is None and self.dtype != "float64":
+            self.accuracy_rows = of_numeric(self, *(A.astype(np.float64) for A in (X, T, C)), got, _DRAWS)
         by_mode: dict[str, list[int]] = {}
         for f in first:
             rows_of = by_mode.setdefault(f[1], [])

@@ -15,7 +15,8 @@ import hypothesis
 import numpy as np
 
 from .._x64 import dtype_context
-from ..oracles.reference import Reference, build_reference
+from ..oracles.reference import Reference, build_reference, expansion_cost
+from ._accuracy import ACCURACY_ULPS, as_failures, check_threshold
 from ._args import given_args
 from ._diagnose import _RULE_CHECK, CATEGORIES, diagnose
 from ._engine import MAX_CHUNK, complexity, kind_of
@@ -25,19 +26,11 @@ from ._probes import ProbesEngine
 from ._program import program
 from ._report import Failure, Report, kinks_line, not_judged, range_note, truth_line
 from ._sampling import hypothesis_points, range_points, sample
-from ._spec import ENTRIES_LIMIT, INPUTS_LIMIT, TINY_INPUT, validate
+from ._spec import TINY_INPUT, choose_path, validate
 
 __all__ = ["check", "choose_path"]
 
 _KINDS = ("value", "gradient", "second-derivative", "non-finite")
-
-
-def choose_path(path: str, n_in: int, n_out: int, order: int) -> str:
-    """``entries`` while expanding the derivatives entry by entry is cheap, else ``probes``."""
-    if path != "auto":
-        return path
-    entries = n_out * n_in * (n_in if order == 2 else 1)
-    return "entries" if entries <= ENTRIES_LIMIT and n_in <= INPUTS_LIMIT else "probes"
 
 
 _SHAPES = ((),)
@@ -61,6 +54,7 @@ def check(
     strict: bool = False,
     args: Sequence | None = None,
     radius: float | None = None,
+    accuracy: float | None = None,
 ) -> Report:
     """Check ``fn``, its first (and with ``order=2`` second) derivatives against ``reference``.
 
@@ -85,7 +79,9 @@ def check(
       rtol, atol: override the :data:`TOLERANCES` entry of ``dtype``.
       path: ``"entries"`` (the reference's Jacobian/Hessian expanded in SymPy and compared entry
         by entry), ``"probes"`` (its derivatives along random directions, O(n) per point), or
-        ``"auto"``: entries while at most 512 derivatives and 16 inputs, else probes.
+        ``"auto"``: entries while at most 512 derivatives and 16 inputs and the expansion is
+        cheap (the entries times a sampled entry's SymPy operations at most 50,000), else probes;
+        the report's ``truth:`` line says why.
       strict: count precision artefacts of the dtype (the same function right in float64 and the
         error within the dtype's resolution, or under jit only) as failures; by default they are
         ``report.accuracy_notes``.  Every failure carries a computed ``category`` and ``diagnosis``.
@@ -98,11 +94,17 @@ def check(
         perturbations of every entry up to ``radius`` times its leaf's root mean square
         (:mod:`._args`); ``report.at_values`` says which leaves were differentiated.
       radius: the perturbation radius of ``args=`` relative to each leaf's scale (default 0.1).
+      accuracy: a threshold in ulps of the dtype.  Every check measures each quantity's largest
+        error in ulps against the truth (``report.accuracy``; :mod:`._accuracy`); a quantity
+        beyond the threshold (default 2**20) is printed as inaccurate even where the tolerance
+        passes it (a derivative of 0 where the truth is 2e-13), and is a failure when
+        ``accuracy`` is given or ``strict=True``.
 
     Returns:
       a :class:`Report`; ``report.ok`` is True when nothing failed.
     """
     t_start = time.perf_counter()
+    threshold = check_threshold(accuracy)
     at = given_args(fn, reference, args, radius, dtype, shapes is not _SHAPES or domain is not _DOMAIN)
     if at is not None:
         fn, shapes, domain, dtype = at.fn, at.shapes, at.domain, at.dtype
@@ -126,7 +128,7 @@ def check(
     dtype = spec.dtype
     n_in = sum(int(np.prod(s)) if s else 1 for s in spec.leaf_shapes)
     n_out = len(spec.out_names)
-    chosen = choose_path(spec.path, n_in, n_out, spec.order) if reference is not None else "numerical"
+    chosen, why = choose_path(spec.path, n_in, n_out, spec.order) if reference is not None else ("numerical", "")
 
     # ---- the reference: values and kinks, and on the entries path its derivatives ----
     t0 = time.perf_counter()
@@ -134,6 +136,12 @@ def check(
     if spec.flat_reference is None:
         ref = NoReference(spec.leaf_shapes, n_out)
     else:
+        if chosen == "entries" and spec.path == "auto":  # its values first: are its entries cheap?
+            values = build_reference(
+                spec.flat_reference, spec.leaf_shapes, spec.order, False, (spec.reference, repr(spec.shapes))
+            )
+            cost = expansion_cost(values.outputs, values.inputs, spec.order)
+            chosen, why = choose_path("auto", n_in, n_out, spec.order, cost)
         ref = build_reference(
             spec.flat_reference,
             spec.leaf_shapes,
@@ -205,12 +213,17 @@ def check(
         t3 = time.perf_counter()
         failures, notes, accuracy_notes, range_limits, spilled = _assemble(eng, spec, prog, failures_raw, bool(strict))
         t_shrink = time.perf_counter() - t3
+    measured = list(getattr(eng, "accuracy_rows", None) or [])
+    if strict or threshold is not None:
+        failures += as_failures(measured, threshold or ACCURACY_ULPS, spec, prog)
     if at is not None:
+        for r in measured:  # where the leaves were, not the perturbation
+            r["input"] = [float(v) for a in at.absolute(prog.unflatten(np.asarray(r["input"]))) for v in np.ravel(a)]
         failures, accuracy_notes, range_limits, spilled = at.at_values_of(
             spec, failures, accuracy_notes, range_limits, spilled
         )
     kinks = kinks_line(ref, reference is None, eng.kink_points)
-    truth = eng.truth_note() if chosen == "numerical" else truth_line(chosen, n_in, n_out, spec.order)
+    truth = eng.truth_note() if chosen == "numerical" else truth_line(chosen, n_in, n_out, spec.order, why)
     return Report(
         failures=failures,
         fn_name=spec.fn_name,
@@ -251,7 +264,9 @@ def check(
         range_limits=range_limits,
         undefined_spill=spilled,
         strict=bool(strict),
-        accuracy=list(getattr(eng, "accuracy_rows", [])),
+        accuracy=measured,
+        accuracy_ulps=threshold or ACCURACY_ULPS,
+        accuracy_failing=bool(strict) or threshold is not None,
         unjudged_points=max(getattr(eng, "unjudged", {}).values(), default=0),
         not_judged=not_judged(
             eng.undefined, eng.unrefereed, getattr(eng, "refereed_cap", 0), getattr(eng, "unjudged", {})
@@ -278,19 +293,9 @@ def _assemble(eng, spec, prog, failures_raw, strict):
     # the mode that names an input entry is reported first (a VJP row names x[617]; a JVP only
     # says "along a random tangent")
     prefer = (
-        "value",
-        "jacrev",
-        "jacfwd",
-        "vjp",
-        "vjp.t",
-        "hessian fwd-over-rev",
-        "hessian rev-over-rev",
-        "hessian fwd-over-fwd",
-        "hvp rev-over-rev",
-        "hvp fwd-over-rev",
-        "jvp",
-        "fwd-over-fwd",
-    )
+        "value,jacrev,jacfwd,vjp,vjp.t,hessian fwd-over-rev,hessian rev-over-rev,hessian fwd-over-fwd,"
+        "hvp rev-over-rev,hvp fwd-over-rev,jvp,fwd-over-fwd"
+    ).split(",")
     mode_rank = {m: i for i, m in enumerate(prefer)}
     for (kind, arg), by_mode in sorted(
         groups.items(), key=lambda kv: (_KINDS.index(kv[0][0]), kv[0][1] if kv[0][1] is not None else -1)

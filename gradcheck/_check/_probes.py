@@ -26,6 +26,7 @@ import sympy as sp
 from ..oracles.mpmath_truth import MP_LOCK, TRUTH_DIGITS, agree, mp_reals, settled_floats, start_digits
 from ..oracles.specials import numpy_modules
 from ..oracles.tape import Tape
+from ._accuracy import of_probes
 from ._engine import SHRINK_REFEREE_CAP, Engine
 from ._judge import judge_entries
 
@@ -46,6 +47,7 @@ class ProbesEngine(Engine):
     path = "probes"
     partly_undefined = 0  # points judged on their defined entries only
     refereed_cap = 64  # mpmath points per check: each costs a few evaluations of the whole output
+    accuracy_rows: list | None = None  # measured on the sweep's batch (:meth:`_accuracy`)
 
     def __init__(self, spec, ref, prog):
         super().__init__(spec, ref, prog)
@@ -139,6 +141,8 @@ class ProbesEngine(Engine):
         if count:
             self.kink_points += int(at_kink.sum())
         res = self.compare(got, truth, at_kink)
+        if count and self.accuracy_rows is None:
+            self.accuracy_rows = of_probes(self, X64, T64, C64, S64, got, truth, at_kink)
         esc = {m: r[1] for m, r in res.items()}
         rows = np.flatnonzero(np.any([e.any(axis=1) for e in esc.values()], axis=0))
         audit = self.audit_rows(n, rows) if count else np.zeros(0, dtype=np.int64)

@@ -41,7 +41,7 @@ class Program:
         self.offsets = np.cumsum([0] + self.sizes)
         self.n_in, self.n_out = int(self.offsets[-1]), n_out
         self.arg_of = arg_of
-        self.modes: dict[str, str] = {}
+        self.notes: dict[str, str] = {}  # modes skipped or raising, in words
         self.broken: dict[str, str] = {}  # mode -> error raised while tracing it
         self._fns: dict[str, Callable] = {}
         self._jitted: dict[int, Callable] = {}
@@ -83,39 +83,45 @@ class Program:
         return cands
 
     def _build(self):
-        x = jax.ShapeDtypeStruct((2, self.n_in), self.dtype)
-        c = jax.ShapeDtypeStruct((2, self.n_out), self.dtype)
-        for name, g in self._candidates().items():
-            try:  # traced exactly as it will run: vmapped and jitted
-                jax.eval_shape(jax.jit(jax.vmap(g)), x, x, c, x)
-            except Exception as e:
-                msg = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-                if _CUSTOM_VJP_NO_FWD in str(e) and name in _FORWARD:
-                    self.modes.setdefault(
-                        "forward mode",
-                        "skipped: fn is a jax.custom_vjp function, which has no forward mode (jacfwd/jvp raise); reverse mode checked",
-                    )
-                    continue
-                if name == "value":
-                    raise
-                if any(lim in str(e) for lim in _JAX_LIMITS):
-                    self.modes[name] = f"skipped: a limitation of JAX, not of fn's rules ({msg})"
-                    continue
-                self.broken[name] = msg
-                continue
-            self._fns[name] = g
+        """Every candidate mode, traced with the others in one program when it first runs
+        (:meth:`run`): a mode that JAX cannot trace or run is found then (:meth:`_isolate`),
+        not by tracing each mode apart beforehand, which traced every mode twice (a quarter of
+        a small check's cold time)."""
+        self._fns = dict(self._candidates())
+
+    def _classify(self, name: str, e: Exception) -> None:
+        """A mode JAX refused: skipped where it is JAX's limit (a custom_vjp has no forward
+        mode), else a finding about fn; without its value nothing can be checked."""
+        msg = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+        if name == "value":
+            raise e
+        if _CUSTOM_VJP_NO_FWD in str(e) and name in _FORWARD:
+            self.notes.setdefault(
+                "forward mode",
+                "skipped: fn is a jax.custom_vjp function, which has no forward mode (jacfwd/jvp raise); reverse mode checked",
+            )
+        elif any(lim in str(e) for lim in _JAX_LIMITS):
+            self.notes[name] = f"skipped: a limitation of JAX, not of fn's rules ({msg})"
+        else:
+            self.broken[name] = msg
+            self.notes[name] = f"raised while tracing, compiling or running: {msg}"
+        del self._fns[name]
+
+    @property
+    def modes(self) -> dict[str, str]:
+        """What ran, in words: the modes of each family, and those skipped or raising."""
+        out = dict(self.notes)
         fwd = [m for m in ("jacfwd", "jvp") if m in self._fns]
         rev = [m for m in ("jacrev", "vjp") if m in self._fns]
         if fwd:
-            self.modes["forward mode"] = " + ".join(fwd) + " (jvp along a random tangent per argument leaf)"
+            out["forward mode"] = " + ".join(fwd) + " (jvp along a random tangent per argument leaf)"
         if rev:
-            self.modes["reverse mode"] = " + ".join(rev) + " (vjp along a random cotangent, compared entry by entry)"
-        for name, msg in self.broken.items():
-            self.modes[name] = f"raised while tracing: {msg}"
+            out["reverse mode"] = " + ".join(rev) + " (vjp along a random cotangent, compared entry by entry)"
         if self.order == 2:
             hs = [m for m in self._fns if m.startswith(("hessian", "hvp", "fwd-over"))]
             shown = [h.split(" ", 1)[1] if h.startswith("hessian") else h for h in hs]
-            self.modes["second order"] = ", ".join(shown) if hs else "no second-order mode could be traced"
+            out["second order"] = ", ".join(shown) if hs else "no second-order mode could be traced"
+        return out
 
     @property
     def names(self):
@@ -139,19 +145,15 @@ class Program:
             return self.run(X, T, C, S)
 
     def _isolate(self, X, T, C, S) -> bool:
-        """Find the modes that JAX cannot compile or run (exp1's Hessian under jit raises a
-        TypeError from XLA lowering although it traces); they become findings about fn, as
-        tracing errors are, and the program is rebuilt without them."""
+        """Find the modes that JAX cannot trace, compile or run (exp1's Hessian under jit raises
+        a TypeError from XLA lowering although it traces) and classify them (:meth:`_classify`);
+        the program is rebuilt without them."""
         found = False
         for name, g in list(self._fns.items()):
-            if name == "value":
-                continue
             try:
                 jax.jit(jax.vmap(g))(X, T, C, S)
             except Exception as e:
-                self.broken[name] = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-                self.modes[name] = f"raised while compiling or running: {self.broken[name]}"
-                del self._fns[name]
+                self._classify(name, e)
                 found = True
         if found:
             self._jitted.clear()

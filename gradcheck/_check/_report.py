@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ._accuracy import ACCURACY_ULPS, lines as accuracy_lines, table as accuracy_table
 from ._spec import TOLERANCES
 
 __all__ = ["Failure", "Report", "REFEREE_CAP"]
@@ -48,7 +49,8 @@ class Failure:
     #: what confirmed it: the mpmath truth, or (reference=None) the numerical truth's error bound
     confirmed_by: str = "the mpmath truth"
     #: what kind of failure this is, computed at its input (:mod:`gradcheck._check._diagnose`):
-    #: "wrong rule", "custom rule", "raised", "precision loss", "range limit", "undefined entry" or "precision"
+    #: "wrong rule", "custom rule", "raised", "precision loss", "range limit", "undefined entry",
+    #: "precision" or "inaccurate" (an accuracy finding under strict=True or accuracy=)
     category: str = "wrong rule"
     #: the facts behind the category (float64 at the same input, forward vs reverse, jit vs eager)
     diagnosis: str = ""
@@ -138,9 +140,14 @@ class Report:
     #: non-finite derivatives of defined entries at points where other entries are undefined
     undefined_spill: list = dataclasses.field(default_factory=list)
     strict: bool = False
-    #: per quantity (value, each first and second derivative entry): the largest error in ulps of
-    #: the dtype against the mpmath truth, and where (entries path; empty on the others)
+    #: per quantity: the largest error in ulps of the dtype against the truth, and where
+    #: (:mod:`._accuracy`): each value, first and second derivative entry on the entries path,
+    #: each mode on the probes path, float32 with reference=None; empty for float64 there
     accuracy: list = dataclasses.field(default_factory=list)
+    #: the accuracy threshold in ulps: quantities beyond it are printed as inaccurate
+    accuracy_ulps: float = ACCURACY_ULPS
+    #: whether those are failures (strict=True or accuracy=) rather than printed findings
+    accuracy_failing: bool = False
     #: points where fn, the float64 truth and the referee all agreed, re-judged against the
     #: mpmath truth anyway (so that an error shared by fn and the float64 truth cannot hide)
     audited_points: int = 0
@@ -169,14 +176,21 @@ class Report:
             given = f"gradcheck.load_args({saved!r}, args)" if saved else "args"
             return (
                 f"gradcheck.check({self.fn_name}, None, args={given}, radius={self.radius:g}, "
-                f"max_examples={self.max_examples}, seed={self.seed}, rtol={self.rtol:g}, atol={self.atol:g})"
+                f"max_examples={self.max_examples}, seed={self.seed}, rtol={self.rtol:g}, atol={self.atol:g}{self._also()})"
             )
         dom = self.domain[0] if len(set(self.domain)) == 1 else self.domain
         return (
             f"gradcheck.check({self.fn_name}, reference, shapes={self.shapes}, domain={dom}, "
             f"order={self.order}, dtype={self.dtype!r}, max_examples={self.max_examples}, "
-            f"seed={self.seed}, rtol={self.rtol:g}, atol={self.atol:g})"
+            f"seed={self.seed}, rtol={self.rtol:g}, atol={self.atol:g}{self._also()})"
         )
+
+    def _also(self) -> str:
+        """The replay line's strict= and accuracy=, where they were given."""
+        also = ", strict=True" if self.strict else ""
+        if self.accuracy_failing and (not self.strict or self.accuracy_ulps != ACCURACY_ULPS):
+            also += f", accuracy={self.accuracy_ulps:g}"
+        return also
 
     @property
     def judged_fraction(self) -> float:
@@ -189,20 +203,7 @@ class Report:
 
     def accuracy_table(self) -> str:
         """The accuracy table as text: quantity, largest error in ulps, where, got, truth."""
-        if not self.accuracy:
-            return f"no accuracy table for {self.fn_name} (it is measured on the entries path only)"
-        rows = [
-            f"accuracy of {self.fn_name} ({self.dtype}, {self.points_checked} points; ulps of "
-            f"{self.dtype} at the mpmath truth):",
-            f"  {'quantity':<32} {'max ulps':>12}  {'at input':<28} {'got':>24} {'truth':>24}",
-        ]
-        for a in self.accuracy:
-            inp = ", ".join(f"{v:.6g}" for v in a["input"][:4]) + (", ..." if len(a["input"]) > 4 else "")
-            rows.append(
-                f"  {a['quantity'][:32]:<32} {a['max_ulps']:>12.3g}  {inp[:28]:<28} "
-                f"{a['got']:>24.17g} {a['truth']:>24.17g}"
-            )
-        return "\n".join(rows)
+        return accuracy_table(self.accuracy, self.fn_name, self.dtype, self.points_checked)
 
     def record(self) -> dict[str, Any]:
         """The verification record: what was checked and how, for reports and papers."""
@@ -228,6 +229,8 @@ class Report:
             "truth": self.truth,
             "strict": self.strict,
             "accuracy": list(self.accuracy),
+            "accuracy_ulps": self.accuracy_ulps,
+            "inaccurate": [r["quantity"] for r in self.accuracy if r["max_ulps"] > self.accuracy_ulps],
             "audited_points": self.audited_points,
             "unjudged_points": self.unjudged_points,
             "not_judged": dict(self.not_judged),
@@ -327,6 +330,8 @@ class Report:
                     f"truth {f.expected!r}; {f.diagnosis}"
                     for f in items
                 )
+        if not self.accuracy_failing:
+            lines.extend(accuracy_lines(self.accuracy, self.accuracy_ulps, self.dtype, self.atol, self.rtol))
         if not self.ok:
             lines.append(f"  replay: {self.replay()}")
         return "\n".join(lines)
@@ -362,8 +367,9 @@ def kinks_line(ref, no_reference: bool, kink_points: int) -> str:
     )
 
 
-def truth_line(path: str, n_in: int, n_out: int, order: int) -> str:
-    """The report's ``truth:`` line for a SymPy reference, on the entries or the probes path."""
+def truth_line(path: str, n_in: int, n_out: int, order: int, why: str = "") -> str:
+    """The report's ``truth:`` line for a SymPy reference, on the entries or the probes path, and
+    ``why`` that path ran (:func:`~gradcheck._check._pipeline.choose_path`)."""
     entries = n_out * n_in * (n_in if order == 2 else 1)
     if path == "entries":
         return (
@@ -373,7 +379,7 @@ def truth_line(path: str, n_in: int, n_out: int, order: int) -> str:
             "disagreements refereed in long double, then mpmath"
         )
     return (
-        f"path probes ({n_in} inputs, {n_out} outputs: expanding {entries} derivative entries would be too slow): "
+        f"path probes ({why or 'asked for'}): "
         "JVP, VJP"
         + (" and Hessian-vector products" if order == 2 else "")
         + " of the reference by automatic differentiation of its SymPy DAG in float64 NumPy "

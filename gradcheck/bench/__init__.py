@@ -1,6 +1,6 @@
 """Jitted benchmarks: what closed forms buy over autodiff, on whatever device JAX sees.
 
-Five groups, each a function returning plain-JSON rows:
+Six groups, each a function returning plain-JSON rows:
 
 ``softmax``   the softmax Jacobian of a batch, closed form ``y_i (delta_ij - y_j)`` against
               ``vmap(jacrev(softmax))`` and ``vmap(jacfwd(softmax))``, C in {10, 100, 1000,
@@ -22,6 +22,10 @@ Five groups, each a function returning plain-JSON rows:
               correct and wrong by a relative 1e-3, by ``gradcheck.check`` (cold and warm) and
               ``check_grads`` on 100 points each: false alarms, failing / passing, and the ratio
               between the checkers (:mod:`._models`).
+``small``     the everyday small check (only when named, ``--only small``): eight functions
+              (sigmoid ... a layer norm of 8) at order 2 on 100 points, ``gradcheck.check``
+              and ``check_grads`` each cold in a fresh process, their ratio and its median
+              (:mod:`._small`).
 ``symbolic``  seconds to derive and lambdify ``chain.grad_b1`` (L in {4, 64, 256, 1024}) and
               the softmax Jacobian (C in {2, 4, 8, 16}), with the growth exponent of a log-log
               fit (:mod:`._symbolic`).
@@ -56,13 +60,19 @@ from ._sizes import (
     bench_check_sizes as bench_check_sizes,
     small_check_fresh as small_check_fresh,
 )
+from ._small import SMALL_CASES as SMALL_CASES, bench_small as bench_small
 from ._softmax import (
     SOFTMAX_METHODS as SOFTMAX_METHODS,
     bench_softmax as bench_softmax,
     softmax_jacobian_closed as softmax_jacobian_closed,
 )
 from ._symbolic import bench_symbolic as bench_symbolic
-from ._tables import RENDERERS as RENDERERS, size_sweep_renderables as size_sweep_renderables, tables as tables
+from ._tables import (
+    RENDERERS as RENDERERS,
+    size_sweep_renderables as size_sweep_renderables,
+    small_table as small_table,
+    tables as tables,
+)
 from ._timing import (
     DTYPE as DTYPE,
     Timing as Timing,
@@ -79,6 +89,7 @@ __all__ = [
     "RENDERERS",
     "RENORM_EVERY",
     "SIZE_CASES",
+    "SMALL_CASES",
     "SOFTMAX_METHODS",
     "Timing",
     "bench_chain",
@@ -87,6 +98,7 @@ __all__ = [
     "bench_check_sizes",
     "attention_case",
     "bench_models",
+    "bench_small",
     "bench_softmax",
     "bench_symbolic",
     "chain_db1_autodiff",
@@ -102,6 +114,7 @@ __all__ = [
     "mutate",
     "run",
     "size_sweep_renderables",
+    "small_table",
     "small_check_fresh",
     "softmax_jacobian_closed",
     "tables",

@@ -13,6 +13,7 @@ from .._files import write_whole
 from ._chain import bench_chain
 from ._check import bench_check_group
 from ._models import bench_models
+from ._small import bench_small
 from ._softmax import bench_softmax
 from ._symbolic import bench_symbolic
 from ._timing import DTYPE
@@ -25,9 +26,11 @@ GROUPS: dict[str, Callable[..., dict[str, Any]]] = {
     "check": bench_check_group,
     "symbolic": bench_symbolic,
     "models": bench_models,
+    "small": bench_small,
 }
 #: what runs without ``--only``: ``models`` checks models of up to 600,000 parameters, correct and
-#: wrong, with check_grads beside it (tens of minutes on 2 CPU cores), and runs only when named
+#: wrong, with check_grads beside it (tens of minutes on 2 CPU cores), and ``small`` starts two
+#: fresh processes per function (minutes): both run only when named
 DEFAULT_GROUPS = ("softmax", "chain", "check", "symbolic")
 
 

@@ -211,6 +211,32 @@ def _models(r: dict[str, Any]) -> list:
     ]
 
 
+def small_table(r: dict[str, Any]) -> list:
+    """The ``small`` group: gradcheck and check_grads cold, each in a fresh process."""
+    return [
+        _table(
+            f"the small check, order {r['order']}, {r['points']} points, cold in fresh processes (imports apart): "
+            f"gradcheck.check vs check_grads(order=2) looped over {r['points']} points of the same domain; "
+            f"median ratio {r['median_ratio']:.2f}",
+            ("function", "dtype", "gradcheck s", "verdict", "path", "check_grads s", "flagged", "ratio"),
+            (
+                (
+                    row["function"],
+                    row["dtype"],
+                    f"{row['gradcheck_s']:.2f}",
+                    "ok" if row["gradcheck_ok"] else "FAILED",
+                    row["path"],
+                    f"{row['check_grads_s']:.2f}",
+                    f"{row['check_grads_flagged']}/{row['check_grads_points']}",
+                    f"{row['ratio']:.2f}",
+                )
+                for row in r["rows"]
+            ),
+            left=("function", "dtype", "verdict", "path"),
+        )
+    ]
+
+
 def _targets(targets: list[dict[str, Any]]) -> Table:
     return _table(
         "targets, measured as ratios in this run",
@@ -236,6 +262,7 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], list]] = {
     "check": _check,
     "symbolic": _symbolic,
     "models": _models,
+    "small": small_table,
 }
 
 

@@ -20,7 +20,7 @@ def add_parser(sub) -> None:
         action="append",
         choices=sorted(GROUPS),
         metavar="NAME",
-        help=f"run only this group (repeatable): {', '.join(GROUPS)} (models only when named)",
+        help=f"run only this group (repeatable): {', '.join(GROUPS)} (models and small only when named)",
     )
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE")
     p.add_argument(

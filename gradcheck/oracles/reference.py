@@ -28,7 +28,7 @@ from ._expressions import drop_dirac, drop_unevaluated, kink_expressions, unique
 from .mpmath_truth import MpTruth
 from .specials import STANDIN_FUNCTIONS, check_supported, numpy_modules, prepare
 
-__all__ = ["Reference", "build_reference"]
+__all__ = ["Reference", "build_reference", "expansion_cost"]
 
 
 @dataclasses.dataclass
@@ -221,6 +221,27 @@ def _derivatives(outputs, inputs, order, shapes, described):
     if left:
         raise ValueError(f"reference has a derivative SymPy cannot evaluate ({left[0]}); write it in closed form")
     return jac, hess
+
+
+def expansion_cost(outputs: Sequence, inputs: Sequence, order: int) -> int:
+    """What expanding the reference entry by entry costs, in SymPy operations: the derivative
+    entries (K x N, or K x N x N) times the operations of the larger of two sampled entries'
+    trees (the first output's derivative by the first inputs, the last's by the last).  The
+    tree, not the DAG: a layer norm's derivative trees swell with its width (742 operations per
+    second-derivative entry at width 8, 37 for a logsumexp of 16)."""
+    K, N = len(outputs), len(inputs)
+    if not K or not N:
+        return 0
+    ops = 0
+    try:
+        for k, j in ((0, 0), (K - 1, N - 1)):
+            d = sp.diff(outputs[k], inputs[j])
+            if order == 2:
+                d = sp.diff(d, inputs[(j + 1) % N])
+            ops = max(ops, int(sp.count_ops(d)))
+    except Exception:  # the expansion itself will say what SymPy cannot differentiate
+        return 0
+    return K * N * (N if order == 2 else 1) * max(ops, 1)
 
 
 def build_reference(

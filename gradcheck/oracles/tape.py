@@ -12,14 +12,14 @@ derivatives come from SymPy itself (``F(*dummies).diff(dummy_i)`` for a function
 once per function class; closed rules for Add, Mul and Pow).  Forward mode (JVP), reverse mode
 (VJP) and forward-over-reverse (Hessian-vector products) then cost a few times one evaluation.
 
-Special functions take their values from :mod:`gradcheck.oracles.specials` (SciPy, or mpmath
-where SciPy has no routine), never from JAX.  The local rules of the nodes and the arithmetic
-helpers are in :mod:`._tape_rules`.
+Special functions come from :mod:`gradcheck.oracles.specials` (SciPy, or mpmath), never from
+JAX; the nodes' local rules and the arithmetic helpers are in :mod:`._tape_rules`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import mpmath
 import numpy as np
@@ -46,6 +46,10 @@ class Tape:
         self.children: list[tuple[int, ...]] = []
         self.payload: list = []
         self._index: dict = {}
+        #: exact constants and exponents for the mpmath walk: 5/6 rounded to float64 is another
+        #: function (x0 - mean(x) is not 0 at equal inputs); (node, precision) -> mpmath number
+        self._exact: dict[int, sp.Basic] = {}
+        self._mp_cache: dict[tuple[int, int], Any] = {}
         pos = {s: i for i, s in enumerate(self.inputs)}
         self._pos = pos
         self.out = [self._node(sp.sympify(e)) for e in outputs]
@@ -73,6 +77,7 @@ class Tape:
             if e.is_number and not e.free_symbols:
                 v = complex(e.evalf(30))
                 index[e] = self._add(_CONST, (), v.real if v.imag == 0 else complex(v))
+                self._exact[index[e]] = e
                 continue
             if isinstance(e, sp.Piecewise):
                 kids = [b for b, _ in e.args]
@@ -101,6 +106,8 @@ class Tape:
             elif isinstance(e, sp.Pow) and len(ch) == 1:
                 p = e.args[1]
                 index[e] = self._add(_POW, ch, int(p) if p.is_Integer else float(p))
+                if not p.is_Integer:
+                    self._exact[index[e]] = p
             else:
                 index[e] = self._add(_FN, ch, function_rules(e.func, len(ch)) + (e.func,))
         return index[root]
@@ -349,6 +356,13 @@ class Tape:
             out.append(t)
         return out
 
+    def _mp_exact(self, i: int):
+        """Node ``i``'s exact number (a constant, or a non-integer exponent) at the working precision."""
+        if (i, mpmath.mp.prec) not in self._mp_cache:
+            re, im = sp.N(self._exact[i], mpmath.mp.dps + 10).as_real_imag()
+            self._mp_cache[i, mpmath.mp.prec] = mpmath.mpf(str(re)) if im == 0 else mpmath.mpc(str(re), str(im))
+        return self._mp_cache[i, mpmath.mp.prec]
+
     def values_mp(self, xm: list) -> list | None:
         """The outputs at one point of mpmath numbers, at the current working precision: the
         same DAG walked once (``sympy.lambdify`` of a 1,024-entry reference walks the tree, not
@@ -359,14 +373,14 @@ class Tape:
                 if k == _INPUT:
                     v = xm[p]
                 elif k == _CONST:
-                    v = mpmath.mpmathify(p)
+                    v = self._mp_exact(i)
                 elif k == _ADD:
                     v = mpmath.fsum(vals[c] for c in ch)
                 elif k == _MUL:
                     v = mpmath.fprod(vals[c] for c in ch)
                 elif k == _POW:
                     b = vals[ch[0]]
-                    v = b**p if isinstance(p, int) else b ** mpmath.mpf(p)
+                    v = b**p if isinstance(p, int) else b ** self._mp_exact(i)
                 elif k == _FN:
                     v = mp_function(p[3], len(ch))(*[vals[c] for c in ch])
                 else:  # _SELECT: the first branch whose condition holds
