@@ -32,6 +32,7 @@ __all__ = ["diagnose", "CATEGORIES"]
 
 #: in the order failures are listed
 CATEGORIES = (
+    "batching",  # vmap(fn) differs from fn point by point: its batching rule (see _batching)
     "wrong rule",
     "custom rule",
     "raised",

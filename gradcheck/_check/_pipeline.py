@@ -18,12 +18,13 @@ from .._x64 import dtype_context
 from ..oracles.reference import Reference, build_reference, expansion_cost
 from ._accuracy import ACCURACY_ULPS, as_failures, check_threshold
 from ._args import given_args
+from ._batching import check_batching, finish
 from ._diagnose import _RULE_CHECK, CATEGORIES, diagnose
 from ._engine import MAX_CHUNK, complexity, kind_of
 from ._entries import EntriesEngine
 from ._numeric import NoReference, NumericEngine
 from ._probes import ProbesEngine
-from ._program import program
+from ._program import program, unbatched
 from ._report import Failure, Report, kinks_line, not_judged, range_note, truth_line
 from ._sampling import hypothesis_points, range_points, sample
 from ._spec import TINY_INPUT, choose_path, validate
@@ -202,7 +203,8 @@ def check(
     failures_raw: dict[tuple, list] = {}  # (kind, mode, leaf) -> [(x, e, exp, got, err, directions)]
     t1 = time.perf_counter()
     T, C, S = eng.directions(X.shape[0])
-    with dtype_context(dtype):
+    with dtype_context(dtype), unbatched():  # vmap checked first; where wrong, the rest unbatched
+        eng, prog, batching = check_batching(eng, spec, X, T, C, S, n_regular)
         for row, mode, e, exp, gv, err in eng.evaluate(X, T, C, S):
             kind = kind_of(mode, gv, exp)
             leaf, _ = eng.describe(mode, e)
@@ -212,6 +214,7 @@ def check(
         t_sweep = time.perf_counter() - t1
         t3 = time.perf_counter()
         failures, notes, accuracy_notes, range_limits, spilled = _assemble(eng, spec, prog, failures_raw, bool(strict))
+        failures = finish(batching, failures, prog, bool(strict))
         t_shrink = time.perf_counter() - t3
     measured = list(getattr(eng, "accuracy_rows", None) or [])
     if strict or threshold is not None:
