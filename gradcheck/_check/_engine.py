@@ -200,7 +200,11 @@ class Engine:
 
 
 def complexity(x) -> float:
-    x = np.atleast_1d(np.asarray(x, np.float64))
+    """How far a point is from the simplest one (the shrinker's order): per nonzero entry, 1 +
+    its significant digits + |log10| / 10 + 0.5 if negative."""
+    x = np.atleast_1d(np.asarray(x, np.float64)).ravel()
+    if x.size > 32:  # a model's parameters: the same measure, vectorised (the loop took 0.3 s at 38k)
+        return _complexity_array(x)
     total = 0.0
     for v in x:
         if v == 0:
@@ -208,6 +212,27 @@ def complexity(x) -> float:
         digits = len(f"{abs(v):.15g}".replace(".", "").lstrip("0").rstrip("0")) if np.isfinite(v) else 20
         total += 1 + digits + abs(math.log10(abs(v))) / 10 + (0.5 if v < 0 else 0)
     return total
+
+
+def _complexity_array(x: np.ndarray) -> float:
+    """:func:`complexity` without a Python loop: the significant digits of each entry are those
+    of its 15-digit rounding, trailing zeros stripped (up to one digit where an entry needs all
+    15, from the rounding of ``m * 10**k``; an order for the shrinker, not an exact count)."""
+    v = x[x != 0]
+    m = np.abs(v)
+    fin = np.isfinite(m)
+    with np.errstate(all="ignore"):
+        e = np.floor(np.log10(np.where(fin, m, 1.0)))
+        r15 = np.round(m * 10.0 ** (14 - e)) / 10.0 ** (14 - e)  # what '%.15g' prints
+        r15 = np.where(np.isfinite(r15), r15, m)
+        digits = np.where(fin, 15.0, 20.0)
+        for k in range(14, 0, -1):  # its trailing zeros stripped: the fewest digits giving it back
+            q = 10.0 ** (k - 1 - e)
+            back = np.round(r15 * q) / q
+            ok = fin & np.isfinite(back) & (np.abs(back - r15) <= r15 * 1e-15)
+            digits = np.where(ok, k, digits)
+        logs = np.where(fin, np.abs(np.log10(np.where(fin, m, 1.0))) / 10, np.inf)
+    return float(np.sum(1 + digits + logs + 0.5 * (v < 0)))
 
 
 def simpler(new, old) -> bool:

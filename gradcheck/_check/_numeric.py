@@ -1,20 +1,20 @@
 """``reference=None``: checks with no closed form, the truth taken from ``fn`` itself.
 
-* Values: for a float32 check, the same function evaluated in float64 (for a float64 check
-  there is nothing independent to compare the values with: they are not judged).
+* Values: for a float32 check, the same function in float64 (a float64 check's are not judged).
 * Derivatives: Richardson-extrapolated central differences of ``fn`` in float64 along the same
   random directions the probes use (:func:`gradcheck.oracles.numerical.directional_derivative`), each
   with an error bound.  The JVP per leaf along its tangent; the VJP through the dot test
   ``vjp(c) . t`` against ``c . (d/dt f)``, and where that fails, the whole pulled-back row at that
-  point entry by entry (so the failure names its input entry); with ``order=2`` the derivative of
-  the float64 gradient pull-back along t (Hessian-vector products) and the mixed second
-  difference for forward-over-forward.
-* A disagreement is a failure only when it exceeds the dtype's tolerance *plus* ten times the
-  truth's error bound.  Where the float64 function is not finite or the extrapolation does not
-  settle (a kink, a pole), the point is counted as not judged, with the reason.
+  point entry by entry (naming its entry); ``order=2``: the derivative of the float64 pull-back
+  along t (Hessian-vector products), the mixed second difference (forward-over-forward).
+* A disagreement is a failure only beyond the dtype's tolerance *plus* ten times the truth's
+  error bound; where float64 is not finite or the extrapolation does not settle (a kink, a
+  pole), the point is counted as not judged, with the reason.
 """
 
 from __future__ import annotations
+
+from collections.abc import Hashable
 
 import jax
 import jax.numpy as jnp
@@ -36,10 +36,9 @@ MARGIN = 10.0
 #: is 1e-11 and float32 gives -1.1e-5.  A rule wrong by 1e-3 is a systematic error that the
 #: simulated rounding does not scatter.
 NOISE_FACTOR = 8.0
-_NOISE_DRAWS = 3
+_NOISE_DRAWS, _DRAWS = 3, 3  # Monte Carlo draws; random directions sizing the terms
 _NOISE_ROWS = 8  # rows per call of the Monte Carlo program
 _NOISE_PER_MODE = 8  # failing rows per mode judged again with the rounding allowance
-_DRAWS = 3
 _LOCALISE_ROWS = 4  # failing points per check whose VJP row is searched for the failing entry
 _BLOCKS = 8  # the row is split into this many blocks per round of the search
 
@@ -68,8 +67,9 @@ def _f64_functions(spec, prog):
     """fn in float64 as a function of one flat point, and its batched autodiff (for the size of
     the terms only: never as truth).  Cached per (fn, shapes)."""
     key = (spec.fn, repr(spec.shapes), spec.order)
-    if key in _F64:
-        return _F64[key]
+    cache = _F64 if isinstance(spec.fn, Hashable) else None  # an unhashable callable (a dataclass instance): not cached
+    if cache is not None and key in cache:
+        return cache[key]
     N = prog.n_in
 
     def f(x):
@@ -101,7 +101,8 @@ def _f64_functions(spec, prog):
         "vj": _or_zeros(jax.jit(jax.vmap(vj))),
         "hscale": _or_zeros(jax.jit(jax.vmap(hscale))),
     }
-    _F64[key] = out
+    if cache is not None:
+        cache[key] = out
     return out
 
 
@@ -166,12 +167,15 @@ class NumericEngine(Engine):
         checked dtype can make at each point (:mod:`._rounding`): the spread of
         ``_NOISE_DRAWS`` perturbed float64 evaluations."""
         key = (self.spec.fn, repr(self.spec.shapes), self.spec.order, self.dtype, tuple(self.prog.names))
-        mc = _MCA.get(key)
+        cache = (
+            _MCA if isinstance(self.spec.fn, Hashable) else self.__dict__.setdefault("_mca", {})
+        )  # unhashable: this check's
+        mc = cache.get(key)
         N, K = self.prog.n_in, self.prog.n_out
         with jax.enable_x64(True):
             if mc is None:
                 ex = (np.zeros(N), np.zeros(N), np.zeros(K), np.zeros(N))
-                mc = _MCA[key] = _rounding.mca(
+                mc = cache[key] = _rounding.mca(
                     {k: self.prog._fns[k] for k in self.prog.names}, ex, self.eps, _NOISE_DRAWS
                 )
             moves = {k: np.zeros(np.shape(v)) for k, v in got.items()}
