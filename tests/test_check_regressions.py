@@ -7,6 +7,7 @@ import sympy as sp
 from hypothesis import given, settings, strategies as st
 
 import gradcheck
+from gradcheck.models.references import layer_norm_distributed_ref
 
 
 def logistic(x):
@@ -295,20 +296,12 @@ def _layer_norm(x):
     return (x - m) / jnp.sqrt(jnp.mean((x - m) ** 2) + 1e-5)
 
 
-def _layer_norm_distributed(x):
-    # written naively: SymPy distributes the mean, so x0 - mean(x) becomes 5 x0 / 6 - x1 / 6 - ...
-    n = x.shape[0]
-    m = sum(x) / n
-    v = sum((xi - m) ** 2 for xi in x) / n
-    return sp.Matrix([(xi - m) / sp.sqrt(v + sp.Rational(1, 100000)) for xi in x])
-
-
 def test_the_referee_evaluates_the_references_rational_constants_exactly():
     # At equal inputs x0 - mean(x) is exactly 0 and so is every second derivative.  The mpmath
     # referee took 5/6 as its float64 rounding: another function, whose second derivative there
     # is 7e-10 at every precision, so JAX's right 0 was "confirmed" wrong (fwd-over-fwd, hvp).
     kw = dict(shapes=[(6,)], domain=(-10.0, 10.0), order=2, max_examples=100, path="probes")
-    report = gradcheck.check(_layer_norm, _layer_norm_distributed, **kw)
+    report = gradcheck.check(_layer_norm, layer_norm_distributed_ref, **kw)
     assert report.ok, report
 
     # and a second derivative that is wrong is still caught on that path
@@ -322,7 +315,7 @@ def test_the_referee_evaluates_the_references_rational_constants_exactly():
         y, dy = jax.jvp(_layer_norm, (x,), (t,))
         return y, dy * (1 + 1e-3 * jnp.tanh(x[0]))
 
-    assert not gradcheck.check(wrong, _layer_norm_distributed, **kw).ok
+    assert not gradcheck.check(wrong, layer_norm_distributed_ref, **kw).ok
 
 
 def test_the_path_is_chosen_by_what_the_expansion_costs_and_the_report_says_why():

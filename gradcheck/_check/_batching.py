@@ -45,7 +45,7 @@ from ._program import Program, program, run_sharded, unbatched
 from ._report import Failure
 from ._rules import _subjaxprs
 
-__all__ = ["Site", "sites", "check_batching", "no_reverse_mode", "skipped_failures", "finish"]
+__all__ = ["Site", "sites", "check_batching", "no_reverse_mode", "skipped_failures", "mode_failure", "finish"]
 
 ROWS = 4  # points compared, vmapped and one at a time
 #: callbacks whose vmap JAX runs as a loop of its own: no assumption of the user's
@@ -334,24 +334,20 @@ def skipped_failures(prog: Program) -> list[Failure]:
     for mode, why in prog.skipped.items():
         by_why.setdefault(why, []).append(mode)
     return [
-        Failure(
-            kind="second-derivative" if all(m in _SECOND for m in modes) else "gradient",
-            argument=None,
-            argument_name=None,
-            mode=", ".join(modes),
-            entry="(whole mode)",
-            input=(),
-            expected=math.nan,
-            got=math.nan,
-            error=math.inf,
-            points=0,
-            shrunk=False,
-            message=f"skipped: JAX cannot run {'it' if len(modes) == 1 else 'them'} for fn ({why})",
-            category="raised",
-            diagnosis="a mode JAX itself cannot run for fn is skipped by default; strict=True counts it as a failure",
+        mode_failure(
+            "second-derivative" if all(m in _SECOND for m in modes) else "gradient",
+            ", ".join(modes),
+            f"skipped: JAX cannot run {'it' if len(modes) == 1 else 'them'} for fn ({why})",
+            "a mode JAX itself cannot run for fn is skipped by default; strict=True counts it as a failure",
         )
         for why, modes in by_why.items()
     ]
+
+
+def mode_failure(kind: str, mode: str, message: str, diagnosis: str) -> Failure:
+    """A failure of a whole mode (no point, entry or value: JAX raised, or could not run it)."""
+    blank = ("(whole mode)", (), math.nan, math.nan, math.inf, 0, False)
+    return Failure(kind, None, None, mode, *blank, message, category="raised", diagnosis=diagnosis)
 
 
 def finish(batching: list, failures: list, prog: Program, strict: bool) -> list:

@@ -7,7 +7,6 @@ disagreements into one shrunk, diagnosed :class:`Failure` per (kind, argument).
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Sequence
 
@@ -18,7 +17,7 @@ from .._x64 import dtype_context
 from ..oracles.reference import Reference, build_reference, expansion_cost
 from ._accuracy import ACCURACY_ULPS, as_failures, check_threshold
 from ._args import given_args
-from ._batching import check_batching, finish
+from ._batching import check_batching, finish, mode_failure
 from ._diagnose import _RULE_CHECK, CATEGORIES, diagnose
 from ._engine import MAX_CHUNK, complexity, kind_of
 from ._entries import EntriesEngine
@@ -376,21 +375,11 @@ def _assemble(eng, spec, prog, failures_raw, strict):
             else ("value" if mode == "value" else "gradient")
         )
         failures.append(
-            Failure(
-                kind=kind,
-                argument=None,
-                argument_name=None,
-                mode=mode,
-                entry="(whole mode)",
-                input=(),
-                expected=math.nan,
-                got=math.nan,
-                error=math.inf,
-                points=0,
-                shrunk=False,
-                message=f"{mode}: JAX raised while differentiating fn: {msg}",
-                category="raised",
-                diagnosis="JAX itself raised while differentiating fn in this mode: a finding about fn, not a crash of the check",
+            mode_failure(
+                kind,
+                mode,
+                f"{mode}: JAX raised while differentiating fn: {msg}",
+                "JAX itself raised while differentiating fn in this mode: a finding about fn, not a crash of the check",
             )
         )
     failures.sort(key=lambda f: CATEGORIES.index(f.category) if f.category in CATEGORIES else 0)

@@ -12,6 +12,7 @@ from sympy.core.parameters import distribute
 
 __all__ = [
     "layer_norm_ref",
+    "layer_norm_distributed_ref",
     "sigmoid_ref",
     "softmax_ref",
     "log_softmax_ref",
@@ -65,3 +66,13 @@ def layer_norm_ref(a):
         d = a.applyfunc(lambda v: v - mu)
         var = sum(d.applyfunc(lambda v: v**2)) / n
         return d / sp.sqrt(var + sp.Float(1e-5))
+
+
+def layer_norm_distributed_ref(a):
+    """The same layer norm written as a textbook writes it, SymPy left to distribute the mean:
+    ``x0 - mean(x)`` becomes ``5 x0 / 6 - x1 / 6 - ...`` (for n = 6), n^2 terms in all (small n
+    only), and at equal inputs a float64 evaluation cancels where the mathematics is exactly 0."""
+    n = a.shape[0]
+    m = sum(a) / n
+    v = sum((xi - m) ** 2 for xi in a) / n
+    return sp.Matrix([(xi - m) / sp.sqrt(v + sp.Rational(1, 100000)) for xi in a])
