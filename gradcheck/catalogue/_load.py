@@ -85,13 +85,10 @@ def default_catalogues() -> tuple[str, ...]:
 
 
 def _toml(path: Path) -> dict[str, Any]:
-    try:
+    if sys.version_info >= (3, 11):
         import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        try:
-            import tomli as tomllib  # type: ignore[no-redef]
-        except ModuleNotFoundError:
-            raise CatalogueError(f"{path}: reading [tool.gradcheck] needs Python 3.11+ or the tomli package") from None
+    else:  # a dependency on Python 3.10 (pyproject.toml)
+        import tomli as tomllib
     try:
         with open(path, "rb") as fh:
             return tomllib.load(fh)

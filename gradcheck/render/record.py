@@ -11,7 +11,6 @@ import datetime as _dt
 import inspect
 import json
 import math
-import re
 import sys
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
@@ -224,12 +223,8 @@ def claim_entry(
     try:
         rec["latex"] = printing.claim_latex(c)
         rec["latex_steps"] = printing.claim_latex(c, steps=True) if c.derivation().steps else None
-        # the printer names the sources as written; here they are cited where the .bib has them
-        rec["markdown"] = re.sub(
-            r"(?m)^Source notes: .*?\. (Expected verdict: )",
-            lambda m: f"Source notes: {sources_markdown(c.sources, cites)}. {m.group(1)}",
-            printing.claim_markdown(c),
-        )
+        # the sources cited where the .bib has them
+        rec["markdown"] = printing.claim_markdown(c, sources_md=sources_markdown(c.sources, cites))
     except Exception as e:  # one broken claim must not take the report down: it is shown as broken
         rec["render_error"] = f"{type(e).__name__}: {e}"
     return rec

@@ -159,8 +159,9 @@ def claim_latex(claim, steps: bool = False, **params) -> str:
     return "\n".join(lines)
 
 
-def claim_markdown(claim, **params) -> str:
-    """The claim as Markdown (GitHub math): title, prose statement, statement, derivation steps."""
+def claim_markdown(claim, *, sources_md: str | None = None, **params) -> str:
+    """The claim as Markdown (GitHub math): title, prose statement, statement, derivation steps.
+    ``sources_md``: the sources as the report cites them (default: each as written, as code)."""
     _check_claim(claim)
     d = _derivation(claim, params)
     rels = _relations(claim, d)
@@ -179,6 +180,7 @@ def claim_markdown(claim, **params) -> str:
             note = f" ({md_prose(s.note)})" if s.note else ""
             out.append(f"{i}. ${math_}${note}")
         out.append("")
-    seeds = ", ".join(f"`{s}`" for s in claim.seeds)
-    out += [f"Source notes: {seeds}. Expected verdict: {', '.join(claim.expected)}.", ""]
+    if sources_md is None:
+        sources_md = ", ".join(f"`{s}`" for s in claim.seeds)  # the duck-typed field (_CLAIM_FIELDS)
+    out += [f"Source notes: {sources_md}. Expected verdict: {', '.join(claim.expected)}.", ""]
     return "\n".join(out)
