@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
-from gradcheck.oracles import numerical
+from gradcheck.oracles import _batched
 from gradcheck.oracles.numerical import Estimate, directional_derivative, mixed_second
 
 EPS = np.finfo(np.float64).eps
@@ -297,13 +297,13 @@ def test_gradient_function_batched():
 def test_warm_call_is_fast_and_cached():
     X, V = _rows(6, 100, 1024)
     directional_derivative(jax.nn.logsumexp, X, V)  # compile
-    before = len(numerical._CACHE)
+    before = len(_batched._CACHE)
     times = []
     for _ in range(3):
         t = time.perf_counter()
         directional_derivative(jax.nn.logsumexp, X, V)
         times.append(time.perf_counter() - t)
-    assert len(numerical._CACHE) == before
+    assert len(_batched._CACHE) == before
     assert min(times) < 0.5
 
 
@@ -325,3 +325,34 @@ def test_arguments_are_checked():
         directional_derivative(jnp.sin, [[1.0, 2.0]], [[1.0]])
     with pytest.raises(ValueError, match="steps"):
         directional_derivative(jnp.sin, [[1.0]], [[1.0]], steps=1)
+
+
+def test_a_block_gives_the_full_points_estimate():
+    """A direction within one block of the point, evaluated as a Block (only the block's entries
+    built per evaluation), gives the estimate of the full point to rounding; a wrong block (the
+    other leaf swapped in) does not."""
+    rng = np.random.default_rng(7)
+    W = rng.normal(size=(6, 5))
+
+    def f(z):
+        return jnp.tanh(z[:30].reshape(6, 5) @ z[30:] + 0.1 * jnp.sum(z[30:] ** 2))
+
+    def g(x, y):  # f with x[30:35] replaced by y
+        return jnp.tanh(x[:30].reshape(6, 5) @ y + 0.1 * jnp.sum(y**2))
+
+    def wrong(x, y):  # claims to be the block 30:35, reads x's entries instead of y's
+        return jnp.tanh(x[:30].reshape(6, 5) @ x[30:] + 0.1 * jnp.sum(y**2))
+
+    X = np.concatenate([np.tile(W.ravel(), (8, 1)), rng.uniform(-1, 1, (8, 5))], 1)
+    V = np.zeros_like(X)
+    V[:, 30:] = rng.normal(size=(8, 5))
+    full = directional_derivative(f, X, V)
+    block = directional_derivative(_batched.Block(g, 30, 35), X, V)
+    assert full.converged.all() and block.converged.all()
+    np.testing.assert_allclose(block.value, full.value, rtol=1e-9, atol=1e-12)
+    assert np.all(np.abs(block.value - full.value) <= full.error + block.error)
+    # the block's columns alone are accepted as V too
+    same = directional_derivative(_batched.Block(g, 30, 35), X, V[:, 30:])
+    np.testing.assert_array_equal(same.value, block.value)
+    bad = directional_derivative(_batched.Block(wrong, 30, 35), X, V)
+    assert np.all(np.abs(bad.value - full.value) > 1e-3 * np.abs(full.value))

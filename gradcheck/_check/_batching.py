@@ -41,10 +41,10 @@ import numpy as np
 from jax.custom_batching import custom_vmap
 
 from .._x64 import dtype_context
-from ._numeric import _or_zeros  # the same guard as the batched truth's
 from ._program import Program, program, run_sharded, unbatched
 from ._report import Failure
 from ._rules import _subjaxprs
+from ._truth64 import or_zeros  # the same guard as the batched truth's
 
 __all__ = ["Site", "sites", "check_batching", "no_reverse_mode", "skipped_failures", "mode_failure", "finish"]
 
@@ -298,7 +298,7 @@ def _sequential(h: Callable) -> Callable:
 
 
 def _unbatched_truth(prog: Program) -> dict[str, Callable]:
-    """:func:`._numeric._f64_functions` without vmap: the same functions, point by point."""
+    """:func:`._truth64.f64_functions` without vmap: the same functions, point by point."""
     f, N = prog.flat_fn, prog.n_in
     jvp1 = lambda x, t: jax.jvp(f, (x,), (t,))[1]
     vjp1 = lambda x, c: jax.vjp(f, x)[1](c)[0]
@@ -309,12 +309,13 @@ def _unbatched_truth(prog: Program) -> dict[str, Callable]:
 
     return {
         "f": _sequential(f),
+        "leaves": None,  # a leaf's block is vmapped twice: the full point along a masked tangent instead
         "pull": _sequential(lambda z: vjp1(z[:N], z[N:])),
         "dot_c": _sequential(lambda z: jnp.dot(z[N:], f(z[:N]))),
         "values": jax.jit(lambda X: jax.lax.map(f, X)),
-        "jv": _or_zeros(rows(jvp1)),
-        "vj": _or_zeros(rows(vjp1)),
-        "hscale": _or_zeros(rows(hvp1)),
+        "jv": or_zeros(rows(jvp1)),
+        "vj": or_zeros(rows(vjp1)),
+        "hscale": or_zeros(rows(hvp1)),
     }
 
 

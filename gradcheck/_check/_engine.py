@@ -14,6 +14,7 @@ reference cancels.  Only a disagreement with the mpmath truth is a failure.
 
 from __future__ import annotations
 
+import hashlib
 import math
 
 import jax.numpy as jnp
@@ -58,6 +59,7 @@ class Engine:
         self.kink_points = 0
         self.devices = 1
         self.audited = 0
+        self.rechecked: dict[bytes, list] = {}  # :meth:`recheck`
         self.leaf_offsets = np.cumsum([0] + [int(np.prod(s)) if s else 1 for s in spec.leaf_shapes])
 
     # -- what each truth path provides -------------------------------------------------------
@@ -66,6 +68,18 @@ class Engine:
     ) -> list[tuple[int, str, int, float, float, float]]:
         """Confirmed failures at the rows of X: list of (row, mode, flat entry, exp, got, err)."""
         raise NotImplementedError
+
+    def recheck(self, X: np.ndarray, T=None, C=None, S=None, alone=False) -> list:
+        """``evaluate(count=False)``, remembered per (points, directions, alone): a wrong rule
+        fails in several leaves, and each leaf's failure re-checks and shrinks from the same
+        point along the same directions; judged once, at model size a call of seconds."""
+        h = hashlib.blake2b(b"alone" if alone else b"batch")
+        for A in (X, T, C, S):
+            h.update(b"-" if A is None else f"{A.dtype.str}{A.shape}".encode() + np.ascontiguousarray(A).tobytes())
+        key = h.digest()
+        if key not in self.rechecked:
+            self.rechecked[key] = self.evaluate(X, T, C, S, count=False, alone=alone)
+        return list(self.rechecked[key])
 
     def truth_note(self) -> str:
         """The truth the sweep was judged against, in words (for the report)."""
@@ -187,7 +201,7 @@ class Engine:
             for s in range(0, len(C), self.chunk):
                 part = C[s : s + self.chunk].astype(self.dtype)
                 d = [np.repeat(v[None], len(part), 0) for v in dirs] if dirs is not None else [None] * 3
-                for row, m, e, exp, gv, err in sorted(self.evaluate(part, d[0], d[1], d[2], count=False)):
+                for row, m, e, exp, gv, err in sorted(self.recheck(part, d[0], d[1], d[2])):
                     if m == mode and kind_of(m, gv, exp) == kind and self.describe(m, e)[0] == arg:
                         found = (part[row].astype(np.float64), (m, e, exp, gv, err))
                         break

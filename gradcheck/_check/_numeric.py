@@ -17,18 +17,19 @@ from __future__ import annotations
 from collections.abc import Hashable
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from ..oracles import numerical
 from . import _rounding
 from ._accuracy import of_numeric
 from ._engine import Engine
+from ._truth64 import f64_functions
 
 __all__ = ["NumericEngine", "NoReference", "MARGIN"]
 
 #: A disagreement must exceed the tolerance plus MARGIN times the truth's error bound.
 MARGIN = 10.0
+EPS = float(np.finfo(np.float64).eps)
 #: ... plus NOISE_FACTOR times the rounding that a correct evaluation of the same computation in
 #: the checked dtype can make there, simulated by Monte Carlo arithmetic (:mod:`._rounding`,
 #: ``_NOISE_DRAWS`` draws).  A contraction of n terms rounds like the terms it sums, not like its
@@ -59,64 +60,7 @@ class NoReference:
         return []
 
 
-_F64: dict = {}
 _MCA: dict = {}  # (fn, shapes, order, dtype, modes) -> the Monte Carlo arithmetic program
-
-
-def _f64_functions(spec, prog):
-    """fn in float64 as a function of one flat point, and its batched autodiff (for the size of
-    the terms only: never as truth).  Cached per (fn, shapes)."""
-    key = (spec.fn, repr(spec.shapes), spec.order)
-    cache = _F64 if isinstance(spec.fn, Hashable) else None  # an unhashable callable (a dataclass instance): not cached
-    if cache is not None and key in cache:
-        return cache[key]
-    N = prog.n_in
-
-    def f(x):
-        return jnp.ravel(spec.flat_fn(*prog.unflatten(x)))
-
-    def pull(z):  # z = (x, c): the cotangent's pull-back, differentiated along x only
-        x, c = z[:N], z[N:]
-        return jax.vjp(f, x)[1](c)[0]
-
-    def dot_c(z):
-        x, c = z[:N], z[N:]
-        return jnp.dot(c, f(x))
-
-    def jv(x, tr):
-        return jax.vmap(lambda t: jax.jvp(f, (x,), (t,))[1])(tr)
-
-    def vj(x, cr):
-        return jax.vmap(lambda c: jax.vjp(f, x)[1](c)[0])(cr)
-
-    def hscale(x, tr, cr):
-        return jax.vmap(lambda t, c: jax.jvp(lambda y: jax.vjp(f, y)[1](c)[0], (x,), (t,))[1])(tr, cr)
-
-    out = {
-        "f": f,
-        "pull": pull,
-        "dot_c": dot_c,
-        "values": jax.jit(jax.vmap(f)),
-        "jv": _or_zeros(jax.jit(jax.vmap(jv))),
-        "vj": _or_zeros(jax.jit(jax.vmap(vj))),
-        "hscale": _or_zeros(jax.jit(jax.vmap(hscale))),
-    }
-    if cache is not None:
-        cache[key] = out
-    return out
-
-
-def _or_zeros(g):
-    """g, or zeros where fn's own autodiff cannot run (a custom_vjp has no JVP; a rule not
-    linear in its tangent cannot be transposed): these only size the tolerance, never judge."""
-
-    def run(x, d, *more):
-        try:
-            return np.asarray(g(x, d, *more))
-        except Exception:
-            return np.zeros(d.shape[:2] + (0,))
-
-    return run
 
 
 class NumericEngine(Engine):
@@ -126,7 +70,7 @@ class NumericEngine(Engine):
 
     def __init__(self, spec, ref, prog):
         super().__init__(spec, ref, prog)
-        self.fns = _f64_functions(spec, prog)
+        self.fns = f64_functions(spec, prog)
         self.masks = np.stack([(ref.arg_of == a).astype(np.float64) for a in range(len(spec.leaf_shapes))])
         self.unjudged: dict[str, int] = {}
         self.bounds: list[float] = []
@@ -166,28 +110,26 @@ class NumericEngine(Engine):
         """Per mode, the rounding that a correct evaluation of fn's own computation in the
         checked dtype can make at each point (:mod:`._rounding`): the spread of
         ``_NOISE_DRAWS`` perturbed float64 evaluations."""
-        key = (self.spec.fn, repr(self.spec.shapes), self.spec.order, self.dtype, tuple(self.prog.names))
         cache = (
             _MCA if isinstance(self.spec.fn, Hashable) else self.__dict__.setdefault("_mca", {})
         )  # unhashable: this check's
-        mc = cache.get(key)
         N, K = self.prog.n_in, self.prog.n_out
         with jax.enable_x64(True):
-            if mc is None:
-                ex = (np.zeros(N), np.zeros(N), np.zeros(K), np.zeros(N))
-                mc = cache[key] = _rounding.mca(
-                    {k: self.prog._fns[k] for k in self.prog.names}, ex, self.eps, _NOISE_DRAWS
-                )
+            progs = {}
+            for k in (k for k in self.prog.names if k in got):  # one program per mode that failed without it
+                key = (self.spec.fn, repr(self.spec.shapes), self.spec.order, self.dtype, k)
+                if key not in cache:
+                    ex = (np.zeros(N), np.zeros(N), np.zeros(K), np.zeros(N))
+                    cache[key] = _rounding.mca({k: self.prog._fns[k]}, ex, self.eps, _NOISE_DRAWS)
+                progs[k] = cache[key]
             moves = {k: np.zeros(np.shape(v)) for k, v in got.items()}
             B = X.shape[0]
             size = _NOISE_ROWS  # one compilation per check: the shrinker's and the sweep's rows alike
             for s0 in range(0, B, size):
                 m = min(size, B - s0)
-                draws = mc(*(self._pad(A[s0 : s0 + m].astype(np.float64), size) for A in (X, T, C, S)))
-                for k in moves:
-                    if k not in draws:
-                        continue
-                    d = np.asarray(draws[k], np.float64)
+                rows = [self._pad(A[s0 : s0 + m].astype(np.float64), size) for A in (X, T, C, S)]
+                for k, mc in progs.items():
+                    d = np.asarray(mc(*rows)[k], np.float64)
                     finite = np.isfinite(d)
                     spread = np.max(np.where(finite, d, -np.inf), axis=0) - np.min(np.where(finite, d, np.inf), axis=0)
                     spread = np.where(np.isfinite(spread), spread, 0.0)[:m]
@@ -217,7 +159,9 @@ class NumericEngine(Engine):
         idx = np.asarray(rows)
         sub = [A[idx] for A in (X, T, C, S)]
         got_sub = {k: np.asarray(v)[idx] for k, v in got.items()}
-        noise = self._noise(*sub, got_sub)
+        failed = {"vjp" if m == "vjp.t" else m for m in by_mode}
+        noise = {k: np.zeros(np.shape(v)) for k, v in got_sub.items()}
+        noise.update(self._noise(*sub, {k: v for k, v in got_sub.items() if k in failed}))
         again = self._judge_rows(
             *sub, got_sub, noise, False, localise=True, localise_rows=_LOCALISE_ROWS if count else 1
         )
@@ -270,9 +214,9 @@ class NumericEngine(Engine):
             with np.errstate(all="ignore"):
                 mag = np.abs(v64) + 16 * self.eps / self.spec.rtol * rms(cz, K)
             add("value", *self._judge("value", got["value"], est, mag, est.converged, noise=noise["value"]), None)
-        if "jvp" in got:
-            A = self.masks.shape[0]
-            ests = [numerical.directional_derivative(fns["f"], X64, T64 * self.masks[a]) for a in range(A)]
+        if "jvp" in got:  # J t_a per leaf: the JVPs' truth, and summed the dot test's
+            blocks = fns["leaves"] or [fns["f"]] * len(self.masks)  # None: run point by point, no blocks
+            ests = [numerical.directional_derivative(b, X64, T64 * m) for b, m in zip(blocks, self.masks)]
             val = np.stack([e.value for e in ests], 1)
             est = numerical.Estimate(
                 val, np.stack([e.error for e in ests], 1), np.stack([e.converged for e in ests], 1)
@@ -281,10 +225,20 @@ class NumericEngine(Engine):
             mag = np.abs(val) + rms(jv, K)[:, None, :]
             add("jvp", *self._judge("jvp", got["jvp"], est, mag, est.converged, noise=noise["jvp"]), None)
         if "vjp" in got:
-            # the dot test: vjp(c) . t against c . (d/dt f)
+            # the dot test: vjp(c) . t against c . (d/dt f) = sum over leaves and outputs of c_k (J t_a)_k
             Z1 = np.concatenate([X64, C64], 1)
-            V1 = np.concatenate([T64, np.zeros_like(C64)], 1)
-            e1 = numerical.directional_derivative(fns["dot_c"], Z1, V1)
+            if "jvp" not in got:  # no forward mode (a custom_vjp): one difference along all of t
+                e1 = numerical.directional_derivative(fns["dot_c"], Z1, np.concatenate([T64, 0 * C64], 1))
+            else:
+                terms = C64[:, None, :] * est.value
+                e1 = numerical.Estimate(
+                    np.sum(terms, axis=(1, 2))[:, None],
+                    (
+                        np.sum(np.abs(C64[:, None, :]) * est.error, axis=(1, 2))
+                        + terms[0].size * EPS * np.sum(np.abs(terms), axis=(1, 2))
+                    )[:, None],
+                    np.all(est.converged, axis=(1, 2))[:, None],
+                )
             self._note_unjudged("vjp", e1.converged, count)
             gv = np.asarray(got["vjp"], np.float64)
             g = np.sum(gv * T64, axis=1, keepdims=True)

@@ -199,16 +199,18 @@ def check(
         X = np.vstack([X, range_points(eng.domains_flat, dtype, np.random.default_rng([spec.seed, 31]))])
     eng.chunk = min(MAX_CHUNK, 1 << max(4, int(np.ceil(np.log2(max(X.shape[0], 1))))))
 
-    failures_raw: dict[tuple, list] = {}  # (kind, mode, leaf) -> [(x, e, exp, got, err, directions)]
+    failures_raw: dict[tuple, list] = {}  # (kind, mode, leaf) -> [(x, e, exp, got, err, directions, range point, row)]
     t1 = time.perf_counter()
     T, C, S = eng.directions(X.shape[0])
     with dtype_context(dtype), unbatched():  # vmap checked first; where wrong, the rest unbatched
         eng, prog, batching = check_batching(eng, spec, X, T, C, S, n_regular)
+        rows64: dict[int, np.ndarray] = {}  # one copy of a failing row, however many entries fail there
         for row, mode, e, exp, gv, err in eng.evaluate(X, T, C, S):
             kind = kind_of(mode, gv, exp)
             leaf, _ = eng.describe(mode, e)
+            x = rows64[row] = rows64[row] if row in rows64 else X[row].astype(np.float64)
             failures_raw.setdefault((kind, mode, leaf), []).append(
-                (X[row].astype(np.float64), e, exp, gv, err, (T[row], C[row], S[row]), row >= n_regular)
+                (x, e, exp, gv, err, (T[row], C[row], S[row]), row >= n_regular, row)
             )
         t_sweep = time.perf_counter() - t1
         t3 = time.perf_counter()
@@ -299,19 +301,26 @@ def _assemble(eng, spec, prog, failures_raw, strict):
         "hvp rev-over-rev,hvp fwd-over-rev,jvp,fwd-over-fwd"
     ).split(",")
     mode_rank = {m: i for i, m in enumerate(prefer)}
+    row_cx: dict[int, float] = {}  # the shrinker's order of each failing row, measured once
+
+    def order_of(it):
+        if it[7] not in row_cx:
+            row_cx[it[7]] = complexity(it[0])
+        return row_cx[it[7]]
+
     for (kind, arg), by_mode in sorted(
         groups.items(), key=lambda kv: (_KINDS.index(kv[0][0]), kv[0][1] if kv[0][1] is not None else -1)
     ):
         modes = sorted(by_mode, key=lambda m: mode_rank.get(m, 99))
         mode = modes[0]
         items = by_mode[mode]
-        points = len({it[0].tobytes() for its in by_mode.values() for it in its})
+        points = len({it[7] for its in by_mode.values() for it in its})
         # a failure must reproduce with the point alone: XLA has been seen to miscompile
         # a large vmapped batch (float32 rev-over-rev Hessian of log_softmax at a tie)
         alone = None
-        for it in sorted(items, key=lambda it: complexity(it[0]))[:4]:
+        for it in sorted(items, key=order_of)[:4]:
             d = [v[None] for v in it[5]]  # the directions this point had in the sweep
-            for _row, m, e2, exp2, gv2, err2 in eng.evaluate(it[0][None].astype(dtype), *d, count=False, alone=True):
+            for _row, m, e2, exp2, gv2, err2 in eng.recheck(it[0][None].astype(dtype), *d, alone=True):
                 if m == mode and kind_of(m, gv2, exp2) == kind and eng.describe(m, e2)[0] == arg:
                     alone = (it[0], e2, exp2, gv2, err2, it[5])
                     break

@@ -73,9 +73,15 @@ def sample(ref, domains_flat, n: int, dtype: str, rng) -> np.ndarray:
     zero = np.clip(np.zeros(N), lo, hi)
     rows.append(zero)
     n_edge = max(4, n // 5)
-    specials = [_specials(l, h, dtype) for l, h in zip(lo, hi)]
+    # per distinct (lo, hi) pair, not per entry: a model's 10^5 entries share one or two domains
+    pairs, which = np.unique(np.stack([lo, hi], 1), axis=0, return_inverse=True)
+    which = np.ravel(which)
+    table = [_specials(l, h, dtype) for l, h in pairs]
+    padded = np.stack([np.resize(t, max(map(len, table))) for t in table])
+    counts = np.asarray([len(t) for t in table])[which]
     for _ in range(n_edge // 2):
-        rows.append(np.array([rng.choice(s) for s in specials]))
+        # one integers call over an array of bounds draws the stream as a choice per entry does
+        rows.append(padded[which, rng.integers(0, counts)])
     kink = _kink_points(ref, domains_flat, rng, n_edge)
     rows.extend(kink[:n_edge])
     n_rest = max(0, n - len(rows))
@@ -94,7 +100,13 @@ def sample(ref, domains_flat, n: int, dtype: str, rng) -> np.ndarray:
     X = np.vstack([np.asarray(rows).reshape(-1, N), uni, logu, moderate])[:n]
     small = (np.abs(X) < TINY_INPUT[dtype]) & (lo <= 0) & (hi >= 0)
     X = np.where(small, 0.0, X)
-    bounds = np.asarray([inward(l, h, dtype) for l, h in zip(lo, hi)])
+    return _clip_inward(X, lo, hi, dtype)
+
+
+def _clip_inward(X, lo, hi, dtype):
+    """``X`` clipped to the domain rounded inward (:func:`inward`), per distinct (lo, hi) pair."""
+    pairs, which = np.unique(np.stack([lo, hi], 1), axis=0, return_inverse=True)
+    bounds = np.asarray([inward(l, h, dtype) for l, h in pairs])[np.ravel(which)]
     return np.clip(X, bounds[:, 0], bounds[:, 1]).astype(dtype)
 
 
@@ -174,15 +186,17 @@ def range_points(domains_flat: np.ndarray, dtype: str, rng, n: int = 16) -> np.n
     vals = np.concatenate([vals, -vals])
     lo, hi = domains_flat[:, 0], domains_flat[:, 1]
     N = lo.size
+    ok = (vals[None] >= lo[:, None]) & (vals[None] <= hi[:, None])  # (N, values)
+    order = np.argsort(~ok, axis=1, kind="stable")  # each entry's allowed values first, in order
+    allowed = np.take_along_axis(np.broadcast_to(vals, ok.shape), order, 1)
+    counts = ok.sum(axis=1)
     rows = []
     for i in range(n):
         x = np.clip(rng.uniform(-3, 3, size=N), lo, hi)
-        ok = [(vals >= lo[j]) & (vals <= hi[j]) for j in range(N)]
-        cols = range(N) if i % 2 == 0 else [int(rng.integers(N))]
-        for j in cols:
-            if ok[j].any():
-                x[j] = rng.choice(vals[ok[j]])
+        cols = np.arange(N) if i % 2 == 0 else np.asarray([int(rng.integers(N))])
+        cols = cols[counts[cols] > 0]
+        # one integers call over an array of bounds draws the stream as a choice per entry does
+        x[cols] = allowed[cols, rng.integers(0, counts[cols])]
         rows.append(x)
     X = np.asarray(rows).reshape(-1, N)
-    bounds = np.asarray([inward(l, h, dtype) for l, h in zip(lo, hi)])
-    return np.clip(X, bounds[:, 0], bounds[:, 1]).astype(dtype)
+    return _clip_inward(X, lo, hi, dtype)

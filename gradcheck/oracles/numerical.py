@@ -65,14 +65,15 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections import OrderedDict
 from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["Estimate", "directional_derivative", "mixed_second"]
+from ._batched import Block, evaluator, run_rows
+
+__all__ = ["Block", "Estimate", "directional_derivative", "mixed_second"]
 
 EPS = float(np.finfo(np.float64).eps)
 TINY = float(np.finfo(np.float64).smallest_subnormal)
@@ -114,9 +115,6 @@ _STENCILS = {
     },
 }
 
-_CACHE: OrderedDict = OrderedDict()
-_CACHE_SIZE = 64
-
 
 def _ridders(xp, D, R, valid, factor, powers):
     """Richardson tableau over rows ``D[i]`` (large step first), vectorised over the rest.
@@ -154,24 +152,6 @@ def _ridders(xp, D, R, valid, factor, powers):
             best_r = xp.where(take, Rt[i][j], best_r)
             best_tot = xp.where(take, tot, best_tot)
     return best, best_e, best_r
-
-
-def _build(f, order, steps, factor):
-    """The jitted evaluation of ``f`` at every point of every row and step, in one vmapped call.
-
-    Returns ``f0`` (B, K) at the points and ``fs`` (B, S, P, K) at ``x + offset_p h_i v``."""
-    offsets = np.asarray(_STENCILS[order]["offsets"], dtype=np.float64)
-    P = len(offsets)
-
-    def program(X, V, h0):
-        B, N = X.shape
-        hs = h0[:, None] / factor ** jnp.arange(steps, dtype=X.dtype)  # (B, S)
-        pts = X[:, None, None, :] + (hs[:, :, None] * offsets)[..., None] * V[:, None, None, :]
-        out = jax.vmap(f)(jnp.concatenate([X, pts.reshape(-1, N)], axis=0))
-        out = out.reshape(out.shape[0], -1)
-        return out[:B], out[B:].reshape(B, steps, P, out.shape[1])
-
-    return jax.jit(program)
 
 
 def _analyse(xp, f0, fs, hs, xinf, vinf, *, order, factor, f_eps, settle_rtol, kink_factor, min_rows):
@@ -259,56 +239,8 @@ _analyse_jit = jax.jit(
 JIT_ANALYSIS_ABOVE = 20_000
 
 
-def _evaluator(f, *key):
-    try:
-        ck = (f, *key)
-        hash(ck)
-    except TypeError:  # an unhashable callable: build afresh (jit still caches by shape)
-        return _build(f, *key)
-    fn = _CACHE.get(ck)
-    if fn is None:
-        fn = _build(f, *key)
-        _CACHE[ck] = fn
-        while len(_CACHE) > _CACHE_SIZE:
-            _CACHE.popitem(last=False)
-    else:
-        _CACHE.move_to_end(ck)
-    return fn
-
-
-#: Bytes of float64 points one call of ``f``'s batched program may hold: the rows are run in
-#: chunks below it (a model of 600,000 parameters at 100 points and 21 evaluations a row would
-#: need 10 GB at once).
-MEMORY_PER_CALL = 1 << 28
-
-
-def _bucket(n: int) -> int:
-    """The next power of two (batches of that size reuse one compilation)."""
-    return 1 << max(0, int(np.ceil(np.log2(max(n, 1)))))
-
-
-def _padded(A, s: int, m: int, size: int):
-    """Rows ``s:s+m`` of ``A``, padded to ``size`` rows by repeating the first."""
-    part = A[s : s + m]
-    return part if m == size else np.concatenate([part, np.repeat(A[s : s + 1], size - m, 0)])
-
-
-def _run_rows(program, X, V, h0, evals_per_row):
-    """``program`` over the rows in chunks within :data:`MEMORY_PER_CALL`, padded to powers of two."""
-    B, N = X.shape
-    fit = max(1, MEMORY_PER_CALL // (8 * evals_per_row * max(N, 1)))
-    size = min(_bucket(B), 1 << int(np.floor(np.log2(fit))))
-    f0s, fss = [], []
-    for s in range(0, B, size):
-        m = min(size, B - s)
-        f0, fs = program(*(jnp.asarray(_padded(A, s, m, size)) for A in (X, V, h0)))
-        f0s.append(np.asarray(f0)[:m])
-        fss.append(np.asarray(fs)[:m])
-    return np.concatenate(f0s), np.concatenate(fss)
-
-
 def directional_derivative(
-    f: Callable,
+    f: Callable | Block,
     X,
     V,
     *,
@@ -331,6 +263,8 @@ def directional_derivative(
     bound still counted as converged.  ``kink_factor``: how many error bounds the one-sided
     estimates may differ by before the point is a kink.  ``min_rows``: fewest finite small
     steps needed.  All evaluations are one jitted, vmapped call (cached per ``f`` and options).
+    ``f`` may be a :class:`Block` (``V`` zero outside it, or only its columns): only the block's
+    entries are then built per evaluation.
     """
     if order not in _STENCILS:
         raise ValueError(f"order must be 1 or 2, got {order!r}")
@@ -340,7 +274,10 @@ def directional_derivative(
         raise ValueError(f"factor must be > 1, got {factor!r}")
     X = np.atleast_2d(np.asarray(X, dtype=np.float64))
     V = np.atleast_2d(np.asarray(V, dtype=np.float64))
-    if X.ndim != 2 or X.shape != V.shape:
+    if isinstance(f, Block) and V.shape[1:] != (f.stop - f.start,):
+        V = V[:, f.start : f.stop]
+    n = X.shape[1] if not isinstance(f, Block) else f.stop - f.start
+    if X.ndim != 2 or V.shape != (X.shape[0], n):
         raise ValueError(f"X and V must both be (B, N); got {X.shape} and {V.shape}")
     xinf = np.maximum(1.0, np.max(np.abs(X), axis=1, initial=0.0))
     # The derivative is homogeneous in v (degree ``order``): work with |v|_inf = 1 and scale
@@ -352,7 +289,7 @@ def directional_derivative(
     vinf = np.where(zero, 0.0, 1.0)
     h0 = base_step * np.maximum(1.0, np.log1p(xinf)) * np.ones_like(vinf)
     h0 = np.exp2(np.floor(np.log2(h0)))
-    program = _evaluator(f, order, int(steps), float(factor))
+    program = evaluator(f, _STENCILS[order]["offsets"], int(steps), float(factor))
     opts = dict(
         order=order,
         factor=float(factor),
@@ -363,7 +300,7 @@ def directional_derivative(
     )
     hs = h0[:, None] / float(factor) ** np.arange(steps)
     with jax.enable_x64(True):
-        f0, fs = _run_rows(program, X, V, h0, steps * len(_STENCILS[order]["offsets"]) + 1)
+        f0, fs = run_rows(program, X, V, h0, steps * len(_STENCILS[order]["offsets"]) + 1)
         if f0.size > JIT_ANALYSIS_ABOVE:
             out = _analyse_jit(f0, fs, jnp.asarray(hs), jnp.asarray(xinf), jnp.asarray(vinf), **opts)
         else:
