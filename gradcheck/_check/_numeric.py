@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from ..oracles import numerical
@@ -120,7 +121,7 @@ class NumericEngine(Engine):
                 key = (self.spec.fn, repr(self.spec.shapes), self.spec.order, self.dtype, k)
                 if key not in cache:
                     ex = (np.zeros(N), np.zeros(N), np.zeros(K), np.zeros(N))
-                    cache[key] = _rounding.mca({k: self.prog._fns[k]}, ex, self.eps, _NOISE_DRAWS)
+                    cache[key] = _rounding.mca({k: self._mode_fn(k)}, ex, self.eps, _NOISE_DRAWS)
                 progs[k] = cache[key]
             moves = {k: np.zeros(np.shape(v)) for k, v in got.items()}
             B = X.shape[0]
@@ -135,6 +136,15 @@ class NumericEngine(Engine):
                     spread = np.where(np.isfinite(spread), spread, 0.0)[:m]
                     moves[k][s0 : s0 + m] = spread.reshape(moves[k][s0 : s0 + m].shape)
         return moves
+
+    def _mode_fn(self, k):
+        """fn's mode ``k`` as the Monte Carlo program evaluates it.  The leaves' JVPs as one JVP
+        with a batch of tangents: the same operations as fn's JVP per leaf, its primal traced
+        once (for five leaves a fifth of the program, which took seconds to compile)."""
+        if k != "jvp" or len(self.masks) == 1:
+            return self.prog._fns[k]
+        f, masks = self.prog.flat_fn, jnp.asarray(self.masks)
+        return lambda x, t, c, s: jax.vmap(lambda m: jax.jvp(f, (x,), (t * m,))[1])(masks)
 
     def _evaluate(self, X, T, C, S, count, alone):
         """Judged without the rounding allowance first; the rows that fail are judged again with
