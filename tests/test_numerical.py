@@ -356,3 +356,24 @@ def test_a_block_gives_the_full_points_estimate():
     np.testing.assert_array_equal(same.value, block.value)
     bad = directional_derivative(_batched.Block(wrong, 30, 35), X, V)
     assert np.all(np.abs(bad.value - full.value) > 1e-3 * np.abs(full.value))
+
+
+def test_in_chunks_joins_what_one_call_gives_with_one_shape():
+    """Rows in padded chunks of one size give back exactly the one-call result (an array or a
+    tuple), trimmed of the padding; every call sees the same shape."""
+    shapes = set()
+
+    def g(A, b):
+        shapes.add(A.shape)
+        return A * 2.0 + b[:, None], jnp.sum(A, axis=1)
+
+    A = np.arange(23 * 3, dtype=np.float64).reshape(23, 3)
+    b = np.arange(23, dtype=np.float64)
+    full = g(A, b)
+    shapes.clear()
+    out = _batched.in_chunks(g, 8)(A, b)
+    assert shapes == {(8, 3)}
+    for got, want in zip(out, full):
+        np.testing.assert_array_equal(got, np.asarray(want))
+    empty = _batched.in_chunks(g, 8)(A[:0], b[:0])
+    assert empty[0].shape == (0, 3) and empty[1].shape == (0,)

@@ -107,17 +107,18 @@ class NumericEngine(Engine):
         with np.errstate(all="ignore"):  # range points: inf - inf and 0 * inf are judged, not warned
             return self._evaluate(X, T, C, S, count, alone)
 
-    def _noise(self, X, T, C, S, got):
+    def _noise(self, X, T, C, S, got, modes):
         """Per mode, the rounding that a correct evaluation of fn's own computation in the
         checked dtype can make at each point (:mod:`._rounding`): the spread of
-        ``_NOISE_DRAWS`` perturbed float64 evaluations."""
+        ``_NOISE_DRAWS`` perturbed float64 evaluations; measured for ``modes`` (those that
+        failed without it), zero for the rest of ``got``."""
         cache = (
             _MCA if isinstance(self.spec.fn, Hashable) else self.__dict__.setdefault("_mca", {})
         )  # unhashable: this check's
         N, K = self.prog.n_in, self.prog.n_out
         with jax.enable_x64(True):
             progs = {}
-            for k in (k for k in self.prog.names if k in got):  # one program per mode that failed without it
+            for k in (k for k in self.prog.names if k in got and k in modes):  # one program per mode
                 key = (self.spec.fn, repr(self.spec.shapes), self.spec.order, self.dtype, k)
                 if key not in cache:
                     ex = (np.zeros(N), np.zeros(N), np.zeros(K), np.zeros(N))
@@ -169,9 +170,7 @@ class NumericEngine(Engine):
         idx = np.asarray(rows)
         sub = [A[idx] for A in (X, T, C, S)]
         got_sub = {k: np.asarray(v)[idx] for k, v in got.items()}
-        failed = {"vjp" if m == "vjp.t" else m for m in by_mode}
-        noise = {k: np.zeros(np.shape(v)) for k, v in got_sub.items()}
-        noise.update(self._noise(*sub, {k: v for k, v in got_sub.items() if k in failed}))
+        noise = self._noise(*sub, got_sub, {"vjp" if m == "vjp.t" else m for m in by_mode})
         again = self._judge_rows(
             *sub, got_sub, noise, False, localise=True, localise_rows=_LOCALISE_ROWS if count else 1
         )

@@ -208,9 +208,10 @@ def check(
         for row, mode, e, exp, gv, err in eng.evaluate(X, T, C, S):
             kind = kind_of(mode, gv, exp)
             leaf, _ = eng.describe(mode, e)
-            x = rows64[row] = rows64[row] if row in rows64 else X[row].astype(np.float64)
+            if row not in rows64:
+                rows64[row] = X[row].astype(np.float64)
             failures_raw.setdefault((kind, mode, leaf), []).append(
-                (x, e, exp, gv, err, (T[row], C[row], S[row]), row >= n_regular, row)
+                (rows64[row], e, exp, gv, err, (T[row], C[row], S[row]), row >= n_regular, row)
             )
         t_sweep = time.perf_counter() - t1
         t3 = time.perf_counter()

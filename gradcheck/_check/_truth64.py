@@ -11,8 +11,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..oracles import numerical
+from ..oracles._batched import in_chunks
 
-__all__ = ["f64_functions", "or_zeros", "in_chunks", "ROWS"]
+__all__ = ["f64_functions", "or_zeros"]
 
 _F64: dict = {}
 
@@ -66,26 +67,6 @@ def f64_functions(spec, prog):
     if cache is not None:
         cache[key] = out
     return out
-
-
-#: Rows per call of the batched programs: the sweep, the re-judged rows and a shrinker's
-#: candidates share one compilation (each new batch size compiled anew took a second at 38k
-#: parameters).
-ROWS = 16
-
-
-def in_chunks(g):
-    """``g`` over its rows in chunks of :data:`ROWS`, the last padded by repeating a row."""
-
-    def run(*arrays):
-        B, parts = arrays[0].shape[0], []
-        for s in range(0, B, ROWS):
-            m = min(ROWS, B - s)
-            chunk = [np.concatenate([A[s : s + m], np.repeat(A[s : s + 1], ROWS - m, 0)]) for A in arrays]
-            parts.append(np.asarray(g(*chunk))[:m])
-        return np.concatenate(parts) if parts else np.asarray(g(*arrays))
-
-    return run
 
 
 def or_zeros(g):

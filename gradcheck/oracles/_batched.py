@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["Block", "evaluator", "run_rows"]
+__all__ = ["Block", "evaluator", "run_rows", "in_chunks", "ROWS"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,7 +42,9 @@ _CACHE_SIZE = 64
 #: chunks below it (a model of 600,000 parameters at 100 points and 21 evaluations a row would
 #: need 10 GB at once).
 MEMORY_PER_CALL = 1 << 28
-#: Rows per call, fewer where they would not fit in :data:`MEMORY_PER_CALL`.
+#: Rows per call of a batched float64 program (fewer where they would not fit in
+#: :data:`MEMORY_PER_CALL`): the sweep, the re-judged rows and a shrinker's candidates share one
+#: compilation (each new batch size compiled anew took a second at 38k parameters).
 ROWS = 16
 
 
@@ -100,17 +102,28 @@ def _padded(A, s: int, m: int, size: int):
     return part if m == size else np.concatenate([part, np.repeat(A[s : s + 1], size - m, 0)])
 
 
+def in_chunks(g, rows: int = ROWS):
+    """``g`` over its arguments' rows in calls of ``rows`` rows each, the last padded by
+    repeating a row, so that every call has one shape (one compilation); its outputs (an array
+    or a tuple of them, leading axis the rows) are joined back as NumPy arrays."""
+
+    def run(*arrays):
+        B, parts = arrays[0].shape[0], []
+        for s in range(0, B, rows):
+            m = min(rows, B - s)
+            out = g(*(jnp.asarray(_padded(A, s, m, rows)) for A in arrays))
+            parts.append(jax.tree_util.tree_map(lambda o, m=m: np.asarray(o)[:m], out))
+        if not parts:
+            return jax.tree_util.tree_map(np.asarray, g(*arrays))
+        return jax.tree_util.tree_map(lambda *p: np.concatenate(p), *parts)
+
+    return run
+
+
 def run_rows(program, X, V, h0, evals_per_row):
-    """``program`` over the rows in chunks within :data:`MEMORY_PER_CALL`, padded to powers of two."""
-    B, n = V.shape
+    """``program`` over the rows in chunks within :data:`MEMORY_PER_CALL`, at most :data:`ROWS`."""
+    n = V.shape[1]
     fit = max(1, MEMORY_PER_CALL // (8 * (evals_per_row * max(n, 1) + X.shape[1])))
     # one batch size for every call (the sweep, a re-check of a row, a shrinker's candidates),
     # so that they share one compilation: each new size compiled anew cost more than it ran
-    size = min(ROWS, 1 << int(np.floor(np.log2(fit))))
-    f0s, fss = [], []
-    for s in range(0, B, size):
-        m = min(size, B - s)
-        f0, fs = program(*(jnp.asarray(_padded(A, s, m, size)) for A in (X, V, h0)))
-        f0s.append(np.asarray(f0)[:m])
-        fss.append(np.asarray(fs)[:m])
-    return np.concatenate(f0s), np.concatenate(fss)
+    return in_chunks(program, min(ROWS, 1 << int(np.floor(np.log2(fit)))))(X, V, h0)
