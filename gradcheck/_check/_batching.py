@@ -44,7 +44,7 @@ from .._x64 import dtype_context
 from ._program import Program, program, run_sharded, unbatched
 from ._report import Failure
 from ._rules import _subjaxprs
-from ._truth64 import or_zeros  # the same guard as the batched truth's
+from ._truth64 import or_zeros, term_sizes  # the same guard and term sizes as the batched truth's
 
 __all__ = ["Site", "sites", "check_batching", "no_reverse_mode", "skipped_failures", "mode_failure", "finish"]
 
@@ -302,7 +302,6 @@ def _unbatched_truth(prog: Program) -> dict[str, Callable]:
     f, N = prog.flat_fn, prog.n_in
     jvp1 = lambda x, t: jax.jvp(f, (x,), (t,))[1]
     vjp1 = lambda x, c: jax.vjp(f, x)[1](c)[0]
-    hvp1 = lambda x, t, c: jax.jvp(lambda y: vjp1(y, c), (x,), (t,))[1]
 
     def rows(g: Callable) -> Callable:  # (B, ...) points x (B, draws, ...) directions
         return jax.jit(lambda X, *D: jax.lax.map(lambda a: jax.lax.map(lambda d: g(a[0], *d), a[1:]), (X, *D)))
@@ -315,7 +314,7 @@ def _unbatched_truth(prog: Program) -> dict[str, Callable]:
         "values": jax.jit(lambda X: jax.lax.map(f, X)),
         "jv": or_zeros(rows(jvp1)),
         "vj": or_zeros(rows(vjp1)),
-        "hscale": or_zeros(rows(hvp1)),
+        "sizes": term_sizes(jvp1, vjp1, N, prog.n_out, lambda g: lambda *a: jax.lax.map(lambda t: g(*t), a)),
     }
 
 

@@ -91,8 +91,9 @@ class Engine:
         rng = np.random.default_rng([self.seed, 11, n])
         T = rng.normal(size=(n, self.ref.n_in)).astype(self.dtype)
         C = rng.normal(size=(n, self.ref.n_out)).astype(self.dtype)
-        S = rng.normal(size=(n, self.ref.n_in)).astype(self.dtype)
-        return T, C, S
+        # the second tangent is read at order 2 only (drawn after T and C: theirs stay the same)
+        S = rng.normal(size=(n, self.ref.n_in)) if self.spec.order == 2 else np.zeros((n, self.ref.n_in))
+        return T, C, S.astype(self.dtype)
 
     @staticmethod
     def _pad(A, size):

@@ -24,7 +24,7 @@ from ..oracles import numerical
 from . import _rounding
 from ._accuracy import of_numeric
 from ._engine import Engine
-from ._truth64 import f64_functions
+from ._truth64 import DRAWS, f64_functions
 
 __all__ = ["NumericEngine", "NoReference", "MARGIN"]
 
@@ -38,7 +38,7 @@ EPS = float(np.finfo(np.float64).eps)
 #: is 1e-11 and float32 gives -1.1e-5.  A rule wrong by 1e-3 is a systematic error that the
 #: simulated rounding does not scatter.
 NOISE_FACTOR = 8.0
-_NOISE_DRAWS, _DRAWS = 3, 3  # Monte Carlo draws; random directions sizing the terms
+_NOISE_DRAWS = 3  # Monte Carlo draws
 _NOISE_ROWS = 8  # rows per call of the Monte Carlo program
 _NOISE_PER_MODE = 8  # failing rows per mode judged again with the rounding allowance
 _LOCALISE_ROWS = 4  # failing points per check whose VJP row is searched for the failing entry
@@ -158,7 +158,7 @@ class NumericEngine(Engine):
         got = self.run_fn(X, T, C, S, alone=alone)
         first = self._judge_rows(X, T, C, S, got, None, count, localise=False)
         if count and self.accuracy_rows is None and self.dtype != "float64":
-            self.accuracy_rows = of_numeric(self, *(A.astype(np.float64) for A in (X, T, C)), got, _DRAWS)
+            self.accuracy_rows = of_numeric(self, *(A.astype(np.float64) for A in (X, T, C)), got, DRAWS)
         by_mode: dict[str, list[int]] = {}
         for f in first:
             rows_of = by_mode.setdefault(f[1], [])
@@ -186,19 +186,10 @@ class NumericEngine(Engine):
             noise = {k: np.zeros(np.shape(v)) for k, v in got.items()}
         X64, T64, C64, S64 = (A.astype(np.float64) for A in (X, T, C, S))
         B, N = X64.shape
-        K = self.ref.n_out
         fns = self.fns
-        rng = np.random.default_rng([self.seed, 19, B])
-        Tr = rng.normal(size=(B, _DRAWS, N))
-        Cr = rng.normal(size=(B, _DRAWS, K))
-        Z = rng.normal(size=(B, _DRAWS, N)) * X64[:, None, :]
-        with jax.enable_x64(True):
-            jv, vj, cz = fns["jv"](X64, Tr), fns["vj"](X64, Cr), fns["jv"](X64, Z)
-
-        def rms(A, size=None):
-            if A.shape[-1] == 0:  # not computable: no term size beyond the truth itself
-                return np.zeros((B, size if size is not None else 1))
-            return np.sqrt(np.mean(np.where(np.isfinite(A), A, 0.0) ** 2, axis=1))
+        seeds = np.random.default_rng([self.seed, 19, B]).integers(0, 2**31, B).astype(np.uint32)
+        wanted = {"cz": "value" in got and self.dtype != "float64", "jv": "jvp" in got, "vj": "vjp" in got}
+        sizes = fns["sizes"](X64, seeds, {k for k, w in {**wanted, "hs": self.spec.order == 2}.items() if w})
 
         fails = []
 
@@ -221,7 +212,7 @@ class NumericEngine(Engine):
             est = numerical.Estimate(v64, np.zeros_like(v64), np.isfinite(v64))
             self._note_unjudged("value", est.converged, count)
             with np.errstate(all="ignore"):
-                mag = np.abs(v64) + 16 * self.eps / self.spec.rtol * rms(cz, K)
+                mag = np.abs(v64) + 16 * self.eps / self.spec.rtol * sizes["cz"]
             add("value", *self._judge("value", got["value"], est, mag, est.converged, noise=noise["value"]), None)
         if "jvp" in got:  # J t_a per leaf: the JVPs' truth, and summed the dot test's
             blocks = fns["leaves"] or [fns["f"]] * len(self.masks)  # None: run point by point, no blocks
@@ -231,7 +222,7 @@ class NumericEngine(Engine):
                 val, np.stack([e.error for e in ests], 1), np.stack([e.converged for e in ests], 1)
             )
             self._note_unjudged("jvp", est.converged, count)
-            mag = np.abs(val) + rms(jv, K)[:, None, :]
+            mag = np.abs(val) + sizes["jv"][:, None, :]
             add("jvp", *self._judge("jvp", got["jvp"], est, mag, est.converged, noise=noise["jvp"]), None)
         if "vjp" in got:
             # the dot test: vjp(c) . t against c . (d/dt f) = sum over leaves and outputs of c_k (J t_a)_k
@@ -251,7 +242,7 @@ class NumericEngine(Engine):
             self._note_unjudged("vjp", e1.converged, count)
             gv = np.asarray(got["vjp"], np.float64)
             g = np.sum(gv * T64, axis=1, keepdims=True)
-            size = rms(vj, N)
+            size = sizes["vj"]
             mag = np.abs(e1.value) + np.sum(size * np.abs(T64), axis=1, keepdims=True)
             nv = noise["vjp"]
             bad, err, exp, gg = self._judge(
@@ -269,12 +260,10 @@ class NumericEngine(Engine):
             Z1 = np.concatenate([X64, C64], 1)
             V1 = np.concatenate([T64, np.zeros_like(C64)], 1)
             eh = numerical.directional_derivative(fns["pull"], Z1, V1)
-            with jax.enable_x64(True):
-                hs = fns["hscale"](X64, Tr, Cr)
             for mode in ("hvp fwd-over-rev", "hvp rev-over-rev"):
                 if mode in got:
                     self._note_unjudged(mode, eh.converged, count)
-                    mag = np.abs(eh.value) + rms(hs, N)
+                    mag = np.abs(eh.value) + sizes["hs"]
                     add(
                         mode,
                         *self._judge(
