@@ -24,7 +24,7 @@ from ..oracles import numerical
 from . import _rounding
 from ._accuracy import of_numeric
 from ._engine import Engine
-from ._truth64 import DRAWS, f64_functions
+from ._truth64 import DRAWS, f64_functions, sign_words
 
 __all__ = ["NumericEngine", "NoReference", "MARGIN"]
 
@@ -187,9 +187,9 @@ class NumericEngine(Engine):
         X64, T64, C64, S64 = (A.astype(np.float64) for A in (X, T, C, S))
         B, N = X64.shape
         fns = self.fns
-        seeds = np.random.default_rng([self.seed, 19, B]).integers(0, 2**31, B).astype(np.uint32)
+        words = sign_words([self.seed, 19, B], B, N, self.ref.n_out)
         wanted = {"cz": "value" in got and self.dtype != "float64", "jv": "jvp" in got, "vj": "vjp" in got}
-        sizes = fns["sizes"](X64, seeds, {k for k, w in {**wanted, "hs": self.spec.order == 2}.items() if w})
+        sizes = fns["sizes"](X64, words, {k for k, w in {**wanted, "hs": self.spec.order == 2}.items() if w})
 
         fails = []
 

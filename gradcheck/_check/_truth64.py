@@ -13,7 +13,7 @@ import numpy as np
 from ..oracles import numerical
 from ..oracles._batched import in_chunks
 
-__all__ = ["f64_functions", "or_zeros", "term_sizes", "DRAWS"]
+__all__ = ["f64_functions", "or_zeros", "term_sizes", "sign_words", "DRAWS"]
 
 _F64: dict = {}
 #: Random sign directions per point that size the terms a derivative sums (their root mean square).
@@ -74,56 +74,59 @@ def f64_functions(spec, prog):
     return out
 
 
-def _signs(key, shape):
-    """Random signs (+-1, float64) of ``shape`` (draws, n), 32 from each random word: the bits of
-    one ``jax.random.bits`` word per 32 signs (``jax.random.rademacher`` draws a word per sign:
-    1.5 s against 0.4 s for the sizes of 176 points of a 150,000-parameter model)."""
-    D, n = shape
-    w = -(-n // 32)
-    bits = jax.random.bits(key, (D, w), jnp.uint32)
-    b = (bits[:, :, None] >> jnp.arange(32, dtype=jnp.uint32)) & 1
-    return 2.0 * b.reshape(D, 32 * w)[:, :n].astype(jnp.float64) - 1.0
+def _signs(words, n: int):
+    """Random signs (+-1, float64), (draws, n), unpacked from (draws, >= n/32) random uint32
+    words: 32 signs a word, the words drawn by NumPy outside the program (a JAX random key's
+    hashing compiled in 0.8 s, more than the sizes ran; one word per sign would be 32x the draws)."""
+    D = words.shape[0]
+    b = (words[:, :, None] >> jnp.arange(32, dtype=jnp.uint32)) & 1
+    return 2.0 * b.reshape(D, -1)[:, :n].astype(jnp.float64) - 1.0
+
+
+def sign_words(seed, B: int, n_in: int, n_out: int) -> np.ndarray:
+    """The random words of :func:`term_sizes`'s directions for B points: (B, 3, DRAWS, words)."""
+    w = -(-max(n_in, n_out, 1) // 32)
+    return np.random.default_rng(seed).integers(0, 2**32, size=(B, 3, DRAWS, w), dtype=np.uint32)
 
 
 def term_sizes(jvp1, vjp1, n_in: int, n_out: int, each):
-    """``sizes(X, seeds, kinds)``: per point, the root mean square over :data:`DRAWS` random sign
+    """``sizes(X, words, kinds)``: per point, the root mean square over :data:`DRAWS` random sign
     directions (Rademacher: the same mean square as normal ones) of fn's own autodiff in float64,
     which sizes the terms its derivatives sum (never taken as truth): ``jv`` J r (per output),
     ``cz`` J (r * x) (the terms of the values), ``vj`` c^T J (per input), ``hs`` the derivative of
-    c^T J along r (order 2).  The directions are drawn inside the programs from ``seeds`` (one per
-    point), never materialised as (points, draws, n) arrays.  ``each(g)`` maps ``g`` over a
+    c^T J along r (order 2).  The signs are unpacked inside the programs from ``words``
+    (:func:`sign_words`), never passed as (points, draws, n) arrays.  ``each(g)`` maps ``g`` over a
     leading axis: ``jax.vmap``, or a ``lax.map`` where fn's batching is not trusted.  Zeros where
     fn's autodiff cannot run (:func:`or_zeros`)."""
     N, K = n_in, n_out
 
-    def keys(s):
-        k = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(19), s), 3)
-        return _signs(k[0], (DRAWS, N)), _signs(k[1], (DRAWS, K)), _signs(k[2], (DRAWS, N))
+    def signs_of(w):
+        return _signs(w[0], N), _signs(w[1], K), _signs(w[2], N)
 
     def rms(A):
         return jnp.sqrt(jnp.mean(jnp.where(jnp.isfinite(A), A, 0.0) ** 2, axis=0))
 
     def fwd(x, s):
-        tr, _, z = keys(s)
+        tr, _, z = signs_of(s)
         return rms(each(lambda t: jvp1(x, t))(tr)), rms(each(lambda t: jvp1(x, t))(z * x))
 
     def rev(x, s):
-        return rms(each(lambda c: vjp1(x, c))(keys(s)[1]))
+        return rms(each(lambda c: vjp1(x, c))(signs_of(s)[1]))
 
     def hess(x, s):
-        tr, cr, _ = keys(s)
+        tr, cr, _ = signs_of(s)
         return rms(each(lambda t, c: jax.jvp(lambda y: vjp1(y, c), (x,), (t,))[1])(tr, cr))
 
     progs = {k: in_chunks(jax.jit(each(g))) for k, g in (("fwd", fwd), ("rev", rev), ("hess", hess))}
     widths = {"jv": K, "cz": K, "vj": N, "hs": N}
 
-    def sizes(X, seeds, kinds):
+    def sizes(X, words, kinds):
         out = {}
         for prog, names in (("fwd", ("jv", "cz")), ("rev", ("vj",)), ("hess", ("hs",))):
             if any(n in kinds for n in names):
                 try:
                     with jax.enable_x64(True):
-                        got = progs[prog](X, seeds)
+                        got = progs[prog](X, words)
                     got = got if isinstance(got, tuple) else (got,)
                     out.update({n: np.asarray(v) for n, v in zip(names, got)})
                 except Exception:  # fn's autodiff cannot run there: no term size beyond the truth
