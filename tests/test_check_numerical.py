@@ -89,3 +89,35 @@ def test_a_wrong_vjp_entry_of_a_large_input_is_named():
     f.defvjp(lambda x: (f(x), x), lambda x, g: (g * jnp.cos(x).at[37].multiply(1.01),))
     r = gradcheck.check(f, None, shapes=[(128,)], domain=(-3.0, 3.0), max_examples=20)
     assert not r.ok and any("x[37]" in fl.entry for fl in r.failures), str(r)
+
+
+def test_the_term_sizes_are_exact_where_one_input_moves_and_agree_batched_and_point_by_point():
+    """The tolerance's term sizes (fn's autodiff along random signs, unpacked in the program from
+    NumPy-drawn words): with one input (the signs +-1) the root mean square of J r is |J| exactly,
+    of c^T J is |c J|, of J (r * x) is |J x|; the vmapped and the point-by-point (lax.map)
+    programs give the same numbers (to an ulp) from the same words; and fn's autodiff failing gives zeros."""
+    import numpy as np
+
+    from gradcheck._check._truth64 import sign_words, term_sizes
+
+    a = jnp.asarray([3.0, -0.5])
+    jvp1 = lambda x, t: jax.jvp(lambda y: a * jnp.sin(y[0]), (x,), (t,))[1]
+    vjp1 = lambda x, c: jax.vjp(lambda y: a * jnp.sin(y[0]), x)[1](c)[0]
+    X = np.asarray([[0.3], [-1.2], [2.0]])
+    words = sign_words(0, 3, 1, 2)
+    seq = lambda g: lambda *v: jax.lax.map(lambda t: g(*t), v)
+    got = [term_sizes(jvp1, vjp1, 1, 2, each)(X, words, {"jv", "cz", "vj"}) for each in (jax.vmap, seq)]
+    J = np.asarray(a)[None, :] * np.cos(X)  # (points, outputs): d/dx of a sin(x)
+    np.testing.assert_allclose(got[0]["jv"], np.abs(J), rtol=1e-15)
+    np.testing.assert_allclose(got[0]["cz"], np.abs(J * X), rtol=1e-15)
+    # c^T J: c is a random sign per output, so |c J| is |J_0 +- J_1| per draw; rms over the draws
+    assert np.all(got[0]["vj"][:, 0] >= np.abs(np.abs(J[:, 0]) - np.abs(J[:, 1])) - 1e-12)
+    assert np.all(got[0]["vj"][:, 0] <= np.abs(J).sum(1) + 1e-12)
+    for k in ("jv", "cz", "vj"):
+        np.testing.assert_allclose(got[0][k], got[1][k], rtol=1e-14)  # vmap or lax.map: an ulp apart
+
+    def broken(x, t):
+        raise TypeError("no forward mode")
+
+    none = term_sizes(broken, vjp1, 1, 2, jax.vmap)(X, words, {"jv"})
+    np.testing.assert_array_equal(none["jv"], np.zeros((3, 2)))
