@@ -116,8 +116,31 @@ def test_the_term_sizes_are_exact_where_one_input_moves_and_agree_batched_and_po
     for k in ("jv", "cz", "vj"):
         np.testing.assert_allclose(got[0][k], got[1][k], rtol=1e-14)  # vmap or lax.map: an ulp apart
 
+    traced = []
+
     def broken(x, t):
+        traced.append(1)
         raise TypeError("no forward mode")
 
-    none = term_sizes(broken, vjp1, 1, 2, jax.vmap)(X, words, {"jv"})
-    np.testing.assert_array_equal(none["jv"], np.zeros((3, 2)))
+    sizes = term_sizes(broken, vjp1, 1, 2, jax.vmap)
+    for _ in range(2):  # the failing program is tried once, not traced again on every call
+        np.testing.assert_array_equal(sizes(X, words, {"jv"})["jv"], np.zeros((3, 2)))
+    assert len(traced) == 1
+
+
+def test_a_large_leaf_gets_hypothesis_entries_on_a_hypothesis_background():
+    """Above 1,024 entries a leaf is a drawn background with a few drawn entries (not sqrt(n) of
+    them): every row inside the domain, the boundaries among the backgrounds, and rows where some
+    entries differ from the background."""
+    import numpy as np
+
+    from gradcheck._check._sampling import hypothesis_points
+
+    X = hypothesis_points([(40, 50), (3,)], [(-1.0, 1.0), (-1.0, 1.0)], "float32", 60, 0)
+    assert X.shape == (60, 2003) and X.dtype == np.float32
+    assert np.all((X >= -1) & (X <= 1))
+    big = X[:, :2000]
+    background = np.median(big, axis=1)
+    assert {-1.0, 0.0, 1.0} & set(background.tolist())  # Hypothesis's boundaries, as the fill
+    sprinkled = (big != background[:, None]).sum(1)
+    assert sprinkled.max() >= 1 and sprinkled.max() <= 64

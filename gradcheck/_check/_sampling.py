@@ -4,6 +4,8 @@ Hypothesis's own edge-case distribution, drawn up front and checked in the same 
 
 from __future__ import annotations
 
+import functools
+
 import hypothesis
 import numpy as np
 from hypothesis import strategies as st
@@ -148,17 +150,17 @@ def _strategy(shapes, domains, dtype):
             # a model's leaf: the same background value with a few drawn entries, their number
             # drawn by Hypothesis's lists rather than growing as sqrt(n) as hnp.arrays' does
             # (358 draws for a 128,000-entry leaf: 6 s of a 60-example sample at 150,000 parameters)
-            pairs = st.lists(st.tuples(st.integers(0, n - 1), el), max_size=_SPRINKLED // 16)
-            parts.append(st.builds(_sprinkled, st.just((s, dtype)), el, pairs))
+            pairs = st.lists(st.tuples(st.integers(0, n - 1), el), max_size=_SPRINKLES)
+            parts.append(st.builds(functools.partial(_sprinkled, s, dtype), el, pairs))
     return st.tuples(*parts)
 
 
-#: Leaves above this many entries get a few drawn entries on a drawn background (:func:`_strategy`).
-_SPRINKLED = 1024
+#: Leaves above this many entries get at most _SPRINKLES drawn entries on a drawn background
+#: (:func:`_strategy`).
+_SPRINKLED, _SPRINKLES = 1024, 64
 
 
-def _sprinkled(shape_dtype, fill, pairs):
-    shape, dtype = shape_dtype
+def _sprinkled(shape, dtype, fill, pairs):
     a = np.full(int(np.prod(shape)), fill, dtype=dtype)
     for i, v in pairs:
         a[i] = v

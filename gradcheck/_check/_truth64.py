@@ -120,17 +120,22 @@ def term_sizes(jvp1, vjp1, n_in: int, n_out: int, each):
     progs = {k: in_chunks(jax.jit(each(g))) for k, g in (("fwd", fwd), ("rev", rev), ("hess", hess))}
     widths = {"jv": K, "cz": K, "vj": N, "hs": N}
 
+    failed: set[str] = set()  # programs fn's autodiff cannot run: not traced again on every call
+
     def sizes(X, words, kinds):
         out = {}
         for prog, names in (("fwd", ("jv", "cz")), ("rev", ("vj",)), ("hess", ("hs",))):
             if any(n in kinds for n in names):
-                try:
-                    with jax.enable_x64(True):
-                        got = progs[prog](X, words)
-                    got = got if isinstance(got, tuple) else (got,)
-                    out.update({n: np.asarray(v) for n, v in zip(names, got)})
-                except Exception:  # fn's autodiff cannot run there: no term size beyond the truth
-                    out.update({n: np.zeros((X.shape[0], widths[n])) for n in names})
+                if prog not in failed:
+                    try:
+                        with jax.enable_x64(True):
+                            got = progs[prog](X, words)
+                        got = got if isinstance(got, tuple) else (got,)
+                        out.update({n: np.asarray(v) for n, v in zip(names, got)})
+                        continue
+                    except Exception:  # fn's autodiff cannot run there: no term size beyond the truth
+                        failed.add(prog)
+                out.update({n: np.zeros((X.shape[0], widths[n])) for n in names})
         return out
 
     return sizes
