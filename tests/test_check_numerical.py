@@ -144,3 +144,55 @@ def test_a_large_leaf_gets_hypothesis_entries_on_a_hypothesis_background():
     assert {-1.0, 0.0, 1.0} & set(background.tolist())  # Hypothesis's boundaries, as the fill
     sprinkled = (big != background[:, None]).sum(1)
     assert sprinkled.max() >= 1 and sprinkled.max() <= 64
+
+
+def test_a_float32_rule_wrong_below_float32s_tolerance_fails_in_float64_beside_it():
+    """A rule wrong by a relative 1e-4 (float32's tolerance is 2e-4; its rounding is 1e-7): a
+    float32 check judges fn's own float64 derivatives against the same truth at float64's
+    tolerance too, and fails there, saying so; the same rule right passes."""
+    from test_check_broken import sigmoid_off_by_1e_4
+
+    r = gradcheck.check(sigmoid_off_by_1e_4, None, shapes=[(4,)], dtype="float32", max_examples=30)
+    assert not r.ok, str(r)
+    f = r.failures[0]
+    assert f.category == "custom rule" and "in float64" in f.mode, str(r)
+    assert "fn's own float64 derivative is wrong" in f.diagnosis and f.argument == 0, str(r)
+    assert 5e-5 < f.error < 2e-4, str(r)  # below float32's tolerance: only float64 could say so
+    right = gradcheck.check(jax.nn.sigmoid, None, shapes=[(4,)], dtype="float32", max_examples=30)
+    assert right.ok, str(right)
+
+
+def test_fn_computing_in_a_narrower_float_is_not_judged_at_float64s_tolerance():
+    """The float64 tier reads fn's jaxpr: a cast to float32 inside (or a float32 callback) makes
+    fn's float64 derivatives carry float32 rounding, so they are not judged at 1e-7."""
+    from gradcheck._check._truth64 import narrows
+
+    assert not narrows(lambda x: jnp.sin(x) * 2.0, 3, 3)
+    assert narrows(lambda x: jnp.sin(x.astype(jnp.float32)).astype(x.dtype), 3, 3)
+
+    @jax.custom_jvp
+    def g(x):
+        return jnp.sin(x)
+
+    g.defjvp(lambda p, t: (g(p[0]), (jnp.cos(p[0]).astype(jnp.float32) * t[0]).astype(p[0].dtype)))
+    assert narrows(g, 3, 3)  # inside the rule: the JVP's jaxpr is read, not only the value's
+
+
+def test_a_dot_test_allows_the_root_sum_square_of_its_terms_where_smaller():
+    """``sum_i e_i t_i`` with |e_i| <= a_i and t drawn independently (normal) stays within
+    dot_size(a, t) in every one of 2,000 draws, though dot_size is ~9x below the worst case
+    sum a_i |t_i| at 10,000 terms; at 16 terms it is that worst case."""
+    import numpy as np
+
+    from gradcheck._check._truth64 import dot_size
+
+    rng = np.random.default_rng(0)
+    n = 10_000
+    a = rng.uniform(0.1, 2.0, size=n)
+    e = a * rng.choice([-1.0, 1.0], size=n)  # the largest errors allowed, of one fixed pattern
+    t = rng.normal(size=(2000, n))
+    size = dot_size(a, t)[:, 0]
+    assert np.all(np.abs(t @ e) <= size)
+    assert np.median(np.sum(a * np.abs(t), axis=1) / size) > 8
+    small = rng.normal(size=(3, 16))
+    assert np.allclose(dot_size(np.ones(16), small)[:, 0], np.abs(small).sum(axis=1))

@@ -32,6 +32,8 @@ from typing import Any
 import jax
 import numpy as np
 
+from ._truth64 import own64
+
 __all__ = [
     "ACCURACY_ULPS",
     "GUARD",
@@ -351,32 +353,22 @@ def of_probes(eng, X, T, C, S, got, truth, at_kink):
     return out
 
 
-def of_numeric(eng, X, T, C, got, draws):
+def of_numeric(eng, X, T, C, got, own=None):
     """float32: per mode, the largest error in ulps (:mod:`._accuracy`) against fn itself in
-    float64, its values and its JVP and VJP along the same directions (the programs the
-    tolerance already runs, padded to their shapes: no compilation of its own); the move under
-    input rounding is the same programs' at perturbed inputs (the point and the directions)."""
-    B, N = X.shape
-    K, A = eng.ref.n_out, eng.masks.shape[0]
-    fns = eng.fns
+    float64, its values and its JVP per leaf and VJP along the same directions (the programs the
+    tolerance already runs: no compilation of its own; ``own``: those derivatives where already
+    computed); the move under input rounding is the same programs' at perturbed inputs."""
+    B, K, fns = X.shape[0], eng.ref.n_out, eng.fns
 
-    def programs(X, T, C):  # the float64 truth of each mode, (B, entries)
+    def programs(X, T, C, own=None):  # the float64 truth of each mode, (B, entries)
         n = X.shape[0]
-        res = {}
-        with jax.enable_x64(True):
-            if "value" in got:
-                res["value"] = np.asarray(fns["values"](X)).reshape(n, -1)
-            if "jvp" in got and A <= draws:
-                tr = np.zeros((n, draws, N))
-                tr[:, :A] = T[:, None, :] * eng.masks[None]
-                res["jvp"] = np.asarray(fns["jv"](X, tr))[:, :A].reshape(n, -1)
-            if "vjp" in got:
-                cr = np.zeros((n, draws, K))
-                cr[:, 0] = C
-                res["vjp"] = np.asarray(fns["vj"](X, cr))[:, 0].reshape(n, -1)
-        return {k: v for k, v in res.items() if v.size}  # empty: fn's autodiff cannot run there
+        res = dict(own) if own else own64(fns, X, T, C, eng.masks, got)
+        if "value" in got:
+            with jax.enable_x64(True):
+                res["value"] = np.asarray(fns["values"](X))
+        return {k: v.reshape(n, -1) for k, v in res.items() if k in got and v.size}
 
-    truth = programs(X, T, C)
+    truth = programs(X, T, C, own)
     found = []
     for mode, t in truth.items():
         g = np.asarray(got[mode], np.float64).reshape(B, -1)

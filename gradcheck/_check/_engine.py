@@ -22,6 +22,7 @@ import numpy as np
 
 from ._program import run_sharded
 from ._report import REFEREE_CAP
+from ._truth64 import IN64
 
 __all__ = ["Engine", "kind_of", "complexity", "simpler", "MAX_CHUNK", "SHRINK_REFEREE_CAP"]
 
@@ -130,6 +131,7 @@ class Engine:
     def describe(self, mode: str, e: int) -> tuple[int | None, str]:
         """(the leaf whose derivative this is, or None for values; the entry in words)."""
         K, N = self.ref.n_out, self.ref.n_in
+        mode = mode.removesuffix(IN64)  # fn's own float64 derivative (numerical path)
         if mode == "value":
             return None, self.out_name(e)
         if mode in ("jacfwd", "jacrev"):

@@ -24,7 +24,8 @@ from ..oracles import numerical
 from . import _rounding
 from ._accuracy import of_numeric
 from ._engine import Engine
-from ._truth64 import DRAWS, f64_functions, sign_words
+from ._spec import TOLERANCES
+from ._truth64 import IN64, Tier, dot_size, f64_functions, narrows, own64, rows_of, sign_words
 
 __all__ = ["NumericEngine", "NoReference", "MARGIN"]
 
@@ -43,6 +44,7 @@ _NOISE_ROWS = 8  # rows per call of the Monte Carlo program
 _NOISE_PER_MODE = 8  # failing rows per mode judged again with the rounding allowance
 _LOCALISE_ROWS = 4  # failing points per check whose VJP row is searched for the failing entry
 _BLOCKS = 8  # the row is split into this many blocks per round of the search
+_FIELDS = ("value", "error", "converged")
 
 
 class NoReference:
@@ -77,23 +79,31 @@ class NumericEngine(Engine):
         self.bounds: list[float] = []
         self.localised = 0
         self.accuracy_rows: list | None = None  # float32: measured on the sweep (:meth:`_accuracy`)
+        self.tier = Tier(self.dtype, spec.atol, spec.rtol, self.eps)
+        self.tier64 = None  # float32: fn's own float64 derivatives judged at float64's tolerance too
+        if self.dtype == "float32":
+            if "narrows" not in self.fns:  # once per fn and shapes
+                self.fns["narrows"] = narrows(self.fns["f"], prog.n_in, prog.n_out)
+            d32, d64 = TOLERANCES["float32"], TOLERANCES["float64"]
+            if not self.fns["narrows"]:  # the user's float32 tolerance, scaled
+                atol, rtol = d64["atol"] * spec.atol / d32["atol"], d64["rtol"] * spec.rtol / d32["rtol"]
+                self.tier64 = Tier("float64", atol, rtol, EPS)
 
-    def _judge(self, mode, got, est, mag, conv, f=1.0, noise=0.0):
-        """(bad, err, exp, got) per entry; counts what could not be judged.  ``noise``: how far
-        fn's own result moves when its inputs move by one ulp (:meth:`_noise`)."""
-        sp_ = self.spec
+    def _judge(self, mode, got, est, mag, conv, tier, f=1.0, noise=0.0):
+        """(bad, err, exp, got) per entry, at ``tier``'s tolerance.  ``noise``: how far fn's own
+        result moves when its inputs move by one ulp (:meth:`_noise`)."""
         g = np.asarray(got, np.float64).reshape(est.value.shape)
         with np.errstate(all="ignore"):
             diff = np.abs(g - est.value)
             noise = np.broadcast_to(np.asarray(noise, np.float64), diff.shape)
-            tol = f * (sp_.atol + sp_.rtol * np.abs(mag)) + MARGIN * est.error + NOISE_FACTOR * noise
+            tol = f * (tier.atol + tier.rtol * np.abs(mag)) + MARGIN * est.error + NOISE_FACTOR * noise
             ok_conv = conv & np.isfinite(est.value)
             bad = ok_conv & ~(diff <= tol)
             bad |= ok_conv & ~np.isfinite(g)
             err = np.where(est.value != 0, diff / np.abs(est.value), diff)
-        big = ok_conv & (np.abs(est.value) > sp_.atol)
+        big = ok_conv & (np.abs(est.value) > tier.atol)
         rel = np.abs(est.error[big]) / np.abs(est.value[big])
-        if rel.size:
+        if rel.size and tier is self.tier and mode != "value":  # the values' truth is exact (fn in float64)
             self.bounds.append(rel)
         return bad, err, est.value, g
 
@@ -107,9 +117,9 @@ class NumericEngine(Engine):
         with np.errstate(all="ignore"):  # range points: inf - inf and 0 * inf are judged, not warned
             return self._evaluate(X, T, C, S, count, alone)
 
-    def _noise(self, X, T, C, S, got, modes):
-        """Per mode, the rounding that a correct evaluation of fn's own computation in the
-        checked dtype can make at each point (:mod:`._rounding`): the spread of
+    def _noise(self, X, T, C, S, got, modes, tier):
+        """Per mode, the rounding that a correct evaluation of fn's own computation in
+        ``tier``'s dtype can make at each point (:mod:`._rounding`): the spread of
         ``_NOISE_DRAWS`` perturbed float64 evaluations; measured for ``modes`` (those that
         failed without it), zero for the rest of ``got``."""
         cache = (
@@ -119,17 +129,17 @@ class NumericEngine(Engine):
         with jax.enable_x64(True):
             progs = {}
             for k in (k for k in self.prog.names if k in got and k in modes):  # one program per mode
-                key = (self.spec.fn, repr(self.spec.shapes), self.spec.order, self.dtype, k)
+                key = (self.spec.fn, repr(self.spec.shapes), self.spec.order, tier.dtype, k)
                 if key not in cache:
                     ex = (np.zeros(N), np.zeros(N), np.zeros(K), np.zeros(N))
-                    cache[key] = _rounding.mca({k: self._mode_fn(k)}, ex, self.eps, _NOISE_DRAWS)
+                    cache[key] = _rounding.mca({k: self._mode_fn(k)}, ex, tier.eps, _NOISE_DRAWS)
                 progs[k] = cache[key]
             moves = {k: np.zeros(np.shape(v)) for k, v in got.items()}
             B = X.shape[0]
             size = _NOISE_ROWS  # one compilation per check: the shrinker's and the sweep's rows alike
             for s0 in range(0, B, size):
                 m = min(size, B - s0)
-                rows = [self._pad(A[s0 : s0 + m].astype(np.float64), size) for A in (X, T, C, S)]
+                rows = [self._pad(A[s0 : s0 + m], size) for A in (X, T, C, S)]
                 for k, mc in progs.items():
                     d = np.asarray(mc(*rows)[k], np.float64)
                     finite = np.isfinite(d)
@@ -148,32 +158,50 @@ class NumericEngine(Engine):
         return lambda x, t, c, s: jax.vmap(lambda m: jax.jvp(f, (x,), (t * m,))[1])(masks)
 
     def _evaluate(self, X, T, C, S, count, alone):
+        """The truths once; fn's results judged against them in the checked dtype and, for
+        float32, fn's own float64 derivatives at float64's tolerance (a rule wrong by less
+        than float32's tolerance, and far more than its rounding, is wrong in float64 too:
+        those failures' modes read ``"vjp in float64"``)."""
+        if T is None:
+            T, C, S = self.directions(X.shape[0])
+        got = self.run_fn(X, T, C, S, alone=alone)
+        D = [A.astype(np.float64) for A in (X, T, C, S)]
+        tr = self._truths(*D, got, count)
+        own = own64(self.fns, *D[:3], self.masks, got) if self.tier64 is not None else {}
+        if count and self.accuracy_rows is None and self.dtype != "float64":
+            self.accuracy_rows = of_numeric(self, *D[:3], got, own)
+        budget, used = _LOCALISE_ROWS if count else 1, self.localised  # failing VJP rows searched
+        out = self._confirmed(tr, D, got, self.tier, budget)
+        # float64 where float32 passed: its rows only, its VJP rows searched while the budget lasts
+        keep = np.setdiff1d(np.arange(X.shape[0]), [f[0] for f in out])
+        budget -= self.localised - used
+        own = {k: v[keep] for k, v in own.items() if k != "vjp" or budget > 0}
+        if own and keep.size:
+            found = self._confirmed(rows_of(tr, keep), [A[keep] for A in D], own, self.tier64, budget)
+            out += [(int(keep[r]), m + IN64, *rest) for r, m, *rest in found]
+        return out
+
+    def _confirmed(self, tr, D, got, tier, budget):
         """Judged without the rounding allowance first; the rows that fail are judged again with
         it (:meth:`_noise`), so that a passing sweep never runs the Monte Carlo program.  Per mode
         at most ``_NOISE_PER_MODE`` failing rows are judged again: where one of them still fails,
         the mode's other failing rows count as they were judged (a wrong rule fails everywhere,
-        and pays for a few rows, not for all); where none does, they are dropped with it."""
-        if T is None:
-            T, C, S = self.directions(X.shape[0])
-        got = self.run_fn(X, T, C, S, alone=alone)
-        first = self._judge_rows(X, T, C, S, got, None, count, localise=False)
-        if count and self.accuracy_rows is None and self.dtype != "float64":
-            self.accuracy_rows = of_numeric(self, *(A.astype(np.float64) for A in (X, T, C)), got, DRAWS)
+        and pays for a few rows, not for all); where none does, they are dropped with it.  At
+        most ``budget`` failing VJP rows are searched for their entry."""
+        first = self._judge_rows(tr, D, got, None, tier, localise=False)
         by_mode: dict[str, list[int]] = {}
         for f in first:
-            rows_of = by_mode.setdefault(f[1], [])
-            if f[0] not in rows_of:
-                rows_of.append(f[0])
+            seen = by_mode.setdefault(f[1], [])
+            if f[0] not in seen:
+                seen.append(f[0])
         rows = sorted({r for rs in by_mode.values() for r in rs[:_NOISE_PER_MODE]})
         if not rows:
             return first
         idx = np.asarray(rows)
-        sub = [A[idx] for A in (X, T, C, S)]
+        sub = [A[idx] for A in D]
         got_sub = {k: np.asarray(v)[idx] for k, v in got.items()}
-        noise = self._noise(*sub, got_sub, {"vjp" if m == "vjp.t" else m for m in by_mode})
-        again = self._judge_rows(
-            *sub, got_sub, noise, False, localise=True, localise_rows=_LOCALISE_ROWS if count else 1
-        )
+        noise = self._noise(*sub, got_sub, {"vjp" if m == "vjp.t" else m for m in by_mode}, tier)
+        again = self._judge_rows(rows_of(tr, idx), sub, got_sub, noise, tier, localise=True, localise_rows=budget)
         out = [(rows[f[0]], *f[1:]) for f in again]
         confirmed = {"vjp" if f[1] == "vjp.t" else f[1] for f in out}
         chosen = set(rows)
@@ -181,57 +209,32 @@ class NumericEngine(Engine):
         out += [f for f in first if f[0] not in chosen and f[1] in confirmed and f[1] not in ("vjp", "vjp.t")]
         return out
 
-    def _judge_rows(self, X, T, C, S, got, noise, count, localise, localise_rows=1):
-        if noise is None:
-            noise = {k: np.zeros(np.shape(v)) for k, v in got.items()}
-        X64, T64, C64, S64 = (A.astype(np.float64) for A in (X, T, C, S))
+    def _truths(self, X64, T64, C64, S64, got, count):
+        """The float64 truths of the modes of ``got`` at these rows, and the size of the terms
+        fn's derivatives sum (:func:`._truth64.term_sizes`); counts the rows not judged."""
         B, N = X64.shape
         fns = self.fns
         words = sign_words([self.seed, 19, B], B, N, self.ref.n_out)
         wanted = {"cz": "value" in got and self.dtype != "float64", "jv": "jvp" in got, "vj": "vjp" in got}
-        sizes = fns["sizes"](X64, words, {k for k, w in {**wanted, "hs": self.spec.order == 2}.items() if w})
-
-        fails = []
-
-        def add(mode, bad, err, exp, g, shape_entries):
-            for r, e in zip(*np.nonzero(bad.reshape(B, -1))):
-                fails.append(
-                    (
-                        int(r),
-                        mode,
-                        int(e),
-                        float(exp.reshape(B, -1)[r, e]),
-                        float(g.reshape(B, -1)[r, e]),
-                        float(err.reshape(B, -1)[r, e]),
-                    )
-                )
-
+        tr = {"sizes": fns["sizes"](X64, words, {k for k, w in {**wanted, "hs": self.spec.order == 2}.items() if w})}
         if "value" in got and self.dtype != "float64":
             with jax.enable_x64(True):
                 v64 = np.asarray(fns["values"](X64))
-            est = numerical.Estimate(v64, np.zeros_like(v64), np.isfinite(v64))
-            self._note_unjudged("value", est.converged, count)
-            with np.errstate(all="ignore"):
-                mag = np.abs(v64) + 16 * self.eps / self.spec.rtol * sizes["cz"]
-            add("value", *self._judge("value", got["value"], est, mag, est.converged, noise=noise["value"]), None)
+            tr["value"] = numerical.Estimate(v64, np.zeros_like(v64), np.isfinite(v64))
+            self._note_unjudged("value", tr["value"].converged, count)
         if "jvp" in got:  # J t_a per leaf: the JVPs' truth, and summed the dot test's
             blocks = fns["leaves"] or [fns["f"]] * len(self.masks)  # None: run point by point, no blocks
             ests = [numerical.directional_derivative(b, X64, T64 * m) for b, m in zip(blocks, self.masks)]
-            val = np.stack([e.value for e in ests], 1)
-            est = numerical.Estimate(
-                val, np.stack([e.error for e in ests], 1), np.stack([e.converged for e in ests], 1)
-            )
+            tr["jvp"] = est = numerical.Estimate(*(np.stack([getattr(e, k) for e in ests], 1) for k in _FIELDS))
             self._note_unjudged("jvp", est.converged, count)
-            mag = np.abs(val) + sizes["jv"][:, None, :]
-            add("jvp", *self._judge("jvp", got["jvp"], est, mag, est.converged, noise=noise["jvp"]), None)
         if "vjp" in got:
             # the dot test: vjp(c) . t against c . (d/dt f) = sum over leaves and outputs of c_k (J t_a)_k
-            Z1 = np.concatenate([X64, C64], 1)
             if "jvp" not in got:  # no forward mode (a custom_vjp): one difference along all of t
-                e1 = numerical.directional_derivative(fns["dot_c"], Z1, np.concatenate([T64, 0 * C64], 1))
+                Z1 = np.concatenate([X64, C64], 1)
+                tr["vjp"] = numerical.directional_derivative(fns["dot_c"], Z1, np.concatenate([T64, 0 * C64], 1))
             else:
                 terms = C64[:, None, :] * est.value
-                e1 = numerical.Estimate(
+                tr["vjp"] = numerical.Estimate(
                     np.sum(terms, axis=(1, 2))[:, None],
                     (
                         np.sum(np.abs(C64[:, None, :]) * est.error, axis=(1, 2))
@@ -239,57 +242,68 @@ class NumericEngine(Engine):
                     )[:, None],
                     np.all(est.converged, axis=(1, 2))[:, None],
                 )
-            self._note_unjudged("vjp", e1.converged, count)
-            gv = np.asarray(got["vjp"], np.float64)
+            self._note_unjudged("vjp", tr["vjp"].converged, count)
+        if self.spec.order == 2:
+            Z1 = np.concatenate([X64, C64], 1)
+            tr["hvp"] = numerical.directional_derivative(fns["pull"], Z1, np.concatenate([T64, 0 * C64], 1))
+            for mode in ("hvp fwd-over-rev", "hvp rev-over-rev"):
+                if mode in got:
+                    self._note_unjudged(mode, tr["hvp"].converged, count)
+            if "fwd-over-fwd" in got:
+                tr["fwd-over-fwd"] = numerical.mixed_second(fns["f"], X64, T64, S64)
+                self._note_unjudged("fwd-over-fwd", tr["fwd-over-fwd"].converged, count)
+        return tr
+
+    def _judge_rows(self, tr, D, got, noise, tier, localise, localise_rows=1):
+        """fn's results ``got`` against the truths ``tr`` at ``tier``'s tolerance: [(row, mode,
+        entry, exp, got, err)]; a failing VJP row is searched for its entry where ``localise``."""
+        if noise is None:
+            noise = {k: np.zeros(np.shape(v)) for k, v in got.items()}
+        X64, T64, C64, _ = D
+        B = X64.shape[0]
+        sizes = tr["sizes"]
+        fails = []
+
+        def add(mode, bad, err, exp, g):
+            for r, e in zip(*np.nonzero(bad.reshape(B, -1))):
+                fails.append((int(r), mode, int(e), *(float(a.reshape(B, -1)[r, e]) for a in (exp, g, err))))
+
+        def judge(mode, est, mag, f=1.0):
+            return self._judge(mode, got[mode], est, mag, est.converged, tier, f, noise=noise[mode])
+
+        if "value" in got and "value" in tr:
+            v64 = tr["value"].value
+            with np.errstate(all="ignore"):
+                mag = np.abs(v64) + 16 * self.eps / self.spec.rtol * sizes["cz"]
+            add("value", *judge("value", tr["value"], mag))
+        if "jvp" in got:
+            est = tr["jvp"]
+            add("jvp", *judge("jvp", est, np.abs(est.value) + sizes["jv"][:, None, :]))
+        if "vjp" in got:
+            e1, gv = tr["vjp"], np.asarray(got["vjp"], np.float64)
             g = np.sum(gv * T64, axis=1, keepdims=True)
-            size = sizes["vj"]
-            mag = np.abs(e1.value) + np.sum(size * np.abs(T64), axis=1, keepdims=True)
-            nv = noise["vjp"]
-            bad, err, exp, gg = self._judge(
-                "vjp", g, e1, mag, e1.converged, noise=np.sum(nv * np.abs(T64), axis=1, keepdims=True)
-            )
+            size, nv = sizes["vj"], noise["vjp"]
+            mag = np.abs(e1.value) + dot_size(size, T64)
+            bad, err, exp, gg = self._judge("vjp", g, e1, mag, e1.converged, tier, noise=dot_size(nv, T64))
             if not localise:  # the first pass only marks the rows to judge again
                 fails.extend((int(r), "vjp.t", 0, 0.0, 0.0, 0.0) for r in np.flatnonzero(bad[:, 0]))
+            Z1 = np.concatenate([X64, C64], 1)
             for r in np.flatnonzero(bad[:, 0])[: (localise_rows if localise else 0)]:
-                found = self._localise(Z1[r], T64[r], gv[r], size[r], nv[r])
+                found = self._localise(Z1[r], T64[r], gv[r], size[r], nv[r], tier)
                 self.localised += 1
                 fails.extend((int(r), "vjp", e, ex, gx, er) for e, ex, gx, er in found)
                 if not found:
                     fails.append((int(r), "vjp.t", 0, float(exp[r, 0]), float(gg[r, 0]), float(err[r, 0])))
-        if self.spec.order == 2:
-            Z1 = np.concatenate([X64, C64], 1)
-            V1 = np.concatenate([T64, np.zeros_like(C64)], 1)
-            eh = numerical.directional_derivative(fns["pull"], Z1, V1)
-            for mode in ("hvp fwd-over-rev", "hvp rev-over-rev"):
-                if mode in got:
-                    self._note_unjudged(mode, eh.converged, count)
-                    mag = np.abs(eh.value) + sizes["hs"]
-                    add(
-                        mode,
-                        *self._judge(
-                            mode, got[mode], eh, mag, eh.converged, self.spec.order2_factor, noise=noise[mode]
-                        ),
-                        None,
-                    )
-            if "fwd-over-fwd" in got:
-                e2 = numerical.mixed_second(fns["f"], X64, T64, S64)
-                self._note_unjudged("fwd-over-fwd", e2.converged, count)
-                add(
-                    "fwd-over-fwd",
-                    *self._judge(
-                        "fwd-over-fwd",
-                        got["fwd-over-fwd"],
-                        e2,
-                        np.abs(e2.value),
-                        e2.converged,
-                        self.spec.order2_factor,
-                        noise=noise["fwd-over-fwd"],
-                    ),
-                    None,
-                )
+        for mode in ("hvp fwd-over-rev", "hvp rev-over-rev"):
+            if mode in got:
+                eh = tr["hvp"]
+                add(mode, *judge(mode, eh, np.abs(eh.value) + sizes["hs"], self.spec.order2_factor))
+        if "fwd-over-fwd" in got:
+            e2 = tr["fwd-over-fwd"]
+            add("fwd-over-fwd", *judge("fwd-over-fwd", e2, np.abs(e2.value), self.spec.order2_factor))
         return fails
 
-    def _localise(self, z, t, g, size, nv):
+    def _localise(self, z, t, g, size, nv, tier):
         """The failing entries of one point's pulled-back row, found by a search over blocks: the
         dot test ``vjp(c) . t_B`` against ``d/dt c . f(x + t t_B)`` on ``_BLOCKS`` blocks of the
         row at once, the worst block (its error over its tolerance) split again, until a block is
@@ -307,27 +321,33 @@ class NumericEngine(Engine):
                 V[i, bl] = t[bl]
             est = numerical.directional_derivative(fns["dot_c"], np.repeat(z[None], len(blocks), 0), V)
             gb = np.asarray([[np.dot(g[bl], t[bl])] for bl in blocks])
-            mag = np.abs(est.value) + np.asarray([[np.dot(size[bl], np.abs(t[bl]))] for bl in blocks])
-            nb = np.asarray([[np.dot(nv[bl], np.abs(t[bl]))] for bl in blocks])
-            bad, err, exp, _ = self._judge("vjp", gb, est, mag, est.converged, noise=nb)
+            mag = np.abs(est.value) + np.concatenate([dot_size(size[bl], t[bl]) for bl in blocks])[:, None]
+            nb = np.concatenate([dot_size(nv[bl], t[bl]) for bl in blocks])[:, None]
+            bad, err, exp, _ = self._judge("vjp", gb, est, mag, est.converged, tier, noise=nb)
             if not bad.any():
                 return []
             with np.errstate(all="ignore"):
-                tol = self.spec.atol + self.spec.rtol * mag + MARGIN * est.error + NOISE_FACTOR * nb
+                tol = tier.atol + tier.rtol * mag + MARGIN * est.error + NOISE_FACTOR * nb
                 excess = np.where(bad, np.abs(gb - exp) / tol, -np.inf)[:, 0]
             cand = blocks[int(np.argmax(excess))]
         Vr = np.zeros((cand.size, N + K))
         Vr[np.arange(cand.size), cand] = 1.0
         er = numerical.directional_derivative(fns["dot_c"], np.repeat(z[None], cand.size, 0), Vr)
         br, errr, expr, grr = self._judge(
-            "vjp", g[cand][:, None], er, np.abs(er.value) + size[cand][:, None], er.converged, noise=nv[cand][:, None]
+            "vjp",
+            g[cand][:, None],
+            er,
+            np.abs(er.value) + size[cand][:, None],
+            er.converged,
+            tier,
+            noise=nv[cand][:, None],
         )
         return [
             (int(cand[i]), float(expr[i, 0]), float(grr[i, 0]), float(errr[i, 0])) for i in np.flatnonzero(br[:, 0])
         ]
 
     def describe(self, mode, e):
-        if mode == "vjp.t":
+        if mode.removesuffix(IN64) == "vjp.t":
             return None, "random cotangent pulled back and dotted with a random tangent"
         return super().describe(mode, e)
 

@@ -5,6 +5,7 @@ which sizes the terms a tolerance allows for and is never taken as truth."""
 from __future__ import annotations
 
 from collections.abc import Hashable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -12,10 +13,15 @@ import numpy as np
 
 from ..oracles import numerical
 from ..oracles._batched import in_chunks
+from ._rules import _subjaxprs
 
-__all__ = ["f64_functions", "or_zeros", "term_sizes", "sign_words", "DRAWS"]
+__all__ = ["f64_functions", "or_zeros", "term_sizes", "sign_words", "own64", "narrows", "DRAWS"]
+__all__ += ["Tier", "dot_size", "rows_of", "IN64", "Z_DOT"]
 
 _F64: dict = {}
+#: A dot test ``sum_i e_i t_i`` along a random t allows Z_DOT root-sum-squares of its terms' sizes (:func:`dot_size`).
+Z_DOT = 8.0
+IN64 = " in float64"  # a mode's suffix where fn's own float64 derivative failed (a float32 check's second tier)
 #: Random sign directions per point that size the terms a derivative sums (their root mean square).
 DRAWS = 3
 
@@ -152,3 +158,91 @@ def or_zeros(g):
             return np.zeros(d.shape[:2] + (0,))
 
     return run
+
+
+def own64(fns, X, T, C, masks, modes) -> dict:
+    """fn's own float64 derivatives at float64 points (B, N): ``jvp`` per leaf along its part
+    of T (B, leaves, K), ``vjp`` of C (B, N); those of ``modes`` that fn's autodiff can run.
+    The ``jv``/``vj`` programs of :func:`f64_functions`, at their compiled shape (DRAWS
+    directions a call)."""
+    n, N = X.shape
+    out = {}
+    with jax.enable_x64(True):
+        if "jvp" in modes:
+            parts = []
+            for a0 in range(0, masks.shape[0], DRAWS):
+                m = masks[a0 : a0 + DRAWS]
+                tr = np.zeros((n, DRAWS, N))
+                tr[:, : len(m)] = T[:, None, :] * m[None]
+                parts.append(np.asarray(fns["jv"](X, tr))[:, : len(m)])
+            if all(p.size for p in parts):
+                out["jvp"] = np.concatenate(parts, 1)
+        if "vjp" in modes:
+            cr = np.zeros((n, DRAWS, C.shape[1]))
+            cr[:, 0] = C
+            vj = np.asarray(fns["vj"](X, cr))
+            if vj.size:
+                out["vjp"] = vj[:, 0]
+    return out
+
+
+_NARROW = ("float32", "float16", "bfloat16")
+
+
+def narrows(f, n_in: int, n_out: int) -> bool:
+    """Whether fn, traced in float64 (its value, JVP and VJP), computes any value in a narrower
+    float (a cast to float32, a float32 callback): its float64 derivatives then carry that
+    dtype's rounding and are not judged at float64's tolerance."""
+
+    def narrow(jaxpr) -> bool:
+        for eqn in jaxpr.eqns:
+            if any(str(getattr(v.aval, "dtype", "")) in _NARROW for v in eqn.outvars):
+                return True
+            if any(narrow(sub) for _, _, sub, _ in _subjaxprs(eqn)):
+                return True
+        return False
+
+    with jax.enable_x64(True):
+        x = jax.ShapeDtypeStruct((n_in,), jnp.float64)
+        c = jax.ShapeDtypeStruct((n_out,), jnp.float64)
+        for g, args in (
+            (f, (x,)),
+            (lambda x, t: jax.jvp(f, (x,), (t,))[1], (x, x)),
+            (lambda x, c: jax.vjp(f, x)[1](c)[0], (x, c)),
+        ):
+            try:
+                jaxpr = jax.make_jaxpr(g)(*args).jaxpr
+            except Exception:  # a mode fn's autodiff cannot run: nothing of it to judge
+                continue
+            if narrow(jaxpr):
+                return True
+    return False
+
+
+class Tier(NamedTuple):
+    """The dtype a set of fn's results is judged in, and its tolerance."""
+
+    dtype: str
+    atol: float
+    rtol: float
+    eps: float
+
+
+def dot_size(a, t):
+    """The size of ``sum_i e_i t_i`` where ``|e_i| <= a_i`` (rounding or an allowance, fixed
+    before the random tangent t is drawn): ``sum a_i |t_i|``, or where smaller ``Z_DOT *
+    sqrt(sum (a_i t_i)^2)``.  The signs of t are independent of e, so Hoeffding's inequality
+    bounds the sum's chance of exceeding the second by ``2 exp(-Z_DOT^2 / 2)`` (3e-14): a row of
+    49,152 entries (normal t) allows 22x less than the worst case, not more than its rounding can make."""
+    at = a * np.abs(t)
+    return np.minimum(np.sum(at, axis=-1, keepdims=True), Z_DOT * np.sqrt(np.sum(at * at, axis=-1, keepdims=True)))
+
+
+def rows_of(tr: dict, idx) -> dict:
+    """The truths of some rows (each array, and each Estimate field, indexed by ``idx``)."""
+    pick = lambda v: (
+        numerical.Estimate(*(a[idx] for a in (v.value, v.error, v.converged)))
+        if isinstance(v, numerical.Estimate)
+        else ({k: a[idx] for k, a in v.items()} if isinstance(v, dict) else v[idx])
+    )
+    return {k: pick(v) for k, v in tr.items()}
