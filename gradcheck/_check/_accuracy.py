@@ -362,7 +362,7 @@ def of_numeric(eng, X, T, C, got, own=None):
 
     def programs(X, T, C, own=None):  # the float64 truth of each mode, (B, entries)
         n = X.shape[0]
-        res = dict(own) if own else own64(fns, X, T, C, eng.masks, got)
+        res = dict(own) if own else own64(fns, X, T, C, got)
         if "value" in got:
             with jax.enable_x64(True):
                 res["value"] = np.asarray(fns["values"](X))

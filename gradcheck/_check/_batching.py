@@ -44,7 +44,7 @@ from .._x64 import dtype_context
 from ._program import Program, program, run_sharded, unbatched
 from ._report import Failure
 from ._rules import _subjaxprs
-from ._truth64 import or_zeros, term_sizes  # the same guard and term sizes as the batched truth's
+from ._truth64 import leaf_jvps, or_zeros, term_sizes  # the same guard and term sizes as the batched truth's
 
 __all__ = ["Site", "sites", "check_batching", "no_reverse_mode", "skipped_failures", "mode_failure", "finish"]
 
@@ -302,9 +302,7 @@ def _unbatched_truth(prog: Program) -> dict[str, Callable]:
     f, N = prog.flat_fn, prog.n_in
     jvp1 = lambda x, t: jax.jvp(f, (x,), (t,))[1]
     vjp1 = lambda x, c: jax.vjp(f, x)[1](c)[0]
-
-    def rows(g: Callable) -> Callable:  # (B, ...) points x (B, draws, ...) directions
-        return jax.jit(lambda X, *D: jax.lax.map(lambda a: jax.lax.map(lambda d: g(a[0], *d), a[1:]), (X, *D)))
+    jvl = leaf_jvps(jvp1, prog, lambda g: lambda ms: jax.lax.map(g, ms))
 
     return {
         "f": _sequential(f),
@@ -312,8 +310,8 @@ def _unbatched_truth(prog: Program) -> dict[str, Callable]:
         "pull": _sequential(lambda z: vjp1(z[:N], z[N:])),
         "dot_c": _sequential(lambda z: jnp.dot(z[N:], f(z[:N]))),
         "values": jax.jit(lambda X: jax.lax.map(f, X)),
-        "jv": or_zeros(rows(jvp1)),
-        "vj": or_zeros(rows(vjp1)),
+        "jvl": or_zeros(jax.jit(lambda X, T: jax.lax.map(lambda a: jvl(*a), (X, T)))),
+        "vj1": or_zeros(jax.jit(lambda X, C: jax.lax.map(lambda a: vjp1(*a), (X, C)))),
         "sizes": term_sizes(jvp1, vjp1, N, prog.n_out, lambda g: lambda *a: jax.lax.map(lambda t: g(*t), a)),
     }
 

@@ -65,21 +65,25 @@ class Engine:
 
     # -- what each truth path provides -------------------------------------------------------
     def evaluate(
-        self, X: np.ndarray, T=None, C=None, S=None, count=True, alone=False
+        self, X: np.ndarray, T=None, C=None, S=None, count=True, alone=False, in64=True
     ) -> list[tuple[int, str, int, float, float, float]]:
-        """Confirmed failures at the rows of X: list of (row, mode, flat entry, exp, got, err)."""
+        """Confirmed failures at the rows of X: list of (row, mode, flat entry, exp, got, err).
+        ``in64``: a float32 numerical check judges fn's own float64 derivatives too (modes
+        ending in ``" in float64"``); False where only the checked dtype's failures are sought."""
         raise NotImplementedError
 
-    def recheck(self, X: np.ndarray, T=None, C=None, S=None, alone=False) -> list:
-        """``evaluate(count=False)``, remembered per (points, directions, alone): a wrong rule
-        fails in several leaves, and each leaf's failure re-checks and shrinks from the same
-        point along the same directions; judged once, at model size a call of seconds."""
-        h = hashlib.blake2b(b"alone" if alone else b"batch")
+    def recheck(self, X: np.ndarray, T=None, C=None, S=None, alone=False, mode: str = "") -> list:
+        """``evaluate(count=False)``, remembered per (points, directions, alone, and whether
+        ``mode`` is one of fn's own float64 derivatives): a wrong rule fails in several leaves,
+        and each leaf's failure re-checks and shrinks from the same point along the same
+        directions; judged once, at model size a call of seconds."""
+        in64 = mode.endswith(IN64)
+        h = hashlib.blake2b((b"alone" if alone else b"batch") + (b"64" if in64 else b""))
         for A in (X, T, C, S):
             h.update(b"-" if A is None else f"{A.dtype.str}{A.shape}".encode() + np.ascontiguousarray(A).tobytes())
         key = h.digest()
         if key not in self.rechecked:
-            self.rechecked[key] = self.evaluate(X, T, C, S, count=False, alone=alone)
+            self.rechecked[key] = self.evaluate(X, T, C, S, count=False, alone=alone, in64=in64)
         return list(self.rechecked[key])
 
     def truth_note(self) -> str:
@@ -166,9 +170,6 @@ class Engine:
         self.audited = int(rows.size)
         return rows
 
-    def failure_argument(self, mode, e):
-        return self.describe(mode, e)[0]
-
     # -- shrinking ---------------------------------------------------------------------------
     def shrink(self, x: np.ndarray, mode: str, kind: str, arg=None, dirs=None, max_rounds: int = 12):
         """A simpler input that still fails the same (mode, kind); deterministic and batched.
@@ -204,7 +205,7 @@ class Engine:
             for s in range(0, len(C), self.chunk):
                 part = C[s : s + self.chunk].astype(self.dtype)
                 d = [np.repeat(v[None], len(part), 0) for v in dirs] if dirs is not None else [None] * 3
-                for row, m, e, exp, gv, err in sorted(self.recheck(part, d[0], d[1], d[2])):
+                for row, m, e, exp, gv, err in sorted(self.recheck(part, d[0], d[1], d[2], mode=mode)):
                     if m == mode and kind_of(m, gv, exp) == kind and self.describe(m, e)[0] == arg:
                         found = (part[row].astype(np.float64), (m, e, exp, gv, err))
                         break

@@ -30,7 +30,7 @@ class EntriesEngine(Engine):
         self.cmp = Comparer(ref, prog, spec.dtype, spec.rtol, spec.atol, spec.order2_factor)
         self._truth_cache: dict[bytes, tuple] = {}
 
-    def evaluate(self, X: np.ndarray, T=None, C=None, S=None, count=True, alone=False):
+    def evaluate(self, X: np.ndarray, T=None, C=None, S=None, count=True, alone=False, in64=True):
         """Confirmed failures at the rows of X: list of (row, mode, flat entry, exp, got, err)."""
         n = X.shape[0]
         if T is None:

@@ -113,9 +113,9 @@ class NumericEngine(Engine):
             if rows:
                 self.unjudged[mode] = self.unjudged.get(mode, 0) + rows
 
-    def evaluate(self, X: np.ndarray, T=None, C=None, S=None, count=True, alone=False):
+    def evaluate(self, X: np.ndarray, T=None, C=None, S=None, count=True, alone=False, in64=True):
         with np.errstate(all="ignore"):  # range points: inf - inf and 0 * inf are judged, not warned
-            return self._evaluate(X, T, C, S, count, alone)
+            return self._evaluate(X, T, C, S, count, alone, in64)
 
     def _noise(self, X, T, C, S, got, modes, tier):
         """Per mode, the rounding that a correct evaluation of fn's own computation in
@@ -129,10 +129,10 @@ class NumericEngine(Engine):
         with jax.enable_x64(True):
             progs = {}
             for k in (k for k in self.prog.names if k in got and k in modes):  # one program per mode
-                key = (self.spec.fn, repr(self.spec.shapes), self.spec.order, tier.dtype, k)
+                key = (self.spec.fn, repr(self.spec.shapes), self.spec.order, self.dtype, k)  # eps: an argument
                 if key not in cache:
                     ex = (np.zeros(N), np.zeros(N), np.zeros(K), np.zeros(N))
-                    cache[key] = _rounding.mca({k: self._mode_fn(k)}, ex, tier.eps, _NOISE_DRAWS)
+                    cache[key] = _rounding.mca({k: self._mode_fn(k)}, ex, _NOISE_DRAWS)
                 progs[k] = cache[key]
             moves = {k: np.zeros(np.shape(v)) for k, v in got.items()}
             B = X.shape[0]
@@ -141,7 +141,7 @@ class NumericEngine(Engine):
                 m = min(size, B - s0)
                 rows = [self._pad(A[s0 : s0 + m], size) for A in (X, T, C, S)]
                 for k, mc in progs.items():
-                    d = np.asarray(mc(*rows)[k], np.float64)
+                    d = np.asarray(mc(*rows, tier.eps)[k], np.float64)
                     finite = np.isfinite(d)
                     spread = np.max(np.where(finite, d, -np.inf), axis=0) - np.min(np.where(finite, d, np.inf), axis=0)
                     spread = np.where(np.isfinite(spread), spread, 0.0)[:m]
@@ -157,7 +157,7 @@ class NumericEngine(Engine):
         f, masks = self.prog.flat_fn, jnp.asarray(self.masks)
         return lambda x, t, c, s: jax.vmap(lambda m: jax.jvp(f, (x,), (t * m,))[1])(masks)
 
-    def _evaluate(self, X, T, C, S, count, alone):
+    def _evaluate(self, X, T, C, S, count, alone, in64):
         """The truths once; fn's results judged against them in the checked dtype and, for
         float32, fn's own float64 derivatives at float64's tolerance (a rule wrong by less
         than float32's tolerance, and far more than its rounding, is wrong in float64 too:
@@ -167,15 +167,17 @@ class NumericEngine(Engine):
         got = self.run_fn(X, T, C, S, alone=alone)
         D = [A.astype(np.float64) for A in (X, T, C, S)]
         tr = self._truths(*D, got, count)
-        own = own64(self.fns, *D[:3], self.masks, got) if self.tier64 is not None else {}
+        own = own64(self.fns, *D[:3], got) if self.tier64 is not None and in64 else {}
         if count and self.accuracy_rows is None and self.dtype != "float64":
             self.accuracy_rows = of_numeric(self, *D[:3], got, own)
         budget, used = _LOCALISE_ROWS if count else 1, self.localised  # failing VJP rows searched
         out = self._confirmed(tr, D, got, self.tier, budget)
-        # float64 where float32 passed: its rows only, its VJP rows searched while the budget lasts
+        # float64 where float32 passed: in the modes float32 found right, at the rows where it
+        # found nothing, the VJP rows searched while the budget lasts
         keep = np.setdiff1d(np.arange(X.shape[0]), [f[0] for f in out])
         budget -= self.localised - used
-        own = {k: v[keep] for k, v in own.items() if k != "vjp" or budget > 0}
+        shown = {f[1].removesuffix(".t") for f in out}
+        own = {k: v[keep] for k, v in own.items() if k not in shown and (k != "vjp" or budget > 0)}
         if own and keep.size:
             found = self._confirmed(rows_of(tr, keep), [A[keep] for A in D], own, self.tier64, budget)
             out += [(int(keep[r]), m + IN64, *rest) for r, m, *rest in found]
@@ -288,12 +290,14 @@ class NumericEngine(Engine):
             if not localise:  # the first pass only marks the rows to judge again
                 fails.extend((int(r), "vjp.t", 0, 0.0, 0.0, 0.0) for r in np.flatnonzero(bad[:, 0]))
             Z1 = np.concatenate([X64, C64], 1)
+            unnamed = []  # rows whose error is spread too thin for a block: failures only if none is named
             for r in np.flatnonzero(bad[:, 0])[: (localise_rows if localise else 0)]:
                 found = self._localise(Z1[r], T64[r], gv[r], size[r], nv[r], tier)
                 self.localised += 1
                 fails.extend((int(r), "vjp", e, ex, gx, er) for e, ex, gx, er in found)
                 if not found:
-                    fails.append((int(r), "vjp.t", 0, float(exp[r, 0]), float(gg[r, 0]), float(err[r, 0])))
+                    unnamed.append((int(r), "vjp.t", 0, float(exp[r, 0]), float(gg[r, 0]), float(err[r, 0])))
+            fails += unnamed if not any(f[1] == "vjp" for f in fails) else []
         for mode in ("hvp fwd-over-rev", "hvp rev-over-rev"):
             if mode in got:
                 eh = tr["hvp"]

@@ -321,7 +321,7 @@ def _assemble(eng, spec, prog, failures_raw, strict):
         alone = None
         for it in sorted(items, key=order_of)[:4]:
             d = [v[None] for v in it[5]]  # the directions this point had in the sweep
-            for _row, m, e2, exp2, gv2, err2 in eng.recheck(it[0][None].astype(dtype), *d, alone=True):
+            for _row, m, e2, exp2, gv2, err2 in eng.recheck(it[0][None].astype(dtype), *d, alone=True, mode=mode):
                 if m == mode and kind_of(m, gv2, exp2) == kind and eng.describe(m, e2)[0] == arg:
                     alone = (it[0], e2, exp2, gv2, err2, it[5])
                     break

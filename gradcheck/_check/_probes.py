@@ -129,7 +129,7 @@ class ProbesEngine(Engine):
         return res
 
     # -- one batch ---------------------------------------------------------------------------
-    def evaluate(self, X: np.ndarray, T=None, C=None, S=None, count=True, alone=False):
+    def evaluate(self, X: np.ndarray, T=None, C=None, S=None, count=True, alone=False, in64=True):
         """Confirmed failures at the rows of X: list of (row, mode, flat entry, exp, got, err)."""
         n = X.shape[0]
         if T is None:

@@ -62,7 +62,7 @@ class _Noise:
     equation made XLA take minutes to compile a small Equinox MLP's modes, and rounding needs only
     errors that do not line up with the computation, not statistical randomness."""
 
-    def __init__(self, draw, eps: float):
+    def __init__(self, draw, eps):
         self.draw, self.eps, self.count = draw, eps, 0
 
     def __call__(self, v, scale: float = 1.0):
@@ -109,22 +109,23 @@ def _eval(jaxpr, consts, args, noise: _Noise):
     return [read(v) for v in jaxpr.outvars]
 
 
-def mca(fns: dict[str, Callable], example: tuple, eps: float, draws: int = 3) -> Callable:
-    """A jitted program ``(X, T, C, S) -> {mode: (draws, B, ...)}``: each of ``fns`` (per-point
-    functions of ``(x, t, c, s)``, traced at ``example``'s float64 shapes) over the batch, ``draws``
-    times with intermediate results perturbed by ``eps`` (see the module's docstring).  Call it
-    with float64 enabled."""
+def mca(fns: dict[str, Callable], example: tuple, draws: int = 3) -> Callable:
+    """A jitted program ``(X, T, C, S, eps) -> {mode: (draws, B, ...)}``: each of ``fns``
+    (per-point functions of ``(x, t, c, s)``, traced at ``example``'s float64 shapes) over the
+    batch, ``draws`` times with intermediate results perturbed by ``eps`` (see the module's
+    docstring; an argument, so that float32's and float64's rounding share one compilation).
+    Call it with float64 enabled."""
     jaxprs = {k: jax.make_jaxpr(g)(*example) for k, g in fns.items()}
 
-    def one(draw, x, t, c, s):
+    def one(draw, eps, x, t, c, s):
         out = {}
         for i, (k, closed) in enumerate(jaxprs.items()):
             noise = _Noise(draw + 0.37 * i, eps)
             (out[k],) = _eval(closed.jaxpr, closed.consts, (x, t, c, s), noise)
         return out
 
-    def program(X, T, C, S):
+    def program(X, T, C, S, eps):
         ds = jnp.arange(1, draws + 1, dtype=X.dtype)
-        return jax.vmap(lambda d: jax.vmap(lambda x, t, c, s: one(d, x, t, c, s))(X, T, C, S))(ds)
+        return jax.vmap(lambda d: jax.vmap(lambda x, t, c, s: one(d, eps, x, t, c, s))(X, T, C, S))(ds)
 
     return jax.jit(program)

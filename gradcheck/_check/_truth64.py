@@ -15,7 +15,7 @@ from ..oracles import numerical
 from ..oracles._batched import in_chunks
 from ._rules import _subjaxprs
 
-__all__ = ["f64_functions", "or_zeros", "term_sizes", "sign_words", "own64", "narrows", "DRAWS"]
+__all__ = ["f64_functions", "or_zeros", "term_sizes", "sign_words", "own64", "leaf_jvps", "narrows", "DRAWS"]
 __all__ += ["Tier", "dot_size", "rows_of", "IN64", "Z_DOT"]
 
 _F64: dict = {}
@@ -59,11 +59,7 @@ def f64_functions(spec, prog):
     def vjp1(x, c):
         return jax.vjp(f, x)[1](c)[0]
 
-    def jv(x, tr):
-        return jax.vmap(lambda t: jvp1(x, t))(tr)
-
-    def vj(x, cr):
-        return jax.vmap(lambda c: vjp1(x, c))(cr)
+    jvl = leaf_jvps(jvp1, prog)
 
     out = {
         "f": f,
@@ -71,8 +67,8 @@ def f64_functions(spec, prog):
         "pull": pull,
         "dot_c": dot_c,
         "values": in_chunks(jax.jit(jax.vmap(f))),
-        "jv": or_zeros(in_chunks(jax.jit(jax.vmap(jv)))),
-        "vj": or_zeros(in_chunks(jax.jit(jax.vmap(vj)))),
+        "jvl": or_zeros(in_chunks(jax.jit(jax.vmap(jvl)))),
+        "vj1": or_zeros(in_chunks(jax.jit(jax.vmap(vjp1)))),
         "sizes": term_sizes(jvp1, vjp1, N, prog.n_out, jax.vmap),
     }
     if cache is not None:
@@ -160,29 +156,26 @@ def or_zeros(g):
     return run
 
 
-def own64(fns, X, T, C, masks, modes) -> dict:
+def leaf_jvps(jvp1, prog, each=jax.vmap):
+    """``(x, t) -> (leaves, K)``: fn's JVP along the part of t in each leaf, the leaves' tangents
+    mapped by ``each`` (vmap: the primal computed once; ``lax.map`` where fn's batching is not
+    trusted)."""
+    j = np.arange(prog.n_in)
+    masks = np.asarray([(j >= a) & (j < b) for a, b in zip(prog.offsets[:-1], prog.offsets[1:])], np.float64)
+    return lambda x, t: each(lambda m: jvp1(x, t * m))(masks)
+
+
+def own64(fns, X, T, C, modes) -> dict:
     """fn's own float64 derivatives at float64 points (B, N): ``jvp`` per leaf along its part
-    of T (B, leaves, K), ``vjp`` of C (B, N); those of ``modes`` that fn's autodiff can run.
-    The ``jv``/``vj`` programs of :func:`f64_functions`, at their compiled shape (DRAWS
-    directions a call)."""
-    n, N = X.shape
+    of T (B, leaves, K), ``vjp`` of C (B, N); those of ``modes`` that fn's autodiff can run
+    (the ``jvl`` and ``vj1`` programs of :func:`f64_functions`)."""
     out = {}
     with jax.enable_x64(True):
-        if "jvp" in modes:
-            parts = []
-            for a0 in range(0, masks.shape[0], DRAWS):
-                m = masks[a0 : a0 + DRAWS]
-                tr = np.zeros((n, DRAWS, N))
-                tr[:, : len(m)] = T[:, None, :] * m[None]
-                parts.append(np.asarray(fns["jv"](X, tr))[:, : len(m)])
-            if all(p.size for p in parts):
-                out["jvp"] = np.concatenate(parts, 1)
-        if "vjp" in modes:
-            cr = np.zeros((n, DRAWS, C.shape[1]))
-            cr[:, 0] = C
-            vj = np.asarray(fns["vj"](X, cr))
-            if vj.size:
-                out["vjp"] = vj[:, 0]
+        for mode, name, D in (("jvp", "jvl", T), ("vjp", "vj1", C)):
+            if mode in modes:
+                got = np.asarray(fns[name](X, D))
+                if got.size:
+                    out[mode] = got
     return out
 
 
@@ -234,8 +227,11 @@ def dot_size(a, t):
     sqrt(sum (a_i t_i)^2)``.  The signs of t are independent of e, so Hoeffding's inequality
     bounds the sum's chance of exceeding the second by ``2 exp(-Z_DOT^2 / 2)`` (3e-14): a row of
     49,152 entries (normal t) allows 22x less than the worst case, not more than its rounding can make."""
+    if not np.any(a):  # no allowance (the first pass's zero rounding)
+        return np.zeros(np.shape(t)[:-1] + (1,))
     at = a * np.abs(t)
-    return np.minimum(np.sum(at, axis=-1, keepdims=True), Z_DOT * np.sqrt(np.sum(at * at, axis=-1, keepdims=True)))
+    l2 = np.sqrt(np.einsum("...i,...i->...", at, at))[..., None]
+    return np.minimum(np.sum(at, axis=-1, keepdims=True), Z_DOT * l2)
 
 
 def rows_of(tr: dict, idx) -> dict:

@@ -46,7 +46,6 @@ class Reference(MpTruth):
     _jax: Callable | None = None
     _np: Callable | None = None
     _mp: Callable | None = None
-    _kink_jax: Callable | None = None
 
     @property
     def n_in(self) -> int:
