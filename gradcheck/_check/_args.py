@@ -37,7 +37,7 @@ import numpy as np
 from .._files import write_whole
 from ._spec import fn_name_of
 
-__all__ = ["RADIUS", "AtValues", "at_values", "given_args", "is_inexact_array", "load_args"]
+__all__ = ["RADIUS", "AtValues", "array_repr", "at_values", "given_args", "is_inexact_array", "load_args"]
 
 #: the default perturbation radius, relative to each leaf's scale (its root mean square)
 RADIUS = 0.1
@@ -285,3 +285,16 @@ def load_args(path: str | os.PathLike, args: Sequence) -> tuple:
     if values:
         raise ValueError(f"load_args: {path} holds leaves that args does not have: {sorted(values)[:4]}")
     return tuple(out)
+
+
+def array_repr(a: np.ndarray) -> str:
+    """An input array as printed: whole up to 64 entries, else summarised by its dtype, shape
+    and range (the failing entry is named in ``entry``; ``seed`` replays the whole input)."""
+    if a.size <= 64:
+        return np.array2string(a, precision=17, separator=", ")
+    head = f"{a.dtype.name} {tuple(a.shape)}"
+    flat = a.ravel()
+    if np.all(flat == flat[0]):
+        return f"<{head}: every entry {float(flat[0])!r}>"
+    with np.errstate(all="ignore"):
+        return f"<{head}: {float(np.min(a)):.6g} to {float(np.max(a)):.6g}, mean {float(np.mean(a)):.6g}>"

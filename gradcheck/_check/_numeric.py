@@ -165,7 +165,7 @@ class NumericEngine(Engine):
         if T is None:
             T, C, S = self.directions(X.shape[0])
         got = self.run_fn(X, T, C, S, alone=alone)
-        D = [A.astype(np.float64) for A in (X, T, C, S)]
+        D = [np.asarray(A, np.float64) for A in (X, T, C, S)]
         tr = self._truths(*D, got, count)
         own = own64(self.fns, *D[:3], got) if self.tier64 is not None and in64 else {}
         if count and self.accuracy_rows is None and self.dtype != "float64":
@@ -177,9 +177,11 @@ class NumericEngine(Engine):
         keep = np.setdiff1d(np.arange(X.shape[0]), [f[0] for f in out])
         budget -= self.localised - used
         shown = {f[1].removesuffix(".t") for f in out}
-        own = {k: v[keep] for k, v in own.items() if k not in shown and (k != "vjp" or budget > 0)}
+        own = {k: v for k, v in own.items() if k not in shown and (k != "vjp" or budget > 0)}
         if own and keep.size:
-            found = self._confirmed(rows_of(tr, keep), [A[keep] for A in D], own, self.tier64, budget)
+            if keep.size < X.shape[0]:  # (every row, as where float32 passed: no copies)
+                tr, D, own = rows_of(tr, keep), [A[keep] for A in D], {k: v[keep] for k, v in own.items()}
+            found = self._confirmed(tr, D, own, self.tier64, budget)
             out += [(int(keep[r]), m + IN64, *rest) for r, m, *rest in found]
         return out
 

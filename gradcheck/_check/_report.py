@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ._accuracy import ACCURACY_ULPS, lines as accuracy_lines, table as accuracy_table
+from ._args import array_repr
 from ._spec import TOLERANCES
 
 __all__ = ["Failure", "Report", "REFEREE_CAP"]
@@ -71,12 +72,7 @@ class Failure:
         parts = []
         for a in self.input:
             a = np.asarray(a)
-            # large inputs are summarised: the failing entry is named in ``entry``
-            parts.append(
-                repr(float(a))
-                if a.ndim == 0
-                else np.array2string(a, precision=17, separator=", ", threshold=64, edgeitems=3)
-            )
+            parts.append(repr(float(a)) if a.ndim == 0 else array_repr(a))
         if self.input_names:
             return "{" + ", ".join(f"{n}: {p}" for n, p in zip(self.input_names, parts)) + "}"
         return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
