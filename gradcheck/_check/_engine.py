@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from typing import NamedTuple
 
 import jax.numpy as jnp
 import numpy as np
@@ -24,11 +25,36 @@ from ._program import run_sharded
 from ._report import REFEREE_CAP
 from ._truth64 import IN64
 
-__all__ = ["Engine", "kind_of", "complexity", "simpler", "MAX_CHUNK", "SHRINK_REFEREE_CAP"]
+__all__ = ["Engine", "Disagreement", "Seen", "kind_of", "complexity", "simpler", "MAX_CHUNK", "SHRINK_REFEREE_CAP"]
 
 SHRINK_REFEREE_CAP = 32  # per call of a single-point re-check or a round of shrinking
 AUDIT_POINTS = 8  # agreeing points of the sweep re-judged against the mpmath truth anyway
 MAX_CHUNK = 4096
+
+
+class Disagreement(NamedTuple):
+    """An entry where ``fn`` and the truth disagree beyond the tolerance, at one row of a batch
+    (what :meth:`Engine.evaluate` returns, one per failing entry)."""
+
+    row: int
+    mode: str  # fn's mode: "jvp", "vjp", "hessian fwd-over-rev", ...; "vjp.t" the dot test alone
+    entry: int  # the flat entry of the mode's result (see :meth:`Engine.describe`)
+    expected: float
+    got: float
+    error: float
+
+
+class Seen(NamedTuple):
+    """A failing point of the sweep, as the pipeline groups, re-checks and shrinks it."""
+
+    x: np.ndarray  # the point (float64)
+    entry: int
+    expected: float
+    got: float
+    error: float
+    directions: tuple  # (tangent, cotangent, second tangent) it was judged along
+    range_point: bool  # one of the added range points, not of the user's domain
+    row: int
 
 
 def kind_of(mode: str, got: float, expected: float) -> str:
@@ -64,15 +90,13 @@ class Engine:
         self.leaf_offsets = np.cumsum([0] + [int(np.prod(s)) if s else 1 for s in spec.leaf_shapes])
 
     # -- what each truth path provides -------------------------------------------------------
-    def evaluate(
-        self, X: np.ndarray, T=None, C=None, S=None, count=True, alone=False, in64=True
-    ) -> list[tuple[int, str, int, float, float, float]]:
-        """Confirmed failures at the rows of X: list of (row, mode, flat entry, exp, got, err).
+    def evaluate(self, X: np.ndarray, T=None, C=None, S=None, count=True, alone=False, in64=True) -> list[Disagreement]:
+        """Confirmed failures at the rows of X, one per failing entry.
         ``in64``: a float32 numerical check judges fn's own float64 derivatives too (modes
         ending in ``" in float64"``); False where only the checked dtype's failures are sought."""
         raise NotImplementedError
 
-    def recheck(self, X: np.ndarray, T=None, C=None, S=None, alone=False, mode: str = "") -> list:
+    def recheck(self, X: np.ndarray, T=None, C=None, S=None, alone=False, mode: str = "") -> list[Disagreement]:
         """``evaluate(count=False)``, remembered per (points, directions, alone, and whether
         ``mode`` is one of fn's own float64 derivatives): a wrong rule fails in several leaves,
         and each leaf's failure re-checks and shrinks from the same point along the same
@@ -205,9 +229,13 @@ class Engine:
             for s in range(0, len(C), self.chunk):
                 part = C[s : s + self.chunk].astype(self.dtype)
                 d = [np.repeat(v[None], len(part), 0) for v in dirs] if dirs is not None else [None] * 3
-                for row, m, e, exp, gv, err in sorted(self.recheck(part, d[0], d[1], d[2], mode=mode)):
-                    if m == mode and kind_of(m, gv, exp) == kind and self.describe(m, e)[0] == arg:
-                        found = (part[row].astype(np.float64), (m, e, exp, gv, err))
+                for f in sorted(self.recheck(part, d[0], d[1], d[2], mode=mode)):
+                    if (
+                        f.mode == mode
+                        and kind_of(mode, f.got, f.expected) == kind
+                        and self.describe(mode, f.entry)[0] == arg
+                    ):
+                        found = (part[f.row].astype(np.float64), f)
                         break
                 if found:
                     break

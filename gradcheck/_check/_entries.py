@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._accuracy import of_entries
-from ._engine import SHRINK_REFEREE_CAP, Engine
+from ._engine import SHRINK_REFEREE_CAP, Disagreement, Engine
 from ._judge import Comparer
 
 __all__ = ["EntriesEngine"]
@@ -108,7 +108,9 @@ class EntriesEngine(Engine):
         fails = []
         for mode, (bad, _esc, err, exp, gv) in res3.items():
             for r, e in zip(*np.nonzero(bad)):
-                fails.append((int(pick[r]), mode, int(e), float(exp[r, e]), float(gv[r, e]), float(err[r, e])))
+                fails.append(
+                    Disagreement(int(pick[r]), mode, int(e), float(exp[r, e]), float(gv[r, e]), float(err[r, e]))
+                )
         return fails
 
     accuracy_rows: list = []

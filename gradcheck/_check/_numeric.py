@@ -23,7 +23,7 @@ import numpy as np
 from ..oracles import numerical
 from . import _rounding
 from ._accuracy import of_numeric
-from ._engine import Engine
+from ._engine import Disagreement, Engine
 from ._spec import TOLERANCES
 from ._truth64 import IN64, Tier, dot_size, f64_functions, narrows, own64, rows_of, sign_words
 
@@ -174,15 +174,15 @@ class NumericEngine(Engine):
         out = self._confirmed(tr, D, got, self.tier, budget)
         # float64 where float32 passed: in the modes float32 found right, at the rows where it
         # found nothing, the VJP rows searched while the budget lasts
-        keep = np.setdiff1d(np.arange(X.shape[0]), [f[0] for f in out])
+        keep = np.setdiff1d(np.arange(X.shape[0]), [f.row for f in out])
         budget -= self.localised - used
-        shown = {f[1].removesuffix(".t") for f in out}
+        shown = {f.mode.removesuffix(".t") for f in out}
         own = {k: v for k, v in own.items() if k not in shown and (k != "vjp" or budget > 0)}
         if own and keep.size:
             if keep.size < X.shape[0]:  # (every row, as where float32 passed: no copies)
                 tr, D, own = rows_of(tr, keep), [A[keep] for A in D], {k: v[keep] for k, v in own.items()}
             found = self._confirmed(tr, D, own, self.tier64, budget)
-            out += [(int(keep[r]), m + IN64, *rest) for r, m, *rest in found]
+            out += [f._replace(row=int(keep[f.row]), mode=f.mode + IN64) for f in found]
         return out
 
     def _confirmed(self, tr, D, got, tier, budget):
@@ -195,9 +195,9 @@ class NumericEngine(Engine):
         first = self._judge_rows(tr, D, got, None, tier, localise=False)
         by_mode: dict[str, list[int]] = {}
         for f in first:
-            seen = by_mode.setdefault(f[1], [])
-            if f[0] not in seen:
-                seen.append(f[0])
+            seen = by_mode.setdefault(f.mode, [])
+            if f.row not in seen:
+                seen.append(f.row)
         rows = sorted({r for rs in by_mode.values() for r in rs[:_NOISE_PER_MODE]})
         if not rows:
             return first
@@ -206,11 +206,11 @@ class NumericEngine(Engine):
         got_sub = {k: np.asarray(v)[idx] for k, v in got.items()}
         noise = self._noise(*sub, got_sub, {"vjp" if m == "vjp.t" else m for m in by_mode}, tier)
         again = self._judge_rows(rows_of(tr, idx), sub, got_sub, noise, tier, localise=True, localise_rows=budget)
-        out = [(rows[f[0]], *f[1:]) for f in again]
-        confirmed = {"vjp" if f[1] == "vjp.t" else f[1] for f in out}
+        out = [f._replace(row=rows[f.row]) for f in again]
+        confirmed = {f.mode.removesuffix(".t") for f in out}
         chosen = set(rows)
         # the first pass marks a failing VJP row without naming its entry: only judged rows name one
-        out += [f for f in first if f[0] not in chosen and f[1] in confirmed and f[1] not in ("vjp", "vjp.t")]
+        out += [f for f in first if f.row not in chosen and f.mode in confirmed and f.mode not in ("vjp", "vjp.t")]
         return out
 
     def _truths(self, X64, T64, C64, S64, got, count):
@@ -270,7 +270,9 @@ class NumericEngine(Engine):
 
         def add(mode, bad, err, exp, g):
             for r, e in zip(*np.nonzero(bad.reshape(B, -1))):
-                fails.append((int(r), mode, int(e), *(float(a.reshape(B, -1)[r, e]) for a in (exp, g, err))))
+                fails.append(
+                    Disagreement(int(r), mode, int(e), *(float(a.reshape(B, -1)[r, e]) for a in (exp, g, err)))
+                )
 
         def judge(mode, est, mag, f=1.0):
             return self._judge(mode, got[mode], est, mag, est.converged, tier, f, noise=noise[mode])
@@ -290,16 +292,18 @@ class NumericEngine(Engine):
             mag = np.abs(e1.value) + dot_size(size, T64)
             bad, err, exp, gg = self._judge("vjp", g, e1, mag, e1.converged, tier, noise=dot_size(nv, T64))
             if not localise:  # the first pass only marks the rows to judge again
-                fails.extend((int(r), "vjp.t", 0, 0.0, 0.0, 0.0) for r in np.flatnonzero(bad[:, 0]))
+                fails.extend(Disagreement(int(r), "vjp.t", 0, 0.0, 0.0, 0.0) for r in np.flatnonzero(bad[:, 0]))
             Z1 = np.concatenate([X64, C64], 1)
             unnamed = []  # rows whose error is spread too thin for a block: failures only if none is named
             for r in np.flatnonzero(bad[:, 0])[: (localise_rows if localise else 0)]:
                 found = self._localise(Z1[r], T64[r], gv[r], size[r], nv[r], tier)
                 self.localised += 1
-                fails.extend((int(r), "vjp", e, ex, gx, er) for e, ex, gx, er in found)
+                fails.extend(Disagreement(int(r), "vjp", e, ex, gx, er) for e, ex, gx, er in found)
                 if not found:
-                    unnamed.append((int(r), "vjp.t", 0, float(exp[r, 0]), float(gg[r, 0]), float(err[r, 0])))
-            fails += unnamed if not any(f[1] == "vjp" for f in fails) else []
+                    unnamed.append(
+                        Disagreement(int(r), "vjp.t", 0, float(exp[r, 0]), float(gg[r, 0]), float(err[r, 0]))
+                    )
+            fails += unnamed if not any(f.mode == "vjp" for f in fails) else []
         for mode in ("hvp fwd-over-rev", "hvp rev-over-rev"):
             if mode in got:
                 eh = tr["hvp"]

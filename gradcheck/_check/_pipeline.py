@@ -19,7 +19,7 @@ from ._accuracy import ACCURACY_ULPS, as_failures, check_threshold
 from ._args import given_args
 from ._batching import check_batching, finish, mode_failure
 from ._diagnose import _RULE_CHECK, CATEGORIES, diagnose
-from ._engine import MAX_CHUNK, complexity, kind_of
+from ._engine import MAX_CHUNK, Seen, complexity, kind_of
 from ._entries import EntriesEngine
 from ._numeric import NoReference, NumericEngine
 from ._probes import ProbesEngine
@@ -199,19 +199,19 @@ def check(
         X = np.vstack([X, range_points(eng.domains_flat, dtype, np.random.default_rng([spec.seed, 31]))])
     eng.chunk = min(MAX_CHUNK, 1 << max(4, int(np.ceil(np.log2(max(X.shape[0], 1))))))
 
-    failures_raw: dict[tuple, list] = {}  # (kind, mode, leaf) -> [(x, e, exp, got, err, directions, range point, row)]
+    failures_raw: dict[tuple, list[Seen]] = {}  # (kind, mode, leaf) -> the failing points
     t1 = time.perf_counter()
     T, C, S = eng.directions(X.shape[0])
     with dtype_context(dtype), unbatched():  # vmap checked first; where wrong, the rest unbatched
         eng, prog, batching = check_batching(eng, spec, X, T, C, S, n_regular)
         rows64: dict[int, np.ndarray] = {}  # one copy of a failing row, however many entries fail there
-        for row, mode, e, exp, gv, err in eng.evaluate(X, T, C, S):
-            kind = kind_of(mode, gv, exp)
-            leaf, _ = eng.describe(mode, e)
-            if row not in rows64:
-                rows64[row] = X[row].astype(np.float64)
-            failures_raw.setdefault((kind, mode, leaf), []).append(
-                (rows64[row], e, exp, gv, err, (T[row], C[row], S[row]), row >= n_regular, row)
+        for f in eng.evaluate(X, T, C, S):
+            r = f.row
+            leaf, _ = eng.describe(f.mode, f.entry)
+            if r not in rows64:
+                rows64[r] = X[r].astype(np.float64)
+            failures_raw.setdefault((kind_of(f.mode, f.got, f.expected), f.mode, leaf), []).append(
+                Seen(rows64[r], f.entry, f.expected, f.got, f.error, (T[r], C[r], S[r]), r >= n_regular, r)
             )
         t_sweep = time.perf_counter() - t1
         t3 = time.perf_counter()
@@ -304,10 +304,10 @@ def _assemble(eng, spec, prog, failures_raw, strict):
     mode_rank = {m: i for i, m in enumerate(prefer)}
     row_cx: dict[int, float] = {}  # the shrinker's order of each failing row, measured once
 
-    def order_of(it):
-        if it[7] not in row_cx:
-            row_cx[it[7]] = complexity(it[0])
-        return row_cx[it[7]]
+    def order_of(it: Seen):
+        if it.row not in row_cx:
+            row_cx[it.row] = complexity(it.x)
+        return row_cx[it.row]
 
     for (kind, arg), by_mode in sorted(
         groups.items(), key=lambda kv: (_KINDS.index(kv[0][0]), kv[0][1] if kv[0][1] is not None else -1)
@@ -315,15 +315,19 @@ def _assemble(eng, spec, prog, failures_raw, strict):
         modes = sorted(by_mode, key=lambda m: mode_rank.get(m, 99))
         mode = modes[0]
         items = by_mode[mode]
-        points = len({it[7] for its in by_mode.values() for it in its})
+        points = len({it.row for its in by_mode.values() for it in its})
         # a failure must reproduce with the point alone: XLA has been seen to miscompile
         # a large vmapped batch (float32 rev-over-rev Hessian of log_softmax at a tie)
         alone = None
         for it in sorted(items, key=order_of)[:4]:
-            d = [v[None] for v in it[5]]  # the directions this point had in the sweep
-            for _row, m, e2, exp2, gv2, err2 in eng.recheck(it[0][None].astype(dtype), *d, alone=True, mode=mode):
-                if m == mode and kind_of(m, gv2, exp2) == kind and eng.describe(m, e2)[0] == arg:
-                    alone = (it[0], e2, exp2, gv2, err2, it[5])
+            d = [v[None] for v in it.directions]  # the directions this point had in the sweep
+            for f in eng.recheck(it.x[None].astype(dtype), *d, alone=True, mode=mode):
+                if (
+                    f.mode == mode
+                    and kind_of(mode, f.got, f.expected) == kind
+                    and eng.describe(mode, f.entry)[0] == arg
+                ):
+                    alone = it._replace(entry=f.entry, expected=f.expected, got=f.got, error=f.error)
                     break
             if alone:
                 break
@@ -333,14 +337,14 @@ def _assemble(eng, spec, prog, failures_raw, strict):
                 f"not alone (an XLA batching issue, not fn's rule); not counted as a failure"
             )
             continue
-        x, e, exp, gv, err, dirs = alone
+        x, e, exp, gv, err, dirs = alone[:6]
         # a custom rule checked on its own only needs its verdict: no shrinking, no diagnosis
         quick = _RULE_CHECK.get()
         sx, sf = (x, None) if quick else eng.shrink(x, mode, kind, arg, dirs)
         shrunk = not quick  # the simplest failing input found: the shrinker ran from the simplest point
         if sf is not None:
             x = sx
-            _, e, exp, gv, err = sf
+            e, exp, gv, err = sf.entry, sf.expected, sf.got, sf.error
         leaf, entry = eng.describe(mode, e)
         category, why = ("wrong rule", "") if quick else diagnose(eng, spec, prog, modes, mode, e, x, dirs, exp, gv)
         if strict:
@@ -349,7 +353,7 @@ def _assemble(eng, spec, prog, failures_raw, strict):
             target = accuracy_notes
         elif category == "undefined entry":
             target = spilled
-        elif category == "range limit" and all(it[6] for its in by_mode.values() for it in its):
+        elif category == "range limit" and all(it.range_point for its in by_mode.values() for it in its):
             # only at the added range points (subnormals, sqrt(max)...): listed apart; where the
             # user's own domain reaches the range limit (a domain of +-1e300) it is a failure
             target = range_limits

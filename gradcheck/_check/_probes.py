@@ -27,7 +27,7 @@ from ..oracles.mpmath_truth import MP_LOCK, TRUTH_DIGITS, agree, mp_reals, settl
 from ..oracles.specials import numpy_modules
 from ..oracles.tape import Tape
 from ._accuracy import of_probes
-from ._engine import SHRINK_REFEREE_CAP, Engine
+from ._engine import SHRINK_REFEREE_CAP, Disagreement, Engine
 from ._judge import judge_entries
 
 __all__ = ["ProbesEngine"]
@@ -282,5 +282,5 @@ class ProbesEngine(Engine):
             )
             bad, _esc, err, e2, g2 = res[mode]
             for ent in np.flatnonzero(bad[0]):
-                fails.append((r, mode, int(ent), float(e2[0, ent]), float(g2[0, ent]), float(err[0, ent])))
+                fails.append(Disagreement(r, mode, int(ent), float(e2[0, ent]), float(g2[0, ent]), float(err[0, ent])))
         return fails
