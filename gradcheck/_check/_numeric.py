@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Hashable
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from ..oracles import numerical
@@ -25,7 +24,7 @@ from . import _rounding
 from ._accuracy import of_numeric
 from ._engine import Disagreement, Engine
 from ._spec import TOLERANCES
-from ._truth64 import IN64, Tier, dot_size, f64_functions, narrows, own64, rows_of, sign_words
+from ._truth64 import IN64, Tier, dot_size, f64_functions, leaf_jvps, narrows, own64, rows_of, sign_words
 
 __all__ = ["NumericEngine", "NoReference", "MARGIN"]
 
@@ -154,8 +153,9 @@ class NumericEngine(Engine):
         once (for five leaves a fifth of the program, which took seconds to compile)."""
         if k != "jvp" or len(self.masks) == 1:
             return self.prog._fns[k]
-        f, masks = self.prog.flat_fn, jnp.asarray(self.masks)
-        return lambda x, t, c, s: jax.vmap(lambda m: jax.jvp(f, (x,), (t * m,))[1])(masks)
+        f = self.prog.flat_fn
+        jvl = leaf_jvps(lambda x, t: jax.jvp(f, (x,), (t,))[1], self.prog)  # as the float64 tier's
+        return lambda x, t, c, s: jvl(x, t)
 
     def _evaluate(self, X, T, C, S, count, alone, in64):
         """The truths once; fn's results judged against them in the checked dtype and, for
