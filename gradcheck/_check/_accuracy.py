@@ -375,14 +375,8 @@ def of_numeric(eng, X, T, C, got, own=None):
         found += [(mode, m, r, u, g[r, m], t[r, m]) for m, r, u in worst(g, t, np.isfinite(t), eng.dtype, X, False)]
     rows = sorted({r for *_, r, u, _g, _t in found if u > ACCURACY_ULPS / 16})
     moved: dict = {}
-    if rows:  # padded to the batch the programs were compiled for
-        P = _perturbed(eng, (X, T, C), rows)
-        n = P[0].shape[0]
-        for s0 in range(0, n, B):
-            part = programs(*(eng._pad(Q[s0 : s0 + B], B) for Q in P))
-            for k, v in part.items():
-                moved.setdefault(k, []).append(v[: min(B, n - s0)])
-        moved = {k: np.concatenate(v) for k, v in moved.items()}
+    if rows:  # the programs run in fixed chunks of their own (one compilation): no padding here
+        moved = programs(*_perturbed(eng, (X, T, C), rows))
     out = []
     for mode, m, r, _u, gv, tv in found:
         name, order = _named(eng, mode, m, K)

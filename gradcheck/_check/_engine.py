@@ -30,6 +30,7 @@ __all__ = ["Engine", "Disagreement", "Seen", "kind_of", "complexity", "simpler",
 SHRINK_REFEREE_CAP = 32  # per call of a single-point re-check or a round of shrinking
 AUDIT_POINTS = 8  # agreeing points of the sweep re-judged against the mpmath truth anyway
 MAX_CHUNK = 4096
+_FEW_ROWS = 4  # run_fn: rows run one at a time
 
 
 class Disagreement(NamedTuple):
@@ -133,9 +134,11 @@ class Engine:
 
     def run_fn(self, X, T, C, S, alone=False):
         """fn's program over the rows, in chunks of the sweep's batch size (one compilation);
-        ``alone`` runs single points in a program of their own batch size."""
+        ``alone`` runs single points in a program of their own batch size.  A few rows (the
+        shrinker's candidates) run one at a time in the single point's program, not padded to
+        the sweep's batch (at 150k parameters a padded batch of 256 took 2 s for 2 rows)."""
         n = X.shape[0]
-        size = n if alone else self.chunk
+        size = n if alone else (1 if n <= _FEW_ROWS else self.chunk)
         parts = []
         for s in range(0, n, size):
             Xs, Ts, Cs, Ss = (self._pad(A[s : s + size], size) for A in (X, T, C, S))
