@@ -30,6 +30,12 @@ __all__ = ["Engine", "Disagreement", "Seen", "kind_of", "complexity", "simpler",
 SHRINK_REFEREE_CAP = 32  # per call of a single-point re-check or a round of shrinking
 AUDIT_POINTS = 8  # agreeing points of the sweep re-judged against the mpmath truth anyway
 MAX_CHUNK = 4096
+#: The order in which a failure's modes are reported: first the mode that names an input entry
+#: (a VJP row names x[617]; a JVP only says "along a random tangent").
+MODE_ORDER = (
+    "value,jacrev,jacfwd,vjp,vjp.t,hessian fwd-over-rev,hessian rev-over-rev,hessian fwd-over-fwd,"
+    "hvp rev-over-rev,hvp fwd-over-rev,jvp,fwd-over-fwd"
+).split(",")
 _FEW_ROWS = 4  # run_fn: rows run one at a time
 
 

@@ -18,8 +18,9 @@ from ..oracles.reference import Reference, build_reference, expansion_cost
 from ._accuracy import ACCURACY_ULPS, as_failures, check_threshold
 from ._args import given_args
 from ._batching import check_batching, finish, mode_failure
+from ._complex import complex_check, complex_name
 from ._diagnose import _RULE_CHECK, CATEGORIES, diagnose
-from ._engine import MAX_CHUNK, Seen, complexity, kind_of
+from ._engine import MAX_CHUNK, MODE_ORDER, Seen, complexity, kind_of
 from ._entries import EntriesEngine
 from ._numeric import NoReference, NumericEngine
 from ._probes import ProbesEngine
@@ -71,8 +72,10 @@ def check(
       domain: one ``(lo, hi)`` for all inputs, or a list with one per argument, each a pair or
         a pytree of pairs shaped like that argument.
       order: 1 for values and first derivatives, 2 for second derivatives as well.
-      dtype: ``"float64"`` (the default; enabled for the duration of the call only) or
-        ``"float32"``; with ``args=``, the args' own floating-point dtype.
+      dtype: ``"float64"`` (the default; enabled for the duration of the call only),
+        ``"float32"``, or ``"complex128"`` / ``"complex64"`` (fn's arguments complex, each part
+        drawn from ``domain``; checked as the real function of the parts, :mod:`._complex`);
+        with ``args=``, the args' own floating-point dtype.
       max_examples: points in the batched sweep (default: the profile's, 200); Hypothesis draws
         ``hypothesis_examples`` more edge cases (default: the profile's, at most max_examples).
       seed: every random draw derives from it (default: the profile's seed, 0): a failure replays.
@@ -103,6 +106,8 @@ def check(
     Returns:
       a :class:`Report`; ``report.ok`` is True when nothing failed.
     """
+    if args is None and complex_name(dtype):  # the real check of its parts (:mod:`._complex`)
+        return complex_check(check, dict(locals()))
     t_start = time.perf_counter()
     threshold = check_threshold(accuracy)
     at = given_args(fn, reference, args, radius, dtype, shapes is not _SHAPES or domain is not _DOMAIN)
@@ -295,13 +300,7 @@ def _assemble(eng, spec, prog, failures_raw, strict):
     groups: dict[tuple, dict[str, list]] = {}
     for (kind, mode, arg), items in failures_raw.items():
         groups.setdefault((kind, arg), {})[mode] = items
-    # the mode that names an input entry is reported first (a VJP row names x[617]; a JVP only
-    # says "along a random tangent")
-    prefer = (
-        "value,jacrev,jacfwd,vjp,vjp.t,hessian fwd-over-rev,hessian rev-over-rev,hessian fwd-over-fwd,"
-        "hvp rev-over-rev,hvp fwd-over-rev,jvp,fwd-over-fwd"
-    ).split(",")
-    mode_rank = {m: i for i, m in enumerate(prefer)}
+    mode_rank = {m: i for i, m in enumerate(MODE_ORDER)}  # the mode that names an input entry first
     row_cx: dict[int, float] = {}  # the shrinker's order of each failing row, measured once
 
     def order_of(it: Seen):

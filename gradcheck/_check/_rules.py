@@ -26,6 +26,7 @@ import numpy as np
 from jax.extend import core as jcore
 
 from .._x64 import dtype_context
+from ._complex import cast_dtype, delta_shape, perturbed, real_view
 
 __all__ = ["Rule", "RuleVerdict", "custom_rules", "rules_in", "describe", "interpret", "rule_inputs"]
 __all__ += ["rule_function", "check_rules"]
@@ -250,18 +251,21 @@ def rule_function(fn: Callable, rule: Rule, *args: Any) -> Callable:
     return apply
 
 
-def _is_float(x: Any) -> bool:
+def _is_float(x: Any, kind: Any = jnp.floating) -> bool:
     dt = getattr(x, "dtype", None)
-    return dt is not None and not jax.dtypes.issubdtype(dt, jax.dtypes.extended) and jnp.issubdtype(dt, jnp.floating)
+    return dt is not None and not jax.dtypes.issubdtype(dt, jax.dtypes.extended) and jnp.issubdtype(dt, kind)
 
 
 def _cast_floats(args: Any, dtype: str) -> Any:
-    """``args`` with every float leaf in ``dtype`` (integer, boolean and key leaves unchanged)."""
-    return jax.tree_util.tree_map(lambda a: np.asarray(a, dtype) if _is_float(np.asarray(a)) else a, args)
+    """``args`` with every float leaf in ``dtype``, every complex one in its complex counterpart
+    (integer, boolean and key leaves unchanged)."""
+    return jax.tree_util.tree_map(
+        lambda a: np.asarray(a, cast_dtype(np.asarray(a), dtype)) if _is_float(np.asarray(a), jnp.inexact) else a, args
+    )
 
 
 def _radius(a: np.ndarray) -> float:
-    m = np.abs(np.asarray(a, np.float64))
+    m = np.abs(np.asarray(a)).astype(np.float64)  # complex: the modulus
     m = m[np.isfinite(m)]
     top = float(m.max()) if m.size else 0.0
     return _RADIUS * (top if top > 0 else 1.0)
@@ -286,16 +290,16 @@ def _isolate(fn: Callable, args: tuple, rule: Rule, inputs: tuple, free: list[in
     def sub(*deltas: Any) -> Any:
         xs = list(inputs)
         for i, d, a in zip(free, deltas, base):
-            xs[i] = jnp.asarray(a, d.dtype) + jnp.reshape(d, a.shape)
+            xs[i] = perturbed(a, d)  # a complex input moves along its real and imaginary parts
         outs = rule_in(str(jnp.result_type(deltas[0])))(*xs)
         outs = outs if isinstance(outs, tuple) else (outs,)
-        kept = [o if o.ndim <= 2 else jnp.ravel(o) for o in outs if jnp.issubdtype(o.dtype, jnp.floating)]
+        kept = [real_view(o) for o in outs if jnp.issubdtype(o.dtype, jnp.inexact)]
         if not kept:
             raise TypeError(f"rule {rule.name!r} has no float output")
         return kept[0] if len(kept) == 1 else tuple(kept)
 
     sub.__name__ = f"rule {rule.name}"
-    shapes = [a.shape if a.ndim <= 2 else (a.size,) for a in base]
+    shapes = [delta_shape(a) for a in base]
     with dtype_context(dtype):  # it must trace alone, derivatives included, before it is checked
         zeros = [jnp.zeros(s, dtype) for s in shapes]
         out, pull = jax.vjp(sub, *zeros)
@@ -327,7 +331,7 @@ def _check_one(fn, args, rule, inputs, n_consts, dtype, max_examples, seed, run)
         )
     # the values it closes over come first: its rule defines no derivative along them (JAX refuses
     # to differentiate a custom_vjp along a closed-over value), so they are held fixed too
-    free = [i for i, x in enumerate(inputs) if i >= n_consts and _is_float(x) and np.size(x) > 0]
+    free = [i for i, x in enumerate(inputs) if i >= n_consts and _is_float(x, jnp.inexact) and np.size(x) > 0]
     if not free:
         return RuleVerdict(rule, None, "not checked: no float input (integer, boolean or key inputs only)")
     base = [np.asarray(inputs[i]) for i in free]

@@ -109,7 +109,7 @@ def _normalize_dtype(dtype) -> str:
     except TypeError:
         name = str(dtype)
     if name not in TOLERANCES:
-        raise ValueError(f"dtype must be 'float64' or 'float32', got {dtype!r}")
+        raise ValueError(f"dtype must be 'float64', 'float32', 'complex128' or 'complex64', got {dtype!r}")
     return name
 
 

@@ -27,6 +27,9 @@ def unique_nodes(exprs) -> list:
     return out
 
 
+_CUTS = (sp.log, sp.asin, sp.acos, sp.acosh, sp.atanh, sp.atan, sp.asinh)
+
+
 def kink_expressions(exprs) -> tuple[list[sp.Expr], bool]:
     """Expressions that vanish on the kinks of ``exprs``, and whether any kink is a jump."""
     kinks: list[sp.Expr] = []
@@ -41,6 +44,16 @@ def kink_expressions(exprs) -> tuple[list[sp.Expr], bool]:
         elif isinstance(node, (sp.Max, sp.Min)):
             args = node.args
             kinks.extend(a - b for i, a in enumerate(args) for b in args[i + 1 :])
+        elif isinstance(node, (sp.atan2, sp.arg)):  # a complex function's branch cut (see below)
+            jump = True
+            kinks.append(node.args[0] if isinstance(node, sp.atan2) else sp.im(node.args[0]))
+        elif isinstance(node, _CUTS) and node.args[0].is_extended_real is not True:
+            # re(asin(x + I y)): a principal branch, cut along the real axis (log, asin, acos,
+            # acosh, atanh) or the imaginary one (atan, asinh); the whole axis is marked, as a
+            # kink: a point on it is not judged, the points beside it are
+            jump = True
+            w = node.args[0]
+            kinks.append(sp.re(w) if isinstance(node, (sp.atan, sp.asinh)) else sp.im(w))
         elif isinstance(node, sp.Piecewise):
             jump = True  # a Piecewise need not be continuous at its boundaries
             for _, cond in node.args:

@@ -1,0 +1,127 @@
+"""Complex functions: ``dtype="complex64"/"complex128"``, checked as the real function of the
+parts (:mod:`gradcheck._check._complex`), against a SymPy reference of complex inputs and with
+``reference=None``; wrong rules off the real line and wrong conjugations are caught."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import sympy as sp
+
+import gradcheck
+from gradcheck._check._complex import _parts, realify
+
+DTYPES = ["complex128", "complex64"]
+
+
+def loss(z):
+    return jnp.sum(jnp.abs(jnp.sin(z)) ** 2)
+
+
+def loss_ref(z):
+    return sum(sp.Abs(sp.sin(v)) ** 2 for v in z)
+
+
+def csin(z):
+    return jnp.sin(z)
+
+
+def csin_ref(z):
+    return z.applyfunc(sp.sin)
+
+
+@jax.custom_jvp
+def sin_conj_rule(z):
+    return jnp.sin(z)
+
+
+@sin_conj_rule.defjvp
+def _sin_conj_jvp(primals, tangents):
+    (z,), (dz,) = primals, tangents
+    return jnp.sin(z), jnp.cos(jnp.conj(z)) * dz  # right on the real line only
+
+
+def wrong_sin(z):
+    return sin_conj_rule(z)
+
+
+def wrong_loss(z):
+    return jnp.sum(jnp.abs(sin_conj_rule(z)) ** 2)
+
+
+def _exp_vjp(conjugate):
+    @jax.custom_vjp
+    def cexp(z):
+        return jnp.exp(z)
+
+    # JAX's vjp(c) = c df/dz for a holomorphic f: no conjugate (the wrong one takes c conj(e^z))
+    cexp.defvjp(lambda z: (jnp.exp(z), jnp.exp(z)), lambda e, c: (c * (jnp.conj(e) if conjugate else e),))
+    return cexp
+
+
+def _check(fn, ref, dtype, **kw):
+    return gradcheck.check(fn, ref, shapes=[(3,)], domain=(-2, 2), dtype=dtype, max_examples=40, seed=0, **kw)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("ref", [loss_ref, None], ids=["sympy", "numerical"])
+def test_a_real_loss_of_complex_inputs_passes(dtype, ref):
+    r = _check(loss, ref, dtype)
+    assert r.ok, r
+    assert r.dtype == dtype
+    assert f"dtype={dtype!r}" in r.replay() and "shapes=[(3,)]" in r.replay()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_a_holomorphic_map_passes_against_its_complex_sympy_reference(dtype):
+    r = _check(csin, csin_ref, dtype)
+    assert r.ok, r
+    assert "jvp" in r.modes["forward mode"] and "vjp" in r.modes["reverse mode"]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("fn, ref", [(wrong_sin, csin_ref), (wrong_loss, None)], ids=["map-sympy", "loss-numerical"])
+def test_a_rule_right_on_the_real_line_and_wrong_off_it_fails(dtype, fn, ref):
+    r = _check(fn, ref, dtype)
+    assert not r.ok
+    f = r.failures[0]
+    assert f.category == "custom rule" and "sin_conj_rule" in f.diagnosis
+    assert f.argument_name in ("Re z", "Im z")  # the part, in the complex function's terms
+    assert "['re']" not in str(f) and "['im']" not in str(f)
+    (z,) = f.input  # printed as the complex argument
+    assert np.iscomplexobj(z) and z.shape == (3,)
+    # on the real line the rule is right: the failing input has a nonzero imaginary part
+    assert np.any(np.imag(z) != 0)
+
+
+def test_a_custom_vjp_with_a_wrong_conjugation_is_caught_and_the_right_one_passes():
+    wrong = _check(_exp_vjp(conjugate=True), None, "complex128")
+    assert not wrong.ok
+    assert wrong.failures[0].category == "custom rule" and "cexp" in wrong.failures[0].diagnosis
+    assert "skipped" in wrong.modes["forward mode"]  # a custom_vjp: reverse mode only
+    right = _check(_exp_vjp(conjugate=False), None, "complex64")
+    assert right.ok, right
+
+
+def test_log_is_judged_beside_its_branch_cut_not_on_it():
+    r = _check(jnp.log, lambda z: z.applyfunc(sp.log), "complex128")
+    assert r.ok, r
+    assert "kink" in r.kinks and r.kink_points > 0  # the points on the real axis are not judged
+
+
+def test_the_reference_is_split_into_real_and_imaginary_parts():
+    x, y = sp.symbols("x y", real=True)
+    re_, im_ = _parts(sp.sin(x + sp.I * y))
+    assert sp.simplify(re_ - sp.sin(x) * sp.cosh(y)) == 0
+    assert sp.simplify(im_ - sp.cos(x) * sp.sinh(y)) == 0
+    r = realify(csin, csin_ref, [(2,)], (-1, 1), "complex64")
+    assert r.dtype == "float32" and r.shapes == [{"im": (2,), "re": (2,)}]
+    out = np.asarray(r.fn({"re": jnp.array([0.5, 1.0]), "im": jnp.array([0.25, -1.0])})["im"])
+    np.testing.assert_allclose(out, np.imag(np.sin(np.array([0.5 + 0.25j, 1.0 - 1.0j]))), rtol=1e-6)
+
+
+def test_an_unknown_dtype_names_the_complex_ones():
+    with pytest.raises(ValueError, match="complex64"):
+        gradcheck.check(csin, csin_ref, shapes=[(3,)], dtype="int32")
