@@ -28,13 +28,14 @@ import dataclasses
 import inspect
 import re
 from collections.abc import Callable, Hashable
-from numbers import Real
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import sympy as sp
+
+from ._pytree import _is_pair
 
 __all__ = [
     "COMPLEX",
@@ -83,10 +84,6 @@ def _cached(key, build):
     if key not in _CACHE:
         _CACHE[key] = build()
     return _CACHE[key]
-
-
-def _is_pair(d) -> bool:
-    return isinstance(d, (tuple, list)) and len(d) == 2 and all(isinstance(v, Real) for v in d)
 
 
 def realify(fn: Callable, reference: Callable | None, shapes, domain, dtype: str) -> Realified:
