@@ -122,6 +122,36 @@ def test_the_reference_is_split_into_real_and_imaginary_parts():
     np.testing.assert_allclose(out, np.imag(np.sin(np.array([0.5 + 0.25j, 1.0 - 1.0j]))), rtol=1e-6)
 
 
+def _at_values(fn):
+    z = (np.linspace(-1, 1, 3) + 0.5j * np.linspace(1, -1, 3)).astype(np.complex64)
+    params = {"n": 3, "w": np.float32([0.3, -0.2]), "z": z}
+    args = (params, np.complex64(1.0 + 0.1j))
+
+    def f(p, x):
+        return fn(p["z"] * x) + jnp.sum(p["w"] ** 2) * p["n"]
+
+    return f, args
+
+
+@pytest.mark.parametrize("fn, ok", [(loss, True), (wrong_loss, False)], ids=["right", "wrong"])
+def test_complex_leaves_in_args_are_checked_as_their_parts(fn, ok):
+    f, args = _at_values(fn)
+    r = gradcheck.check(f, None, args=args, max_examples=40, seed=0)
+    assert r.ok == ok, r
+    assert r.dtype == "float32"  # complex64 leaves: the parts in single precision
+    for name in ("Re p['z']", "Im p['z']", "Re x", "Im x", "p['w']"):
+        assert name in r.at_values
+    if ok:
+        return
+    failure = r.failures[0]
+    assert failure.category == "custom rule" and "sin_conj_rule" in failure.diagnosis
+    # the failure file puts the complex leaves back whole
+    p, x = gradcheck.load_args(failure.input_file, args)
+    assert p["z"].dtype == np.complex64 and np.iscomplexobj(x) and p["n"] == 3
+    z_re = failure.input[failure.input_names.index("Re p['z']")]
+    np.testing.assert_array_equal(np.real(p["z"]), z_re)
+
+
 def test_an_unknown_dtype_names_the_complex_ones():
     with pytest.raises(ValueError, match="complex64"):
         gradcheck.check(csin, csin_ref, shapes=[(3,)], dtype="int32")

@@ -176,7 +176,11 @@ def test_bad_args_get_a_clear_error_before_any_work():
         gradcheck.check(jnp.sin, None, shapes=[(3,)], radius=0.1)
     with pytest.raises(TypeError, match="no floating-point array"):
         gradcheck.check(lambda n: n * 1.0, None, args=(np.arange(3),))
-    with pytest.raises(TypeError, match="mixes float32 and float64"):
+    with pytest.raises(TypeError, match=r"mixes single and double .*a is float32, b is float64"):
         gradcheck.check(lambda a, b: a + b, None, args=(x, np.ones(3)))
+    with pytest.raises(TypeError, match=r"a is complex64, b is float64"):
+        gradcheck.check(lambda a, b: a + b, None, args=(x.astype(np.complex64), np.ones(3)))
+    with pytest.raises(TypeError, match=r"float32, float64, complex64 or complex128 .* is float16"):
+        gradcheck.check(jnp.sin, None, args=(x.astype(np.float16),))
     with pytest.raises(ValueError, match="leave dtype out"):
         gradcheck.check(jnp.sin, None, args=(x,), dtype="float64")

@@ -4,7 +4,8 @@ The arguments are any pytrees (an Equinox module, a Flax params dict, a NamedTup
 as ``jax.test_util.check_grads`` takes them.  Their leaves fall in two groups, as
 ``equinox.filter_grad`` splits them:
 
-* **differentiated**: inexact (floating-point) arrays with at least one entry;
+* **differentiated**: inexact (floating-point) arrays with at least one entry; a complex one
+  as its real and imaginary parts (``Re x``, ``Im x``), as a complex ``dtype=`` is checked;
 * **held fixed**: everything else (integer and boolean arrays, PRNG keys, Python numbers, an
   Equinox module's activation functions and other non-array fields).
 
@@ -41,6 +42,11 @@ __all__ = ["RADIUS", "AtValues", "array_repr", "at_values", "given_args", "is_in
 
 #: the default perturbation radius, relative to each leaf's scale (its root mean square)
 RADIUS = 0.1
+
+# a complex leaf is checked as its real and imaginary parts (:mod:`._complex`), two leaves of
+# the real dtype of its precision, each perturbed by the radius of the leaf's modulus
+_REAL = {"complex64": "float32", "complex128": "float64"}
+_RE, _IM = ".real", ".imag"
 
 
 def is_inexact_array(x: Any) -> bool:
@@ -137,7 +143,7 @@ def _what(leaf: Any) -> str:
 
 
 def _rms(a: np.ndarray) -> float:
-    a = np.abs(np.asarray(a, np.float64))
+    a = np.abs(np.asarray(a)).astype(np.float64)  # the modulus of a complex leaf
     a = a[np.isfinite(a)]
     return float(np.sqrt(np.mean(a * a))) if a.size else 0.0
 
@@ -190,10 +196,9 @@ def at_values(fn: Callable, args: Any, radius: Any = None, dtype: Any = None) ->
         for i, (p, leaf) in enumerate(with_path):
             name = arg_names[a] + jax.tree_util.keystr(p)
             if is_inexact_array(leaf) and np.size(leaf) > 0:
-                if jnp.issubdtype(leaf.dtype, jnp.complexfloating):
-                    raise TypeError(f"args leaf {name} is complex ({leaf.dtype}): complex inputs are not supported")
                 diff[i] = jax.tree_util.keystr(p)
-                dtypes.setdefault(np.dtype(leaf.dtype).name, []).append(name)
+                dt = np.dtype(leaf.dtype).name
+                dtypes.setdefault(_REAL.get(dt, dt), []).append(f"{name} is {dt}")
             else:
                 fixed.append(f"{name} ({_what(leaf)})")
         per_arg.append((treedef, leaves, diff))
@@ -204,15 +209,15 @@ def at_values(fn: Callable, args: Any, radius: Any = None, dtype: Any = None) ->
     unsupported = sorted(set(dtypes) - {"float32", "float64"})
     if unsupported:
         raise TypeError(
-            f"args leaves must be float32 or float64 to be checked; {dtypes[unsupported[0]][0]} is {unsupported[0]}"
+            f"args leaves must be float32, float64, complex64 or complex128 to be checked; {dtypes[unsupported[0]][0]}"
         )
     if len(dtypes) > 1:
         raise TypeError(
-            "args mixes float32 and float64 leaves "
-            f"({dtypes['float32'][0]} is float32, {dtypes['float64'][0]} is float64): give them one dtype"
+            "args mixes single and double precision leaves "
+            f"({dtypes['float32'][0]}, {dtypes['float64'][0]}): give them one precision"
         )
     (found,) = dtypes
-    if dtype is not None and np.dtype(dtype).name != found:
+    if dtype is not None and _REAL.get(np.dtype(dtype).name, np.dtype(dtype).name) != found:
         raise ValueError(f"dtype={dtype!r} but the args' floating-point leaves are {found}: leave dtype out")
 
     shapes, domain, used, names, base, keys = [], [], [], [], [], []
@@ -222,17 +227,24 @@ def at_values(fn: Callable, args: Any, radius: Any = None, dtype: Any = None) ->
         vals = {i: np.asarray(leaves[i]) for i in diff}
         fallback = _rms(np.concatenate([v.ravel() for v in vals.values()])) or 1.0
         sh, dom = {}, {}
+        parts = {}  # delta key -> (leaf index, name, value): a complex leaf is two real parts
         for i, key in diff.items():
             v = vals[i]
-            sh[key] = v.shape if v.ndim <= 2 else (v.size,)
-            r = radius * (_rms(v) or fallback)
-            dom[key] = (-r, r)
+            r = radius * (_rms(v) or fallback)  # of |v| for a complex leaf
+            if np.iscomplexobj(v):
+                parts[key + _RE] = (i, f"Re {arg_names[a]}{key}", v.real)
+                parts[key + _IM] = (i, f"Im {arg_names[a]}{key}", v.imag)
+            else:
+                parts[key] = (i, arg_names[a] + key, v)
+            for k in (key + _RE, key + _IM) if np.iscomplexobj(v) else (key,):
+                sh[k] = v.shape if v.ndim <= 2 else (v.size,)
+                dom[k] = (-r, r)
         # the check flattens each dict in sorted key order: record names and values in that order
         for key in sorted(sh):
-            i = next(j for j, k in diff.items() if k == key)
-            names.append(arg_names[a] + key)
+            _i, name, v = parts[key]
+            names.append(name)
             keys.append(f"{a}{key}")
-            base.append(vals[i])
+            base.append(v)
         shapes.append(sh)
         domain.append(dom)
         used.append(a)
@@ -244,7 +256,11 @@ def at_values(fn: Callable, args: Any, radius: Any = None, dtype: Any = None) ->
             new = list(leaves)
             for i, key in diff.items():
                 v = np.asarray(leaves[i])
-                new[i] = jnp.asarray(v, d[key].dtype) + jnp.reshape(d[key], v.shape)
+                if np.iscomplexobj(v):
+                    dz = jax.lax.complex(d[key + _RE], d[key + _IM])
+                    new[i] = jnp.asarray(v, dz.dtype) + jnp.reshape(dz, v.shape)
+                else:
+                    new[i] = jnp.asarray(v, d[key].dtype) + jnp.reshape(d[key], v.shape)
             full[a] = jax.tree_util.tree_unflatten(treedef, new)
         return fn(*full)
 
@@ -276,6 +292,8 @@ def load_args(path: str | os.PathLike, args: Sequence) -> tuple:
         leaves = []
         for p, leaf in with_path:
             key = f"{a}{jax.tree_util.keystr(p)}"
+            if key + _RE in values and is_inexact_array(leaf):  # a complex leaf: its two parts
+                values[key] = values.pop(key + _RE) + 1j * values.pop(key + _IM)
             if key in values and is_inexact_array(leaf):
                 v = values.pop(key)
                 v = v.reshape(np.shape(leaf))
