@@ -111,6 +111,15 @@ def test_log_is_judged_beside_its_branch_cut_not_on_it():
     assert "kink" in r.kinks and r.kink_points > 0  # the points on the real axis are not judged
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_log_passes_with_the_numerical_truth_beside_its_pole(dtype):
+    # the range points put parts of 1e-38 and below next to the pole at 0: the differences'
+    # steps straddle it there, and such points are not judged (oracles.numerical, one-sided)
+    r = _check(jnp.log, None, dtype)
+    assert r.ok, r
+    assert r.unjudged_points > 0
+
+
 def test_the_reference_is_split_into_real_and_imaginary_parts():
     x, y = sp.symbols("x y", real=True)
     re_, im_ = _parts(sp.sin(x + sp.I * y))

@@ -361,3 +361,25 @@ def test_the_shrinkers_measure_of_a_model_size_point_is_the_per_entry_one():
     per_entry = sum(complexity(x[i : i + 32]) for i in range(0, x.size, 32))
     assert complexity(x) == pytest.approx(per_entry, rel=1e-3)
     assert complexity(np.round(x, 1)) < complexity(x)  # fewer digits: simpler
+
+
+@jax.custom_jvp
+def _inv_off_by_1e3(x):
+    return 1.0 / x
+
+
+@_inv_off_by_1e3.defjvp
+def _inv_off_by_1e3_jvp(primals, tangents):
+    (x,), (t,) = primals, tangents
+    return 1.0 / x, -(1.0 + 1e-3) * t / (x * x)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_pole_closer_than_every_difference_step_is_not_judged_and_a_wrong_rule_beside_it_fails(dtype):
+    # log|x| at x = 1e-12: central differences with steps >> |x| straddle the pole and settle
+    # to about 0, where the derivative is 1e12; the one-sided tableaux do not settle there
+    for fn in (lambda x: jnp.log(jnp.abs(x)), lambda x: 1.0 / x):
+        report = gradcheck.check(fn, None, shapes=[(3,)], domain=(-2.0, 2.0), dtype=dtype, max_examples=100)
+        assert report.ok, report
+    wrong = gradcheck.check(_inv_off_by_1e3, None, shapes=[(3,)], domain=(-2.0, 2.0), dtype=dtype, max_examples=100)
+    assert not wrong.ok and wrong.failures[0].category == "custom rule"
