@@ -32,6 +32,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from ..oracles.mpmath_truth import Status, status_of
 from ._truth64 import own64
 
 __all__ = [
@@ -233,15 +234,15 @@ def of_entries(eng, X, got, q, at_kink):
             continue
         B = truth.shape[0]
         g2 = np.asarray(g, np.float64).reshape(B, -1)
-        usable = (status.reshape(B, -1) == 0) & ok_rows[:, None]
+        usable = (status.reshape(B, -1) == Status.USABLE) & ok_rows[:, None]
         for m, r, u in worst(g2, truth.reshape(B, -1), usable, eng.dtype, X):
             flat_i = m if what == "value" else K + m if what == "jac" else K + K * N + m
             found.append((what, m, r, u, flat_i, float(g2[r, m])))
     moves = _moves(eng, X, [(r, i) for what, m, r, u, i, gv in found if u > ACCURACY_ULPS / 16])
     out = []
     for what, m, r, _u, flat_i, gv in found:
-        f, st, *_ = eng._truth(X[r], hessian=False)
-        if st[flat_i] != 0:
+        f, st, *_ = eng.truth_at(X[r], hessian=False)
+        if st[flat_i] != Status.USABLE:
             continue
         if what == "value":
             name = eng.out_name(m)
@@ -322,7 +323,7 @@ def of_probes(eng, X, T, C, S, got, truth, at_kink):
         exp = truth[mode][0]
         B = exp.shape[0]
         g2, t2 = np.asarray(g, np.float64).reshape(B, -1), exp.reshape(B, -1)
-        usable = (eng._status(t2) == 0) & ~np.asarray(at_kink, bool)[:, None]
+        usable = (status_of(t2, eng.big) == Status.USABLE) & ~np.asarray(at_kink, bool)[:, None]
         found += [(mode, m, r, u, g2[r, m], t2[r, m]) for m, r, u in worst(g2, t2, usable, eng.dtype, X, False)]
     rows = sorted({r for *_, r, u, _g, _t in found if u > ACCURACY_ULPS / 16})
     moved = eng.truth64(*_perturbed(eng, (X, T, C, S), rows)) if rows else {}

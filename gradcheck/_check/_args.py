@@ -99,7 +99,6 @@ class AtValues:
             spec,
             leaf_names=self.names,
             leaf_arg=tuple(self.used[a] for a in spec.leaf_arg),
-            arg_names=self.arg_names,
         )
 
     def at_values_of(self, spec: Any, failures: list, *others: list) -> tuple[list, ...]:

@@ -41,6 +41,7 @@ import numpy as np
 from jax.custom_batching import custom_vmap
 
 from .._x64 import dtype_context
+from ._modes import mode_kind
 from ._program import Program, program, run_sharded, unbatched
 from ._report import Failure
 from ._rules import _subjaxprs
@@ -238,8 +239,8 @@ def check_batching(eng, spec, X, T, C, S, n_regular: int):
         prog.batching = f"vmap(fn) agrees with fn called point by point ({what}; fn's own batching: {named})"
         return eng, prog, []
     modes = [m for m in prog.names if any(w[0] == m for w in worst)]
-    kind = min((_kind(m) for m in modes), key=("value", "gradient", "second-derivative").index)
-    mode, key, r, e, want, got, err = max((w for w in worst if _kind(w[0]) == kind), key=lambda w: w[6])
+    kind = min((mode_kind(m) for m in modes), key=("value", "gradient", "second-derivative").index)
+    mode, key, r, e, want, got, err = max((w for w in worst if mode_kind(w[0]) == kind), key=lambda w: w[6])
     rule = f"the batching rule of {named} is wrong" if len(found) == 1 else f"a batching rule of fn is wrong ({named})"
     unbatched.add(prog.key)
     new = program(prog.fn, prog.shapes, prog.arg_of, prog.order, prog.dtype, prog.n_out, prog.path, key=prog.key)
@@ -271,10 +272,6 @@ def check_batching(eng, spec, X, T, C, S, n_regular: int):
         "this check ran point by point (no vmap), so its verdict on the derivatives does not rest on this rule",
     )
     return eng2, new, [failure]
-
-
-def _kind(mode: str) -> str:
-    return "value" if mode == "value" else ("second-derivative" if mode in _SECOND else "gradient")
 
 
 def _entry(eng, mode: str, key: str, e: int) -> str:

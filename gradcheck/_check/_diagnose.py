@@ -25,9 +25,10 @@ import jax
 import numpy as np
 
 from .._x64 import dtype_context
+from ..oracles.mpmath_truth import Status
+from ._modes import IN64, mode_of
 from ._program import program
 from ._rules import check_rules, describe, rules_in
-from ._truth64 import IN64
 
 __all__ = ["diagnose", "CATEGORIES"]
 
@@ -44,8 +45,6 @@ CATEGORIES = (
     "inaccurate",  # an accuracy finding made a failure (strict=True or accuracy=; see _accuracy)
 )
 
-_FORWARD = {"jacfwd", "jvp", "hessian fwd-over-rev", "hessian fwd-over-fwd", "hvp fwd-over-rev", "fwd-over-fwd"}
-_REVERSE = {"jacrev", "vjp", "hessian rev-over-rev", "hvp rev-over-rev"}
 _RESOLUTION_ULPS = 1024
 #: set while a custom rule is checked on its own (see :func:`diagnose`)
 _RULE_CHECK: contextvars.ContextVar[bool] = contextvars.ContextVar("gradcheck_rule_check", default=False)
@@ -75,10 +74,10 @@ def _undefined_beside(eng, x, got: float) -> str:
     derivatives of the whole function carry NaN into the defined entries too (0 * inf in the
     chain rule of the stacked output): a property of the point, judged apart from wrong rules.
     """
-    if math.isfinite(got) or getattr(eng, "path", "") != "entries":
+    if math.isfinite(got) or eng.path != "entries":
         return ""
-    _, status, *_ = eng._truth(x, hessian=False)
-    undefined = int((np.asarray(status) == 2).sum())
+    _, status, *_ = eng.truth_at(x, hessian=False)
+    undefined = int((np.asarray(status) == Status.UNDEFINED).sum())
     if not undefined:
         return ""
     return (
@@ -143,18 +142,19 @@ def diagnose(eng, spec, prog, modes_failed: list[str], mode: str, e: int, x, dir
                 out = p64.run(x[None], t[None], c[None], s[None])
             if mode in out and math.isfinite(exp) and abs(exp) <= float(np.finfo("float32").max):
                 g64 = _entry(np.asarray(out[mode])[0], e)
-                f = spec.order2_factor if mode.startswith(("hessian", "hvp", "fwd-over")) else 1.0
+                f = spec.order2_factor if mode_of(mode).order == 2 else 1.0
                 right64 = _close(g64, exp, 1e-6 * f, 1e-12 * max(1.0, abs(exp)))
                 facts.append(f"float64 at the same input gives {g64:.9g} ({'right' if right64 else 'also wrong'})")
         except Exception as err:
             facts.append(f"float64 re-run not possible ({type(err).__name__})")
-    fam_fwd = [m for m in modes_failed if m in _FORWARD]
-    fam_rev = [m for m in modes_failed if m in _REVERSE]
-    other_ran = any(m in prog.names for m in (_REVERSE if fam_fwd else _FORWARD))
+    fam_fwd = [m for m in modes_failed if mode_of(m).family == "forward"]
+    fam_rev = [m for m in modes_failed if mode_of(m).family == "reverse"]
+    other = "reverse" if fam_fwd else "forward"
+    other_ran = any(mode_of(m).family == other for m in prog.names)
     one_family = bool((fam_fwd and not fam_rev) or (fam_rev and not fam_fwd)) and other_ran
     # a custom rule is a fact of fn's jaxpr, not of which modes failed: JAX's own rules also
     # disagree between the modes where the range runs out (x / y at y = 5e-324: jvp NaN, vjp inf)
-    found = getattr(eng, "rules_found", None)  # once per check, not once per failure
+    found = eng.rules_found  # once per check, not once per failure
     if found is None:
         found = eng.rules_found = _rules_of(spec, dtype)
     rules, sole = found
@@ -172,7 +172,7 @@ def diagnose(eng, spec, prog, modes_failed: list[str], mode: str, e: int, x, dir
     if dirs is not None and mode in prog.names and not in64:
         try:
             with dtype_context(dtype), jax.disable_jit():
-                g = prog._fns[mode]
+                g = prog.mode_fn(mode)
                 cast = lambda v: np.asarray(v, dtype)
                 eager = _entry(g(cast(x), cast(t), cast(c), cast(s)), e)
             if not _close(eager, got, spec.rtol, spec.atol):
@@ -222,7 +222,7 @@ def diagnose(eng, spec, prog, modes_failed: list[str], mode: str, e: int, x, dir
     elif rules and category in ("wrong rule", "custom rule") and dirs is not None and not _RULE_CHECK.get():
         # each rule on its own, at the inputs it received at this point (not again inside that
         # sub-check), once per check: at the first failure's point, the same verdicts for the rest
-        verdicts = getattr(eng, "rule_verdicts", None)
+        verdicts = eng.rule_verdicts
         if verdicts is None:
             leaves = [np.asarray(v, dtype) for v in prog.unflatten(x)]
             token = _RULE_CHECK.set(True)

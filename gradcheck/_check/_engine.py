@@ -14,6 +14,7 @@ reference cancels.  Only a disagreement with the mpmath truth is a failure.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 from typing import NamedTuple
@@ -21,21 +22,15 @@ from typing import NamedTuple
 import jax.numpy as jnp
 import numpy as np
 
+from ._modes import IN64, kind_of
 from ._program import run_sharded
 from ._report import REFEREE_CAP
-from ._truth64 import IN64
 
-__all__ = ["Engine", "Disagreement", "Seen", "kind_of", "complexity", "simpler", "MAX_CHUNK", "SHRINK_REFEREE_CAP"]
+__all__ = ["Engine", "Tally", "Disagreement", "Seen", "complexity", "simpler", "MAX_CHUNK", "SHRINK_REFEREE_CAP"]
 
 SHRINK_REFEREE_CAP = 32  # per call of a single-point re-check or a round of shrinking
 AUDIT_POINTS = 8  # agreeing points of the sweep re-judged against the mpmath truth anyway
 MAX_CHUNK = 4096
-#: The order in which a failure's modes are reported: first the mode that names an input entry
-#: (a VJP row names x[617]; a JVP only says "along a random tangent").
-MODE_ORDER = (
-    "value,jacrev,jacfwd,vjp,vjp.t,hessian fwd-over-rev,hessian rev-over-rev,hessian fwd-over-fwd,"
-    "hvp rev-over-rev,hvp fwd-over-rev,jvp,fwd-over-fwd"
-).split(",")
 _FEW_ROWS = 4  # run_fn: rows run one at a time
 
 
@@ -64,19 +59,23 @@ class Seen(NamedTuple):
     row: int
 
 
-def kind_of(mode: str, got: float, expected: float) -> str:
-    if not math.isfinite(got) and math.isfinite(expected):
-        return "non-finite"
-    if mode == "value":
-        return "value"
-    if mode.startswith(("hessian", "hvp", "fwd-over")):
-        return "second-derivative"
-    return "gradient"
+@dataclasses.dataclass
+class Tally:
+    """What a check judged and did not, counted by its engine and printed by the report."""
+
+    refereed: int = 0  # disagreeing points sent to the referee (mpmath, or the error bound)
+    unrefereed: int = 0  # disagreeing points past the referee's budget (``Engine.refereed_cap``)
+    undefined: int = 0  # points where every value of the reference is undefined
+    partly_undefined: int = 0  # points judged on their defined entries only (x / y at y = 0 beside x + y)
+    kink_points: int = 0  # points at a kink of the reference: not judged
+    audited: int = 0  # agreeing points re-judged against the referee anyway
+    unjudged: dict[str, int] = dataclasses.field(default_factory=dict)  # per mode: the numerical truth could not judge
 
 
 class Engine:
     """What both truth paths share."""
 
+    path = ""  # "entries", "probes" or "numerical"
     refereed_cap = REFEREE_CAP
     audit_cap = AUDIT_POINTS
 
@@ -87,12 +86,12 @@ class Engine:
         self.eps = float(np.finfo(spec.dtype).eps)
         self.big = float(np.finfo(spec.dtype).max)
         self.chunk = 16
-        self.refereed = 0
-        self.unrefereed = 0
-        self.undefined = 0
-        self.kink_points = 0
+        self.tally = Tally()
+        self.accuracy_rows: list | None = None  # each quantity's largest error in ulps (:mod:`._accuracy`)
         self.devices = 1
-        self.audited = 0
+        # the diagnosis's findings, once per check (:mod:`._diagnose`)
+        self.rules_found: tuple | None = None  # fn's custom rules (read from its jaxpr), and whether fn is one
+        self.rule_verdicts: list | None = None  # each rule checked on its own
         self.rechecked: dict[bytes, list] = {}  # :meth:`recheck`
         self.leaf_offsets = np.cumsum([0] + [int(np.prod(s)) if s else 1 for s in spec.leaf_shapes])
 
@@ -181,7 +180,7 @@ class Engine:
         if mode == "vjp":
             a, name = self.input_name(e)
             return a, f"random cotangent pulled back to {name}"
-        if mode.startswith("hvp"):
+        if mode in ("hvp rev-over-rev", "hvp fwd-over-rev"):
             a, name = self.input_name(e)
             return a, f"(sum_k c_k d2 out_k) t at {name} (random c, t)"
         if mode == "fwd-over-fwd":
@@ -196,11 +195,11 @@ class Engine:
         """Rows of the sweep to re-judge against the mpmath truth although everything agreed
         there: an error shared by fn and the float64 truth (the same special function, the same
         library) would otherwise never reach the referee.  Once per check."""
-        if self.audited or n == 0:
+        if self.tally.audited or n == 0:
             return np.zeros(0, dtype=np.int64)
         rest = np.setdiff1d(np.arange(n), exclude)
         rows = np.sort(np.random.default_rng([self.seed, 23]).permutation(rest)[: self.audit_cap])
-        self.audited = int(rows.size)
+        self.tally.audited = int(rows.size)
         return rows
 
     # -- shrinking ---------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..oracles.mpmath_truth import Status
 from ._accuracy import of_entries
 from ._engine import SHRINK_REFEREE_CAP, Disagreement, Engine
 from ._judge import Comparer
@@ -23,7 +24,6 @@ class EntriesEngine(Engine):
     """The truth as the reference's full symbolic Jacobian (and Hessian), entry by entry."""
 
     path = "entries"
-    partly_undefined = 0  # points judged on their defined entries only (x / y at y = 0 beside x + y)
 
     def __init__(self, spec, ref, prog):
         super().__init__(spec, ref, prog)
@@ -38,7 +38,7 @@ class EntriesEngine(Engine):
         got = self.run_fn(X, T, C, S, alone=alone)
         flat, at_kink = self.ref.float64_program()(X.astype(np.float64))
         if count:
-            self.kink_points += int(at_kink.sum())
+            self.tally.kink_points += int(at_kink.sum())
         q = self.cmp.quantities(flat)
         X64 = X.astype(np.float64)
         if count and not self.accuracy_rows:
@@ -70,12 +70,11 @@ class EntriesEngine(Engine):
         # single points and the shrinker's candidates (count=False) have a budget of their own
         # per call, so a spent sweep budget never hides a failure from them
         order = np.random.default_rng([self.seed, 13]).permutation(idx2.size)
-        budget = max(0, self.refereed_cap - self.refereed) if count else SHRINK_REFEREE_CAP
+        budget = max(0, self.refereed_cap - self.tally.refereed) if count else SHRINK_REFEREE_CAP
         pick = idx2[np.sort(order[:budget])]
         if count:
-            self.unrefereed += int(idx2.size - pick.size)
-        if count:
-            self.refereed += int(pick.size)
+            self.tally.unrefereed += int(idx2.size - pick.size)
+            self.tally.refereed += int(pick.size)
         audit = np.setdiff1d(audit, pick)
         # escalated points with the truth's Hessian for the condition of derivatives; audited
         # points as the bulk judged them (without it)
@@ -88,16 +87,16 @@ class EntriesEngine(Engine):
             return []
         flats, stats, habs, hconds = [], [], [], []
         for i in pick:
-            f, stt, h, hc = self._truth(X[i], hessian)
+            f, stt, h, hc = self.truth_at(X[i], hessian)
             flats.append(f)
             stats.append(stt)
             habs.append(h)
             hconds.append(hc)
         flat3, st3 = np.asarray(flats), np.asarray(stats)
         if count:
-            whole = (st3[:, : self.ref.n_out] == 2).all(axis=1)
-            self.undefined += int(whole.sum())
-            self.partly_undefined += int(((st3 == 2).any(axis=1) & ~whole).sum())
+            whole = (st3[:, : self.ref.n_out] == Status.UNDEFINED).all(axis=1)
+            self.tally.undefined += int(whole.sum())
+            self.tally.partly_undefined += int(((st3 == Status.UNDEFINED).any(axis=1) & ~whole).sum())
         q3 = self.cmp.quantities(flat3, st3)
         sub3 = {k: v[pick] for k, v in got.items()}
         Habs = np.asarray(habs) if all(h is not None for h in habs) else None
@@ -113,9 +112,9 @@ class EntriesEngine(Engine):
                 )
         return fails
 
-    accuracy_rows: list = []
-
-    def _truth(self, x, hessian=True):
+    def truth_at(self, x, hessian=True):
+        """The mpmath truth at one point: (values, :class:`Status`, Hessian sizes, condition
+        terms), remembered per point (the accuracy table and the diagnosis ask again)."""
         key = (np.asarray(x, np.float64).tobytes(), hessian)
         if key not in self._truth_cache:
             x64 = np.asarray(x, np.float64)

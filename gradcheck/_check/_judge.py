@@ -13,14 +13,17 @@ import dataclasses
 
 import numpy as np
 
+from ..oracles.mpmath_truth import Status, status_of
+from ._modes import mode_of
+
 __all__ = ["Comparer", "Quantities", "judge_entries"]
 
 
 def judge_entries(g, exp, status, mag, cond, excuse, atol, rtol, eps, big, f=1.0, probe=False):
     """Entry verdicts: ``|g - exp| <= f (atol + rtol |mag| + 16 eps cond)`` (see TOLERANCES).
 
-    ``status`` per entry of the truth: 0 usable, 1 beyond the dtype's range, 2 undefined, 3 not
-    finite in this tier (refer upwards).  Returns (bad, escalate, err, exp, g) as (B, M) arrays.
+    ``status`` per entry of the truth (:class:`~gradcheck.oracles.mpmath_truth.Status`): USABLE,
+    BEYOND the dtype's range, UNDEFINED, or REFER (not finite in this tier: refer upwards).  Returns (bad, escalate, err, exp, g) as (B, M) arrays.
     """
     g = np.asarray(g, dtype=np.float64).reshape(exp.shape)
     B = g.shape[0]
@@ -32,7 +35,7 @@ def judge_entries(g, exp, status, mag, cond, excuse, atol, rtol, eps, big, f=1.0
         cd = np.where(np.isfinite(cd), cd, 0.0)
         diff = np.abs(g2 - e2)
         tol = f * (atol + rtol * mg + 16 * eps * cd)
-        usable = s2 == 0
+        usable = s2 == Status.USABLE
         # a truth formed from usable entries can itself lie beyond the dtype's range (a random
         # cotangent times e^709 overflows float64; sinh(89) along a tangent of 1.8 is beyond
         # float32): a range limit, judged as one below, never as |inf - inf| = NaN
@@ -43,13 +46,13 @@ def judge_entries(g, exp, status, mag, cond, excuse, atol, rtol, eps, big, f=1.0
         # finite value of the right sign near the largest float; NaN, the wrong sign or a small
         # value is wrong (infinities that agree agree).  For a random-direction probe the
         # expected sum has no meaningful sign once a term is beyond range: only NaN is judged there.
-        beyond = s2 == 1
+        beyond = s2 == Status.BEYOND
         ok_sign = (np.sign(g2) == np.sign(e2)) & (np.isinf(g2) | (np.abs(g2) >= big * 0.5))
         ok_beyond = ~np.isnan(g2) if probe else ok_sign
         # a NaN sum of finite entries (inf - inf in float64): its size is unknown, nothing to judge
         ok_over = np.isnan(e2) | ok_sign
         bad = (usable & ~close) | (beyond & ~ok_beyond) | (over & ~ok_over)
-        escalate = (s2 == 3) | bad
+        escalate = (s2 == Status.REFER) | bad
         err = np.where(usable, np.where(e2 != 0, diff / np.abs(e2), diff), np.nan)
     ex = np.broadcast_to(np.asarray(excuse, bool).reshape(B, -1)[:, :1], bad.shape)
     return bad & ~ex, escalate & ~ex, err, e2, g2
@@ -85,9 +88,7 @@ class Comparer:
     def quantities(self, flat, status=None) -> Quantities:
         v, J, H = self.ref.split(flat)
         if status is None:
-            fin = np.isfinite(flat)
-            mag = np.abs(np.where(fin, flat, 0))
-            status = np.where(fin, np.where(mag > self.big, 1, 0), 3).astype(np.int8)
+            status = status_of(flat, self.big)
         sv, sj, sh = self.ref.split(status)
         return Quantities(v, J, H, sv, sj, sh)
 
@@ -142,7 +143,7 @@ class Comparer:
                     cd = np.einsum("bkn,bk->bn", cond_j, np.abs(C))
                 stt = np.max(q.status_j, axis=1)
                 out[mode] = judge(g, exp, stt, sc, cd, excuse_d, probe=True)
-            elif mode.startswith("hessian"):
+            elif mode_of(mode).order == 2:  # the Hessians
                 cond_h = 0.0 if Hcond is None else np.where(np.isfinite(Hcond), Hcond, 0.0)
                 out[mode] = judge(g, q.hess, q.status_h, q.hess, cond_h, excuse_d, self.f2)
         return out

@@ -74,10 +74,8 @@ class NumericEngine(Engine):
         super().__init__(spec, ref, prog)
         self.fns = f64_functions(spec, prog)
         self.masks = np.stack([(ref.arg_of == a).astype(np.float64) for a in range(len(spec.leaf_shapes))])
-        self.unjudged: dict[str, int] = {}
         self.bounds: list[float] = []
         self.localised = 0
-        self.accuracy_rows: list | None = None  # float32: measured on the sweep (:meth:`_accuracy`)
         self.tier = Tier(self.dtype, spec.atol, spec.rtol, self.eps)
         self.tier64 = None  # float32: fn's own float64 derivatives judged at float64's tolerance too
         if self.dtype == "float32":
@@ -110,7 +108,7 @@ class NumericEngine(Engine):
         if count:
             rows = int((~conv).reshape(conv.shape[0], -1).any(axis=1).sum())
             if rows:
-                self.unjudged[mode] = self.unjudged.get(mode, 0) + rows
+                self.tally.unjudged[mode] = self.tally.unjudged.get(mode, 0) + rows
 
     def evaluate(self, X: np.ndarray, T=None, C=None, S=None, count=True, alone=False, in64=True):
         with np.errstate(all="ignore"):  # range points: inf - inf and 0 * inf are judged, not warned
@@ -152,7 +150,7 @@ class NumericEngine(Engine):
         with a batch of tangents: the same operations as fn's JVP per leaf, its primal traced
         once (for five leaves a fifth of the program, which took seconds to compile)."""
         if k != "jvp" or len(self.masks) == 1:
-            return self.prog._fns[k]
+            return self.prog.mode_fn(k)
         f = self.prog.flat_fn
         jvl = leaf_jvps(lambda x, t: jax.jvp(f, (x,), (t,))[1], self.prog)  # as the float64 tier's
         return lambda x, t, c, s: jvl(x, t)

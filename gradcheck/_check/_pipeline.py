@@ -20,8 +20,9 @@ from ._args import given_args
 from ._batching import check_batching, finish, mode_failure
 from ._complex import complex_check, complex_name
 from ._diagnose import _RULE_CHECK, CATEGORIES, diagnose
-from ._engine import MAX_CHUNK, MODE_ORDER, Seen, complexity, kind_of
+from ._engine import MAX_CHUNK, Seen, complexity
 from ._entries import EntriesEngine
+from ._modes import MODE_ORDER, kind_of, mode_kind
 from ._numeric import NoReference, NumericEngine
 from ._probes import ProbesEngine
 from ._program import program, unbatched
@@ -223,7 +224,7 @@ def check(
         failures, notes, accuracy_notes, range_limits, spilled = _assemble(eng, spec, prog, failures_raw, bool(strict))
         failures = finish(batching, failures, prog, bool(strict))
         t_shrink = time.perf_counter() - t3
-    measured = list(getattr(eng, "accuracy_rows", None) or [])
+    measured = list(eng.accuracy_rows or [])
     if strict or threshold is not None:
         failures += as_failures(measured, threshold or ACCURACY_ULPS, spec, prog)
     if at is not None:
@@ -232,7 +233,8 @@ def check(
         failures, accuracy_notes, range_limits, spilled = at.at_values_of(
             spec, failures, accuracy_notes, range_limits, spilled
         )
-    kinks = kinks_line(ref, reference is None, eng.kink_points)
+    tally = eng.tally
+    kinks = kinks_line(ref, reference is None, tally.kink_points)
     truth = eng.truth_note() if chosen == "numerical" else truth_line(chosen, n_in, n_out, spec.order, why)
     return Report(
         failures=failures,
@@ -249,10 +251,10 @@ def check(
         points_checked=int(X.shape[0]),
         modes=dict(prog.modes),
         kinks=kinks,
-        kink_points=eng.kink_points,
-        refereed_points=eng.refereed,
-        unrefereed_points=eng.unrefereed,
-        undefined_points=eng.undefined,
+        kink_points=tally.kink_points,
+        refereed_points=tally.refereed,
+        unrefereed_points=tally.unrefereed,
+        undefined_points=tally.undefined,
         seconds={"symbolic": t_sym, "sweep": t_sweep, "shrink": t_shrink, "total": time.perf_counter() - t_start},
         devices=eng.devices,
         notes=notes
@@ -277,13 +279,11 @@ def check(
         accuracy=measured,
         accuracy_ulps=threshold or ACCURACY_ULPS,
         accuracy_failing=bool(strict) or threshold is not None,
-        unjudged_points=max(getattr(eng, "unjudged", {}).values(), default=0),
-        not_judged=not_judged(
-            eng.undefined, eng.unrefereed, getattr(eng, "refereed_cap", 0), getattr(eng, "unjudged", {})
-        ),
-        partly_judged_points=getattr(eng, "partly_undefined", 0),
-        referee_cap=getattr(eng, "refereed_cap", 0),
-        audited_points=getattr(eng, "audited", 0),
+        unjudged_points=max(tally.unjudged.values(), default=0),
+        not_judged=not_judged(tally.undefined, tally.unrefereed, eng.refereed_cap, tally.unjudged),
+        partly_judged_points=tally.partly_undefined,
+        referee_cap=eng.refereed_cap,
+        audited_points=tally.audited,
     )
 
 
@@ -382,11 +382,7 @@ def _assemble(eng, spec, prog, failures_raw, strict):
             )
         )
     for mode, msg in prog.broken.items():
-        kind = (
-            "second-derivative"
-            if mode.startswith(("hessian", "hvp", "fwd-over"))
-            else ("value" if mode == "value" else "gradient")
-        )
+        kind = mode_kind(mode)
         failures.append(
             mode_failure(
                 kind,

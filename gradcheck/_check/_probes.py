@@ -23,12 +23,22 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from ..oracles.mpmath_truth import MP_LOCK, TRUTH_DIGITS, agree, mp_reals, settled_floats, start_digits
+from ..oracles.mpmath_truth import (
+    MP_LOCK,
+    TRUTH_DIGITS,
+    Status,
+    agree,
+    mp_reals,
+    settled_floats,
+    start_digits,
+    status_of,
+)
 from ..oracles.specials import numpy_modules
 from ..oracles.tape import Tape
 from ._accuracy import of_probes
 from ._engine import SHRINK_REFEREE_CAP, Disagreement, Engine
 from ._judge import judge_entries
+from ._modes import mode_of
 
 __all__ = ["ProbesEngine"]
 
@@ -45,9 +55,7 @@ class ProbesEngine(Engine):
     """The truth as JVPs, VJPs and Hessian-vector products of the reference's values."""
 
     path = "probes"
-    partly_undefined = 0  # points judged on their defined entries only
     refereed_cap = 64  # mpmath points per check: each costs a few evaluations of the whole output
-    accuracy_rows: list | None = None  # measured on the sweep's batch (:meth:`_accuracy`)
 
     def __init__(self, spec, ref, prog):
         super().__init__(spec, ref, prog)
@@ -104,11 +112,6 @@ class ProbesEngine(Engine):
             out["fwd-over-fwd"] = (sec[0], np.abs(sec[0]) + _rms(sec[1:]), 0.0)
         return out
 
-    def _status(self, exp):
-        with np.errstate(all="ignore"):
-            fin = np.isfinite(exp)
-            return np.where(fin, np.where(np.abs(np.where(fin, exp, 0)) > self.big, 1, 0), 3).astype(np.int8)
-
     def compare(self, got, truth, at_kink, rows=None, expected=None, status=None):
         sp_ = self.spec
         res = {}
@@ -121,8 +124,8 @@ class ProbesEngine(Engine):
                 cond = cond[rows] if np.ndim(cond) else cond
             if expected is not None:
                 exp = expected[mode]
-            st = self._status(exp) if status is None else status[mode]
-            f = sp_.order2_factor if mode.startswith(("hvp", "fwd-over")) else 1.0
+            st = status_of(exp, self.big) if status is None else status[mode]
+            f = sp_.order2_factor if mode_of(mode).order == 2 else 1.0
             res[mode] = judge_entries(
                 g, exp, st, mag, cond, at_kink, sp_.atol, sp_.rtol, self.eps, self.big, f=f, probe=mode != "value"
             )
@@ -139,7 +142,7 @@ class ProbesEngine(Engine):
         truth = self.truth64(X64, T64, C64, S64)
         at_kink = self.at_kink(X64)
         if count:
-            self.kink_points += int(at_kink.sum())
+            self.tally.kink_points += int(at_kink.sum())
         res = self.compare(got, truth, at_kink)
         if count and self.accuracy_rows is None:
             self.accuracy_rows = of_probes(self, X64, T64, C64, S64, got, truth, at_kink)
@@ -161,11 +164,11 @@ class ProbesEngine(Engine):
         if rows.size == 0 and audit.size == 0:
             return []
         order = np.random.default_rng([self.seed, 13]).permutation(rows.size)
-        budget = max(0, self.refereed_cap - self.refereed) if count else min(SHRINK_REFEREE_CAP, 8)
+        budget = max(0, self.refereed_cap - self.tally.refereed) if count else min(SHRINK_REFEREE_CAP, 8)
         pick = rows[np.sort(order[:budget])]
         if count:
-            self.unrefereed += int(rows.size - pick.size)
-            self.refereed += int(pick.size)
+            self.tally.unrefereed += int(rows.size - pick.size)
+            self.tally.refereed += int(pick.size)
         pick = np.union1d(pick, audit).astype(np.int64)
         fails = []
         for r in pick:
@@ -242,7 +245,7 @@ class ProbesEngine(Engine):
                 continue
             g = np.asarray(got[mode][r], np.float64).reshape(-1)
             exp = np.full(g.size, np.nan)
-            st = np.full(g.size, 2, np.int8)
+            st = np.full(g.size, Status.UNDEFINED, np.int8)
             if mode == "value":
                 res = self._settled(x, [], None)
                 if res is not None:
@@ -268,8 +271,9 @@ class ProbesEngine(Engine):
                     if res is not None:
                         exp[j], st[j] = res[0][0], res[1][0]
             if count:
-                self.undefined += int(mode == "value" and (st == 2).all())
-                self.partly_undefined += int(mode == "value" and (st == 2).any() and not (st == 2).all())
+                undefined = st == Status.UNDEFINED
+                self.tally.undefined += int(mode == "value" and undefined.all())
+                self.tally.partly_undefined += int(mode == "value" and undefined.any() and not undefined.all())
             one = {mode: got[mode][r : r + 1]}
             tr = {mode: truth[mode]}
             res = self.compare(

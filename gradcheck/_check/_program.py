@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import sharding
+from ._modes import mode_of
 
 __all__ = ["Program", "program"]
 
@@ -38,8 +39,6 @@ _JAX_LIMITS = (
 )
 #: what JAX raises for reverse mode through an operation with no transpose (a custom_vmap)
 _NO_LINEARIZE = "Linearization failed to produce known values for all output primals"
-_FORWARD = ("jacfwd", "jvp", "hessian fwd-over-rev", "hessian fwd-over-fwd", "hvp fwd-over-rev", "fwd-over-fwd")
-_REVERSE = ("jacrev", "vjp", "hessian fwd-over-rev", "hessian rev-over-rev", "hvp fwd-over-rev", "hvp rev-over-rev")
 #: the program keys (see :func:`program`) whose batching rule this check found wrong
 _UNBATCHED: contextvars.ContextVar[set | frozenset] = contextvars.ContextVar("gradcheck_unbatched", default=frozenset())
 
@@ -137,9 +136,9 @@ class Program:
         if name == "value":
             raise e
         why = other = ""
-        if _CUSTOM_VJP_NO_FWD in str(e) and name in _FORWARD:
+        if _CUSTOM_VJP_NO_FWD in str(e) and mode_of(name).jvp:
             why, other = "fn is a jax.custom_vjp function, which has no forward mode", "reverse mode checked"
-        elif _NO_LINEARIZE in str(e) and name in _REVERSE:
+        elif _NO_LINEARIZE in str(e) and mode_of(name).vjp:
             from ._batching import no_reverse_mode  # lazily: _batching builds on this module
 
             why, other = no_reverse_mode(self), "forward mode checked"
@@ -167,7 +166,7 @@ class Program:
         if rev:
             out["reverse mode"] = " + ".join(rev) + " (vjp along a random cotangent, compared entry by entry)"
         if self.order == 2:
-            hs = [m for m in self._fns if m.startswith(("hessian", "hvp", "fwd-over"))]
+            hs = [m for m in self._fns if mode_of(m).order == 2]
             shown = [h.split(" ", 1)[1] if h.startswith("hessian") else h for h in hs]
             out["second order"] = ", ".join(shown) if hs else "no second-order mode could be traced"
         if self.batching:
@@ -177,6 +176,10 @@ class Program:
     @property
     def names(self):
         return list(self._fns)
+
+    def mode_fn(self, mode: str) -> Callable:
+        """Mode ``mode`` at one point, ``g(x, t, c, s)``, unjitted (the diagnosis runs it eagerly)."""
+        return self._fns[mode]
 
     def _over_batch(self, g: Callable) -> Callable:
         """A per-point function over a batch: vmapped, or one point at a time when unbatched."""

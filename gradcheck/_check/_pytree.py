@@ -90,15 +90,14 @@ def leaf_domains(domain, per_arg, dtype):
     n_args = len(per_arg)
     if _is_pair(domain):
         d = _one_domain(domain, "domain", dtype)
-        return [d for _, leaves in per_arg for _ in leaves], d if n_args else d
+        return [d for _, leaves in per_arg for _ in leaves]
     if not isinstance(domain, (tuple, list)) or len(domain) != n_args:
         raise ValueError(f"domain must be (lo, hi) or a list of (lo, hi), one per argument ({n_args}), got {domain!r}")
-    out, shown = [], []
+    out = []
     for i, (d, (treedef, leaves)) in enumerate(zip(domain, per_arg)):
         if _is_pair(d):
             pair = _one_domain(d, f"domain[{i}]", dtype)
             out += [pair] * len(leaves)
-            shown.append(pair)
             continue
         if treedef is None:
             raise ValueError(f"domain[{i}] must be a pair (lo, hi), got {d!r}")
@@ -115,5 +114,4 @@ def leaf_domains(domain, per_arg, dtype):
             )
         for p in paths:
             out.append(_one_domain(got[p], f"domain[{i}]{p}", dtype))
-        shown.append(d)
-    return out, shown
+    return out

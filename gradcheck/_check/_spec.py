@@ -12,7 +12,6 @@ import dataclasses
 import inspect
 import math
 from collections.abc import Callable
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -81,9 +80,7 @@ class Spec:
     leaf_shapes: tuple  # one shape per leaf
     leaf_names: tuple  # printable name per leaf: x, params['W']
     leaf_arg: tuple  # the top-level argument of each leaf
-    arg_names: tuple
     leaf_domains: tuple  # (lo, hi) per leaf
-    domain: Any  # as normalised for the report
     order: int
     dtype: str
     rtol: float
@@ -97,7 +94,6 @@ class Spec:
     out_shape: tuple  # fn's output shape when a single array, else (K,)
     flat_fn: Callable  # leaves -> 1-D output vector (or fn itself when nothing is a pytree)
     flat_reference: Callable | None  # SymPy leaves -> SymPy expression / Matrix
-    treedefs: tuple
     pytree: bool
     out_pytree: bool = False
 
@@ -194,7 +190,7 @@ def validate(
         raise ValueError(f"seed must be an integer, got {seed!r}")
     if path not in PATHS:
         raise ValueError(f"path must be one of {PATHS}, got {path!r}")
-    leaf_domains, shown_domain = domains_per_leaf(domain, per_arg, dtype)
+    leaf_domains = domains_per_leaf(domain, per_arg, dtype)
     tol = dict(TOLERANCES[dtype])
     for name, v in (("rtol", rtol), ("atol", atol)):
         if v is not None:
@@ -301,9 +297,7 @@ def validate(
         leaf_shapes=tuple(leaf_shapes),
         leaf_names=tuple(leaf_names),
         leaf_arg=tuple(leaf_arg),
-        arg_names=tuple(arg_names),
         leaf_domains=tuple(leaf_domains),
-        domain=shown_domain,
         order=int(order),
         dtype=dtype,
         rtol=tol["rtol"],
@@ -317,7 +311,6 @@ def validate(
         out_shape=out_shape,
         flat_fn=flat_fn,
         flat_reference=flat_reference if reference is not None else None,
-        treedefs=treedefs,
         pytree=pytree,
         out_pytree=not single,
     )

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..oracles import numerical
 from ..oracles._batched import in_chunks
+from ._modes import IN64
 from ._rules import _subjaxprs
 
 __all__ = ["f64_functions", "or_zeros", "term_sizes", "sign_words", "own64", "leaf_jvps", "narrows", "DRAWS"]
@@ -21,7 +22,6 @@ __all__ += ["Tier", "dot_size", "rows_of", "IN64", "Z_DOT"]
 _F64: dict = {}
 #: A dot test ``sum_i e_i t_i`` along a random t allows Z_DOT root-sum-squares of its terms' sizes (:func:`dot_size`).
 Z_DOT = 8.0
-IN64 = " in float64"  # a mode's suffix where fn's own float64 derivative failed (a float32 check's second tier)
 #: Random sign directions per point that size the terms a derivative sums (their root mean square).
 DRAWS = 3
 

@@ -9,6 +9,7 @@ shared with the ``probes`` path, which takes its high-precision derivatives by d
 
 from __future__ import annotations
 
+import enum
 import math
 import threading
 from collections.abc import Callable
@@ -20,10 +21,40 @@ import sympy as sp
 from ._expressions import drop_dirac, drop_unevaluated
 from .specials import mpmath_modules
 
-__all__ = ["MP_LOCK", "TRUTH_DIGITS", "MpTruth", "agree", "mp_real", "mp_reals", "settled_floats", "start_digits"]
+__all__ = [
+    "MP_LOCK",
+    "TRUTH_DIGITS",
+    "MpTruth",
+    "Status",
+    "agree",
+    "mp_real",
+    "mp_reals",
+    "settled_floats",
+    "start_digits",
+]
+__all__ += ["status_of"]
 
 #: Decimal digits of the mpmath truth.
 TRUTH_DIGITS = 50
+
+
+class Status(enum.IntEnum):
+    """The status of a truth's entry, in every tier (int8 arrays hold these codes)."""
+
+    USABLE = 0  # a number to judge against
+    BEYOND = 1  # beyond the dtype's largest finite number: overflow is then the right answer
+    UNDEFINED = 2  # the reference is undefined there, or never settled: not judged
+    REFER = 3  # not finite in this tier (float64, long double): refer to a better truth
+
+
+def status_of(values, big: float) -> np.ndarray:
+    """The status of a floating-point tier's entries: USABLE, BEYOND past ``big``, REFER where
+    not finite."""
+    with np.errstate(all="ignore"):
+        fin = np.isfinite(values)
+        beyond = np.abs(np.where(fin, values, 0)) > big
+        return np.where(fin, np.where(beyond, Status.BEYOND, Status.USABLE), Status.REFER).astype(np.int8)
+
 
 #: Held while the global mpmath precision is changed: the truth raises ``mpmath.mp.dps``.
 MP_LOCK = threading.Lock()
@@ -209,16 +240,15 @@ class MpTruth:
         (``-log(1 - sigma(z))`` at z = 102 needs 45 digits) gets the precision it needs instead
         of a wrong "truth".
 
-        Returns (values as float64, status) where status is 0 for a usable value, 1 where the
-        truth's magnitude exceeds the dtype's largest finite number (overflow is then the right
-        answer), 2 where the reference is undefined there (complex, division by zero, NaN, no
-        two precisions agreed, or a derivative of an output that is infinite there).
+        Returns (values as float64, :class:`Status`): UNDEFINED where the reference is undefined
+        there (complex, division by zero, NaN, no two precisions agreed, or a derivative of an
+        output that is infinite there).
         """
         if self._mp is None:
             self._mp = sp.lambdify(self.inputs, self._all_exprs(), modules=mpmath_modules(), cse=True)
         M = len(self._all_exprs())
         out = np.full(M, np.nan)
-        status = np.full(M, 2, dtype=np.int8)
+        status = np.full(M, Status.UNDEFINED, dtype=np.int8)
         with MP_LOCK:
             dps = start_digits(x)
             limit = 16 * TRUTH_DIGITS + dps - TRUTH_DIGITS
@@ -243,7 +273,7 @@ class MpTruth:
         return out, self._undefined_at_poles(cur, status)
 
     def _undefined_at_poles(self, cur, status: np.ndarray) -> np.ndarray:
-        """Derivatives of an output that is infinite at a finite input are undefined (status 2).
+        """Derivatives of an output that is infinite at a finite input are UNDEFINED.
 
         mpmath has no overflow, so an infinite value is a pole or an endpoint singularity
         (``ndtri(0) = -inf``, ``log(0)``), not a large number: a function is not differentiable
@@ -255,26 +285,26 @@ class MpTruth:
             return status
         status = status.copy()
         for k in poles:
-            status[K + k * N : K + (k + 1) * N] = 2
+            status[K + k * N : K + (k + 1) * N] = Status.UNDEFINED
             if len(status) > K + K * N:
-                status[K + K * N + k * N * N : K + K * N + (k + 1) * N * N] = 2
+                status[K + K * N + k * N * N : K + K * N + (k + 1) * N * N] = Status.UNDEFINED
         return status
 
 
 def settled_floats(cur, prev, settled: bool, dtype_max: float) -> tuple[np.ndarray, np.ndarray]:
-    """The last two mpmath evaluations as float64 with a status per entry: 0 usable, 1 beyond
-    the dtype's range (overflow is then the right answer), 2 undefined or never settled."""
+    """The last two mpmath evaluations as float64 with a :class:`Status` per entry (UNDEFINED
+    where an entry never settled)."""
     out = np.full(len(cur), np.nan)
-    status = np.full(len(cur), 2, dtype=np.int8)
+    status = np.full(len(cur), Status.UNDEFINED, dtype=np.int8)
     for m, (v, p) in enumerate(zip(cur, prev if prev is not None else cur)):
         if mpmath.isnan(v):
             continue
         if not settled and not agree([p], [v], TRUTH_DIGITS // 2):
             continue  # this entry never settled: leave it undefined
         if mpmath.isinf(v) or abs(v) > dtype_max:
-            status[m] = 1
+            status[m] = Status.BEYOND
             out[m] = math.copysign(math.inf, float(mpmath.sign(v)) or 1.0)
             continue
         out[m] = float(v)
-        status[m] = 0
+        status[m] = Status.USABLE
     return out, status

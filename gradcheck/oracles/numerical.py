@@ -55,7 +55,10 @@ Algorithm (``directional_derivative``, per row ``b`` and output ``k``):
    * a kink: the one-sided estimates (forward ``(f(x+hv)-f(x))/h`` and backward, each with its
      own tableau over all powers of ``h``) disagree by more than ``kink_factor`` times their
      error bounds.  Central differences are blind to a kink at the point (``|x|`` at 0 gives 0
-     at every step), the one-sided ones are not.
+     at every step), the one-sided ones are not;
+   * a pole closer than every step: a one-sided tableau's error bound exceeds
+     :data:`ONE_SIDED_RTOL` times ``scale`` (the central differences straddle the pole and
+     settle to a wrong value: ``log|x|`` at ``x = 1e-12`` gives about 0 at every step).
 
 ``mixed_second`` uses polarisation: ``u'Hv = (D2_{u+v} - D2_{u-v}) / 4``, both second
 directional derivatives computed in one batched call.

@@ -43,7 +43,7 @@ class Reference(MpTruth):
     hessian: list[list[list[sp.Expr]]] | None  # [k][j][l]
     kinks: list[sp.Expr]
     jumps: bool  # some kink is a discontinuity (values at a kink are conventions too)
-    _jax: Callable | None = None
+    _f64: Callable | None = None  # the float64 NumPy program (:meth:`float64_program`)
     _np: Callable | None = None
     _mp: Callable | None = None
 
@@ -78,7 +78,7 @@ class Reference(MpTruth):
         XLA compiles slowly), and special functions come from SciPy/mpmath
         (:mod:`gradcheck.oracles.specials`), never from the JAX implementation under test.
         """
-        if self._jax is None:
+        if self._f64 is None:
             mods = numpy_modules()
             f = sp.lambdify(self.inputs, self._all_exprs(), modules=mods, cse=True)
             g = sp.lambdify(self.inputs, self.kinks, modules=mods, cse=True) if self.kinks else None
@@ -103,8 +103,8 @@ class Reference(MpTruth):
                             at |= v <= 1e-9 * scale
                 return flat, at
 
-            self._jax = run
-        return self._jax
+            self._f64 = run
+        return self._f64
 
     # --- NumPy on long doubles ----------------------------------------------------------------
     def longdouble(self, X: np.ndarray) -> np.ndarray:

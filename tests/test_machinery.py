@@ -1,0 +1,120 @@
+"""The engine's machinery on its own, beside the end-to-end suites (as Chex tests its internals):
+the truths against each other on the same points, the acceptance rule at its edges, the status
+coding, the table of modes, the shrinker's order, and the tape against SymPy's own derivatives."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import sympy as sp
+
+from gradcheck._check._engine import complexity
+from gradcheck._check._judge import judge_entries
+from gradcheck._check._modes import IN64, MODE_ORDER, MODES, kind_of, mode_of
+from gradcheck._check._program import Program
+from gradcheck.oracles import numerical
+from gradcheck.oracles.mpmath_truth import Status, status_of
+from gradcheck.oracles.reference import build_reference
+from gradcheck.oracles.tape import Tape
+
+x, y = sp.symbols("x y", real=True)
+OUTPUTS = [sp.sin(x) * sp.exp(y), x**3 / (1 + y**2), sp.log(1 + x**2) * sp.tanh(y)]
+
+
+def _points(n=6, seed=0):
+    return np.random.default_rng(seed).uniform(-1.5, 1.5, size=(n, 2))
+
+
+def _sympy_derivatives(X):
+    """Jacobian (B, K, 2) and Hessians (B, K, 2, 2) from sympy.diff, lambdified in NumPy."""
+    J = sp.lambdify((x, y), [[sp.diff(o, v) for v in (x, y)] for o in OUTPUTS], "numpy")
+    H = sp.lambdify((x, y), [[[sp.diff(o, a, b) for b in (x, y)] for a in (x, y)] for o in OUTPUTS], "numpy")
+    return (
+        np.stack([np.asarray(J(*p), np.float64) for p in X]),
+        np.stack([np.asarray(H(*p), np.float64) for p in X]),
+    )
+
+
+def test_the_tape_agrees_with_sympys_own_derivatives():
+    X = _points()
+    rng = np.random.default_rng(1)
+    T, S, C = rng.normal(size=(1, 6, 2)), rng.normal(size=(1, 6, 2)), rng.normal(size=(1, 6, 3))
+    tape = Tape([x, y], OUTPUTS)
+    vals = tape.values(X)
+    J, H = _sympy_derivatives(X)
+    jvp, second = tape.jvp(vals, X, T, S)
+    np.testing.assert_allclose(jvp[0], np.einsum("bkn,bn->bk", J, T[0]), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(second[0], np.einsum("bkmn,bm,bn->bk", H, T[0], S[0]), rtol=1e-12, atol=1e-14)
+    gx, hx = tape.vjp(vals, X, C, T)
+    np.testing.assert_allclose(gx[0], np.einsum("bkn,bk->bn", J, C[0]), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(hx[0], np.einsum("bkmn,bk,bn->bm", H, C[0], T[0]), rtol=1e-12, atol=1e-14)
+    # and a wrong expectation is seen as wrong: the tape is not compared with itself
+    assert not np.allclose(gx[0], np.einsum("bkn,bk->bn", J, C[0]) * (1 + 1e-6), rtol=1e-9, atol=0)
+
+
+def test_the_three_truths_agree_on_the_same_points():
+    """mpmath (the referee of a SymPy reference), the float64 NumPy program, and extrapolated
+    differences of the reference's own float64 values (the ``reference=None`` truth's method)."""
+    ref = build_reference(lambda v: sp.Matrix([o.subs({x: v[0], y: v[1]}) for o in OUTPUTS]), [(2,)], 1)
+    X = _points(4, seed=2)
+    V = np.random.default_rng(3).normal(size=X.shape)
+    flat64, _ = ref.float64_program()(X)
+    _, J64, _ = ref.split(flat64)
+    values = sp.lambdify((x, y), OUTPUTS, "jax")  # its values only: the derivatives are differences
+    est = numerical.directional_derivative(lambda p: jnp.stack(values(p[0], p[1])), X, V)
+    assert est.converged.all()
+    for b in range(X.shape[0]):
+        flat_mp, status = ref.truth(X[b], float(np.finfo(np.float64).max))
+        assert (status == Status.USABLE).all()
+        _, Jmp, _ = ref.split(flat_mp[None])
+        np.testing.assert_allclose(J64[b], Jmp[0], rtol=1e-13, atol=1e-15)
+        truth = Jmp[0] @ V[b]
+        assert np.all(np.abs(est.value[b] - truth) <= est.error[b]), (est.value[b], truth, est.error[b])
+
+
+def test_the_acceptance_rule_at_its_edges():
+    exp = np.array([[1.0, -2.0, 0.0, 1e39, 3.0, np.nan]])
+    status = np.array([[Status.USABLE, Status.USABLE, Status.USABLE, Status.BEYOND, Status.REFER, Status.UNDEFINED]])
+    atol, rtol, eps = 1e-5, 1e-3, float(np.finfo(np.float32).eps)
+    tol = atol + rtol * np.abs(np.nan_to_num(exp))
+    big = float(np.finfo(np.float32).max)
+
+    def verdict(got):
+        bad, esc, *_ = judge_entries(np.asarray([got]), exp, status, exp, 0.0, False, atol, rtol, eps, big)
+        return bad[0], esc[0]
+
+    inside = exp + 0.999 * tol * np.array([1, -1, 1, 0, 0, 0])
+    bad, esc = verdict(np.where(np.isfinite(inside), inside, 0.0) + np.array([0, 0, 0, np.inf, 0, 5.0]))
+    assert not bad.any()  # within the tolerance; overflow of the right sign is right; UNDEFINED never judged
+    assert esc.tolist() == [False, False, False, False, True, False]  # REFER goes to a better truth
+    outside = exp[0, :3] + 1.001 * tol[0, :3] * np.array([1, -1, 1])
+    bad, esc = verdict(np.concatenate([outside, [-np.inf, 0.0, 5.0]]))
+    assert bad.tolist() == [True, True, True, True, False, False]  # beyond it; overflow of the wrong sign
+    assert esc[:4].all()  # a disagreement is referred upwards before it is a failure
+
+
+def test_status_of_a_float_tier():
+    big = float(np.finfo(np.float32).max)
+    got = status_of(np.array([1.0, np.inf, np.nan, 1e39, -1e39]), big)
+    assert got.tolist() == [Status.USABLE, Status.REFER, Status.REFER, Status.BEYOND, Status.BEYOND]
+
+
+@pytest.mark.parametrize("path", ["entries", "probes"])
+def test_every_mode_a_program_builds_is_in_the_table(path):
+    prog = Program(lambda a: a**2, [(2,)], np.zeros(2, int), 2, "float64", 2, path)
+    assert set(prog.names) <= set(MODES)
+    assert {mode_of(m).order for m in prog.names} == {0, 1, 2}
+    assert MODE_ORDER[0] == "value" and MODE_ORDER.index("vjp") < MODE_ORDER.index("jvp")  # a VJP names its entry
+    assert kind_of("hvp fwd-over-rev", 1.0, 1.0) == "second-derivative"
+    assert kind_of("vjp" + IN64, 1.0, 2.0) == "gradient"
+    assert kind_of("jvp", np.inf, 2.0) == "non-finite"
+    with pytest.raises(KeyError):
+        mode_of("hessian")
+
+
+def test_the_shrinkers_order_prefers_fewer_digits_zeros_and_positives():
+    assert complexity([0.0, 0.0]) == 0.0
+    assert complexity([1.0]) < complexity([1.5]) < complexity([1.2345678])
+    assert complexity([2.0]) < complexity([-2.0])  # a sign costs
+    assert complexity([0.0, 1.0]) < complexity([1.0, 1.0])  # a zero entry costs nothing
