@@ -141,3 +141,14 @@ def test_reference_none_measures_float32_against_fn_in_float64():
     # float64 has no finer truth: nothing measured, and the table says why
     f64 = gradcheck.check(jnp.tanh, None, dtype="float64", **kw)
     assert f64.accuracy == [] and "no finer truth" in f64.accuracy_table()
+
+
+def test_the_accuracy_line_of_an_entry_beyond_the_tolerance_does_not_call_it_within():
+    from gradcheck._check._accuracy import lines
+
+    at = {"input": [0.5], "order": 1, "max_ulps": 1e7, "measurable": True, "rounding_move": 0.0}
+    inside = {**at, "quantity": "d out / d x", "got": 0.0, "truth": 2e-13}
+    outside = {**at, "quantity": "d out / d y", "got": 0.25, "truth": 0.5}
+    text = "\n".join(lines([inside, outside], 2**20, "float32", 1e-5, 2e-4))
+    assert "d out / d x: " in text and "is within the tolerance" in text.split("d out / d y")[0]
+    assert "is beyond the tolerance" in text.split("d out / d y")[1]

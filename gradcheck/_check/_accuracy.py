@@ -143,7 +143,10 @@ def beyond(rows: Sequence[dict], threshold: float) -> list[dict]:
 
 def _why(r: dict, atol: float, rtol: float) -> str:
     err = abs(r["got"] - r["truth"])
-    return f"the error {err:.3g} is within the tolerance atol {atol:g} + rtol {rtol:g} x |truth| (not its relative accuracy)"
+    tol = f"atol {atol:g} + rtol {rtol:g} x |truth|"
+    if err <= atol + rtol * abs(r["truth"]):
+        return f"the error {err:.3g} is within the tolerance {tol} (not its relative accuracy)"
+    return f"the error {err:.3g} is beyond the tolerance {tol} too: a failure where the check could judge it"
 
 
 def as_failures(rows: Sequence[dict], threshold: float, spec: Any, prog: Any) -> list:
@@ -184,8 +187,8 @@ def lines(rows: Sequence[dict], threshold: float, dtype: str, atol: float, rtol:
     if not found:
         return []
     out = [
-        f"  inaccurate ({len(found)}: beyond {threshold:.3g} ulps of {dtype} from the truth, yet within the "
-        "tolerance; strict=True or accuracy=ULPS makes them failures):"
+        f"  inaccurate ({len(found)}: beyond {threshold:.3g} ulps of {dtype} from the truth; "
+        "strict=True or accuracy=ULPS makes them failures):"
     ]
     for r in found[:_SHOWN]:
         x = r["input"]
