@@ -21,19 +21,8 @@ from __future__ import annotations
 
 import mpmath
 import numpy as np
-import sympy as sp
 
-from ..oracles.mpmath_truth import (
-    MP_LOCK,
-    TRUTH_DIGITS,
-    Status,
-    agree,
-    mp_reals,
-    settled_floats,
-    start_digits,
-    status_of,
-)
-from ..oracles.specials import numpy_modules
+from ..oracles.mpmath_truth import MP_LOCK, Status, doubled, mp_reals, settled_floats, status_of
 from ..oracles.tape import Tape
 from ._accuracy import of_probes
 from ._engine import SHRINK_REFEREE_CAP, Disagreement, Engine
@@ -65,21 +54,9 @@ class ProbesEngine(Engine):
         self.audit_cap = max(1, min(self.audit_cap, 4000 // max(1, len(self.tape))))
         self.n_leaves = len(spec.leaf_shapes)
         self.masks = np.stack([(ref.arg_of == a).astype(np.float64) for a in range(self.n_leaves)])
-        self._kinks = sp.lambdify(ref.inputs, ref.kinks, modules=numpy_modules(), cse=True) if ref.kinks else None
         self._mp_cache: dict = {}
 
     # -- the float64 truth -------------------------------------------------------------------
-    def at_kink(self, X):
-        B = X.shape[0]
-        at = np.zeros(B, bool)
-        if self._kinks is None:
-            return at
-        with np.errstate(all="ignore"):
-            scale = 1.0 + np.max(np.abs(X), axis=1)
-            for v in self._kinks(*[X[:, i] for i in range(X.shape[1])]):
-                at |= np.broadcast_to(np.abs(np.asarray(v, dtype=complex)), (B,)) <= 1e-9 * scale
-        return at
-
     def truth64(self, X, T, C, S):
         """Per mode: (expected, magnitude of the summed terms, condition), float64."""
         tp, A, R = self.tape, self.n_leaves, _DRAWS
@@ -140,7 +117,7 @@ class ProbesEngine(Engine):
         got = self.run_fn(X, T, C, S, alone=alone)
         X64, T64, C64, S64 = (A.astype(np.float64) for A in (X, T, C, S))
         truth = self.truth64(X64, T64, C64, S64)
-        at_kink = self.at_kink(X64)
+        at_kink = self.ref.at_kink(X64)
         if count:
             self.tally.kink_points += int(at_kink.sum())
         res = self.compare(got, truth, at_kink)
@@ -216,19 +193,8 @@ class ProbesEngine(Engine):
         key = (x.tobytes(), tuple(d.tobytes() for d in dirs), None if weights is None else weights.tobytes())
         if key in self._mp_cache:
             return self._mp_cache[key]
-        with MP_LOCK:
-            dps = start_digits(x)  # the inputs' exponents first: two short precisions prove nothing
-            limit = 8 * TRUTH_DIGITS + dps - TRUTH_DIGITS
-            prev = self._mp_derivative(x, dirs, weights, dps)
-            cur = prev
-            settled = False
-            while dps < limit:
-                dps *= 2
-                cur = self._mp_derivative(x, dirs, weights, dps)
-                if agree(prev, cur, TRUTH_DIGITS // 2):
-                    settled = True
-                    break
-                prev = cur
+        with MP_LOCK:  # up to 8x (each evaluation is a difference of several of the whole DAG)
+            cur, prev, settled, _ = doubled(lambda d: self._mp_derivative(x, dirs, weights, d), x, 8)
         res = self._to_float(cur, prev, settled)
         self._mp_cache[key] = res
         return res

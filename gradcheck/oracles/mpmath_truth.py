@@ -32,7 +32,7 @@ __all__ = [
     "settled_floats",
     "start_digits",
 ]
-__all__ += ["status_of"]
+__all__ += ["doubled", "status_of"]
 
 #: Decimal digits of the mpmath truth.
 TRUTH_DIGITS = 50
@@ -250,17 +250,7 @@ class MpTruth:
         out = np.full(M, np.nan)
         status = np.full(M, Status.UNDEFINED, dtype=np.int8)
         with MP_LOCK:
-            dps = start_digits(x)
-            limit = 16 * TRUTH_DIGITS + dps - TRUTH_DIGITS
-            prev = self._mp_values(x, dps)
-            settled = False
-            while dps < limit:
-                dps *= 2
-                cur = self._mp_values(x, dps)
-                if agree(prev, cur, TRUTH_DIGITS // 2):
-                    settled = True
-                    break
-                prev = cur
+            cur, prev, settled, dps = doubled(lambda d: self._mp_values(x, d), x, 16)
             if cur is None:
                 # raised at every precision up to 16 x TRUTH_DIGITS (more digits first: log(1 - sigma(500))
                 # raises at 50 digits and not at 400): each quantity alone now, so that one
@@ -289,6 +279,23 @@ class MpTruth:
             if len(status) > K + K * N:
                 status[K + K * N + k * N * N : K + K * N + (k + 1) * N * N] = Status.UNDEFINED
         return status
+
+
+def doubled(evaluate: Callable[[int], list | None], x, ceiling: int) -> tuple:
+    """``evaluate(dps)`` at :func:`start_digits` digits, then at twice as many, until two
+    evaluations agree to ``TRUTH_DIGITS / 2`` digits or the digits reach ``ceiling`` times
+    ``TRUTH_DIGITS`` above the start.  Returns (last, the one before, whether they agreed, its
+    digits).  Call it holding :data:`MP_LOCK`."""
+    dps = start_digits(x)
+    limit = ceiling * TRUTH_DIGITS + dps - TRUTH_DIGITS
+    prev = cur = evaluate(dps)
+    while dps < limit:
+        dps *= 2
+        cur = evaluate(dps)
+        if agree(prev, cur, TRUTH_DIGITS // 2):
+            return cur, prev, True, dps
+        prev = cur
+    return cur, prev, False, dps
 
 
 def settled_floats(cur, prev, settled: bool, dtype_max: float) -> tuple[np.ndarray, np.ndarray]:

@@ -44,6 +44,7 @@ class Reference(MpTruth):
     kinks: list[sp.Expr]
     jumps: bool  # some kink is a discontinuity (values at a kink are conventions too)
     _f64: Callable | None = None  # the float64 NumPy program (:meth:`float64_program`)
+    _kinks: Callable | None = None  # the kink expressions in NumPy (:meth:`at_kink`)
     _np: Callable | None = None
     _mp: Callable | None = None
 
@@ -81,7 +82,6 @@ class Reference(MpTruth):
         if self._f64 is None:
             mods = numpy_modules()
             f = sp.lambdify(self.inputs, self._all_exprs(), modules=mods, cse=True)
-            g = sp.lambdify(self.inputs, self.kinks, modules=mods, cse=True) if self.kinks else None
 
             def run(X):
                 X = np.asarray(X, np.float64)
@@ -95,16 +95,26 @@ class Reference(MpTruth):
                         if np.iscomplexobj(v):
                             v = np.where(v.imag == 0, v.real, np.nan)
                         flat[:, m] = np.broadcast_to(v.astype(np.float64), (B,))
-                    at = np.zeros(B, bool)
-                    if g is not None:
-                        scale = 1.0 + np.max(np.abs(X), axis=1)
-                        for v in g(*cols):
-                            v = np.broadcast_to(np.abs(np.asarray(v, dtype=complex)), (B,))
-                            at |= v <= 1e-9 * scale
-                return flat, at
+                return flat, self.at_kink(X)
 
             self._f64 = run
         return self._f64
+
+    def at_kink(self, X: np.ndarray) -> np.ndarray:
+        """(B,) bool: the rows of ``X`` at a kink of the reference, where a kink expression
+        (:func:`~gradcheck.oracles._expressions.kink_expressions`) is within 1e-9 of 0 relative
+        to the inputs' scale: not judged, by every path."""
+        X = np.asarray(X, np.float64)
+        at = np.zeros(X.shape[0], bool)
+        if not self.kinks:
+            return at
+        if self._kinks is None:
+            self._kinks = sp.lambdify(self.inputs, self.kinks, modules=numpy_modules(), cse=True)
+        with np.errstate(all="ignore"):
+            scale = 1.0 + np.max(np.abs(X), axis=1, initial=0.0)
+            for v in self._kinks(*[X[:, i] for i in range(X.shape[1])]):
+                at |= np.broadcast_to(np.abs(np.asarray(v, dtype=complex)), at.shape) <= 1e-9 * scale
+        return at
 
     # --- NumPy on long doubles ----------------------------------------------------------------
     def longdouble(self, X: np.ndarray) -> np.ndarray:
