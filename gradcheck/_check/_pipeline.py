@@ -28,7 +28,7 @@ from ._probes import ProbesEngine
 from ._program import program, unbatched
 from ._report import Failure, Report, kinks_line, not_judged, range_note, truth_line
 from ._sampling import hypothesis_points, range_points, sample
-from ._spec import TINY_INPUT, choose_path, validate
+from ._spec import TINY_INPUT, VALIDATED, choose_path, validate
 
 __all__ = ["check", "choose_path"]
 
@@ -114,21 +114,8 @@ def check(
     at = given_args(fn, reference, args, radius, dtype, shapes is not _SHAPES or domain is not _DOMAIN)
     if at is not None:
         fn, shapes, domain, dtype = at.fn, at.shapes, at.domain, at.dtype
-    spec = validate(
-        fn,
-        reference,
-        shapes,
-        domain,
-        order,
-        dtype,
-        max_examples,
-        seed,
-        rtol,
-        atol,
-        hypothesis_examples,
-        path,
-        reference_required=False,
-    )
+    given = locals()
+    spec = validate(**{name: given[name] for name in VALIDATED})
     if at is not None:
         spec = at.named(spec)
     dtype = spec.dtype

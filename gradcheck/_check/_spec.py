@@ -23,6 +23,7 @@ from .._x64 import dtype_context
 from ._pytree import flatten_shapes, leaf_domains as domains_per_leaf
 
 __all__ = ["TOLERANCES", "TINY_INPUT", "Spec", "validate", "PATHS", "ENTRIES_LIMIT", "SYMBOLIC_BUDGET", "choose_path"]
+__all__ += ["VALIDATED"]
 
 #: Default tolerances per dtype.  An entry passes when
 #: ``|got - truth| <= atol + rtol * |truth| + 16 eps * cond``.
@@ -163,8 +164,6 @@ def validate(
     atol,
     hypothesis_examples,
     path,
-    *,
-    reference_required: bool = True,
 ) -> Spec:
     """Every argument checked, cheaply, before any long work; errors name the argument."""
     if not callable(fn):
@@ -174,8 +173,6 @@ def validate(
             f"reference must be a callable building a SymPy expression (or None for a "
             f"numerical truth), got {type(reference).__name__}"
         )
-    if reference is None and reference_required:
-        raise TypeError("reference must be a callable building a SymPy expression")
     dtype = _normalize_dtype(dtype)
     per_arg, pytree = flatten_shapes(shapes)
     if order not in (1, 2) or isinstance(order, bool):
@@ -314,3 +311,8 @@ def validate(
         pytree=pytree,
         out_pytree=not single,
     )
+
+
+#: The arguments of :func:`gradcheck.check` that :func:`validate` reads, by name (check passes
+#: them on as it has them, not as a second copy of this list).
+VALIDATED = tuple(inspect.signature(validate).parameters)
