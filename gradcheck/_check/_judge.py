@@ -16,7 +16,14 @@ import numpy as np
 from ..oracles.mpmath_truth import Status, status_of
 from ._modes import mode_of
 
-__all__ = ["Comparer", "Quantities", "judge_entries"]
+__all__ = ["Comparer", "Quantities", "judge_entries", "tolerance"]
+
+
+def tolerance(f, atol: float, rtol: float, mag, slack=0.0):
+    """The acceptance rule of every path: ``|got - truth| <= f (atol + rtol |mag|) + slack``.
+    ``slack`` is what the path's truth adds: ``16 eps cond`` (times ``f``) for the SymPy paths,
+    the error bound and fn's measured noise for the numerical one."""
+    return f * (atol + rtol * np.abs(mag)) + slack
 
 
 def judge_entries(g, exp, status, mag, cond, excuse, atol, rtol, eps, big, f=1.0, probe=False):
@@ -34,7 +41,7 @@ def judge_entries(g, exp, status, mag, cond, excuse, atol, rtol, eps, big, f=1.0
         cd = np.broadcast_to(np.asarray(cond, np.float64), exp.shape).reshape(B, -1)
         cd = np.where(np.isfinite(cd), cd, 0.0)
         diff = np.abs(g2 - e2)
-        tol = f * (atol + rtol * mg + 16 * eps * cd)
+        tol = tolerance(f, atol, rtol, mg, f * 16 * eps * cd)
         usable = s2 == Status.USABLE
         # a truth formed from usable entries can itself lie beyond the dtype's range (a random
         # cotangent times e^709 overflows float64; sinh(89) along a tangent of 1.8 is beyond

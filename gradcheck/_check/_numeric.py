@@ -23,6 +23,7 @@ from ..oracles import numerical
 from . import _rounding
 from ._accuracy import of_numeric
 from ._engine import Disagreement, Engine
+from ._judge import tolerance
 from ._spec import TOLERANCES
 from ._truth64 import IN64, Tier, dot_size, f64_functions, leaf_jvps, narrows, own64, rows_of, sign_words
 
@@ -93,7 +94,7 @@ class NumericEngine(Engine):
         with np.errstate(all="ignore"):
             diff = np.abs(g - est.value)
             noise = np.broadcast_to(np.asarray(noise, np.float64), diff.shape)
-            tol = f * (tier.atol + tier.rtol * np.abs(mag)) + MARGIN * est.error + NOISE_FACTOR * noise
+            tol = tolerance(f, tier.atol, tier.rtol, mag, MARGIN * est.error + NOISE_FACTOR * noise)
             ok_conv = conv & np.isfinite(est.value)
             bad = ok_conv & ~(diff <= tol)
             bad |= ok_conv & ~np.isfinite(g)
