@@ -120,6 +120,18 @@ def test_log_passes_with_the_numerical_truth_beside_its_pole(dtype):
     assert r.unjudged_points > 0
 
 
+def test_the_accuracy_table_prints_where_it_measured_as_complex_inputs():
+    import json
+
+    r = _check(csin, csin_ref, "complex128")
+    assert r.accuracy and all(len(row["input_shown"]) == 3 for row in r.accuracy)
+    z = complex(r.accuracy[0]["input_shown"][0])
+    re_, im_ = r.accuracy[0]["input"][3], r.accuracy[0]["input"][0]  # the real check's order: Im z, then Re z
+    assert z == pytest.approx(complex(re_, im_), rel=1e-5, abs=1e-9)
+    assert "j" in r.accuracy_table().splitlines()[2]
+    json.dumps(r.record())  # still plain JSON
+
+
 def test_the_reference_is_split_into_real_and_imaginary_parts():
     x, y = sp.symbols("x y", real=True)
     re_, im_ = _parts(sp.sin(x + sp.I * y))

@@ -191,15 +191,20 @@ def lines(rows: Sequence[dict], threshold: float, dtype: str, atol: float, rtol:
         "strict=True or accuracy=ULPS makes them failures):"
     ]
     for r in found[:_SHOWN]:
-        x = r["input"]
-        at = ", ".join(f"{v:.6g}" for v in x[:4]) + (", ..." if len(x) > 4 else "")
         out.append(
-            f"    - {r['quantity']}: {r['max_ulps']:.3g} ulps at ({at}): got {r['got']!r}, truth {r['truth']!r}; "
+            f"    - {r['quantity']}: {r['max_ulps']:.3g} ulps at ({_at(r)}): got {r['got']!r}, truth {r['truth']!r}; "
             f"{_why(r, atol, rtol)}"
         )
     if len(found) > _SHOWN:
         out.append(f"    ... {len(found) - _SHOWN} more in report.accuracy")
     return out
+
+
+def _at(r: dict) -> str:
+    """Where a quantity was measured, its first entries: ``input_shown`` where the check's own
+    input is not how the user reads it (a complex argument checked as its parts), else ``input``."""
+    x = r.get("input_shown") or [f"{v:.6g}" for v in r["input"]]
+    return ", ".join(x[:4]) + (", ..." if len(x) > 4 else "")
 
 
 def table(rows: Sequence[dict], fn_name: str, dtype: str, points: int) -> str:
@@ -211,7 +216,7 @@ def table(rows: Sequence[dict], fn_name: str, dtype: str, points: int) -> str:
         f"  {'quantity':<32} {'max ulps':>12}  {'at input':<28} {'got':>24} {'truth':>24}",
     ]
     for a in rows:
-        inp = ", ".join(f"{v:.6g}" for v in a["input"][:4]) + (", ..." if len(a["input"]) > 4 else "")
+        inp = _at(a)
         out.append(
             f"  {a['quantity'][:32]:<32} {a['max_ulps']:>12.3g}  {inp[:28]:<28} {a['got']:>24.17g} {a['truth']:>24.17g}"
         )

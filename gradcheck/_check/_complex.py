@@ -171,6 +171,18 @@ def _named(s: str) -> str:
     return _NAME.sub(lambda m: f"{m.group(2).capitalize()} {m.group(1)}{m.group(3)}", s)
 
 
+def _joined(flat, shapes) -> list[str]:
+    """The real check's flat input (per argument its imaginary parts, then its real parts: the
+    pair's keys sorted) as the complex entries of fn's arguments, printed."""
+    out, off = [], 0
+    for s in shapes:
+        n = sum(int(np.prod(v)) for v in jax.tree_util.tree_leaves(s, is_leaf=_is_shape))
+        im, re_ = flat[off : off + n], flat[off + n : off + 2 * n]
+        out += [f"{complex(a, b):.6g}" for a, b in zip(re_, im)]
+        off += 2 * n
+    return out
+
+
 def relabel(report, shapes, domain, dtype: str):
     """The real check's report in the complex function's terms: the dtype, the shapes, the
     parts named ``Re z[1]`` / ``Im z[1]``, and each failing input joined back into complex."""
@@ -199,7 +211,9 @@ def relabel(report, shapes, domain, dtype: str):
 
     for field in ("failures", "accuracy_notes", "range_limits", "undefined_spill"):
         setattr(report, field, [failure(f) for f in getattr(report, field)])
-    report.accuracy = [{**r, "quantity": _named(r["quantity"])} for r in report.accuracy]
+    report.accuracy = [
+        {**r, "quantity": _named(r["quantity"]), "input_shown": _joined(r["input"], shapes)} for r in report.accuracy
+    ]
     report.leaves = [_named(n) for n in report.leaves]
     report.dtype = dtype
     report.shapes = [tuple(s) if _is_shape(s) else s for s in shapes]

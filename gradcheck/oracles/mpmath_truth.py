@@ -21,18 +21,8 @@ import sympy as sp
 from ._expressions import drop_dirac, drop_unevaluated
 from .specials import mpmath_modules
 
-__all__ = [
-    "MP_LOCK",
-    "TRUTH_DIGITS",
-    "MpTruth",
-    "Status",
-    "agree",
-    "mp_real",
-    "mp_reals",
-    "settled_floats",
-    "start_digits",
-]
-__all__ += ["doubled", "status_of"]
+__all__ = ["MP_LOCK", "TRUTH_DIGITS", "MpTruth", "Status", "agree", "doubled", "mp_real", "mp_reals"]
+__all__ += ["settled_floats", "start_digits", "status_of"]
 
 #: Decimal digits of the mpmath truth.
 TRUTH_DIGITS = 50
