@@ -33,6 +33,7 @@ import jax
 import numpy as np
 
 from ..oracles.mpmath_truth import Status, status_of
+from ._failure import Failure
 from ._truth64 import own64
 
 __all__ = [
@@ -151,8 +152,6 @@ def _why(r: dict, atol: float, rtol: float) -> str:
 
 def as_failures(rows: Sequence[dict], threshold: float, spec: Any, prog: Any) -> list:
     """The findings as failures (``strict=True`` or ``accuracy=``), category 'inaccurate'."""
-    from ._report import Failure  # the report prints the findings: imported here, not above
-
     out = []
     for r in beyond(rows, threshold):
         x = np.asarray(r["input"], np.float64)

@@ -41,9 +41,9 @@ import numpy as np
 from jax.custom_batching import custom_vmap
 
 from .._x64 import dtype_context
+from ._failure import Failure
 from ._modes import mode_kind
 from ._program import Program, program, run_sharded, unbatched
-from ._report import Failure
 from ._rules import _subjaxprs
 from ._truth64 import leaf_jvps, or_zeros, term_sizes  # the same guard and term sizes as the batched truth's
 

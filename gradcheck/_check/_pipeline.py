@@ -26,9 +26,9 @@ from ._modes import MODE_ORDER, kind_of, mode_kind
 from ._numeric import NoReference, NumericEngine
 from ._probes import ProbesEngine
 from ._program import program, unbatched
-from ._report import Failure, Report, kinks_line, not_judged, range_note, truth_line
+from ._report import Failure, Report, kinks_line, report_notes, tally_fields, truth_line
 from ._sampling import hypothesis_points, range_points, sample
-from ._spec import TINY_INPUT, VALIDATED, choose_path, validate
+from ._spec import VALIDATED, choose_path, validate
 
 __all__ = ["check", "choose_path"]
 
@@ -220,8 +220,7 @@ def check(
         failures, accuracy_notes, range_limits, spilled = at.at_values_of(
             spec, failures, accuracy_notes, range_limits, spilled
         )
-    tally = eng.tally
-    kinks = kinks_line(ref, reference is None, tally.kink_points)
+    kinks = kinks_line(ref, reference is None, eng.tally.kink_points)
     truth = eng.truth_note() if chosen == "numerical" else truth_line(chosen, n_in, n_out, spec.order, why)
     return Report(
         failures=failures,
@@ -238,22 +237,9 @@ def check(
         points_checked=int(X.shape[0]),
         modes=dict(prog.modes),
         kinks=kinks,
-        kink_points=tally.kink_points,
-        refereed_points=tally.refereed,
-        unrefereed_points=tally.unrefereed,
-        undefined_points=tally.undefined,
         seconds={"symbolic": t_sym, "sweep": t_sweep, "shrink": t_shrink, "total": time.perf_counter() - t_start},
         devices=eng.devices,
-        notes=notes
-        + ([range_note(dtype, TINY_INPUT[dtype])] if at is None else [])
-        + (
-            [
-                "called inside a Hypothesis test: Hypothesis's draws were replaced by "
-                f"{spec.hypothesis_examples} more swept points (Hypothesis refuses a nested @given)"
-            ]
-            if nested and spec.hypothesis_examples
-            else []
-        ),
+        notes=report_notes(notes, dtype, at is not None, spec.hypothesis_examples if nested else 0),
         path=chosen,
         truth=truth,
         at_values=at.describe() if at is not None else "",
@@ -266,11 +252,7 @@ def check(
         accuracy=measured,
         accuracy_ulps=threshold or ACCURACY_ULPS,
         accuracy_failing=bool(strict) or threshold is not None,
-        unjudged_points=max(tally.unjudged.values(), default=0),
-        not_judged=not_judged(tally.undefined, tally.unrefereed, eng.refereed_cap, tally.unjudged),
-        partly_judged_points=tally.partly_undefined,
-        referee_cap=eng.refereed_cap,
-        audited_points=tally.audited,
+        **tally_fields(eng.tally, eng.refereed_cap),
     )
 
 

@@ -5,95 +5,13 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import numpy as np
-
 from ._accuracy import ACCURACY_ULPS, lines as accuracy_lines, table as accuracy_table
-from ._args import array_repr
-from ._spec import TOLERANCES
+from ._failure import Failure
+from ._spec import TINY_INPUT, TOLERANCES
 
-__all__ = ["Failure", "Report", "REFEREE_CAP"]
+__all__ = ["Failure", "Report", "REFEREE_CAP", "report_notes", "tally_fields"]
 
 REFEREE_CAP = 256  # points refereed with mpmath per check; beyond it points stay "unrefereed"
-
-
-@dataclasses.dataclass(frozen=True)
-class Failure:
-    """One way ``fn`` disagreed with the truth, at its simplest (shrunk) input.
-
-    ``kind`` is 'value', 'gradient', 'second-derivative' or 'non-finite'; ``argument`` the index
-    (and ``argument_name`` the parameter name) of the argument whose derivative is wrong (None
-    for values); ``mode`` which computation showed it (``value``, ``jacfwd``, ``jacrev``,
-    ``jvp``, ``vjp``, ``hessian fwd-over-rev``, ...); ``entry`` which entry; ``input`` the
-    arguments as arrays; ``expected`` the mpmath truth, ``got`` what ``fn`` gave, ``error`` the
-    relative error ``|got - expected| / |expected|`` (the absolute error where the truth is 0);
-    ``points`` at how many checked points this (kind, argument) failed, each confirmed by the
-    mpmath truth (disagreements beyond the referee's budget are counted in the report's
-    ``unrefereed_points``, never here).
-    """
-
-    kind: str
-    argument: int | None
-    argument_name: str | None
-    mode: str
-    entry: str
-    input: tuple
-    expected: float
-    got: float
-    error: float
-    points: int
-    shrunk: bool
-    message: str = ""
-    #: leaf names (``params['W']``) when an argument is a pytree; ``input`` then holds its leaves
-    input_names: tuple = ()
-    #: ``args=`` checks: an ``.npz`` of the leaves at the failing point (``gradcheck.load_args``)
-    input_file: str = ""
-    #: what confirmed it: the mpmath truth, or (reference=None) the numerical truth's error bound
-    confirmed_by: str = "the mpmath truth"
-    #: what kind of failure this is, computed at its input (:mod:`gradcheck._check._diagnose`):
-    #: "wrong rule", "custom rule", "raised", "precision loss", "range limit", "undefined entry",
-    #: "precision" or "inaccurate" (an accuracy finding under strict=True or accuracy=)
-    category: str = "wrong rule"
-    #: the facts behind the category (float64 at the same input, forward vs reverse, jit vs eager)
-    diagnosis: str = ""
-
-    def record(self, brief: bool = False) -> dict[str, Any]:
-        """Plain JSON; ``brief`` for the notes beside the failures (range limits, accuracy notes)."""
-        rec: dict[str, Any] = {"kind": self.kind}
-        if not brief:
-            rec["argument"] = self.argument
-        rec.update(mode=self.mode, entry=self.entry, input=self.input_repr(), expected=self.expected, got=self.got)
-        rec["error"] = self.error
-        if not brief:
-            rec.update(points=self.points, message=self.message, category=self.category)
-        rec["diagnosis"] = self.diagnosis
-        return rec
-
-    def input_repr(self) -> str:
-        parts = []
-        for a in self.input:
-            a = np.asarray(a)
-            parts.append(repr(float(a)) if a.ndim == 0 else array_repr(a))
-        if self.input_names:
-            return "{" + ", ".join(f"{n}: {p}" for n, p in zip(self.input_names, parts)) + "}"
-        return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
-
-    def __str__(self) -> str:
-        where = f" d/d {self.argument_name}" if self.argument is not None else ""
-        head = f"[{self.category}] {self.kind}{where} [{self.mode}] {self.entry}"
-        if self.message:
-            return f"{head}: {self.message}"
-        return (
-            f"{head}\n      input:    {self.input_repr()}{'  (shrunk)' if self.shrunk else ''}\n"
-            + (
-                f"      input file: {self.input_file} (all of it: gradcheck.load_args(path, args))\n"
-                if self.input_file
-                else ""
-            )
-            + f"      expected: {self.expected!r}\n      got:      {self.got!r}\n"
-            f"      error:    {self.error:.3g} {'relative' if self.expected else 'absolute (the truth is 0)'}; failed at {self.points} point(s), "
-            f"each confirmed by {self.confirmed_by}"
-            + (f"\n      diagnosis: {self.diagnosis}" if self.diagnosis else "")
-        )
 
 
 @dataclasses.dataclass
@@ -390,4 +308,31 @@ def range_note(dtype: str, tiny: float) -> str:
         f"underflow {dtype}); 16 range points (subnormals, the smallest normal, near sqrt(tiny), sqrt(max) "
         "and the largest float) are checked apart, and what fails only there because the range runs out "
         "is listed as a range limit"
+    )
+
+
+def report_notes(notes: list[str], dtype: str, at_values: bool, nested_draws: int) -> list[str]:
+    """The report's notes: the pipeline's, the range points' of a box check, and, inside the
+    caller's own Hypothesis test, why Hypothesis's draws were replaced (``nested_draws`` of them)."""
+    out = list(notes) + ([] if at_values else [range_note(dtype, TINY_INPUT[dtype])])
+    if nested_draws:
+        out.append(
+            f"called inside a Hypothesis test: Hypothesis's draws were replaced by {nested_draws} more swept "
+            "points (Hypothesis refuses a nested @given)"
+        )
+    return out
+
+
+def tally_fields(tally: Any, cap: int) -> dict[str, Any]:
+    """The report's fields from the engine's tally (:class:`._engine.Tally`) and referee budget."""
+    return dict(
+        kink_points=tally.kink_points,
+        refereed_points=tally.refereed,
+        unrefereed_points=tally.unrefereed,
+        undefined_points=tally.undefined,
+        unjudged_points=max(tally.unjudged.values(), default=0),
+        not_judged=not_judged(tally.undefined, tally.unrefereed, cap, tally.unjudged),
+        partly_judged_points=tally.partly_undefined,
+        referee_cap=cap,
+        audited_points=tally.audited,
     )
