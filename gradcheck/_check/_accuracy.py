@@ -34,6 +34,7 @@ import numpy as np
 
 from ..oracles.mpmath_truth import Status, status_of
 from ._failure import Failure
+from ._judge import tolerance
 from ._truth64 import own64
 
 __all__ = [
@@ -145,7 +146,7 @@ def beyond(rows: Sequence[dict], threshold: float) -> list[dict]:
 def _why(r: dict, atol: float, rtol: float) -> str:
     err = abs(r["got"] - r["truth"])
     tol = f"atol {atol:g} + rtol {rtol:g} x |truth|"
-    if err <= atol + rtol * abs(r["truth"]):
+    if err <= tolerance(1.0, atol, rtol, r["truth"]):
         return f"the error {err:.3g} is within the tolerance {tol} (not its relative accuracy)"
     return f"the error {err:.3g} is beyond the tolerance {tol} too: a failure where the check could judge it"
 

@@ -36,6 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._files import write_whole
+from ._complex import COMPLEX
 from ._spec import fn_name_of
 
 __all__ = ["RADIUS", "AtValues", "array_repr", "at_values", "given_args", "is_inexact_array", "load_args"]
@@ -44,8 +45,7 @@ __all__ = ["RADIUS", "AtValues", "array_repr", "at_values", "given_args", "is_in
 RADIUS = 0.1
 
 # a complex leaf is checked as its real and imaginary parts (:mod:`._complex`), two leaves of
-# the real dtype of its precision, each perturbed by the radius of the leaf's modulus
-_REAL = {"complex64": "float32", "complex128": "float64"}
+# the real dtype of its precision (``COMPLEX``), each perturbed by the radius of the leaf's modulus
 _RE, _IM = ".real", ".imag"
 
 
@@ -197,7 +197,7 @@ def at_values(fn: Callable, args: Any, radius: Any = None, dtype: Any = None) ->
             if is_inexact_array(leaf) and np.size(leaf) > 0:
                 diff[i] = jax.tree_util.keystr(p)
                 dt = np.dtype(leaf.dtype).name
-                dtypes.setdefault(_REAL.get(dt, dt), []).append(f"{name} is {dt}")
+                dtypes.setdefault(COMPLEX.get(dt, dt), []).append(f"{name} is {dt}")
             else:
                 fixed.append(f"{name} ({_what(leaf)})")
         per_arg.append((treedef, leaves, diff))
@@ -216,7 +216,7 @@ def at_values(fn: Callable, args: Any, radius: Any = None, dtype: Any = None) ->
             f"({dtypes['float32'][0]}, {dtypes['float64'][0]}): give them one precision"
         )
     (found,) = dtypes
-    if dtype is not None and _REAL.get(np.dtype(dtype).name, np.dtype(dtype).name) != found:
+    if dtype is not None and COMPLEX.get(np.dtype(dtype).name, np.dtype(dtype).name) != found:
         raise ValueError(f"dtype={dtype!r} but the args' floating-point leaves are {found}: leave dtype out")
 
     shapes, domain, used, names, base, keys = [], [], [], [], [], []
@@ -226,21 +226,18 @@ def at_values(fn: Callable, args: Any, radius: Any = None, dtype: Any = None) ->
         vals = {i: np.asarray(leaves[i]) for i in diff}
         fallback = _rms(np.concatenate([v.ravel() for v in vals.values()])) or 1.0
         sh, dom = {}, {}
-        parts = {}  # delta key -> (leaf index, name, value): a complex leaf is two real parts
+        parts = {}  # delta key -> (name, value): a complex leaf is two real parts
         for i, key in diff.items():
             v = vals[i]
             r = radius * (_rms(v) or fallback)  # of |v| for a complex leaf
-            if np.iscomplexobj(v):
-                parts[key + _RE] = (i, f"Re {arg_names[a]}{key}", v.real)
-                parts[key + _IM] = (i, f"Im {arg_names[a]}{key}", v.imag)
-            else:
-                parts[key] = (i, arg_names[a] + key, v)
-            for k in (key + _RE, key + _IM) if np.iscomplexobj(v) else (key,):
-                sh[k] = v.shape if v.ndim <= 2 else (v.size,)
-                dom[k] = (-r, r)
+            split = [(_RE, "Re ", v.real), (_IM, "Im ", v.imag)] if np.iscomplexobj(v) else [("", "", v)]
+            for suffix, part, value in split:
+                parts[key + suffix] = (f"{part}{arg_names[a]}{key}", value)
+                sh[key + suffix] = v.shape if v.ndim <= 2 else (v.size,)
+                dom[key + suffix] = (-r, r)
         # the check flattens each dict in sorted key order: record names and values in that order
         for key in sorted(sh):
-            _i, name, v = parts[key]
+            name, v = parts[key]
             names.append(name)
             keys.append(f"{a}{key}")
             base.append(v)

@@ -30,7 +30,8 @@ def judge_entries(g, exp, status, mag, cond, excuse, atol, rtol, eps, big, f=1.0
     """Entry verdicts: ``|g - exp| <= f (atol + rtol |mag| + 16 eps cond)`` (see TOLERANCES).
 
     ``status`` per entry of the truth (:class:`~gradcheck.oracles.mpmath_truth.Status`): USABLE,
-    BEYOND the dtype's range, UNDEFINED, or REFER (not finite in this tier: refer upwards).  Returns (bad, escalate, err, exp, g) as (B, M) arrays.
+    BEYOND the dtype's range, UNDEFINED, or REFER (not finite in this tier: refer upwards).
+    Returns (bad, escalate, err, exp, g) as (B, M) arrays.
     """
     g = np.asarray(g, dtype=np.float64).reshape(exp.shape)
     B = g.shape[0]
