@@ -98,20 +98,25 @@ def worst(got: np.ndarray, truth: np.ndarray, usable: np.ndarray, dtype: str, x:
     ``(entry, row, ulps)``: ``got`` and ``truth`` are (B, E), ``x`` the points (B, N); ``usable``
     (B, E) marks where the truth is defined, finite and off any kink."""
     B = got.shape[0]
-    e = ulps(got.reshape(B, -1), truth.reshape(B, -1), dtype)
-    usable = usable.reshape(B, -1) & measurable(truth.reshape(B, -1), x, dtype)
-    e = np.where(usable & np.isfinite(e), e, -1.0)
-    out: list[tuple[int, int, float]] = []
-    if not per_entry:
-        if e.size and e.max() >= 0:
-            r0, m0 = np.unravel_index(int(np.argmax(e)), e.shape)
-            out.append((int(m0), int(r0), float(e[r0, m0])))
-        return out
-    for m in range(e.shape[1]):
-        r = int(np.argmax(e[:, m]))
-        if e[r, m] >= 0:
-            out.append((m, r, float(e[r, m])))
-    return out
+    got, truth, usable = got.reshape(B, -1), truth.reshape(B, -1), usable.reshape(B, -1)
+    E = got.shape[1]
+    best, at = np.full(E, -1.0), np.zeros(E, dtype=np.int64)  # per entry: the largest error, its row
+    step = max(1, (1 << 18) // max(E, 1))  # rows at a time, a few MB: a model's are 200 MB together
+    for s in range(0, B, step):
+        e = ulps(got[s : s + step], truth[s : s + step], dtype)
+        ok = usable[s : s + step] & measurable(truth[s : s + step], x[s : s + step], dtype) & np.isfinite(e)
+        e = np.where(ok, e, -1.0)
+        r = np.argmax(e, axis=0)
+        v = e[r, np.arange(E)]
+        better = v > best  # the first row of the largest, as one argmax over all rows
+        best[better], at[better] = v[better], r[better] + s
+    if not per_entry:  # the first of the largest in row-major order: the lowest row, then entry
+        if not E or best.max() < 0:
+            return []
+        cand = np.flatnonzero(best == best.max())
+        m0 = int(cand[np.argmin(at[cand])])
+        return [(m0, int(at[m0]), float(best[m0]))]
+    return [(m, int(at[m]), float(best[m])) for m in range(E) if best[m] >= 0]
 
 
 def row(quantity: str, order: int, x: np.ndarray, got: float, truth: float, dtype: str, by: str, move: float) -> dict:
@@ -380,7 +385,7 @@ def of_numeric(eng, X, T, C, got, own=None):
     truth = programs(X, T, C, own)
     found = []
     for mode, t in truth.items():
-        g = np.asarray(got[mode], np.float64).reshape(B, -1)
+        g = np.asarray(got[mode]).reshape(B, -1)  # in fn's dtype: :func:`worst` widens a block at a time
         found += [(mode, m, r, u, g[r, m], t[r, m]) for m, r, u in worst(g, t, np.isfinite(t), eng.dtype, X, False)]
     rows = sorted({r for *_, r, u, _g, _t in found if u > ACCURACY_ULPS / 16})
     moved: dict = {}

@@ -22,6 +22,7 @@ from typing import NamedTuple
 import jax.numpy as jnp
 import numpy as np
 
+from ..oracles._batched import rows_within
 from ._modes import IN64, kind_of
 from ._program import run_sharded
 from ._report import REFEREE_CAP
@@ -94,6 +95,9 @@ class Engine:
         self.rule_verdicts: list | None = None  # each rule checked on its own
         self.rechecked: dict[bytes, list] = {}  # :meth:`recheck`
         self.leaf_offsets = np.cumsum([0] + [int(np.prod(s)) if s else 1 for s in spec.leaf_shapes])
+        # rows per call of fn's program within the memory budget (a point, t, s and a tangent per leaf)
+        row_bytes = np.dtype(self.dtype).itemsize * ref.n_in * (len(spec.leaf_shapes) + 3)
+        self.fit = rows_within(row_bytes, MAX_CHUNK)
 
     # -- what each truth path provides -------------------------------------------------------
     def evaluate(self, X: np.ndarray, T=None, C=None, S=None, count=True, alone=False, in64=True) -> list[Disagreement]:
@@ -127,8 +131,9 @@ class Engine:
         T = rng.normal(size=(n, self.ref.n_in)).astype(self.dtype)
         C = rng.normal(size=(n, self.ref.n_out)).astype(self.dtype)
         # the second tangent is read at order 2 only (drawn after T and C: theirs stay the same)
-        S = rng.normal(size=(n, self.ref.n_in)) if self.spec.order == 2 else np.zeros((n, self.ref.n_in))
-        return T, C, S.astype(self.dtype)
+        if self.spec.order == 1:
+            return T, C, np.zeros((n, self.ref.n_in), self.dtype)
+        return T, C, rng.normal(size=(n, self.ref.n_in)).astype(self.dtype)
 
     @staticmethod
     def _pad(A, size):
@@ -143,7 +148,7 @@ class Engine:
         shrinker's candidates) run one at a time in the single point's program, not padded to
         the sweep's batch (at 150k parameters a padded batch of 256 took 2 s for 2 rows)."""
         n = X.shape[0]
-        size = n if alone else (1 if n <= _FEW_ROWS else self.chunk)
+        size = n if alone else (1 if n <= _FEW_ROWS else min(self.chunk, self.fit))
         parts = []
         for s in range(0, n, size):
             Xs, Ts, Cs, Ss = (self._pad(A[s : s + size], size) for A in (X, T, C, S))
@@ -276,17 +281,31 @@ def _complexity_array(x: np.ndarray) -> float:
     m = np.abs(v)
     fin = np.isfinite(m)
     with np.errstate(all="ignore"):
-        e = np.floor(np.log10(np.where(fin, m, 1.0)))
-        r15 = np.round(m * 10.0 ** (14 - e)) / 10.0 ** (14 - e)  # what '%.15g' prints
+        lg = np.log10(np.where(fin, m, 1.0))
+        e = np.floor(lg).astype(np.int64)
+        p = _POW10[14 - e + _POW10_ZERO]  # 10.0 ** (14 - e), looked up: pow took most of the time
+        r15 = np.round(m * p) / p  # what '%.15g' prints
         r15 = np.where(np.isfinite(r15), r15, m)
         digits = np.where(fin, 15.0, 20.0)
-        for k in range(14, 0, -1):  # its trailing zeros stripped: the fewest digits giving it back
-            q = 10.0 ** (k - 1 - e)
-            back = np.round(r15 * q) / q
-            ok = fin & np.isfinite(back) & (np.abs(back - r15) <= r15 * 1e-15)
-            digits = np.where(ok, k, digits)
-        logs = np.where(fin, np.abs(np.log10(np.where(fin, m, 1.0))) / 10, np.inf)
+        # its trailing zeros stripped: the fewest digits giving it back.  An entry that k digits
+        # do not give back, fewer do not either: only those that k gave back are tried with k - 1
+        # (a model's random row leaves the loop after one round, not fourteen)
+        idx = np.flatnonzero(fin)
+        for k in range(14, 0, -1):
+            if not idx.size:
+                break
+            r, q = r15[idx], _POW10[k - 1 - e[idx] + _POW10_ZERO]
+            back = np.round(r * q) / q
+            idx = idx[np.isfinite(back) & (np.abs(back - r) <= r * 1e-15)]
+            digits[idx] = k
+        logs = np.where(fin, np.abs(lg) / 10, np.inf)
     return float(np.sum(1 + digits + logs + 0.5 * (v < 0)))
+
+
+#: 10.0 ** n for the n that :func:`_complexity_array` needs (float64's exponents, and 15 digits beyond)
+_POW10_ZERO = 400
+with np.errstate(over="ignore"):  # beyond 1e308: inf, as the power gave
+    _POW10 = np.power(10.0, np.arange(-_POW10_ZERO, _POW10_ZERO + 1, dtype=np.float64))
 
 
 def simpler(new, old) -> bool:

@@ -137,7 +137,7 @@ class NumericEngine(Engine):
             size = _NOISE_ROWS  # one compilation per check: the shrinker's and the sweep's rows alike
             for s0 in range(0, B, size):
                 m = min(size, B - s0)
-                rows = [self._pad(A[s0 : s0 + m], size) for A in (X, T, C, S)]
+                rows = [np.asarray(self._pad(A[s0 : s0 + m], size), np.float64) for A in (X, T, C, S)]
                 for k, mc in progs.items():
                     d = np.asarray(mc(*rows, tier.eps)[k], np.float64)
                     finite = np.isfinite(d)
@@ -164,7 +164,8 @@ class NumericEngine(Engine):
         if T is None:
             T, C, S = self.directions(X.shape[0])
         got = self.run_fn(X, T, C, S, alone=alone)
-        D = [np.asarray(A, np.float64) for A in (X, T, C, S)]
+        # S is read at order 2 only: at order 1 it is zeros, not copied into float64
+        D = [np.asarray(A, np.float64) for A in (X, T, C)] + [S if self.spec.order == 1 else np.asarray(S, np.float64)]
         tr = self._truths(*D, got, count)
         own = own64(self.fns, *D[:3], got) if self.tier64 is not None and in64 else {}
         if count and self.accuracy_rows is None and self.dtype != "float64":
@@ -227,8 +228,10 @@ class NumericEngine(Engine):
             tr["value"] = numerical.Estimate(v64, np.zeros_like(v64), np.isfinite(v64))
             self._note_unjudged("value", tr["value"].converged, count)
         if "jvp" in got:  # J t_a per leaf: the JVPs' truth, and summed the dot test's
-            blocks = fns["leaves"] or [fns["f"]] * len(self.masks)  # None: run point by point, no blocks
-            ests = [numerical.directional_derivative(b, X64, T64 * m) for b, m in zip(blocks, self.masks)]
+            if fns["leaves"]:  # each leaf's columns of T: no copy of the whole of T per leaf
+                ests = [numerical.directional_derivative(b, X64, T64[:, b.start : b.stop]) for b in fns["leaves"]]
+            else:
+                ests = [numerical.directional_derivative(fns["f"], X64, T64 * m) for m in self.masks]
             tr["jvp"] = est = numerical.Estimate(*(np.stack([getattr(e, k) for e in ests], 1) for k in _FIELDS))
             self._note_unjudged("jvp", est.converged, count)
         if "vjp" in got:
@@ -286,17 +289,17 @@ class NumericEngine(Engine):
             est = tr["jvp"]
             add("jvp", *judge("jvp", est, np.abs(est.value) + sizes["jv"][:, None, :]))
         if "vjp" in got:
-            e1, gv = tr["vjp"], np.asarray(got["vjp"], np.float64)
-            g = np.sum(gv * T64, axis=1, keepdims=True)
+            e1, gv = tr["vjp"], np.asarray(got["vjp"])  # fn's dtype: rows widened where searched
+            g = np.einsum("ij,ij->i", gv, T64, dtype=np.float64)[:, None]
             size, nv = sizes["vj"], noise["vjp"]
             mag = np.abs(e1.value) + dot_size(size, T64)
             bad, err, exp, gg = self._judge("vjp", g, e1, mag, e1.converged, tier, noise=dot_size(nv, T64))
             if not localise:  # the first pass only marks the rows to judge again
                 fails.extend(Disagreement(int(r), "vjp.t", 0, 0.0, 0.0, 0.0) for r in np.flatnonzero(bad[:, 0]))
-            Z1 = np.concatenate([X64, C64], 1)
             unnamed = []  # rows whose error is spread too thin for a block: failures only if none is named
             for r in np.flatnonzero(bad[:, 0])[: (localise_rows if localise else 0)]:
-                found = self._localise(Z1[r], T64[r], gv[r], size[r], nv[r], tier)
+                z = np.concatenate([X64[r], C64[r]])
+                found = self._localise(z, T64[r], np.asarray(gv[r], np.float64), size[r], nv[r], tier)
                 self.localised += 1
                 fails.extend(Disagreement(int(r), "vjp", e, ex, gx, er) for e, ex, gx, er in found)
                 if not found:

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..oracles import numerical
-from ..oracles._batched import in_chunks
+from ..oracles._batched import in_chunks, rows_within
 from ._modes import IN64
 from ._rules import _subjaxprs
 
@@ -66,9 +66,10 @@ def f64_functions(spec, prog):
         "leaves": [block(a) for a in range(len(prog.shapes))],
         "pull": pull,
         "dot_c": dot_c,
-        "values": in_chunks(jax.jit(jax.vmap(f))),
-        "jvl": or_zeros(in_chunks(jax.jit(jax.vmap(jvl)))),
-        "vj1": or_zeros(in_chunks(jax.jit(jax.vmap(vjp1)))),
+        # rows per call: each row's largest array (a point; a tangent per leaf) within the budget
+        "values": in_chunks(jax.jit(jax.vmap(f)), rows_within(8 * N)),
+        "jvl": or_zeros(in_chunks(jax.jit(jax.vmap(jvl)), rows_within(8 * N * len(prog.shapes)))),
+        "vj1": or_zeros(in_chunks(jax.jit(jax.vmap(vjp1)), rows_within(8 * N))),
         "sizes": term_sizes(jvp1, vjp1, N, prog.n_out, jax.vmap),
     }
     if cache is not None:
@@ -119,7 +120,8 @@ def term_sizes(jvp1, vjp1, n_in: int, n_out: int, each):
         tr, cr, _ = signs_of(s)
         return rms(each(lambda t, c: jax.jvp(lambda y: vjp1(y, c), (x,), (t,))[1])(tr, cr))
 
-    progs = {k: in_chunks(jax.jit(each(g))) for k, g in (("fwd", fwd), ("rev", rev), ("hess", hess))}
+    rows = rows_within(8 * max(N, K) * DRAWS)  # a row's sign directions, one of each kind at a time
+    progs = {k: in_chunks(jax.jit(each(g)), rows) for k, g in (("fwd", fwd), ("rev", rev), ("hess", hess))}
     widths = {"jv": K, "cz": K, "vj": N, "hs": N}
 
     failed: set[str] = set()  # programs fn's autodiff cannot run: not traced again on every call
@@ -229,6 +231,17 @@ def dot_size(a, t):
     49,152 entries (normal t) allows 22x less than the worst case, not more than its rounding can make."""
     if not np.any(a):  # no allowance (the first pass's zero rounding)
         return np.zeros(np.shape(t)[:-1] + (1,))
+    a, t = np.broadcast_arrays(a, t)
+    if a.ndim < 2:
+        return _dot_size(a, t)
+    lead, n = a.shape[:-1], a.shape[-1]
+    a, t = a.reshape(-1, n), t.reshape(-1, n)
+    step = max(1, (1 << 18) // max(n, 1))  # rows at a time: a model's rows are 200 MB together
+    out = np.concatenate([_dot_size(a[s : s + step], t[s : s + step]) for s in range(0, a.shape[0], step)])
+    return out.reshape(lead + (1,))
+
+
+def _dot_size(a, t):
     at = a * np.abs(t)
     l2 = np.sqrt(np.einsum("...i,...i->...", at, at))[..., None]
     return np.minimum(np.sum(at, axis=-1, keepdims=True), Z_DOT * l2)

@@ -11,6 +11,7 @@ The points are the same numbers either way (``x + h v`` where ``v`` is zero is `
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections import OrderedDict
 from collections.abc import Callable
@@ -19,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["Block", "evaluator", "run_rows", "in_chunks", "ROWS"]
+__all__ = ["Block", "evaluator", "run_rows", "in_chunks", "rows_within", "small_pages", "ROWS", "MEMORY_PER_CALL"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,14 +39,46 @@ class Block:
 _CACHE: OrderedDict = OrderedDict()
 _CACHE_SIZE = 64
 
-#: Bytes of float64 points one call of ``f``'s batched program may hold: the rows are run in
-#: chunks below it (a model of 600,000 parameters at 100 points and 21 evaluations a row would
-#: need 10 GB at once).
-MEMORY_PER_CALL = 1 << 28
+#: Bytes of the largest array one call of a batched program may hold: the rows are run in chunks
+#: below it (a model of 600,000 parameters at 100 points and 21 evaluations a row would need
+#: 10 GB at once).  32 MiB is glibc's largest threshold for serving an allocation from its heap:
+#: an array above it is mapped afresh by every call and faults in every page it touches.  At
+#: 150,000 parameters, chunks of 256 MiB faulted in 4 GB a check and spent more time in the
+#: kernel than in the arithmetic; below the threshold the memory of one call serves the next.
+MEMORY_PER_CALL = 1 << 25
 #: Rows per call of a batched float64 program (fewer where they would not fit in
 #: :data:`MEMORY_PER_CALL`): the sweep, the re-judged rows and a shrinker's candidates share one
 #: compilation (each new batch size compiled anew took a second at 38k parameters).
 ROWS = 16
+
+
+@contextlib.contextmanager
+def small_pages():
+    """NumPy's large arrays without ``madvise(MADV_HUGEPAGE)`` for the duration (restored after).
+
+    A check of a model makes and drops hundreds of arrays of hundreds of megabytes.  Where the
+    kernel compacts memory to serve a huge page on its first touch (``defrag`` set to
+    ``madvise``, a common default), NumPy's advice stalled every such array: a 150,000-parameter
+    check spent 22 s of its 31 in the kernel with it and 5.5 s of 15 without.  NumPy offers the
+    switch only at import (``NUMPY_MADVISE_HUGEPAGE``) or through this private setter; where the
+    setter is missing, nothing is changed."""
+    core = getattr(np, "_core", None) or getattr(np, "core", None)  # NumPy 2, NumPy 1
+    setter = getattr(getattr(core, "multiarray", None), "_set_madvise_hugepage", None)
+    if setter is None:
+        yield
+        return
+    before = setter(False)
+    try:
+        yield
+    finally:
+        setter(before)
+
+
+def rows_within(row_bytes: float, most: int = ROWS) -> int:
+    """Rows per call, a power of two up to ``most``, whose ``row_bytes`` each fit in
+    :data:`MEMORY_PER_CALL` (at least one)."""
+    fit = max(1, int(MEMORY_PER_CALL // max(row_bytes, 1)))
+    return min(most, 1 << int(np.floor(np.log2(fit))))
 
 
 def _build(f, offsets, steps, factor):
@@ -122,8 +155,7 @@ def in_chunks(g, rows: int = ROWS):
 
 def run_rows(program, X, V, h0, evals_per_row):
     """``program`` over the rows in chunks within :data:`MEMORY_PER_CALL`, at most :data:`ROWS`."""
-    n = V.shape[1]
-    fit = max(1, MEMORY_PER_CALL // (8 * (evals_per_row * max(n, 1) + X.shape[1])))
     # one batch size for every call (the sweep, a re-check of a row, a shrinker's candidates),
     # so that they share one compilation: each new size compiled anew cost more than it ran
-    return in_chunks(program, min(ROWS, 1 << int(np.floor(np.log2(fit)))))(X, V, h0)
+    rows = rows_within(8 * (evals_per_row * max(V.shape[1], 1) + X.shape[1]))
+    return in_chunks(program, rows)(X, V, h0)

@@ -251,6 +251,12 @@ _analyse_jit = jax.jit(
 JIT_ANALYSIS_ABOVE = 20_000
 
 
+def _max_abs(A):
+    """``max |A|`` per row, NaN where a row holds one, without a temporary ``|A|`` (a model's
+    points are hundreds of megabytes, and each fresh array of them costs page faults)."""
+    return np.maximum(np.max(A, axis=1, initial=0.0), -np.min(A, axis=1, initial=0.0))
+
+
 def directional_derivative(
     f: Callable | Block,
     X,
@@ -291,10 +297,10 @@ def directional_derivative(
     n = X.shape[1] if not isinstance(f, Block) else f.stop - f.start
     if X.ndim != 2 or V.shape != (X.shape[0], n):
         raise ValueError(f"X and V must both be (B, N); got {X.shape} and {V.shape}")
-    xinf = np.maximum(1.0, np.max(np.abs(X), axis=1, initial=0.0))
+    xinf = np.maximum(1.0, _max_abs(X))
     # The derivative is homogeneous in v (degree ``order``): work with |v|_inf = 1 and scale
     # back, so tiny, subnormal or huge directions neither overflow the steps nor lose bits.
-    vnorm = np.max(np.abs(V), axis=1, initial=0.0)
+    vnorm = _max_abs(V)
     zero = ~(vnorm > 0)
     vscale = np.where(zero, 1.0, vnorm)
     V = V / vscale[:, None]
