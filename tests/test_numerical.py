@@ -377,3 +377,33 @@ def test_in_chunks_joins_what_one_call_gives_with_one_shape():
         np.testing.assert_array_equal(got, np.asarray(want))
     empty = _batched.in_chunks(g, 8)(A[:0], b[:0])
     assert empty[0].shape == (0, 3) and empty[1].shape == (0,)
+
+
+@pytest.mark.parametrize("order", [1, 2])
+def test_steps_in_groups_give_the_one_call_table(monkeypatch, order):
+    """Where one row's difference table exceeds the memory budget (a 512,000-entry leaf), its
+    steps run in groups: the same points in the same order, so the same values to rounding (a
+    different batch size of XLA's vectorised sin may differ by an ulp); the table of a function
+    differenced at the wrong steps would differ by far more (the table is compared point by
+    point with ``f`` at ``x +- h_i v``)."""
+    f = lambda x: jnp.stack([jnp.sum(jnp.sin(x) * x[::-1]), jnp.prod(jnp.tanh(x))])
+    rng = np.random.default_rng(3)
+    X, V = rng.uniform(-1, 1, (6, 40)), rng.normal(size=(6, 40))
+    calls: list = []
+    orig = _batched.evaluator
+    monkeypatch.setattr(_batched, "evaluator", lambda *a: calls.append(a[2]) or orig(*a))
+    one = directional_derivative(f, X, V, order=order)
+    monkeypatch.setattr(_batched, "MEMORY_PER_CALL", 8 * (2 * 2 * order * 40 + 40))  # two steps a call
+    grouped = directional_derivative(f, X, V, order=order)
+    assert calls == [10, 2]  # ten steps in one program, then five calls of two
+    # the extrapolation magnifies an ulp of the table: equal within the error bounds
+    assert np.all(np.abs(grouped.value - one.value) <= grouped.error + one.error)
+    np.testing.assert_allclose(grouped.value, one.value, rtol=1e-8, atol=1e-15)
+    np.testing.assert_array_equal(grouped.converged, one.converged)
+    with jax.enable_x64(True):
+        f0, fs = _batched.run_rows(f, (-1.0, 1.0), 10, 2.0, X, V, np.full(6, 0.125))
+        h = 0.125 / 2.0 ** np.arange(10)
+        want = np.stack([[f(x + s * v) for s in (-hi, hi)] for hi in h for x, v in [(X[0], V[0])]])
+        want0 = np.asarray(f(X[0]))
+    np.testing.assert_allclose(fs[0], want, rtol=1e-13)
+    np.testing.assert_allclose(f0[0], want0, rtol=1e-13)

@@ -82,25 +82,26 @@ def rows_within(row_bytes: float, most: int = ROWS) -> int:
 
 
 def _build(f, offsets, steps, factor):
-    """Returns ``program(X, V, h0)`` -> ``f0`` (B, K) at the points and ``fs`` (B, S, P, K) at
-    ``x + offset_p h_i v``; for a :class:`Block`, ``V`` holds the block's entries only."""
+    """Returns ``program(X, V, h0, first)`` -> ``f0`` (B, K) at the points and ``fs`` (B, S, P, K)
+    at ``x + offset_p h_i v``, ``h_i = h0 / factor**(first + i)``; for a :class:`Block`, ``V``
+    holds the block's entries only."""
     offsets = np.asarray(offsets, dtype=np.float64)
     P = len(offsets)
 
-    def steps_of(X, h0):
-        return h0[:, None] / factor ** jnp.arange(steps, dtype=X.dtype)  # (B, S)
+    def steps_of(X, h0, first):  # steps first .. first + steps - 1 of the table, (B, S)
+        return h0[:, None] / factor ** (first + jnp.arange(steps, dtype=X.dtype))
 
-    def program(X, V, h0):
+    def program(X, V, h0, first):
         B, N = X.shape
-        pts = X[:, None, None, :] + (steps_of(X, h0)[:, :, None] * offsets)[..., None] * V[:, None, None, :]
+        pts = X[:, None, None, :] + (steps_of(X, h0, first)[:, :, None] * offsets)[..., None] * V[:, None, None, :]
         out = jax.vmap(f)(jnp.concatenate([X, pts.reshape(-1, N)], axis=0))
         out = out.reshape(out.shape[0], -1)
         return out[:B], out[B:].reshape(B, steps, P, out.shape[1])
 
-    def block_program(X, V, h0):
+    def block_program(X, V, h0, first):
         B, n = V.shape
         Y = X[:, f.start : f.stop]
-        pts = Y[:, None, None, :] + (steps_of(X, h0)[:, :, None] * offsets)[..., None] * V[:, None, None, :]
+        pts = Y[:, None, None, :] + (steps_of(X, h0, first)[:, :, None] * offsets)[..., None] * V[:, None, None, :]
 
         def row(x, p):
             return jax.vmap(lambda y: jnp.ravel(f.g(x, y)))(jnp.concatenate([x[None, f.start : f.stop], p]))
@@ -153,9 +154,22 @@ def in_chunks(g, rows: int = ROWS):
     return run
 
 
-def run_rows(program, X, V, h0, evals_per_row):
-    """``program`` over the rows in chunks within :data:`MEMORY_PER_CALL`, at most :data:`ROWS`."""
+def run_rows(f, offsets, steps: int, factor: float, X, V, h0):
+    """``f`` at every point of every row's difference table: ``f0`` (B, K) and ``fs`` (B, S, P,
+    K), by the programs of :func:`evaluator`, in calls within :data:`MEMORY_PER_CALL`: the rows
+    in chunks of at most :data:`ROWS` and, where one row's table alone exceeds it (a 512,000-
+    entry leaf: 86 MB), its steps in groups (a divisor of ``steps``, ``f0`` from the first)."""
+    P, n = len(offsets), max(V.shape[1], 1)
+
+    def row_bytes(d):
+        return 8 * (d * P * n + X.shape[1])
+
+    d = max(k for k in range(1, steps + 1) if steps % k == 0 and (k == 1 or row_bytes(k) <= MEMORY_PER_CALL))
+    program = evaluator(f, offsets, d, factor)
     # one batch size for every call (the sweep, a re-check of a row, a shrinker's candidates),
     # so that they share one compilation: each new size compiled anew cost more than it ran
-    rows = rows_within(8 * (evals_per_row * max(V.shape[1], 1) + X.shape[1]))
-    return in_chunks(program, rows)(X, V, h0)
+    rows = rows_within(row_bytes(d))
+    parts = [
+        in_chunks(lambda X, V, h0, i=i: program(X, V, h0, float(i * d)), rows)(X, V, h0) for i in range(steps // d)
+    ]
+    return parts[0][0], np.concatenate([fs for _, fs in parts], axis=1)

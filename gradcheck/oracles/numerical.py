@@ -74,7 +74,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._batched import Block, evaluator, run_rows
+from ._batched import Block, run_rows
 
 __all__ = ["Block", "Estimate", "directional_derivative", "mixed_second"]
 
@@ -307,7 +307,6 @@ def directional_derivative(
     vinf = np.where(zero, 0.0, 1.0)
     h0 = base_step * np.maximum(1.0, np.log1p(xinf)) * np.ones_like(vinf)
     h0 = np.exp2(np.floor(np.log2(h0)))
-    program = evaluator(f, _STENCILS[order]["offsets"], int(steps), float(factor))
     opts = dict(
         order=order,
         factor=float(factor),
@@ -318,7 +317,7 @@ def directional_derivative(
     )
     hs = h0[:, None] / float(factor) ** np.arange(steps)
     with jax.enable_x64(True):
-        f0, fs = run_rows(program, X, V, h0, steps * len(_STENCILS[order]["offsets"]) + 1)
+        f0, fs = run_rows(f, _STENCILS[order]["offsets"], int(steps), float(factor), X, V, h0)
         if f0.size > JIT_ANALYSIS_ABOVE:
             out = _analyse_jit(f0, fs, jnp.asarray(hs), jnp.asarray(xinf), jnp.asarray(vinf), **opts)
         else:
