@@ -111,6 +111,10 @@ def test_every_mode_a_program_builds_is_in_the_table(path):
     assert kind_of("jvp", np.inf, 2.0) == "non-finite"
     with pytest.raises(KeyError):
         mode_of("hessian")
+    # each mode is compared point by point as a directional mode of its order, which is its own
+    for m in MODES.values():
+        assert MODES[m.probe].order == m.order and MODES[m.probe].probe == m.probe
+    assert MODES["jacrev"].probe == "vjp" and MODES["hessian fwd-over-fwd"].probe == "fwd-over-fwd"
 
 
 def test_the_shrinkers_order_prefers_fewer_digits_zeros_and_positives():

@@ -42,7 +42,7 @@ from jax.custom_batching import custom_vmap
 
 from .._x64 import dtype_context
 from ._failure import Failure
-from ._modes import mode_kind
+from ._modes import MODES, mode_kind
 from ._program import Program, program, run_sharded, unbatched
 from ._rules import _subjaxprs
 from ._truth64 import leaf_jvps, or_zeros, term_sizes  # the same guard and term sizes as the batched truth's
@@ -52,14 +52,6 @@ __all__ = ["Site", "sites", "check_batching", "no_reverse_mode", "skipped_failur
 ROWS = 4  # points compared, vmapped and one at a time
 #: callbacks whose vmap JAX runs as a loop of its own: no assumption of the user's
 _SEQUENTIAL = (None, "sequential", "sequential_unrolled")
-_SECOND = {
-    "hessian fwd-over-rev": "hvp fwd-over-rev",
-    "hvp fwd-over-rev": "hvp fwd-over-rev",
-    "hessian rev-over-rev": "hvp rev-over-rev",
-    "hvp rev-over-rev": "hvp rev-over-rev",
-    "hessian fwd-over-fwd": "fwd-over-fwd",
-    "fwd-over-fwd": "fwd-over-fwd",
-}
 _SITES: dict[tuple, tuple] = {}
 
 
@@ -148,22 +140,21 @@ def _pairs(mode: str, b: np.ndarray, u: dict, t, c, s) -> tuple[str, np.ndarray,
     """(the directional mode it is compared as, batched, point by point) of one point; a
     Jacobian or Hessian through its contraction with the point's random directions, the JVPs
     per leaf summed (the leaves' tangents partition t)."""
-    if mode in ("value", "vjp", "hvp fwd-over-rev", "hvp rev-over-rev", "fwd-over-fwd"):
-        key, got = mode, b
-    elif mode == "jvp":
-        key, got = "jvp", b.sum(axis=0)
-    elif mode == "jacfwd":
-        key, got = "jvp", np.einsum("kn,n->k", b, t)
-    elif mode == "jacrev":
-        key, got = "vjp", np.einsum("kn,k->n", b, c)
-    elif mode == "hessian fwd-over-rev":
-        key, got = "hvp fwd-over-rev", np.einsum("k,kij,j->i", c, b, t)
-    elif mode == "hessian rev-over-rev":
-        key, got = "hvp rev-over-rev", np.einsum("k,kij,i->j", c, b, t)
-    elif mode == "hessian fwd-over-fwd":
-        key, got = "fwd-over-fwd", np.einsum("kij,i,j->k", b, t, s)
-    else:
+    if mode not in MODES:
         return None
+    key, got = MODES[mode].probe, b
+    if mode == "jvp":
+        got = b.sum(axis=0)
+    elif mode == "jacfwd":
+        got = np.einsum("kn,n->k", b, t)
+    elif mode == "jacrev":
+        got = np.einsum("kn,k->n", b, c)
+    elif mode == "hessian fwd-over-rev":
+        got = np.einsum("k,kij,j->i", c, b, t)
+    elif mode == "hessian rev-over-rev":
+        got = np.einsum("k,kij,i->j", c, b, t)
+    elif mode == "hessian fwd-over-fwd":
+        got = np.einsum("kij,i,j->k", b, t, s)
     if key not in u:
         return None
     return key, np.asarray(got, np.float64).reshape(-1), np.asarray(u[key], np.float64).reshape(-1)
@@ -196,8 +187,9 @@ def _compare(eng, prog: Program, X, T, C, S, n_regular: int) -> tuple[list, list
     rows = np.sort(np.random.default_rng([eng.seed, 43]).permutation(finite)[:ROWS])
     if not rows.size:
         raise ValueError("no point of the first batch has a finite value")
-    wanted = ["value"] + [m for m in ("jvp", "vjp") if m in out or ("jacfwd" if m == "jvp" else "jacrev") in out]
-    wanted += sorted({_SECOND[m] for m in out if m in _SECOND})
+    probes = {MODES[m].probe for m in out if m in MODES}
+    wanted = ["value"] + [m for m in ("jvp", "vjp") if m in probes]
+    wanted += sorted(p for p in probes if MODES[p].order == 2)
     spec = eng.spec
     bad_rows, worst = [], []
     for r in rows:
@@ -209,7 +201,7 @@ def _compare(eng, prog: Program, X, T, C, S, n_regular: int) -> tuple[list, list
             pair = _pairs(mode, np.asarray(b[r], np.float64), u, t, c, s)
             if pair is None:
                 continue
-            f = spec.order2_factor if mode in _SECOND else 1.0
+            f = spec.order2_factor if mode_kind(mode) == "second-derivative" else 1.0
             bad, e, err = _differs(pair[1], pair[2], f * spec.rtol, f * spec.atol)
             if bad:
                 hit = True
@@ -321,7 +313,7 @@ def skipped_failures(prog: Program) -> list[Failure]:
         by_why.setdefault(why, []).append(mode)
     return [
         mode_failure(
-            "second-derivative" if all(m in _SECOND for m in modes) else "gradient",
+            "second-derivative" if all(mode_kind(m) == "second-derivative" for m in modes) else "gradient",
             ", ".join(modes),
             f"skipped: JAX cannot run {'it' if len(modes) == 1 else 'them'} for fn ({why})",
             "a mode JAX itself cannot run for fn is skipped by default; strict=True counts it as a failure",

@@ -20,6 +20,7 @@ class Mode(NamedTuple):
     jvp: bool  # JAX runs forward mode for it (a custom_vjp has none)
     vjp: bool  # JAX runs reverse mode for it (a custom_vmap or a while_loop has none)
     order: int  # 0 the value, 1 first derivatives, 2 second derivatives
+    probe: str  # the directional mode it is compared as, one point at a time (a Jacobian contracted)
 
 
 #: In the order a failure's modes are reported: first the mode that names an input entry (a VJP
@@ -27,18 +28,18 @@ class Mode(NamedTuple):
 MODES = {
     m.name: m
     for m in (
-        Mode("value", "value", False, False, 0),
-        Mode("jacrev", "reverse", False, True, 1),
-        Mode("jacfwd", "forward", True, False, 1),
-        Mode("vjp", "reverse", False, True, 1),
-        Mode("vjp.t", "", False, True, 1),  # the VJP's dot test c'J t alone: no entry named
-        Mode("hessian fwd-over-rev", "forward", True, True, 2),
-        Mode("hessian rev-over-rev", "reverse", False, True, 2),
-        Mode("hessian fwd-over-fwd", "forward", True, False, 2),
-        Mode("hvp rev-over-rev", "reverse", False, True, 2),
-        Mode("hvp fwd-over-rev", "forward", True, True, 2),
-        Mode("jvp", "forward", True, False, 1),
-        Mode("fwd-over-fwd", "forward", True, False, 2),
+        Mode("value", "value", False, False, 0, "value"),
+        Mode("jacrev", "reverse", False, True, 1, "vjp"),
+        Mode("jacfwd", "forward", True, False, 1, "jvp"),
+        Mode("vjp", "reverse", False, True, 1, "vjp"),
+        Mode("vjp.t", "", False, True, 1, "vjp"),  # the VJP's dot test c'J t alone: no entry named
+        Mode("hessian fwd-over-rev", "forward", True, True, 2, "hvp fwd-over-rev"),
+        Mode("hessian rev-over-rev", "reverse", False, True, 2, "hvp rev-over-rev"),
+        Mode("hessian fwd-over-fwd", "forward", True, False, 2, "fwd-over-fwd"),
+        Mode("hvp rev-over-rev", "reverse", False, True, 2, "hvp rev-over-rev"),
+        Mode("hvp fwd-over-rev", "forward", True, True, 2, "hvp fwd-over-rev"),
+        Mode("jvp", "forward", True, False, 1, "jvp"),
+        Mode("fwd-over-fwd", "forward", True, False, 2, "fwd-over-fwd"),
     )
 }
 MODE_ORDER = tuple(MODES)
