@@ -122,3 +122,27 @@ def test_the_shrinkers_order_prefers_fewer_digits_zeros_and_positives():
     assert complexity([1.0]) < complexity([1.5]) < complexity([1.2345678])
     assert complexity([2.0]) < complexity([-2.0])  # a sign costs
     assert complexity([0.0, 1.0]) < complexity([1.0, 1.0])  # a zero entry costs nothing
+
+
+@pytest.mark.parametrize("before", [True, False])
+def test_numpys_huge_page_advice_is_off_during_a_check_and_restored(before):
+    """A check turns NumPy's MADV_HUGEPAGE advice off while it runs (the kernel's compaction on
+    first touch stalled every large array) and gives the user's setting back, even on error."""
+    import gradcheck
+
+    core = np._core.multiarray
+    seen = []
+
+    def fn(x):
+        seen.append(core._get_madvise_hugepage())
+        return jnp.sin(x)
+
+    old = core._set_madvise_hugepage(before)
+    try:
+        assert gradcheck.check(fn, None, shapes=[(2,)], max_examples=5, seed=0).ok
+        assert seen and not any(seen) and core._get_madvise_hugepage() is before
+        with pytest.raises(ValueError):
+            gradcheck.check(fn, None, shapes=[(2,)], dtype="float16")
+        assert core._get_madvise_hugepage() is before
+    finally:
+        core._set_madvise_hugepage(old)
