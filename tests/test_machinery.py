@@ -144,5 +144,17 @@ def test_numpys_huge_page_advice_is_off_during_a_check_and_restored(before):
         with pytest.raises(ValueError):
             gradcheck.check(fn, None, shapes=[(2,)], dtype="float16")
         assert core._get_madvise_hugepage() is before
+        # two checks at once in two threads: the last to leave restores the setting
+        import threading
+
+        threads = [
+            threading.Thread(target=gradcheck.check, args=(fn, None), kwargs=dict(shapes=[(k,)], max_examples=5))
+            for k in (2, 3)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert core._get_madvise_hugepage() is before and not any(seen)
     finally:
         core._set_madvise_hugepage(old)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import threading
 from collections import OrderedDict
 from collections.abc import Callable
 
@@ -61,17 +62,28 @@ def small_pages():
     ``madvise``, a common default), NumPy's advice stalled every such array: a 150,000-parameter
     check spent 22 s of its 31 in the kernel with it and 5.5 s of 15 without.  NumPy offers the
     switch only at import (``NUMPY_MADVISE_HUGEPAGE``) or through this private setter; where the
-    setter is missing, nothing is changed."""
+    setter is missing, nothing is changed.  The switch is the process's: checks nested or run in
+    several threads at once count who holds it, and the last to leave restores the user's setting."""
     core = getattr(np, "_core", None) or getattr(np, "core", None)  # NumPy 2, NumPy 1
     setter = getattr(getattr(core, "multiarray", None), "_set_madvise_hugepage", None)
     if setter is None:
         yield
         return
-    before = setter(False)
+    with _PAGES_LOCK:
+        if not _PAGES["held"]:
+            _PAGES["before"] = setter(False)
+        _PAGES["held"] += 1
     try:
         yield
     finally:
-        setter(before)
+        with _PAGES_LOCK:
+            _PAGES["held"] -= 1
+            if not _PAGES["held"]:
+                setter(_PAGES["before"])
+
+
+_PAGES_LOCK = threading.Lock()
+_PAGES: dict = {"held": 0, "before": True}  # checks inside small_pages, the setting they found
 
 
 def rows_within(row_bytes: float, most: int = ROWS) -> int:
