@@ -158,3 +158,26 @@ def test_numpys_huge_page_advice_is_off_during_a_check_and_restored(before):
         assert core._get_madvise_hugepage() is before and not any(seen)
     finally:
         core._set_madvise_hugepage(old)
+
+
+def test_worst_and_dot_size_a_few_rows_at_a_time(monkeypatch):
+    """The accuracy table's worst entry and the dot test's allowance, computed a block of rows
+    at a time (a model's rows are 200 MB together), are the one-block results: the worst row
+    is the first of the largest, counted from the whole array's first row."""
+    from gradcheck._check._accuracy import worst
+    from gradcheck._check._truth64 import dot_size
+    from gradcheck.oracles import _batched
+
+    rng = np.random.default_rng(5)
+    truth = rng.uniform(0.5, 2.0, (9, 4))
+    got = truth * (1 + 1e-5 * rng.normal(size=(9, 4)))
+    got[7, 2] = truth[7, 2] * 1.01  # the largest error, in the last block
+    got[8, 1] = truth[8, 1] * 1.001
+    usable, x = np.ones((9, 4), bool), rng.uniform(-1, 1, (9, 3))
+    a, t = rng.uniform(0, 1, (9, 4)), rng.normal(size=(9, 4))
+    whole = worst(got, truth, usable, "float32", x), worst(got, truth, usable, "float32", x, False), dot_size(a, t)
+    monkeypatch.setattr(_batched, "BLOCK_ENTRIES", 8)  # two rows a block
+    assert len(_batched.row_blocks(9, 4)) == 5
+    blocks = worst(got, truth, usable, "float32", x), worst(got, truth, usable, "float32", x, False), dot_size(a, t)
+    assert blocks[0] == whole[0] and blocks[1] == whole[1] == [(2, 7, whole[1][0][2])]
+    np.testing.assert_array_equal(blocks[2], whole[2])

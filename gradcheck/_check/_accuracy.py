@@ -32,6 +32,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from ..oracles._batched import row_blocks
 from ..oracles.mpmath_truth import Status, status_of
 from ._failure import Failure
 from ._judge import tolerance
@@ -101,15 +102,13 @@ def worst(got: np.ndarray, truth: np.ndarray, usable: np.ndarray, dtype: str, x:
     got, truth, usable = got.reshape(B, -1), truth.reshape(B, -1), usable.reshape(B, -1)
     E = got.shape[1]
     best, at = np.full(E, -1.0), np.zeros(E, dtype=np.int64)  # per entry: the largest error, its row
-    step = max(1, (1 << 18) // max(E, 1))  # rows at a time, a few MB: a model's are 200 MB together
-    for s in range(0, B, step):
-        e = ulps(got[s : s + step], truth[s : s + step], dtype)
-        ok = usable[s : s + step] & measurable(truth[s : s + step], x[s : s + step], dtype) & np.isfinite(e)
-        e = np.where(ok, e, -1.0)
+    for b in row_blocks(B, E):  # a few rows at a time
+        e = ulps(got[b], truth[b], dtype)
+        e = np.where(usable[b] & measurable(truth[b], x[b], dtype) & np.isfinite(e), e, -1.0)
         r = np.argmax(e, axis=0)
         v = e[r, np.arange(E)]
         better = v > best  # the first row of the largest, as one argmax over all rows
-        best[better], at[better] = v[better], r[better] + s
+        best[better], at[better] = v[better], r[better] + b.start
     if not per_entry:  # the first of the largest in row-major order: the lowest row, then entry
         if not E or best.max() < 0:
             return []

@@ -340,7 +340,7 @@ class NumericEngine(Engine):
             if not bad.any():
                 return []
             with np.errstate(all="ignore"):
-                tol = tier.atol + tier.rtol * mag + MARGIN * est.error + NOISE_FACTOR * nb
+                tol = tolerance(1.0, tier.atol, tier.rtol, mag, MARGIN * est.error + NOISE_FACTOR * nb)
                 excess = np.where(bad, np.abs(gb - exp) / tol, -np.inf)[:, 0]
             cand = blocks[int(np.argmax(excess))]
         Vr = np.zeros((cand.size, N + K))

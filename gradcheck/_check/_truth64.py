@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..oracles import numerical
-from ..oracles._batched import in_chunks, rows_within
+from ..oracles._batched import in_chunks, row_blocks, rows_within
 from ._modes import IN64
 from ._rules import _subjaxprs
 
@@ -236,8 +236,7 @@ def dot_size(a, t):
         return _dot_size(a, t)
     lead, n = a.shape[:-1], a.shape[-1]
     a, t = a.reshape(-1, n), t.reshape(-1, n)
-    step = max(1, (1 << 18) // max(n, 1))  # rows at a time: a model's rows are 200 MB together
-    out = np.concatenate([_dot_size(a[s : s + step], t[s : s + step]) for s in range(0, a.shape[0], step)])
+    out = np.concatenate([_dot_size(a[b], t[b]) for b in row_blocks(a.shape[0], n)])  # a few rows at a time
     return out.reshape(lead + (1,))
 
 
