@@ -4,6 +4,8 @@ coding, the table of modes, the shrinker's order, and the tape against SymPy's o
 
 from __future__ import annotations
 
+import platform
+
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -158,6 +160,31 @@ def test_numpys_huge_page_advice_is_off_during_a_check_and_restored(before):
         assert core._get_madvise_hugepage() is before and not any(seen)
     finally:
         core._set_madvise_hugepage(old)
+
+
+def _faults_of_a_fresh_array(mb: int) -> int:
+    """Minor page faults of making, filling and dropping an array of ``mb`` MB twice (the
+    second time is counted: memory the first gave back, or kept)."""
+    import resource
+
+    np.ones(mb << 17).sum()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    np.ones(mb << 17).sum()
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+
+@pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc's heap thresholds")
+def test_a_check_keeps_glibcs_heap_for_large_arrays():
+    """Inside a check an array of 64 MB (above glibc's largest mmap threshold, 32 MiB) is served
+    from the heap the previous one left: about none of its 16,000 pages fault in anew (all of
+    them do under glibc's defaults).  Nested holders keep the setting until the last leaves."""
+    from gradcheck.oracles._memory import steady_memory
+
+    with steady_memory():
+        with steady_memory():
+            inner = _faults_of_a_fresh_array(64)
+        still = _faults_of_a_fresh_array(64)
+    assert inner < 1000 and still < 1000, (inner, still)
 
 
 def test_worst_and_dot_size_a_few_rows_at_a_time(monkeypatch):

@@ -14,7 +14,7 @@ import hypothesis
 import numpy as np
 
 from .._x64 import dtype_context
-from ..oracles._batched import small_pages
+from ..oracles._memory import steady_memory
 from ..oracles.reference import Reference, build_reference, expansion_cost
 from ._accuracy import ACCURACY_ULPS, as_failures, check_threshold
 from ._args import given_args
@@ -40,7 +40,7 @@ _SHAPES = ((),)
 _DOMAIN = (-1000.0, 1000.0)
 
 
-@small_pages()
+@steady_memory()
 def check(
     fn: Callable,
     reference: Callable | None,

@@ -11,9 +11,7 @@ The points are the same numbers either way (``x + h v`` where ``v`` is zero is `
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import threading
 from collections import OrderedDict
 from collections.abc import Callable
 
@@ -28,7 +26,6 @@ __all__ = [
     "in_chunks",
     "rows_within",
     "row_blocks",
-    "small_pages",
     "ROWS",
     "MEMORY_PER_CALL",
 ]
@@ -61,39 +58,6 @@ MEMORY_PER_CALL = 1 << 25
 #: :data:`MEMORY_PER_CALL`): the sweep, the re-judged rows and a shrinker's candidates share one
 #: compilation (each new batch size compiled anew took a second at 38k parameters).
 ROWS = 16
-
-
-@contextlib.contextmanager
-def small_pages():
-    """NumPy's large arrays without ``madvise(MADV_HUGEPAGE)`` for the duration (restored after).
-
-    A check of a model makes and drops hundreds of arrays of hundreds of megabytes.  Where the
-    kernel compacts memory to serve a huge page on its first touch (``defrag`` set to
-    ``madvise``, a common default), NumPy's advice stalled every such array: a 150,000-parameter
-    check spent 22 s of its 31 in the kernel with it and 5.5 s of 15 without.  NumPy offers the
-    switch only at import (``NUMPY_MADVISE_HUGEPAGE``) or through this private setter; where the
-    setter is missing, nothing is changed.  The switch is the process's: checks nested or run in
-    several threads at once count who holds it, and the last to leave restores the user's setting."""
-    core = getattr(np, "_core", None) or getattr(np, "core", None)  # NumPy 2, NumPy 1
-    setter = getattr(getattr(core, "multiarray", None), "_set_madvise_hugepage", None)
-    if setter is None:
-        yield
-        return
-    with _PAGES_LOCK:
-        if not _PAGES["held"]:
-            _PAGES["before"] = setter(False)
-        _PAGES["held"] += 1
-    try:
-        yield
-    finally:
-        with _PAGES_LOCK:
-            _PAGES["held"] -= 1
-            if not _PAGES["held"]:
-                setter(_PAGES["before"])
-
-
-_PAGES_LOCK = threading.Lock()
-_PAGES: dict = {"held": 0, "before": True}  # checks inside small_pages, the setting they found
 
 
 #: Entries per block of a NumPy pass over a (rows, entries) array: a few MB, which the allocator
