@@ -294,6 +294,30 @@ def test_gradient_function_batched():
     assert np.all(np.abs(est.value - hv) <= est.error + 4 * EPS * scale)
 
 
+@pytest.mark.parametrize("order", [1, 2])
+def test_numpy_and_jitted_analysis_agree(monkeypatch, order):
+    """The tableau analysis run by NumPy (small batches) and jitted (large ones) gives the same
+    estimates, bounds and verdicts, on outputs that are smooth, kinked, undefined on one side
+    and undefined at the point."""
+    from gradcheck.oracles import numerical
+
+    def f(x):
+        return jnp.stack([jnp.sin(3 * x[0]) * x[1], jnp.abs(x[0] - 0.25), jnp.log(x[1]), 1 / x[0]])
+
+    X = np.array([[0.25, 0.5], [0.0, -0.5], [0.7, 1e-3], [-0.3, 2.0]])
+    V = np.array([[1.0, -0.5], [0.3, 1.0], [-1.0, 0.0], [0.25, 4.0]])
+    got = []
+    for above in (10**9, 0):  # NumPy, then jitted
+        monkeypatch.setattr(numerical, "JIT_ANALYSIS_ABOVE", above)
+        got.append(directional_derivative(f, X, V, order=order))
+    a, b = got
+    np.testing.assert_array_equal(a.converged, b.converged)
+    assert a.converged.any() and not a.converged.all()
+    np.testing.assert_allclose(a.value, b.value, rtol=1e-12, atol=0, equal_nan=True)
+    # the bounds are differences of nearly equal entries: their rounding differs by a part in 1e3
+    np.testing.assert_allclose(a.error, b.error, rtol=1e-2, atol=0, equal_nan=True)
+
+
 def test_warm_call_is_fast_and_cached():
     X, V = _rows(6, 100, 1024)
     directional_derivative(jax.nn.logsumexp, X, V)  # compile
