@@ -187,6 +187,7 @@ def _models(r: dict[str, Any]) -> list:
                 "check_grads s",
                 "flagged",
                 "cold / check_grads",
+                "warm / check_grads",
                 "failure named",
             ),
             (
@@ -202,6 +203,7 @@ def _models(r: dict[str, Any]) -> list:
                     f"{row['check_grads_s']:.1f}",
                     f"{row['check_grads_flagged']}/{row['check_grads_points']}",
                     f"{row['check_over_check_grads']:.2f}",
+                    f"{row['check_warm_over_check_grads']:.2f}",
                     row["failure"] or "",
                 )
                 for row in r["rows"]
