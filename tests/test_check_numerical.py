@@ -199,3 +199,38 @@ def test_a_dot_test_allows_the_root_sum_square_of_its_terms_where_smaller():
     assert np.median(np.sum(a * np.abs(t), axis=1) / size) > 8
     small = rng.normal(size=(3, 16))
     assert np.allclose(dot_size(np.ones(16), small)[:, 0], np.abs(small).sum(axis=1))
+
+
+def test_a_wrong_rule_pays_the_rounding_allowance_for_one_row_per_mode(monkeypatch):
+    """The Monte Carlo rounding allowance (seconds a row at model size) is measured on a failing
+    mode's rows one at a time, until one still fails with it: a rule wrong everywhere is measured
+    once in its forward mode, not at every failing row."""
+    from gradcheck._check._numeric import NumericEngine
+
+    measured: list[tuple[int, frozenset]] = []
+    sweeps: list[list] = []
+    noise, confirmed = NumericEngine._noise, NumericEngine._confirmed
+
+    def spy_noise(self, X, T, C, S, got, modes, tier):
+        measured.append((X.shape[0], frozenset(modes)))
+        return noise(self, X, T, C, S, got, modes, tier)
+
+    def spy_confirmed(self, *a):
+        n = len(measured)
+        out = confirmed(self, *a)
+        sweeps.append((measured[n:], {f.row for f in out if f.mode == "jvp"}))
+        return out
+
+    monkeypatch.setattr(NumericEngine, "_noise", spy_noise)
+    monkeypatch.setattr(NumericEngine, "_confirmed", spy_confirmed)
+
+    @jax.custom_jvp
+    def tanh(x):
+        return jnp.tanh(x)
+
+    tanh.defjvp(lambda p, t: (jnp.tanh(p[0]), (1 - jnp.tanh(p[0]) ** 2) * 1.01 * t[0]))
+    report = gradcheck.check(lambda x: jnp.sum(tanh(x)), None, shapes=[(6,)], dtype="float32", max_examples=30, seed=0)
+    assert not report.ok
+    rows, failing = sweeps[0]  # the sweep's: every row fails in jvp
+    assert len(failing) > 8
+    assert sum(n for n, modes in rows if "jvp" in modes) == 1

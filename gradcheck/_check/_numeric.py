@@ -189,27 +189,39 @@ class NumericEngine(Engine):
     def _confirmed(self, tr, D, got, tier, budget):
         """Judged without the rounding allowance first; the rows that fail are judged again with
         it (:meth:`_noise`), so that a passing sweep never runs the Monte Carlo program.  Per mode
-        at most ``_NOISE_PER_MODE`` failing rows are judged again: where one of them still fails,
-        the mode's other failing rows count as they were judged (a wrong rule fails everywhere,
-        and pays for a few rows, not for all); where none does, they are dropped with it.  At
-        most ``budget`` failing VJP rows are searched for their entry."""
+        at most ``_NOISE_PER_MODE`` failing rows are judged again, one row at a time: where one of
+        them still fails, the mode's other failing rows count as they were judged (a wrong rule
+        fails everywhere, and pays for one row, not for all), so a mode confirmed is not measured
+        again; where none does, they are dropped with it.  At most ``budget`` failing VJP rows are
+        searched for their entry (only searched rows name one: the VJP is measured while the
+        budget lasts)."""
         first = self._judge_rows(tr, D, got, None, tier, localise=False)
         by_mode: dict[str, list[int]] = {}
         for f in first:
             seen = by_mode.setdefault(f.mode, [])
             if f.row not in seen:
                 seen.append(f.row)
-        rows = sorted({r for rs in by_mode.values() for r in rs[:_NOISE_PER_MODE]})
-        if not rows:
-            return first
-        idx = np.asarray(rows)
-        sub = [A[idx] for A in D]
-        got_sub = {k: np.asarray(v)[idx] for k, v in got.items()}
-        noise = self._noise(*sub, got_sub, {"vjp" if m == "vjp.t" else m for m in by_mode}, tier)
-        again = self._judge_rows(rows_of(tr, idx), sub, got_sub, noise, tier, localise=True, localise_rows=budget)
-        out = [f._replace(row=rows[f.row]) for f in again]
-        confirmed = {f.mode.removesuffix(".t") for f in out}
-        chosen = set(rows)
+        failing = {m: set(rs) for m, rs in by_mode.items()}
+        out, confirmed, chosen, start = [], set(), set(), self.localised
+        for r in sorted(set().union(*(rs[:_NOISE_PER_MODE] for rs in by_mode.values()))):
+            # the modes failing here not yet confirmed (a mode judged here without its allowance
+            # must be one that counts as first judged); the VJP while rows may still be searched
+            # (a judged row not searched names nothing)
+            left = budget - (self.localised - start)
+            modes = {m.removesuffix(".t") for m, rs in failing.items() if r in rs}
+            modes = {m for m in modes if (m == "vjp" and left > 0) or (m != "vjp" and m not in confirmed)}
+            if not modes:
+                continue
+            chosen.add(r)
+            idx = np.asarray([r])
+            sub = [A[idx] for A in D]
+            got_sub = {k: np.asarray(v)[idx] for k, v in got.items()}
+            noise = self._noise(*sub, got_sub, modes, tier)  # zero in the modes confirmed: as first judged
+            again = self._judge_rows(rows_of(tr, idx), sub, got_sub, noise, tier, localise=True, localise_rows=left)
+            out += [f._replace(row=r) for f in again]
+            confirmed |= {f.mode.removesuffix(".t") for f in again}
+        if any(f.mode == "vjp" for f in out):  # a row's error spread too thin counts only where none is named
+            out = [f for f in out if f.mode != "vjp.t"]
         # the first pass marks a failing VJP row without naming its entry: only judged rows name one
         out += [f for f in first if f.row not in chosen and f.mode in confirmed and f.mode not in ("vjp", "vjp.t")]
         return out
