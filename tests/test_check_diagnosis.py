@@ -132,6 +132,25 @@ def test_a_float32_precision_artefact_is_an_accuracy_note_and_a_wrong_rule_a_wro
     assert "also wrong" in wrong.failures[0].diagnosis
 
 
+def test_the_eager_run_is_left_out_where_float64_already_shows_the_rule_wrong(monkeypatch):
+    """Running the failing mode without jit (op by op, seconds at model size) can only tell
+    jit-only artefacts apart: it runs for a float32 failure right in float64, not for a rule
+    float64 shows wrong too."""
+    eager = []
+    disable_jit = jax.disable_jit
+
+    def spy(*a, **k):
+        eager.append(1)
+        return disable_jit(*a, **k)
+
+    monkeypatch.setattr(jax, "disable_jit", spy)
+    kw = dict(shapes=[()], domain=(-1.0, 1.0), dtype="float32", max_examples=60)
+    wrong = gradcheck.check(sigmoid_missing_factor, lambda x: 1 / (1 + sp.exp(-x)), **kw)
+    assert not wrong.ok and "also wrong" in wrong.failures[0].diagnosis and not eager
+    strict = gradcheck.check(shifted, lambda x: x, strict=True, **kw)
+    assert not strict.ok and "(right)" in strict.failures[0].diagnosis and eager
+
+
 def test_the_audit_catches_an_error_shared_by_fn_and_the_float64_truth(monkeypatch):
     # make the float64 truth share fn's wrong derivative: the bulk then agrees everywhere, and
     # only the audit (the mpmath truth at agreeing points) can see it
