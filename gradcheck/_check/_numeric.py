@@ -201,14 +201,13 @@ class NumericEngine(Engine):
             seen = by_mode.setdefault(f.mode, [])
             if f.row not in seen:
                 seen.append(f.row)
-        failing = {m: set(rs) for m, rs in by_mode.items()}
         out, confirmed, chosen, start = [], set(), set(), self.localised
         for r in sorted(set().union(*(rs[:_NOISE_PER_MODE] for rs in by_mode.values()))):
             # the modes failing here not yet confirmed (a mode judged here without its allowance
             # must be one that counts as first judged); the VJP while rows may still be searched
             # (a judged row not searched names nothing)
             left = budget - (self.localised - start)
-            modes = {m.removesuffix(".t") for m, rs in failing.items() if r in rs}
+            modes = {m.removesuffix(".t") for m, rs in by_mode.items() if r in rs}
             modes = {m for m in modes if (m == "vjp" and left > 0) or (m != "vjp" and m not in confirmed)}
             if not modes:
                 continue
