@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from gradcheck._check._engine import complexity
+from gradcheck._check._engine import complexity, two_digits
 from gradcheck._check._judge import judge_entries
 from gradcheck._check._modes import IN64, MODE_ORDER, MODES, kind_of, mode_of
 from gradcheck._check._program import Program
@@ -124,6 +124,29 @@ def test_the_shrinkers_order_prefers_fewer_digits_zeros_and_positives():
     assert complexity([1.0]) < complexity([1.5]) < complexity([1.2345678])
     assert complexity([2.0]) < complexity([-2.0])  # a sign costs
     assert complexity([0.0, 1.0]) < complexity([1.0, 1.0])  # a zero entry costs nothing
+
+
+def test_the_shrinkers_two_digit_point_is_pythons_formatting_exactly():
+    """The shrinker's whole-vector candidate of two significant digits, vectorised for a
+    model's parameters, gives the very doubles ``float(f"{v:.2g}")`` gives: ties (0.125, 9.95,
+    99.5), powers of ten, zeros of both signs, subnormals, infinities, NaN, exponents beyond
+    10^22, and random float32 and float64 entries."""
+    rng = np.random.default_rng(0)
+    special = [0.125, 0.0125, 1.5e-5, 2.5, 0.25, 9.95, 99.5, 0.995, -0.0, 0.0, np.inf, -np.inf, np.nan]
+    special += [5e-324, 1.7976931348623157e308, 1e22, 1e23, 1e-22, 1e-23, 10.0, 100.0, 0.1, 9.999999999999999]
+    x = np.concatenate(
+        [
+            np.asarray(special),
+            rng.uniform(-1, 1, 20_000).astype(np.float32),
+            rng.uniform(-1, 1, 20_000),
+            rng.normal(size=20_000) * 10.0 ** rng.integers(-320, 308, 20_000),
+            np.round(rng.uniform(-100, 100, 20_000), 3),  # many ties of the third digit
+        ]
+    )
+    want = np.asarray([float(f"{v:.2g}") for v in x])
+    for got in (two_digits(x), np.concatenate([two_digits(x[i : i + 50]) for i in range(0, x.size, 50)])):
+        same = ((got == want) | (np.isnan(got) & np.isnan(want))) & (np.signbit(got) == np.signbit(want))
+        assert same.all(), (x[~same][:5], got[~same][:5], want[~same][:5])
 
 
 @pytest.mark.parametrize("before", [True, False])

@@ -232,7 +232,7 @@ class Engine:
             cx_best = complexity(best)
             for simple_all in (
                 np.clip(np.round(best), lo, hi),
-                np.clip(np.asarray([float(f"{v:.2g}") for v in best]), lo, hi),
+                np.clip(two_digits(best), lo, hi),
             ):
                 if not np.array_equal(simple_all, best) and complexity(simple_all) < cx_best:
                     cands.append(simple_all)
@@ -323,6 +323,36 @@ def _complexity_array(x: np.ndarray) -> float:
 _POW10_ZERO = 400
 with np.errstate(over="ignore"):  # beyond 1e308: inf, as the power gave
     _POW10 = np.power(10.0, np.arange(-_POW10_ZERO, _POW10_ZERO + 1, dtype=np.float64))
+
+
+def two_digits(x: np.ndarray) -> np.ndarray:
+    """``float(f"{v:.2g}")`` of each entry of ``x``, exactly, without formatting a model's
+    150,000 entries one at a time (0.16 s a call).  ``y = |v| 10^s`` in [10, 100) is rounded to
+    an integer ``k``; its one rounding error moves ``y`` by about 1e-14, so ``k`` is the decimal
+    rounding wherever ``y`` is not within 1e-6 of a tie; ``k / 10^s`` (or ``k 10^-s``) is one
+    correctly rounded operation on exact operands, the double that ``float`` gives the string.
+    Ties, zeros, non-finite entries and exponents beyond 10^22 are formatted as before."""
+    x = np.asarray(x, np.float64)
+    if x.size <= 64:
+        return np.asarray([float(f"{v:.2g}") for v in x.ravel()]).reshape(x.shape)
+    m = np.abs(x)
+    ok = np.isfinite(m) & (m > 0)
+    with np.errstate(all="ignore"):
+        s = 1 - np.floor(np.log10(np.where(ok, m, 1.0))).astype(np.int64)
+        ok &= np.abs(s) <= 22
+        p = _EXACT10[np.where(ok, np.abs(s), 0)]
+        up = s >= 0
+        y = np.where(up, m * p, m / p)
+        k = np.round(y)
+        ok &= (np.abs(y - np.floor(y) - 0.5) > 1e-6) & (y >= 10) & (y < 100)
+        out = np.copysign(np.where(up, k / p, k * p), x)
+    for i in np.flatnonzero(~ok):
+        out.flat[i] = float(f"{x.flat[i]:.2g}")
+    return out
+
+
+#: 10^n for n = 0..22, exact (the powers of ten a double holds exactly)
+_EXACT10 = np.asarray([float(10**n) for n in range(23)])
 
 
 def simpler(new, old) -> bool:
