@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from gradcheck._check._engine import complexity, two_digits
+from gradcheck._check._engine import complexities, complexity, two_digits
 from gradcheck._check._judge import judge_entries
 from gradcheck._check._modes import IN64, MODE_ORDER, MODES, kind_of, mode_of
 from gradcheck._check._program import Program
@@ -124,6 +124,16 @@ def test_the_shrinkers_order_prefers_fewer_digits_zeros_and_positives():
     assert complexity([1.0]) < complexity([1.5]) < complexity([1.2345678])
     assert complexity([2.0]) < complexity([-2.0])  # a sign costs
     assert complexity([0.0, 1.0]) < complexity([1.0, 1.0])  # a zero entry costs nothing
+
+
+def test_the_shrinkers_order_of_many_points_is_each_points_own():
+    """The order of a model's failing points, measured on threads, is each point's own, in order."""
+    rng = np.random.default_rng(1)
+    points = [rng.uniform(-1, 1, 40_000).astype(np.float32) for _ in range(5)] + [
+        np.round(rng.uniform(-1, 1, 40_000), 2)
+    ]
+    assert complexities(points) == [complexity(x) for x in points]
+    assert complexities([np.asarray([1.5, 0.0])]) == [complexity([1.5, 0.0])] and complexities([]) == []
 
 
 def test_the_shrinkers_two_digit_point_is_pythons_formatting_exactly():

@@ -21,7 +21,7 @@ from ._args import given_args
 from ._batching import check_batching, finish, mode_failure
 from ._complex import complex_check, complex_name
 from ._diagnose import _RULE_CHECK, CATEGORIES, diagnose
-from ._engine import MAX_CHUNK, Seen, complexity
+from ._engine import MAX_CHUNK, Seen, complexities
 from ._entries import EntriesEngine
 from ._modes import MODE_ORDER, kind_of, mode_kind
 from ._numeric import NoReference, NumericEngine
@@ -272,17 +272,18 @@ def _assemble(eng, spec, prog, failures_raw, strict):
     for (kind, mode, arg), items in failures_raw.items():
         groups.setdefault((kind, arg), {})[mode] = items
     mode_rank = {m: i for i, m in enumerate(MODE_ORDER)}  # the mode that names an input entry first
-    row_cx: dict[int, float] = {}  # the shrinker's order of each failing row, measured once
+    # the shrinker's order of each failing row of each group's first mode, measured once
+    rank = lambda m: mode_rank.get(m, 99)
+    first = {it.row: it.x for by_mode in groups.values() for it in by_mode[min(by_mode, key=rank)]}
+    row_cx = dict(zip(first, complexities(list(first.values()))))
 
     def order_of(it: Seen):
-        if it.row not in row_cx:
-            row_cx[it.row] = complexity(it.x)
         return row_cx[it.row]
 
     for (kind, arg), by_mode in sorted(
         groups.items(), key=lambda kv: (_KINDS.index(kv[0][0]), kv[0][1] if kv[0][1] is not None else -1)
     ):
-        modes = sorted(by_mode, key=lambda m: mode_rank.get(m, 99))
+        modes = sorted(by_mode, key=rank)
         mode = modes[0]
         items = by_mode[mode]
         points = len({it.row for its in by_mode.values() for it in its})
