@@ -352,7 +352,7 @@ def test_the_shrinkers_measure_of_a_model_size_point_is_the_per_entry_one():
     # calls per failing check); the same measure, up to a digit where an entry needs all 15
     import numpy as np
 
-    from gradcheck._check._engine import complexity
+    from gradcheck._check._order import complexity
 
     rng = np.random.default_rng(3)
     x = rng.choice([-1.0, 1.0], 4000) * rng.uniform(1, 10, 4000) * 10.0 ** rng.integers(-3, 6, 4000)

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from gradcheck._check._engine import complexities, complexity, two_digits
 from gradcheck._check._judge import judge_entries
 from gradcheck._check._modes import IN64, MODE_ORDER, MODES, kind_of, mode_of
+from gradcheck._check._order import complexities, complexity, two_digits
 from gradcheck._check._program import Program
 from gradcheck.oracles import numerical
 from gradcheck.oracles.mpmath_truth import Status, status_of

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..oracles.mpmath_truth import Status
 from ._accuracy import of_entries
-from ._engine import SHRINK_REFEREE_CAP, Disagreement, Engine
+from ._engine import Disagreement, Engine
 from ._judge import Comparer
 
 __all__ = ["EntriesEngine"]
@@ -48,9 +48,7 @@ class EntriesEngine(Engine):
         for _bad, escalate, *_ in res.values():
             esc |= escalate.any(axis=1)
         idx = np.flatnonzero(esc)
-        audit = self.audit_rows(n, idx) if count else np.zeros(0, dtype=np.int64)
-        if alone:  # a failure re-checked alone is judged against the mpmath truth, whatever float64 says
-            audit = np.arange(n)
+        audit = self.audit_rows(n, idx, count, alone)
         if idx.size == 0 and audit.size == 0:
             return []
         # tier 2: long double reference at the disagreeing points
@@ -66,15 +64,8 @@ class EntriesEngine(Engine):
         idx2 = idx[esc2]
         if idx2.size == 0 and audit.size == 0:
             return []
-        # tier 3: the mpmath truth, at most REFEREE_CAP points in the sweep; the re-checks of
-        # single points and the shrinker's candidates (count=False) have a budget of their own
-        # per call, so a spent sweep budget never hides a failure from them
-        order = np.random.default_rng([self.seed, 13]).permutation(idx2.size)
-        budget = max(0, self.refereed_cap - self.tally.refereed) if count else SHRINK_REFEREE_CAP
-        pick = idx2[np.sort(order[:budget])]
-        if count:
-            self.tally.unrefereed += int(idx2.size - pick.size)
-            self.tally.refereed += int(pick.size)
+        # tier 3: the mpmath truth, within the referee's budget
+        pick = self.referee_rows(idx2, count)
         audit = np.setdiff1d(audit, pick)
         # escalated points with the truth's Hessian for the condition of derivatives; audited
         # points as the bulk judged them (without it)

@@ -21,10 +21,11 @@ from ._args import given_args
 from ._batching import check_batching, finish, mode_failure
 from ._complex import complex_check, complex_name
 from ._diagnose import _RULE_CHECK, CATEGORIES, diagnose
-from ._engine import MAX_CHUNK, Seen, complexities
+from ._engine import MAX_CHUNK, Seen
 from ._entries import EntriesEngine
 from ._modes import MODE_ORDER, kind_of, mode_kind
 from ._numeric import NoReference, NumericEngine
+from ._order import complexities
 from ._probes import ProbesEngine
 from ._program import program, unbatched
 from ._report import Failure, Report, kinks_line, report_notes, tally_fields, truth_line

@@ -125,9 +125,7 @@ class ProbesEngine(Engine):
             self.accuracy_rows = of_probes(self, X64, T64, C64, S64, got, truth, at_kink)
         esc = {m: r[1] for m, r in res.items()}
         rows = np.flatnonzero(np.any([e.any(axis=1) for e in esc.values()], axis=0))
-        audit = self.audit_rows(n, rows) if count else np.zeros(0, dtype=np.int64)
-        if alone:  # a failure re-checked alone is judged against the mpmath truth, whatever float64 says
-            audit = np.arange(n)
+        audit = self.audit_rows(n, rows, count, alone)
         if audit.size:
             # every K-vector mode whole, two entries of each per-input mode
             arng = np.random.default_rng([self.seed, 29])
@@ -140,13 +138,7 @@ class ProbesEngine(Engine):
                         e[r, :] = True
         if rows.size == 0 and audit.size == 0:
             return []
-        order = np.random.default_rng([self.seed, 13]).permutation(rows.size)
-        budget = max(0, self.refereed_cap - self.tally.refereed) if count else min(SHRINK_REFEREE_CAP, 8)
-        pick = rows[np.sort(order[:budget])]
-        if count:
-            self.tally.unrefereed += int(rows.size - pick.size)
-            self.tally.refereed += int(pick.size)
-        pick = np.union1d(pick, audit).astype(np.int64)
+        pick = np.union1d(self.referee_rows(rows, count, min(SHRINK_REFEREE_CAP, 8)), audit).astype(np.int64)
         fails = []
         for r in pick:
             fails += self._referee(int(r), X64[r], T64[r], C64[r], S64[r], got, truth, esc, at_kink[r], count)
