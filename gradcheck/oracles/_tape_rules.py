@@ -6,18 +6,31 @@ mpmath value, and the products and powers of the Mul and Pow nodes, in NumPy flo
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import numpy as np
 import sympy as sp
 
 from .specials import mpmath_modules, numpy_modules
 
-__all__ = ["as_real", "function_rules", "mp_function", "others_products", "power", "product_derivative"]
+__all__ = ["FnRules", "as_real", "function_rules", "mp_function", "others_products", "power", "product_derivative"]
+
+
+class FnRules(NamedTuple):
+    """A function node's payload on the tape: ``func``'s value, first partials (one per
+    argument) and second partials (a row per argument) as NumPy callables of its arguments, and
+    ``func`` itself (the mpmath walk lambdifies it at its working precision)."""
+
+    value: Callable
+    firsts: list
+    seconds: list
+    func: Any
 
 
 @functools.cache
-def function_rules(func, nargs: int):
-    """(value, first partials, second partials) of ``func`` as NumPy callables of its args."""
+def function_rules(func, nargs: int) -> FnRules:
+    """:class:`FnRules` of ``func`` of ``nargs`` arguments, derived by SymPy once per function."""
     d = sp.symbols(f"_d0:{nargs}", real=True)
     e = func(*d)
     mods = numpy_modules()
@@ -39,7 +52,7 @@ def function_rules(func, nargs: int):
             dij = dij.replace(lambda n: isinstance(n, sp.DiracDelta), lambda n: sp.S.Zero)
             row.append(sp.lambdify(d, dij, modules=mods))
         seconds.append(row)
-    return val, firsts, seconds
+    return FnRules(val, firsts, seconds, func)
 
 
 @functools.cache

@@ -109,7 +109,7 @@ class Tape:
                 if not p.is_Integer:
                     self._exact[index[e]] = p
             else:
-                index[e] = self._add(_FN, ch, function_rules(e.func, len(ch)) + (e.func,))
+                index[e] = self._add(_FN, ch, function_rules(e.func, len(ch)))
         return index[root]
 
     def __len__(self) -> int:
@@ -139,7 +139,7 @@ class Tape:
                 elif k == _POW:
                     v = power(vals[ch[0]], p)
                 elif k == _FN:
-                    v = as_real(p[0](*[vals[c] for c in ch]), B)
+                    v = as_real(p.value(*[vals[c] for c in ch]), B)
                 else:  # _SELECT
                     v = self._select(p, [vals[c] for c in ch], cols, B)
                 vals[i] = np.broadcast_to(np.asarray(v, np.float64), (B,))
@@ -180,7 +180,7 @@ class Tape:
                 return [p * power(b, p - 1)] if p != 0 else [0.0]
             if k == _FN:
                 B = vals[ch[0]].shape[0]
-                return [as_real(f(*[vals[c] for c in ch]), B) for f in p[1]]
+                return [as_real(f(*[vals[c] for c in ch]), B) for f in p.firsts]
         raise AssertionError(k)
 
     def jvp(self, vals, X: np.ndarray, T: np.ndarray, second: np.ndarray | None = None):
@@ -254,7 +254,7 @@ class Tape:
         B = vals[ch[0]].shape[0]
         args = [vals[c] for c in ch]
         total = 0.0
-        for a, row in enumerate(p[2]):
+        for a, row in enumerate(p.seconds):
             for b_, f in enumerate(row):
                 total = total + as_real(f(*args), B) * tan[ch[a]] * tan2[ch[b_]]
         return total
@@ -349,7 +349,7 @@ class Tape:
         B = vals[ch[0]].shape[0]
         args = [vals[c] for c in ch]
         out = []
-        for row in p[2]:
+        for row in p.seconds:
             t = 0.0
             for b_, f in enumerate(row):
                 t = t + as_real(f(*args), B) * tan[ch[b_]]
@@ -382,7 +382,7 @@ class Tape:
                     b = vals[ch[0]]
                     v = b**p if isinstance(p, int) else b ** self._mp_exact(i)
                 elif k == _FN:
-                    v = mp_function(p[3], len(ch))(*[vals[c] for c in ch])
+                    v = mp_function(p.func, len(ch))(*[vals[c] for c in ch])
                 else:  # _SELECT: the first branch whose condition holds
                     v = mpmath.nan
                     fx = [float(x) for x in xm]
