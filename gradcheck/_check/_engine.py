@@ -101,9 +101,19 @@ class Engine:
 
     # -- what each truth path provides -------------------------------------------------------
     def evaluate(self, X: np.ndarray, T=None, C=None, S=None, count=True, alone=False, in64=True) -> list[Disagreement]:
-        """Confirmed failures at the rows of X, one per failing entry.
-        ``in64``: a float32 numerical check judges fn's own float64 derivatives too (modes
-        ending in ``" in float64"``); False where only the checked dtype's failures are sought."""
+        """Confirmed failures at the rows of X, one per failing entry: fn's program along the
+        directions (drawn where not given), judged by the path's truth (:meth:`judge`).
+        ``count``: the sweep, which spends the check's budgets and counts into the tally (a
+        re-check or a shrinker's round does not); ``alone``: single points, each judged by the
+        referee whatever float64 says; ``in64``: a float32 numerical check judges fn's own
+        float64 derivatives too (modes ending in ``" in float64"``)."""
+        if T is None:
+            T, C, S = self.directions(X.shape[0])
+        got = self.run_fn(X, T, C, S, alone=alone)
+        return self.judge(X, T, C, S, got, count, alone, in64)
+
+    def judge(self, X, T, C, S, got, count, alone, in64) -> list[Disagreement]:
+        """fn's results ``got`` at the rows of X against this path's truth: the failures it confirms."""
         raise NotImplementedError
 
     def recheck(self, X: np.ndarray, T=None, C=None, S=None, alone=False, mode: str = "") -> list[Disagreement]:

@@ -30,12 +30,9 @@ class EntriesEngine(Engine):
         self.cmp = Comparer(ref, prog, spec.dtype, spec.rtol, spec.atol, spec.order2_factor)
         self._truth_cache: dict[bytes, tuple] = {}
 
-    def evaluate(self, X: np.ndarray, T=None, C=None, S=None, count=True, alone=False, in64=True):
-        """Confirmed failures at the rows of X: list of (row, mode, flat entry, exp, got, err)."""
+    def judge(self, X, T, C, S, got, count, alone, in64):
+        """float64 NumPy over the batch, long double and the mpmath truth where it disagrees."""
         n = X.shape[0]
-        if T is None:
-            T, C, S = self.directions(n)
-        got = self.run_fn(X, T, C, S, alone=alone)
         flat, at_kink = self.ref.float64_program()(X.astype(np.float64))
         if count:
             self.tally.kink_points += int(at_kink.sum())

@@ -111,9 +111,9 @@ class NumericEngine(Engine):
             if rows:
                 self.tally.unjudged[mode] = self.tally.unjudged.get(mode, 0) + rows
 
-    def evaluate(self, X: np.ndarray, T=None, C=None, S=None, count=True, alone=False, in64=True):
+    def judge(self, X, T, C, S, got, count, alone, in64):
         with np.errstate(all="ignore"):  # range points: inf - inf and 0 * inf are judged, not warned
-            return self._evaluate(X, T, C, S, count, alone, in64)
+            return self._judge_batch(X, T, C, S, got, count, in64)
 
     def _noise(self, X, T, C, S, got, modes, tier):
         """Per mode, the rounding that a correct evaluation of fn's own computation in
@@ -156,14 +156,11 @@ class NumericEngine(Engine):
         jvl = leaf_jvps(lambda x, t: jax.jvp(f, (x,), (t,))[1], self.prog)  # as the float64 tier's
         return lambda x, t, c, s: jvl(x, t)
 
-    def _evaluate(self, X, T, C, S, count, alone, in64):
+    def _judge_batch(self, X, T, C, S, got, count, in64):
         """The truths once; fn's results judged against them in the checked dtype and, for
         float32, fn's own float64 derivatives at float64's tolerance (a rule wrong by less
         than float32's tolerance, and far more than its rounding, is wrong in float64 too:
         those failures' modes read ``"vjp in float64"``)."""
-        if T is None:
-            T, C, S = self.directions(X.shape[0])
-        got = self.run_fn(X, T, C, S, alone=alone)
         # S is read at order 2 only: at order 1 it is zeros, not copied into float64
         D = [np.asarray(A, np.float64) for A in (X, T, C)] + [S if self.spec.order == 1 else np.asarray(S, np.float64)]
         tr = self._truths(*D, got, count)

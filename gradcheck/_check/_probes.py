@@ -109,12 +109,9 @@ class ProbesEngine(Engine):
         return res
 
     # -- one batch ---------------------------------------------------------------------------
-    def evaluate(self, X: np.ndarray, T=None, C=None, S=None, count=True, alone=False, in64=True):
-        """Confirmed failures at the rows of X: list of (row, mode, flat entry, exp, got, err)."""
+    def judge(self, X, T, C, S, got, count, alone, in64):
+        """The tape's float64 JVPs and VJPs over the batch, the mpmath referee where they disagree."""
         n = X.shape[0]
-        if T is None:
-            T, C, S = self.directions(n)
-        got = self.run_fn(X, T, C, S, alone=alone)
         X64, T64, C64, S64 = (A.astype(np.float64) for A in (X, T, C, S))
         truth = self.truth64(X64, T64, C64, S64)
         at_kink = self.ref.at_kink(X64)
