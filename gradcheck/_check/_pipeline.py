@@ -277,10 +277,6 @@ def _assemble(eng, spec, prog, failures_raw, strict):
     rank = lambda m: mode_rank.get(m, 99)
     first = {it.row: it.x for by_mode in groups.values() for it in by_mode[min(by_mode, key=rank)]}
     row_cx = dict(zip(first, complexities(list(first.values()))))
-
-    def order_of(it: Seen):
-        return row_cx[it.row]
-
     for (kind, arg), by_mode in sorted(
         groups.items(), key=lambda kv: (_KINDS.index(kv[0][0]), kv[0][1] if kv[0][1] is not None else -1)
     ):
@@ -291,7 +287,7 @@ def _assemble(eng, spec, prog, failures_raw, strict):
         # a failure must reproduce with the point alone: XLA has been seen to miscompile
         # a large vmapped batch (float32 rev-over-rev Hessian of log_softmax at a tie)
         alone = None
-        for it in sorted(items, key=order_of)[:4]:
+        for it in sorted(items, key=lambda it: row_cx[it.row])[:4]:
             d = [v[None] for v in it.directions]  # the directions this point had in the sweep
             for f in eng.recheck(it.x[None].astype(dtype), *d, alone=True, mode=mode):
                 if (

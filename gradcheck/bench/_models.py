@@ -179,25 +179,10 @@ def bench_models(quick: bool = False, points: int = POINTS, seed: int = 0) -> di
             1.0,
         ),
     ]
-    if at_150k:
-        targets.append(
-            target(
-                "models",
-                "gradcheck / check_grads at 150k parameters, as many points (cold)",
-                max(r["check_over_check_grads"] for r in at_150k),
-                "<=",
-                3.0,
-            )
-        )
-        targets.append(
-            target(
-                "models",
-                "gradcheck / check_grads at 150k parameters, as many points (warm)",
-                max(r["check_warm_over_check_grads"] for r in at_150k),
-                "<=",
-                3.0,
-            )
-        )
+    for when, key in (("cold", "check_over_check_grads"), ("warm", "check_warm_over_check_grads")):
+        if at_150k:
+            name = f"gradcheck / check_grads at 150k parameters, as many points ({when})"
+            targets.append(target("models", name, max(r[key] for r in at_150k), "<=", 3.0))
     return {
         "dtype": "float32",
         "points": points,
