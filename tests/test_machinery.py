@@ -241,3 +241,29 @@ def test_worst_and_dot_size_a_few_rows_at_a_time(monkeypatch):
     blocks = worst(got, truth, usable, "float32", x), worst(got, truth, usable, "float32", x, False), dot_size(a, t)
     assert blocks[0] == whole[0] and blocks[1] == whole[1] == [(2, 7, whole[1][0][2])]
     np.testing.assert_array_equal(blocks[2], whole[2])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_subnormal_rows_in_the_points_dtype_equal_the_float64_test(monkeypatch, dtype):
+    """Which points hold a subnormal input (the accuracy measure leaves those points out), found
+    once per check in the points' own dtype a block at a time, is the float64 test on every row;
+    a point with a subnormal input measures nothing in :func:`worst`."""
+    from gradcheck._check._ulps import subnormal_rows, worst
+    from gradcheck.oracles import _batched
+
+    rng = np.random.default_rng(3)
+    tiny = np.finfo(dtype).tiny
+    x = rng.uniform(-1, 1, (40, 7)).astype(dtype)
+    x[rng.integers(0, 40, 12), rng.integers(0, 7, 12)] = 0.0  # zeros are not subnormal
+    x[5, 3], x[17, 0], x[29, 6] = tiny / 2, -tiny / 4, np.nextafter(np.asarray(tiny, dtype), 0)
+    x[33, 1], x[34, 2] = tiny, -tiny  # the smallest normals are not
+    ax = np.abs(x.astype(np.float64))
+    expected = np.any((ax > 0) & (ax < float(tiny)), axis=1)
+    assert expected.sum() == 3
+    np.testing.assert_array_equal(subnormal_rows(x, dtype), expected)
+    monkeypatch.setattr(_batched, "BLOCK_ENTRIES", 15)  # two rows a block
+    np.testing.assert_array_equal(subnormal_rows(x, dtype), expected)
+    truth = np.ones((40, 1))
+    got = truth.copy()
+    got[5, 0] = got[6, 0] = 2.0  # row 5 has a subnormal input: row 6 is the worst measured
+    assert worst(got, truth, np.ones((40, 1), bool), dtype, x, False)[0][1] == 6

@@ -32,11 +32,11 @@ from typing import Any
 import jax
 import numpy as np
 
-from ..oracles._batched import row_blocks
 from ..oracles.mpmath_truth import Status, status_of
 from ._failure import Failure
 from ._judge import tolerance
 from ._truth64 import own64
+from ._ulps import measurable, subnormal_rows, ulps, worst
 
 __all__ = [
     "ACCURACY_ULPS",
@@ -44,6 +44,7 @@ __all__ = [
     "check_threshold",
     "ulps",
     "measurable",
+    "subnormal_rows",
     "worst",
     "row",
     "beyond",
@@ -69,53 +70,6 @@ def check_threshold(accuracy: Any) -> float | None:
             f"accuracy must be a threshold in ulps of the dtype, a finite number >= 1 (e.g. 2**20), got {accuracy!r}"
         )
     return float(accuracy)
-
-
-def ulps(got: np.ndarray, truth: np.ndarray, dtype: str) -> np.ndarray:
-    """|got - truth| in ulps of ``dtype`` at the larger of the two (a truth of 0 has no useful
-    ulp; the smallest subnormal is the floor)."""
-    dt = np.dtype(dtype).type
-    with np.errstate(all="ignore"):
-        g, t = np.asarray(got, np.float64), np.asarray(truth, np.float64)
-        ulp = np.spacing(np.maximum(np.abs(t), np.abs(g)).astype(dt)).astype(np.float64)
-        ulp = np.where(ulp > 0, ulp, np.spacing(dt(0)))
-        return np.abs(g - t) / ulp
-
-
-def measurable(truth: np.ndarray, x: np.ndarray, dtype: str) -> np.ndarray:
-    """Where relative accuracy means something: a truth that is a normal number of the dtype
-    (not 0, where no relative error exists and the tolerance's atol judges; not subnormal, where
-    XLA flushes to zero and the range, not the rule, runs out), at a point with no subnormal
-    input (flushed to zero as well).  ``truth`` (B, E), ``x`` (B, N)."""
-    tiny = float(np.finfo(dtype).tiny)
-    with np.errstate(all="ignore"):
-        ax = np.abs(np.asarray(x, np.float64))
-        sub_in = np.any((ax > 0) & (ax < tiny), axis=1)
-        return (np.abs(np.asarray(truth, np.float64)) >= tiny) & ~sub_in[:, None]
-
-
-def worst(got: np.ndarray, truth: np.ndarray, usable: np.ndarray, dtype: str, x: np.ndarray, per_entry=True) -> list:
-    """The worst row of each entry (``per_entry``) or of all entries together, as
-    ``(entry, row, ulps)``: ``got`` and ``truth`` are (B, E), ``x`` the points (B, N); ``usable``
-    (B, E) marks where the truth is defined, finite and off any kink."""
-    B = got.shape[0]
-    got, truth, usable = got.reshape(B, -1), truth.reshape(B, -1), usable.reshape(B, -1)
-    E = got.shape[1]
-    best, at = np.full(E, -1.0), np.zeros(E, dtype=np.int64)  # per entry: the largest error, its row
-    for b in row_blocks(B, E):  # a few rows at a time
-        e = ulps(got[b], truth[b], dtype)
-        e = np.where(usable[b] & measurable(truth[b], x[b], dtype) & np.isfinite(e), e, -1.0)
-        r = np.argmax(e, axis=0)
-        v = e[r, np.arange(E)]
-        better = v > best  # the first row of the largest, as one argmax over all rows
-        best[better], at[better] = v[better], r[better] + b.start
-    if not per_entry:  # the first of the largest in row-major order: the lowest row, then entry
-        if not E or best.max() < 0:
-            return []
-        cand = np.flatnonzero(best == best.max())
-        m0 = int(cand[np.argmin(at[cand])])
-        return [(m0, int(at[m0]), float(best[m0]))]
-    return [(m, int(at[m]), float(best[m])) for m in range(E) if best[m] >= 0]
 
 
 def row(quantity: str, order: int, x: np.ndarray, got: float, truth: float, dtype: str, by: str, move: float) -> dict:
@@ -240,14 +194,14 @@ def of_entries(eng, X, got, q, at_kink):
         items.append(("hess", got[hm], q.hess, q.status_h))
     ok_rows = ~np.asarray(at_kink, bool)
     K, N = eng.ref.n_out, eng.ref.n_in
-    found = []
+    found, sub_in = [], subnormal_rows(X, eng.dtype)
     for what, g, truth, status in items:
         if g is None:
             continue
         B = truth.shape[0]
         g2 = np.asarray(g, np.float64).reshape(B, -1)
         usable = (status.reshape(B, -1) == Status.USABLE) & ok_rows[:, None]
-        for m, r, u in worst(g2, truth.reshape(B, -1), usable, eng.dtype, X):
+        for m, r, u in worst(g2, truth.reshape(B, -1), usable, eng.dtype, X, True, sub_in):
             flat_i = m if what == "value" else K + m if what == "jac" else K + K * N + m
             found.append((what, m, r, u, flat_i, float(g2[r, m])))
     moves = _moves(eng, X, [(r, i) for what, m, r, u, i, gv in found if u > ACCURACY_ULPS / 16])
@@ -328,7 +282,7 @@ def of_probes(eng, X, T, C, S, got, truth, at_kink):
     under input rounding (the point and the directions) is the float64 truth's at perturbed
     inputs."""
     K, N = eng.ref.n_out, X.shape[1]
-    found = []
+    found, sub_in = [], subnormal_rows(X, eng.dtype)
     for mode, g in got.items():
         if mode not in truth:
             continue
@@ -336,7 +290,7 @@ def of_probes(eng, X, T, C, S, got, truth, at_kink):
         B = exp.shape[0]
         g2, t2 = np.asarray(g, np.float64).reshape(B, -1), exp.reshape(B, -1)
         usable = (status_of(t2, eng.big) == Status.USABLE) & ~np.asarray(at_kink, bool)[:, None]
-        found += [(mode, m, r, u, g2[r, m], t2[r, m]) for m, r, u in worst(g2, t2, usable, eng.dtype, X, False)]
+        found += [(mode, m, r, u, g2[r, m], t2[r, m]) for m, r, u in worst(g2, t2, usable, eng.dtype, X, False, sub_in)]
     rows = sorted({r for *_, r, u, _g, _t in found if u > ACCURACY_ULPS / 16})
     moved = eng.truth64(*_perturbed(eng, (X, T, C, S), rows)) if rows else {}
     out = []
@@ -382,10 +336,12 @@ def of_numeric(eng, X, T, C, got, own=None):
         return {k: v.reshape(n, -1) for k, v in res.items() if k in got and v.size}
 
     truth = programs(X, T, C, own)
-    found = []
+    found, sub_in = [], subnormal_rows(X, eng.dtype)
     for mode, t in truth.items():
         g = np.asarray(got[mode]).reshape(B, -1)  # in fn's dtype: :func:`worst` widens a block at a time
-        found += [(mode, m, r, u, g[r, m], t[r, m]) for m, r, u in worst(g, t, np.isfinite(t), eng.dtype, X, False)]
+        found += [
+            (mode, m, r, u, g[r, m], t[r, m]) for m, r, u in worst(g, t, np.isfinite(t), eng.dtype, X, False, sub_in)
+        ]
     rows = sorted({r for *_, r, u, _g, _t in found if u > ACCURACY_ULPS / 16})
     moved: dict = {}
     if rows:  # the programs run in fixed chunks of their own (one compilation): no padding here

@@ -176,14 +176,12 @@ class NumericEngine(Engine):
         budget -= self.localised - used
         shown = {f.mode.removesuffix(".t") for f in out}
         own = {k: v for k, v in own.items() if k not in shown and (k != "vjp" or budget > 0)}
-        if own and keep.size:
-            if keep.size < X.shape[0]:  # (every row, as where float32 passed: no copies)
-                tr, D, own = rows_of(tr, keep), [A[keep] for A in D], {k: v[keep] for k, v in own.items()}
-            found = self._confirmed(tr, D, own, self.tier64, min(1, budget))
-            out += [f._replace(row=int(keep[f.row]), mode=f.mode + IN64) for f in found]
+        if own and keep.size:  # judged at every row, only those kept confirmed: no copies of the points
+            found = self._confirmed(tr, D, own, self.tier64, min(1, budget), None if keep.size == X.shape[0] else keep)
+            out += [f._replace(mode=f.mode + IN64) for f in found]
         return out
 
-    def _confirmed(self, tr, D, got, tier, budget):
+    def _confirmed(self, tr, D, got, tier, budget, rows=None):
         """Judged without the rounding allowance first; the rows that fail are judged again with
         it (:meth:`_noise`), so that a passing sweep never runs the Monte Carlo program.  Per mode
         at most ``_NOISE_PER_MODE`` failing rows are judged again, one row at a time: where one of
@@ -191,8 +189,11 @@ class NumericEngine(Engine):
         fails everywhere, and pays for one row, not for all), so a mode confirmed is not measured
         again; where none does, they are dropped with it.  At most ``budget`` failing VJP rows are
         searched for their entry (only searched rows name one: the VJP is measured while the
-        budget lasts)."""
+        budget lasts).  ``rows``: the rows whose failures count (None: all)."""
         first = self._judge_rows(tr, D, got, None, tier, localise=False)
+        if rows is not None:
+            kept = set(rows.tolist())
+            first = [f for f in first if f.row in kept]
         by_mode: dict[str, list[int]] = {}
         for f in first:
             seen = by_mode.setdefault(f.mode, [])
@@ -272,8 +273,8 @@ class NumericEngine(Engine):
     def _judge_rows(self, tr, D, got, noise, tier, localise, localise_rows=1):
         """fn's results ``got`` against the truths ``tr`` at ``tier``'s tolerance: [(row, mode,
         entry, exp, got, err)]; a failing VJP row is searched for its entry where ``localise``."""
-        if noise is None:
-            noise = {k: np.zeros(np.shape(v)) for k, v in got.items()}
+        if noise is None:  # none: read-only zeros of no memory (a VJP's are the size of the points)
+            noise = {k: np.broadcast_to(np.float64(0.0), np.shape(v)) for k, v in got.items()}
         X64, T64, C64, _ = D
         B = X64.shape[0]
         sizes = tr["sizes"]
