@@ -162,6 +162,68 @@ def test_integer_leaves_and_keys_are_held_fixed_and_the_values_themselves_are_ch
     assert "state['step'] (int32 array)" in r.at_values and "state['key'] (uint32 array)" in r.at_values
 
 
+@jax.custom_jvp
+def sin_wrong_beyond_5(x):
+    return jnp.sin(x)
+
+
+@sin_wrong_beyond_5.defjvp
+def _sin_wrong_beyond_5(primals, tangents):
+    (x,), (t,) = primals, tangents
+    return jnp.sin(x), jnp.where(jnp.abs(x) > 5, 1.01, 1.0) * jnp.cos(x) * t
+
+
+def _sum_sin(w, scale):
+    return jnp.sum(sin_wrong_beyond_5(w * scale))
+
+
+def _xla_compilations(monkeypatch) -> list:
+    """The XLA compilations from here on (JAX's own compile step, counted)."""
+    from jax._src import compiler
+
+    seen: list = []
+    real = compiler.backend_compile_and_load
+
+    def counted(*a, **k):
+        seen.append(1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(compiler, "backend_compile_and_load", counted)
+    return seen
+
+
+def test_a_second_args_check_at_other_values_compiles_nothing_and_runs_at_those_values(monkeypatch):
+    """The values reach the programs as their points, not as constants compiled into them: the
+    same fn and structure at new values is warm, and is checked at the new values (a rule wrong
+    only beyond |x| = 5 passes at values near 1 and fails at values near 20, where the failure's
+    input is)."""
+    w1 = np.float32([0.5, -1.0, 1.5])
+    first = gradcheck.check(_sum_sin, None, args=(w1, 1.0), max_examples=20)
+    assert first.ok, str(first)
+    seen = _xla_compilations(monkeypatch)
+    again = gradcheck.check(_sum_sin, None, args=(w1 + 0.25, 1.0), max_examples=20)
+    assert again.ok and not seen, (str(again), len(seen))
+    far = gradcheck.check(_sum_sin, None, args=(w1 * 0 + 20.0, 1.0), max_examples=20)
+    assert not far.ok, str(far)
+    (w,) = far.failures[0].input[:1]
+    assert np.all(np.abs(np.asarray(w) - 20.0) <= 0.1 * 20.0 * 1.01), w
+
+
+def test_a_fixed_leaf_of_another_value_is_another_function():
+    """The fixed leaves are held in the function of the values: one of another value (a scale
+    that moves the inputs past the wrong part of the rule) is checked with that value."""
+    w = np.float32([0.5, -1.0, 1.5])
+    assert gradcheck.check(_sum_sin, None, args=(w, 1.0), max_examples=20).ok
+    r = gradcheck.check(_sum_sin, None, args=(w, 8.0), max_examples=20)
+    assert not r.ok, str(r)
+    from gradcheck._check._args import at_values
+
+    same, other = at_values(_sum_sin, (w, 1.0)), at_values(_sum_sin, (w + 1, 1.0))
+    assert same.fn is other.fn and at_values(_sum_sin, (w, 8.0)).fn is not same.fn
+    assert at_values(_sum_sin, (w, np.int32(1))).fn is not same.fn  # another type of leaf
+    assert at_values(_sum_sin, (w.astype(np.float64), 1.0)).fn is not same.fn  # another dtype
+
+
 def test_bad_args_get_a_clear_error_before_any_work():
     x = np.ones(3, np.float32)
     with pytest.raises(TypeError, match="args must be a tuple"):

@@ -9,11 +9,14 @@ as ``jax.test_util.check_grads`` takes them.  Their leaves fall in two groups, a
 * **held fixed**: everything else (integer and boolean arrays, PRNG keys, Python numbers, an
   Equinox module's activation functions and other non-array fields).
 
-The check then runs on a function of *perturbations* of the differentiated leaves,
-``fn(values + delta)``: the point ``delta = 0`` (the user's own values) is always checked, and
-the other points move each entry by at most ``radius`` times its leaf's scale (the root mean
-square of the leaf; for an all-zero leaf, such as a bias initialised to 0, that of the
-argument's other leaves, else 1).  ``radius`` defaults to :data:`RADIUS`.
+The check samples *perturbations* of the differentiated leaves: the point ``delta = 0`` (the
+user's own values) is always checked, and the other points move each entry by at most ``radius``
+times its leaf's scale (the root mean square of the leaf; for an all-zero leaf, such as a bias
+initialised to 0, that of the argument's other leaves, else 1).  ``radius`` defaults to
+:data:`RADIUS`.  ``fn`` runs at the values plus the perturbations (``Spec.origin``, added by the
+engine before anything runs), as a function of the values (:func:`_of_values`): the values
+reach the compiled programs as their points, never as constants inside them, so that a later
+check of the same fn and structure at other values finds its programs compiled.
 
 Written with ``jax.tree_util`` rather than ``equinox.partition``: Equinox is not a dependency
 of gradcheck (Flax users and plain-pytree users do not have it), and the test it applies,
@@ -22,6 +25,7 @@ of gradcheck (Flax users and plain-pytree users do not have it), and the test it
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import io
 import math
@@ -63,7 +67,7 @@ def is_inexact_array(x: Any) -> bool:
 class AtValues:
     """What :func:`check` runs on: ``fn`` of perturbations of the differentiated leaves."""
 
-    fn: Callable  # fn(*deltas): one dict {path: delta} per argument that has differentiated leaves
+    fn: Callable  # fn(*values): one dict {path: value} per argument that has differentiated leaves
     shapes: list  # one dict {path: shape} per such argument (a leaf above 2-D flattened)
     domain: list  # one dict {path: (-r, r)} per such argument
     dtype: str
@@ -74,6 +78,12 @@ class AtValues:
     used: tuple[int, ...]  # fn's argument of each of ``fn``'s arguments (those with a differentiated leaf)
     arg_names: tuple[str, ...]  # fn's own argument names
     keys: tuple[str, ...]  # per differentiated leaf, its key in a failure file: argument index + path
+
+    @property
+    def origin(self) -> np.ndarray:
+        """The user's values as one flat float64 vector, in the check's order of entries: the
+        points fn runs at are this plus the perturbations (``Spec.origin``)."""
+        return np.concatenate([np.ravel(np.asarray(b, np.float64)) for b in self.base])
 
     def save(self, leaves: Sequence[np.ndarray], fn_name: str, seed: int, index: int) -> str:
         """Write the differentiated leaves at a failing point to an ``.npz`` file, whole, in the
@@ -99,16 +109,18 @@ class AtValues:
             spec,
             leaf_names=self.names,
             leaf_arg=tuple(self.used[a] for a in spec.leaf_arg),
+            origin=self.origin,
         )
 
-    def at_values_of(self, spec: Any, failures: list, *others: list) -> tuple[list, ...]:
+    def at_values_of(self, spec: Any, failures: list, *others: list, valued: Sequence = ()) -> tuple[list, ...]:
         """Failures with their inputs as the leaves' values (not the perturbations that were
-        checked), each failure's whole input saved to a file (:meth:`save`)."""
+        checked), each failure's whole input saved to a file (:meth:`save`), ``valued`` (whose
+        inputs are values already: accuracy findings, measured where fn ran) after them."""
         groups = [[dataclasses.replace(f, input=self.absolute(f.input)) if f.input else f for f in g] for g in others]
+        inputs = [self.absolute(f.input) if f.input else () for f in failures] + [tuple(f.input) for f in valued]
         saved = [
-            dataclasses.replace(f, input=ins, input_file=self.save(ins, spec.fn_name, spec.seed, i)) if f.input else f
-            for i, f in enumerate(failures, 1)
-            for ins in [self.absolute(f.input) if f.input else ()]
+            dataclasses.replace(f, input=ins, input_file=self.save(ins, spec.fn_name, spec.seed, i)) if ins else f
+            for i, (f, ins) in enumerate(zip([*failures, *valued], inputs), 1)
         ]
         return (saved, *groups)
 
@@ -245,22 +257,7 @@ def at_values(fn: Callable, args: Any, radius: Any = None, dtype: Any = None) ->
         domain.append(dom)
         used.append(a)
 
-    def at(*deltas: Any) -> Any:
-        full = list(args)
-        for a, d in zip(used, deltas):
-            treedef, leaves, diff = per_arg[a]
-            new = list(leaves)
-            for i, key in diff.items():
-                v = np.asarray(leaves[i])
-                if np.iscomplexobj(v):
-                    dz = jax.lax.complex(d[key + _RE], d[key + _IM])
-                    new[i] = jnp.asarray(v, dz.dtype) + jnp.reshape(dz, v.shape)
-                else:
-                    new[i] = jnp.asarray(v, d[key].dtype) + jnp.reshape(d[key], v.shape)
-            full[a] = jax.tree_util.tree_unflatten(treedef, new)
-        return fn(*full)
-
-    at.__name__ = fn_name_of(fn)
+    at = _of_values(fn, args, per_arg)
     return AtValues(
         fn=at,
         shapes=shapes,
@@ -274,6 +271,80 @@ def at_values(fn: Callable, args: Any, radius: Any = None, dtype: Any = None) ->
         arg_names=tuple(arg_names),
         keys=tuple(keys),
     )
+
+
+#: functions of the values (:func:`_of_values`), one per (fn, structure, fixed leaves), newest last
+_OF_VALUES: collections.OrderedDict = collections.OrderedDict()
+_OF_VALUES_SIZE = 64
+
+
+def _leaf_key(leaf: Any, differentiated: bool) -> Any:
+    """What of a leaf the function of the values depends on: a differentiated leaf's shape and
+    dtype (its values come in as the points), a fixed array's values, any other leaf itself."""
+    if differentiated:
+        return ("differentiated", np.shape(leaf), np.dtype(leaf.dtype).str)
+    if isinstance(leaf, (np.ndarray, np.generic, jax.Array)):
+        keys = isinstance(leaf, jax.Array) and jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.extended)
+        data = np.asarray(jax.random.key_data(leaf) if isinstance(leaf, jax.Array) and keys else leaf)
+        return ("array", str(leaf.dtype), data.shape, data.tobytes())
+    return (type(leaf), leaf)
+
+
+def _of_values(fn: Callable, args: Sequence, per_arg: list) -> Callable:
+    """``fn`` of the differentiated leaves' values, one dict ``{path: value}`` per argument that
+    has any (a complex leaf as its two parts), the other leaves held at the given ones.
+
+    The values reach the compiled programs as their points, never as constants inside them: the
+    same function object serves every call with the same ``fn``, pytree structure and fixed
+    leaves, so that a second check of the same model at other values finds its programs compiled
+    (the programs are cached per function, as ``jax.jit`` caches per function)."""
+    used = {a for a, (_t, _l, diff) in enumerate(per_arg) if diff}
+    try:
+        key = (
+            fn,
+            tuple(
+                (a, treedef, tuple(_leaf_key(leaf, i in diff) for i, leaf in enumerate(leaves)))
+                if a in used
+                else (a, "fixed", tuple(_leaf_key(leaf, False) for leaf in jax.tree_util.tree_leaves(args[a])))
+                for a, (treedef, leaves, diff) in enumerate(per_arg)
+            ),
+            tuple(jax.tree_util.tree_structure(arg) for a, arg in enumerate(args) if a not in used),
+        )
+        hash(key)
+    except TypeError:  # an unhashable fn or leaf: a function for this call alone
+        key = None
+    if key is not None and key in _OF_VALUES:
+        _OF_VALUES.move_to_end(key)
+        return _OF_VALUES[key]
+    # held: the fixed leaves (and the arguments with no differentiated leaf) only, not the values
+    fixed = [None if a in used else arg for a, arg in enumerate(args)]
+    layout = {
+        a: (
+            treedef,
+            [None if i in diff else leaf for i, leaf in enumerate(leaves)],
+            {i: (k, np.shape(leaves[i]), np.iscomplexobj(leaves[i])) for i, k in diff.items()},
+        )
+        for a, (treedef, leaves, diff) in enumerate(per_arg)
+        if a in used
+    }
+
+    def at(*values: Any) -> Any:
+        full = list(fixed)
+        for a, d in zip(sorted(layout), values):
+            treedef, leaves, diff = layout[a]
+            new = list(leaves)
+            for i, (k, shape, cplx) in diff.items():
+                v = jax.lax.complex(d[k + _RE], d[k + _IM]) if cplx else d[k]
+                new[i] = jnp.reshape(v, shape)
+            full[a] = jax.tree_util.tree_unflatten(treedef, new)
+        return fn(*full)
+
+    at.__name__ = fn_name_of(fn)
+    if key is not None:
+        _OF_VALUES[key] = at
+        while len(_OF_VALUES) > _OF_VALUES_SIZE:
+            _OF_VALUES.popitem(last=False)
+    return at
 
 
 def load_args(path: str | os.PathLike, args: Sequence) -> tuple:

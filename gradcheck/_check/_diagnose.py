@@ -112,7 +112,7 @@ def diagnose(eng, spec, prog, modes_failed: list[str], mode: str, e: int, x, dir
     # a float32 check's failure of fn's own float64 derivative (the numerical path's second tier)
     in64 = mode.endswith(IN64)
     mode, modes_failed = mode.removesuffix(IN64), [m.removesuffix(IN64) for m in modes_failed]
-    x = np.asarray(x, np.float64)
+    x = np.asarray(eng.absolute(np.asarray(x, dtype)[None])[0], np.float64)  # where fn ran
     spill = _undefined_beside(eng, x, got)
     if spill:
         return "undefined entry", spill

@@ -109,8 +109,17 @@ class Engine:
         float64 derivatives too (modes ending in ``" in float64"``)."""
         if T is None:
             T, C, S = self.directions(X.shape[0])
+        X = self.absolute(X)
         got = self.run_fn(X, T, C, S, alone=alone)
         return self.judge(X, T, C, S, got, count, alone, in64)
+
+    def absolute(self, X: np.ndarray) -> np.ndarray:
+        """The points fn runs at: an ``args=`` check's perturbations added to the user's values
+        (``spec.origin``), rounded to X's dtype as fn's own addition would; X itself otherwise."""
+        if self.spec.origin is None:
+            return X
+        X = np.asarray(X)
+        return (self.spec.origin + X.astype(np.float64)).astype(X.dtype)
 
     def judge(self, X, T, C, S, got, count, alone, in64) -> list[Disagreement]:
         """fn's results ``got`` at the rows of X against this path's truth: the failures it confirms."""

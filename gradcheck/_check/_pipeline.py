@@ -214,15 +214,14 @@ def check(
         failures, notes, accuracy_notes, range_limits, spilled = _assemble(eng, spec, prog, failures_raw, bool(strict))
         failures = finish(batching, failures, prog, bool(strict))
         t_shrink = time.perf_counter() - t3
-    measured = list(eng.accuracy_rows or [])
-    if strict or threshold is not None:
-        failures += as_failures(measured, threshold or ACCURACY_ULPS, spec, prog)
+    measured = list(eng.accuracy_rows or [])  # measured where fn ran: at the values, with args=
+    inaccurate = as_failures(measured, threshold or ACCURACY_ULPS, spec, prog) if strict or threshold else []
     if at is not None:
-        for r in measured:  # where the leaves were, not the perturbation
-            r["input"] = [float(v) for a in at.absolute(prog.unflatten(np.asarray(r["input"]))) for v in np.ravel(a)]
         failures, accuracy_notes, range_limits, spilled = at.at_values_of(
-            spec, failures, accuracy_notes, range_limits, spilled
+            spec, failures, accuracy_notes, range_limits, spilled, valued=inaccurate
         )
+    else:
+        failures += inaccurate
     kinks = kinks_line(ref, reference is None, eng.tally.kink_points)
     truth = eng.truth_note() if chosen == "numerical" else truth_line(chosen, n_in, n_out, spec.order, why)
     return Report(

@@ -97,6 +97,8 @@ class Spec:
     flat_reference: Callable | None  # SymPy leaves -> SymPy expression / Matrix
     pytree: bool
     out_pytree: bool = False
+    # args=: the user's values, flat float64; fn runs at origin + each point (a perturbation)
+    origin: np.ndarray | None = dataclasses.field(default=None, compare=False)
 
 
 # --------------------------------------------------------------------------------------------
