@@ -11,6 +11,8 @@ import pytest
 from jax import lax
 
 from gradcheck._check import _rules as rules
+from gradcheck._check._args import at_values
+from gradcheck._check._rule_check import check_rules
 from gradcheck._x64 import float64
 
 
@@ -144,7 +146,7 @@ def test_check_rules_tells_the_wrong_rule_from_the_right_one():
 
     rng = np.random.default_rng(1)
     args = (rng.normal(size=(3,)), rng.normal(size=(2, 3)))
-    verdicts = rules.check_rules(fn, args, "float64", max_examples=8)
+    verdicts = check_rules(fn, args, "float64", max_examples=8)
     by_name = {v.rule.name: v for v in verdicts}
     assert [v.rule.name for v in verdicts] == ["scaled_tanh", "my_act"]
     assert by_name["scaled_tanh"].ok is False, by_name["scaled_tanh"].detail
@@ -162,7 +164,7 @@ def test_a_rule_inside_scan_is_found_but_not_checked():
     (rule,) = rules.custom_rules(fn, jnp.ones(2))
     assert rule.name == "my_act" and rule.in_loop and "scan" in rule.where
     assert rules.rule_inputs(fn, jnp.ones(2)) == [(rule, None)]
-    (verdict,) = rules.check_rules(fn, (np.ones(2),), "float32")
+    (verdict,) = check_rules(fn, (np.ones(2),), "float32")
     assert verdict.ok is None and "loop" in verdict.detail and "iteration" in verdict.detail
 
 
@@ -215,8 +217,8 @@ class _Fake:
     def __init__(self, ok=True, raises=None):
         self.ok, self.raises, self.calls = ok, raises, []
 
-    def __call__(self, fn, reference, *, shapes, domain, dtype, max_examples, seed, hypothesis_examples):
-        self.calls.append((fn, shapes, domain, dtype))
+    def __call__(self, fn, reference, *, args, radius, max_examples, seed, hypothesis_examples):
+        self.calls.append((fn, args, radius))
         if self.raises:
             raise self.raises
         return types.SimpleNamespace(ok=self.ok, points_checked=3, modes={"reverse mode": "vjp"}, failures=[])
@@ -247,18 +249,26 @@ def test_integer_inputs_are_held_fixed_and_failures_of_the_subcheck_are_verdicts
 
     args = (np.full(6, 0.5, np.float32), np.int32(3))
     fake = _Fake()
-    v_power, v_count = rules.check_rules(fn, args, "float32", check=fake)
+    v_power, v_count = check_rules(fn, args, "float32", check=fake)
     assert v_power.ok is True and v_count.ok is None and "no float input" in v_count.detail
-    ((sub, shapes, domain, dtype),) = fake.calls
-    # one input checked, a 3-d array reshaped to a vector; n held fixed; perturbations of 1e-3
-    assert shapes == [(6,)] and dtype == "float32" and domain == [(-5e-4, 5e-4)]
-    np.testing.assert_allclose(sub(jnp.zeros(6, jnp.float32)), 0.125 * np.ones(6), rtol=1e-6)
+    ((sub, sub_args, radius),) = fake.calls
+    # one input checked at its values (a 3-d array, in float32), n held fixed; perturbations of 1e-3
+    (x, held) = sub_args
+    assert x.shape == (2, 1, 3) and x.dtype == np.float32 and radius == 1e-3 and len(held) == 1
+    at = at_values(sub, sub_args, radius)
+    assert at.shapes == [{"": (6,)}] and at.domain == [{"": (-5e-4, 5e-4)}] and len(at.fixed) == 1, at
+    np.testing.assert_allclose(sub(jnp.asarray(x), held), 0.125 * np.ones(6), rtol=1e-6)  # 3-d: flat
     with float64():  # the truth side of a float32 check calls it in float64
-        assert sub(jnp.zeros(6)).dtype == jnp.float64
+        assert sub(jnp.asarray(x, jnp.float64), held).dtype == jnp.float64
+    # the function of the free inputs is one per (fn, rule, shapes): a later check of the rule
+    # at other values (and the same held ones) finds its programs compiled
+    check_rules(fn, (np.full(6, 0.25, np.float32), np.int32(3)), "float32", check=fake)
+    assert fake.calls[1][0] is sub and fake.calls[1][1][1] == held
+    np.testing.assert_array_equal(fake.calls[1][1][0], np.full((2, 1, 3), 0.25, np.float32))
+    check_rules(fn, (np.full(6, 0.25, np.float32), np.int32(2)), "float32", check=fake)
+    assert fake.calls[2][0] is sub and fake.calls[2][1][1] != held  # n is another held value
     (raised,) = [
-        v
-        for v in rules.check_rules(fn, args, "float32", check=_Fake(raises=RuntimeError("boom")))
-        if v.rule.name == "power"
+        v for v in check_rules(fn, args, "float32", check=_Fake(raises=RuntimeError("boom"))) if v.rule.name == "power"
     ]
     assert raised.ok is None and "RuntimeError: boom" in raised.detail
 
@@ -282,10 +292,10 @@ def test_a_value_the_rule_closes_over_is_recorded_and_held_fixed():
     (scale, inputs), (spoil, _) = rules.rule_inputs(outer, *args)
     assert scale.name == "scale" and [a.tolist() for a in inputs] == [[2.0] * 3, [1.0] * 3]
     fake = _Fake()
-    v_scale, v_spoil = rules.check_rules(outer, args, "float32", check=fake)
-    ((sub, shapes, _, _),) = fake.calls
-    assert v_scale.ok is True and shapes == [(3,)]  # only y: the const w is held fixed
-    np.testing.assert_allclose(sub(jnp.zeros(3)), 2.0 * np.ones(3))
-    np.testing.assert_allclose(jax.vjp(sub, jnp.zeros(3))[1](jnp.ones(3))[0], 2.0 * np.ones(3))
+    v_scale, v_spoil = check_rules(outer, args, "float32", check=fake)
+    ((sub, (y, held), _),) = fake.calls
+    assert v_scale.ok is True and y.shape == (3,) and len(held) == 1  # only y: the const w is held fixed
+    np.testing.assert_allclose(sub(jnp.asarray(y), held), 2.0 * np.ones(3))  # at y = 1: y * w
+    np.testing.assert_allclose(jax.vjp(lambda y: sub(y, held), jnp.zeros(3))[1](jnp.ones(3))[0], 2.0 * np.ones(3))
     # spoil's backward closes over fn's own tracer: it cannot run outside fn, and says so
     assert v_spoil.ok is None and "could not be isolated" in v_spoil.detail, v_spoil.detail

@@ -28,7 +28,8 @@ from .._x64 import dtype_context
 from ..oracles.mpmath_truth import Status
 from ._modes import IN64, mode_of
 from ._program import program
-from ._rules import check_rules, describe, rules_in
+from ._rule_check import check_rules
+from ._rules import describe, rules_in
 
 __all__ = ["diagnose", "CATEGORIES"]
 
@@ -229,7 +230,9 @@ def diagnose(eng, spec, prog, modes_failed: list[str], mode: str, e: int, x, dir
             leaves = [np.asarray(v, dtype) for v in prog.unflatten(x)]
             token = _RULE_CHECK.set(True)
             try:
-                verdicts = eng.rule_verdicts = check_rules(spec.flat_fn, leaves, dtype, seed=spec.seed)
+                verdicts = eng.rule_verdicts = check_rules(
+                    spec.flat_fn, leaves, dtype, seed=spec.seed, key=(spec.fn, repr(spec.shapes))
+                )
             finally:
                 _RULE_CHECK.reset(token)
         wrong = [v for v in verdicts if v.ok is False]

@@ -11,7 +11,7 @@ whose first word is ``func_name``); a ``jit`` equation carries ``params["name"]`
 * :func:`custom_rules` lists them, :func:`describe` words them for a report;
 * :func:`interpret` evaluates ``fn``'s jaxpr and records each rule's concrete inputs
   (:func:`rule_inputs`); :func:`rule_function` makes one rule's equation a callable;
-* :func:`check_rules` checks each rule with the numerical-truth check, around its inputs.
+* :mod:`._rule_check` checks each rule with the numerical-truth check, around its inputs.
 """
 
 from __future__ import annotations
@@ -25,19 +25,13 @@ import jax.numpy as jnp
 import numpy as np
 from jax.extend import core as jcore
 
-from .._x64 import dtype_context
-from ._complex import cast_dtype, delta_shape, perturbed, real_view
-
-__all__ = ["Rule", "RuleVerdict", "custom_rules", "rules_in", "describe", "interpret", "rule_inputs"]
-__all__ += ["rule_function", "check_rules"]
+__all__ = ["Rule", "custom_rules", "rules_in", "describe", "interpret", "rule_inputs", "rule_function"]
 
 _CUSTOM = {"custom_jvp_call": "custom_jvp", "custom_vjp_call": "custom_vjp"}
 _LOOPS = ("scan", "while")
 #: equations whose sub-jaxpr the interpreter steps into (when it holds a rule): their inputs
 #: are the sub-jaxpr's inputs (``cond`` after its branch index)
 _CALLS = ("jit", "pjit", "closed_call", "core_call", "remat2", "checkpoint", "cond", *_CUSTOM)
-#: how far around a recorded input the sub-check samples, relative to its largest entry
-_RADIUS = 1e-3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,19 +47,6 @@ class Rule:
     @property
     def key(self) -> tuple[str, str, str]:
         return (self.name, self.kind, self.where)
-
-
-@dataclasses.dataclass(frozen=True)
-class RuleVerdict:
-    """A rule checked on its own: ``ok`` None when it was not checked (the reason in ``detail``)."""
-
-    rule: Rule
-    ok: bool | None
-    detail: str
-
-
-def _one_line(e: BaseException) -> str:
-    return f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
 
 
 def _rule_name(eqn: Any) -> str:
@@ -249,152 +230,3 @@ def rule_function(fn: Callable, rule: Rule, *args: Any) -> Callable:
 
     apply.__name__ = rule.name
     return apply
-
-
-def _is_float(x: Any, kind: Any = jnp.floating) -> bool:
-    dt = getattr(x, "dtype", None)
-    return dt is not None and not jax.dtypes.issubdtype(dt, jax.dtypes.extended) and jnp.issubdtype(dt, kind)
-
-
-def _cast_floats(args: Any, dtype: str) -> Any:
-    """``args`` with every float leaf in ``dtype``, every complex one in its complex counterpart
-    (integer, boolean and key leaves unchanged)."""
-    return jax.tree_util.tree_map(
-        lambda a: np.asarray(a, cast_dtype(np.asarray(a), dtype)) if _is_float(np.asarray(a), jnp.inexact) else a, args
-    )
-
-
-def _radius(a: np.ndarray) -> float:
-    m = np.abs(np.asarray(a)).astype(np.float64)  # complex: the modulus
-    m = m[np.isfinite(m)]
-    top = float(m.max()) if m.size else 0.0
-    return _RADIUS * (top if top > 0 else 1.0)
-
-
-def _isolate(fn: Callable, args: tuple, rule: Rule, inputs: tuple, free: list[int], dtype: str):
-    """(sub-function of the perturbations of the float inputs, shapes, domain).
-
-    The sub-function applies the rule at ``inputs + delta``; its derivatives along delta are the
-    rule's.  The rule is traced again per dtype it is called in (the numerical truth of a float32
-    check runs in float64, which must not pass through a float32 equation)."""
-    fns: dict[str, Callable] = {}
-
-    def rule_in(dt: str) -> Callable:
-        if dt not in fns:
-            with dtype_context(dt):
-                fns[dt] = rule_function(fn, rule, *_cast_floats(args, dt))
-        return fns[dt]
-
-    base = [np.asarray(inputs[i]) for i in free]
-
-    def sub(*deltas: Any) -> Any:
-        xs = list(inputs)
-        for i, d, a in zip(free, deltas, base):
-            xs[i] = perturbed(a, d)  # a complex input moves along its real and imaginary parts
-        outs = rule_in(str(jnp.result_type(deltas[0])))(*xs)
-        outs = outs if isinstance(outs, tuple) else (outs,)
-        kept = [real_view(o) for o in outs if jnp.issubdtype(o.dtype, jnp.inexact)]
-        if not kept:
-            raise TypeError(f"rule {rule.name!r} has no float output")
-        return kept[0] if len(kept) == 1 else tuple(kept)
-
-    sub.__name__ = f"rule {rule.name}"
-    shapes = [delta_shape(a) for a in base]
-    with dtype_context(dtype):  # it must trace alone, derivatives included, before it is checked
-        zeros = [jnp.zeros(s, dtype) for s in shapes]
-        out, pull = jax.vjp(sub, *zeros)
-        jax.eval_shape(pull, jax.tree_util.tree_map(jnp.ones_like, out))
-        if rule.kind == "custom_jvp":  # a rule closing over fn's own tracers fails here
-            jax.eval_shape(lambda *d: jax.jvp(sub, tuple(d), tuple(d))[1], *zeros)
-    return sub, shapes, [(-_radius(a), _radius(a)) for a in base]
-
-
-def _failure_line(f: Any, free: list[int], base: list[np.ndarray]) -> str:
-    if f.argument is not None and 0 <= f.argument < len(free):
-        of = f" of input {free[f.argument]} {tuple(base[f.argument].shape)}"
-    else:
-        of = ""
-    if f.message:
-        return f"{f.category}: {f.kind}{of} [{f.mode}] {f.message}"
-    return (
-        f"{f.category}: {f.kind}{of} [{f.mode}] {f.entry}: expected {f.expected:.6g}, got {f.got:.6g} "
-        f"(error {f.error:.2g}, {f.points} point(s))"
-    )
-
-
-def _check_one(fn, args, rule, inputs, n_consts, dtype, max_examples, seed, run) -> RuleVerdict:
-    if rule.in_loop:
-        return RuleVerdict(rule, None, f"not checked: {rule.where}, a loop body whose inputs differ per iteration")
-    if inputs is None:
-        return RuleVerdict(
-            rule, None, f"not checked: not reached at these arguments ({rule.where}: a branch not taken)"
-        )
-    # the values it closes over come first: its rule defines no derivative along them (JAX refuses
-    # to differentiate a custom_vjp along a closed-over value), so they are held fixed too
-    free = [i for i, x in enumerate(inputs) if i >= n_consts and _is_float(x, jnp.inexact) and np.size(x) > 0]
-    if not free:
-        return RuleVerdict(rule, None, "not checked: no float input (integer, boolean or key inputs only)")
-    base = [np.asarray(inputs[i]) for i in free]
-    try:
-        sub, shapes, domain = _isolate(fn, args, rule, inputs, free, dtype)
-    except Exception as e:
-        return RuleVerdict(rule, None, f"not checked: could not be isolated ({_one_line(e)})")
-    try:
-        report = run(
-            sub,
-            None,
-            shapes=shapes,
-            domain=domain,
-            dtype=dtype,
-            max_examples=max_examples,
-            seed=seed,
-            hypothesis_examples=0,
-        )
-    except Exception as e:
-        return RuleVerdict(rule, None, f"not checked: the sub-check raised {_one_line(e)}")
-    if report.ok:
-        return RuleVerdict(
-            rule, True, f"right at {report.points_checked} points around its inputs ({'; '.join(report.modes)})"
-        )
-    return RuleVerdict(rule, False, _failure_line(report.failures[0], free, base))
-
-
-def check_rules(
-    fn: Callable,
-    args: Sequence,
-    dtype: str,
-    *,
-    max_examples: int = 8,
-    seed: int = 0,
-    check: Callable | None = None,
-) -> list[RuleVerdict]:
-    """Each custom rule of ``fn``, checked on its own at the inputs it received at ``args`` (with
-    small perturbations around them, up to 1e-3 of each input's largest entry), by ``check``
-    (default :func:`gradcheck.check` with ``reference=None``, the numerical truth).
-
-    Integer, boolean and key inputs of a rule are held fixed; a rule inside a loop, not reached,
-    with no float input, or that cannot be isolated is not checked (``ok=None``, the reason in
-    ``detail``); an exception of a sub-check is a verdict, never a crash."""
-    if check is None:
-        from ._pipeline import check as run  # lazily: _pipeline imports this module
-    else:
-        run = check
-    args = tuple(args)
-    with dtype_context(dtype):
-        args = _cast_floats(args, dtype)
-        try:
-            found = rule_inputs(fn, *args)
-            table = _table(jax.make_jaxpr(fn)(*args).jaxpr)
-        except Exception as e:
-            try:
-                rules = custom_rules(fn, *args)
-            except Exception:
-                return []
-            why = f"not checked: fn could not be evaluated at args ({_one_line(e)})"
-            return [RuleVerdict(r, None, why) for r in rules]
-    return [
-        _check_one(
-            fn, args, rule, x, int(table[rule.key][1].params.get("num_consts", 0)), dtype, max_examples, seed, run
-        )
-        for rule, x in found
-    ]
