@@ -224,6 +224,26 @@ def test_a_fixed_leaf_of_another_value_is_another_function():
     assert at_values(_sum_sin, (w.astype(np.float64), 1.0)).fn is not same.fn  # another dtype
 
 
+def test_the_points_are_the_values_plus_the_perturbations_rounded_as_fn_adds_them(monkeypatch):
+    """``Engine.absolute``: what an ``args=`` check runs fn at is float32's own sum of the value
+    and the perturbation (as fn computed ``value + delta`` before the values became the points),
+    a few rows at a time; nothing moves without ``args=``."""
+    import types
+
+    from gradcheck._check._engine import Engine
+    from gradcheck.oracles import _batched
+
+    rng = np.random.default_rng(4)
+    v = (rng.normal(size=300) * 10.0 ** rng.integers(-3, 4, 300)).astype(np.float32)
+    d = (rng.normal(size=(7, 300)) * 10.0 ** rng.integers(-9, 1, (7, 300))).astype(np.float32)
+    eng = types.SimpleNamespace(spec=types.SimpleNamespace(origin=v.astype(np.float64)))
+    want = np.asarray(jnp.asarray(v)[None] + jnp.asarray(d))
+    monkeypatch.setattr(_batched, "BLOCK_ENTRIES", 600)  # two rows a block
+    got = Engine.absolute(eng, d)
+    assert got.dtype == np.float32 and np.array_equal(got, want) and not np.array_equal(got, d)
+    assert Engine.absolute(types.SimpleNamespace(spec=types.SimpleNamespace(origin=None)), d) is d
+
+
 def test_bad_args_get_a_clear_error_before_any_work():
     x = np.ones(3, np.float32)
     with pytest.raises(TypeError, match="args must be a tuple"):

@@ -21,7 +21,7 @@ from typing import NamedTuple
 import jax.numpy as jnp
 import numpy as np
 
-from ..oracles._batched import rows_within
+from ..oracles._batched import row_blocks, rows_within
 from ._modes import IN64, kind_of
 from ._order import complexity, simpler, two_digits, unique_rows
 from ._program import run_sharded
@@ -118,8 +118,11 @@ class Engine:
         (``spec.origin``), rounded to X's dtype as fn's own addition would; X itself otherwise."""
         if self.spec.origin is None:
             return X
-        X = np.asarray(X)
-        return (self.spec.origin + X.astype(np.float64)).astype(X.dtype)
+        X, o = np.asarray(X), self.spec.origin
+        out = np.empty_like(X)
+        for b in row_blocks(X.shape[0], X.shape[1]):  # a few rows at a time: no float64 copy of them all
+            out[b] = o + X[b].astype(np.float64)
+        return out
 
     def judge(self, X, T, C, S, got, count, alone, in64) -> list[Disagreement]:
         """fn's results ``got`` at the rows of X against this path's truth: the failures it confirms."""
