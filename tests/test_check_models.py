@@ -223,6 +223,30 @@ def test_a_fixed_leaf_of_another_value_is_another_function():
     assert at_values(_sum_sin, (w, np.int32(1))).fn is not same.fn  # another type of leaf
     assert at_values(_sum_sin, (w.astype(np.float64), 1.0)).fn is not same.fn  # another dtype
 
+    class Unhashable:  # a fixed leaf of no hash: a function for that call alone, checked all the same
+        __hash__ = None  # type: ignore[assignment]
+
+        def __init__(self, k):
+            self.k = k
+
+    class ArrayEq:  # a fixed leaf whose == gives an array, as array-likes do
+        def __init__(self, k):
+            self.k = k
+
+        def __hash__(self):
+            return 1
+
+        def __eq__(self, other):
+            return np.array([True, False])
+
+    def scaled(w, c):
+        return jnp.sum(sin_wrong_beyond_5(w * c.k))
+
+    for leaf in (Unhashable, ArrayEq):
+        assert at_values(scaled, (w, leaf(1.0))).fn is not at_values(scaled, (w, leaf(1.0))).fn
+        assert gradcheck.check(scaled, None, args=(w, leaf(1.0)), max_examples=10).ok
+        assert not gradcheck.check(scaled, None, args=(w, leaf(8.0)), max_examples=10).ok
+
 
 def test_the_points_are_the_values_plus_the_perturbations_rounded_as_fn_adds_them(monkeypatch):
     """``Engine.absolute``: what an ``args=`` check runs fn at is float32's own sum of the value

@@ -310,12 +310,12 @@ def _of_values(fn: Callable, args: Sequence, per_arg: list) -> Callable:
             ),
             tuple(jax.tree_util.tree_structure(arg) for a, arg in enumerate(args) if a not in used),
         )
-        hash(key)
-    except TypeError:  # an unhashable fn or leaf: a function for this call alone
-        key = None
-    if key is not None and key in _OF_VALUES:
+        hit = _OF_VALUES.get(key)
+    except Exception:  # a leaf unhashable, or whose == is no bool (an array-like): this call's alone
+        key, hit = None, None
+    if hit is not None:
         _OF_VALUES.move_to_end(key)
-        return _OF_VALUES[key]
+        return hit
     # held: the fixed leaves (and the arguments with no differentiated leaf) only, not the values
     fixed = [None if a in used else arg for a, arg in enumerate(args)]
     layout = {

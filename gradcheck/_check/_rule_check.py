@@ -89,11 +89,11 @@ def _of_free(fn: Callable, key: Any, args: tuple, rule: Rule, free: list[int], n
     avals = [(tuple(np.shape(a)), a.dtype, k) for a, k in zip(args, kinds)]  # shapes, not the values
     full_key: Any = (key, rule.key, tuple((s, str(d), k) for s, d, k in avals), tuple(free), n)
     try:
-        return _FREE[full_key]
-    except TypeError:  # an unhashable fn
-        full_key = None
-    except KeyError:
-        pass
+        hit = _FREE.get(full_key)
+    except Exception:  # an unhashable fn, or one whose == is no bool: this call's alone
+        full_key, hit = None, None
+    if hit is not None:
+        return hit
     fns: dict[str, Callable] = {}
 
     def rule_in(dt: str) -> Callable:
