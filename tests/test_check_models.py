@@ -222,6 +222,9 @@ def test_a_fixed_leaf_of_another_value_is_another_function():
     assert same.fn is other.fn and at_values(_sum_sin, (w, 8.0)).fn is not same.fn
     assert at_values(_sum_sin, (w, np.int32(1))).fn is not same.fn  # another type of leaf
     assert at_values(_sum_sin, (w.astype(np.float64), 1.0)).fn is not same.fn  # another dtype
+    key1 = at_values(_sum_sin, (w, jax.random.key(1))).fn  # a PRNG key, by its data
+    assert key1 is at_values(_sum_sin, (w, jax.random.key(1))).fn
+    assert key1 is not at_values(_sum_sin, (w, jax.random.key(2))).fn
 
     class Unhashable:  # a fixed leaf of no hash: a function for that call alone, checked all the same
         __hash__ = None  # type: ignore[assignment]

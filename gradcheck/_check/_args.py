@@ -283,10 +283,11 @@ def _leaf_key(leaf: Any, differentiated: bool) -> Any:
     dtype (its values come in as the points), a fixed array's values, any other leaf itself."""
     if differentiated:
         return ("differentiated", np.shape(leaf), np.dtype(leaf.dtype).str)
+    if isinstance(leaf, jax.Array) and jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.extended):  # PRNG keys
+        return ("keys", str(leaf.dtype), leaf.shape, np.asarray(jax.random.key_data(leaf)).tobytes())
     if isinstance(leaf, (np.ndarray, np.generic, jax.Array)):
-        keys = isinstance(leaf, jax.Array) and jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.extended)
-        data = np.asarray(jax.random.key_data(leaf) if isinstance(leaf, jax.Array) and keys else leaf)
-        return ("array", str(leaf.dtype), data.shape, data.tobytes())
+        data = np.asarray(leaf)
+        return ("array", str(data.dtype), data.shape, data.tobytes())
     return (type(leaf), leaf)
 
 
