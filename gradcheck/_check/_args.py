@@ -278,7 +278,7 @@ _OF_VALUES: collections.OrderedDict = collections.OrderedDict()
 _OF_VALUES_SIZE = 64
 
 
-def _leaf_key(leaf: Any, differentiated: bool) -> Any:
+def leaf_key(leaf: Any, differentiated: bool) -> Any:
     """What of a leaf the function of the values depends on: a differentiated leaf's shape and
     dtype (its values come in as the points), a fixed array's values, any other leaf itself."""
     if differentiated:
@@ -304,9 +304,9 @@ def _of_values(fn: Callable, args: Sequence, per_arg: list) -> Callable:
         key = (
             fn,
             tuple(
-                (a, treedef, tuple(_leaf_key(leaf, i in diff) for i, leaf in enumerate(leaves)))
+                (a, treedef, tuple(leaf_key(leaf, i in diff) for i, leaf in enumerate(leaves)))
                 if a in used
-                else (a, "fixed", tuple(_leaf_key(leaf, False) for leaf in jax.tree_util.tree_leaves(args[a])))
+                else (a, "fixed", tuple(leaf_key(leaf, False) for leaf in jax.tree_util.tree_leaves(args[a])))
                 for a, (treedef, leaves, diff) in enumerate(per_arg)
             ),
             tuple(jax.tree_util.tree_structure(arg) for a, arg in enumerate(args) if a not in used),

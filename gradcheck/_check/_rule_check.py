@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._x64 import dtype_context
+from ._args import leaf_key
 from ._complex import cast_dtype, delta_shape, perturbed, real_view
 from ._rules import Rule, _table, custom_rules, rule_function, rule_inputs
 
@@ -61,10 +62,7 @@ class _Held:
 
     def __init__(self, value: Any) -> None:
         self.value = value
-        dt = getattr(value, "dtype", None)
-        key = dt is not None and jax.dtypes.issubdtype(dt, jax.dtypes.extended)
-        data = np.asarray(jax.random.key_data(value) if key else value)
-        self._key = (str(dt), data.shape, data.tobytes())
+        self._key = leaf_key(value, False)  # by its data, as a fixed leaf of args= is
 
     def __hash__(self) -> int:
         return hash(self._key)
