@@ -312,3 +312,42 @@ def test_a_custom_rule_is_named_only_where_the_jaxpr_holds_one():
     ref = lambda x, y: sp.Matrix([x / y, x + y])
     q = gradcheck.check(lambda x, y: jnp.stack([x / y, x + y]), ref, shapes=[(), ()], domain=(-2.0, 2.0))
     assert all(f.category != "custom rule" for f in (*q.failures, *q.range_limits)), str(q)
+
+
+def test_the_numerical_paths_float64_fact_comes_from_the_programs_its_sweep_ran(monkeypatch):
+    """reference=None: "is fn right in float64 at the failing input?" is read from fn's own
+    float64 JVP and VJP, whose programs the sweep already ran, not from fn's whole program
+    compiled again in float64 for one point (a second of compilation at 150k parameters)."""
+    from gradcheck._check import _engine
+
+    def compiled_again(*a, **k):
+        raise AssertionError("fn's program compiled again in float64 for the diagnosis")
+
+    monkeypatch.setattr(_engine, "program", compiled_again)
+    kw = dict(shapes=[(3,)], domain=(-1.0, 1.0), dtype="float32", max_examples=30)
+    wrong = gradcheck.check(lambda x: jnp.sum(sigmoid_missing_factor(x)), None, **kw)
+    assert not wrong.ok and "float64 at the same input gives" in wrong.failures[0].diagnosis, str(wrong)
+    assert "(also wrong)" in wrong.failures[0].diagnosis
+
+
+def test_the_numerical_paths_float64_derivatives_are_fns_program_in_float64(monkeypatch):
+    """The same numbers both ways: at the failing point, the sweep's float64 JVP per leaf and VJP
+    (what the diagnosis reads on the numerical path) against fn's whole program compiled in
+    float64 (what it read before, and still reads on the other paths)."""
+    from gradcheck._check._engine import Engine
+    from gradcheck._check._numeric import NumericEngine
+
+    pairs = []
+    own = NumericEngine.float64_at
+
+    def both(self, mode, x, t, c, s):
+        for m in ("jvp", "vjp"):
+            pairs.append((m, own(self, m, x, t, c, s), Engine.float64_at(self, m, x, t, c, s)))
+        return own(self, mode, x, t, c, s)
+
+    monkeypatch.setattr(NumericEngine, "float64_at", both)
+    fn = lambda p, x: jnp.sum(sigmoid_missing_factor(p["w"] @ x + p["b"]))
+    r = gradcheck.check(fn, None, shapes=[{"w": (4, 3), "b": (4,)}, (3,)], dtype="float32", max_examples=20)
+    assert not r.ok and pairs, str(r)
+    for m, mine, whole in pairs:
+        assert mine.shape == whole.shape and np.allclose(mine, whole, rtol=1e-12, atol=1e-14), m

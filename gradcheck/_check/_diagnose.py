@@ -27,7 +27,6 @@ import numpy as np
 from .._x64 import dtype_context
 from ..oracles.mpmath_truth import Status
 from ._modes import IN64, mode_of
-from ._program import program
 from ._rule_check import check_rules
 from ._rules import describe, rules_in
 
@@ -129,20 +128,9 @@ def diagnose(eng, spec, prog, modes_failed: list[str], mode: str, e: int, x, dir
     elif dtype == "float32" and dirs is not None:
         assert t is not None and c is not None and s is not None  # as dirs is not None
         try:
-            with dtype_context("float64"):
-                p64 = program(
-                    spec.flat_fn,
-                    spec.leaf_shapes,
-                    prog.arg_of,
-                    spec.order,
-                    "float64",
-                    prog.n_out,
-                    prog.path,
-                    key=(spec.fn, repr(spec.shapes)),
-                )
-                out = p64.run(x[None], t[None], c[None], s[None])
-            if mode in out and math.isfinite(exp) and abs(exp) <= float(np.finfo("float32").max):
-                g64 = _entry(np.asarray(out[mode])[0], e)
+            flat64 = eng.float64_at(mode, x, t, c, s)
+            if flat64 is not None and math.isfinite(exp) and abs(exp) <= float(np.finfo("float32").max):
+                g64 = float(flat64[e])
                 f = spec.order2_factor if mode_of(mode).order == 2 else 1.0
                 right64 = _close(g64, exp, 1e-6 * f, 1e-12 * max(1.0, abs(exp)))
                 facts.append(f"float64 at the same input gives {g64:.9g} ({'right' if right64 else 'also wrong'})")

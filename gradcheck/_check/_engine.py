@@ -21,10 +21,11 @@ from typing import NamedTuple
 import jax.numpy as jnp
 import numpy as np
 
+from .._x64 import dtype_context
 from ..oracles._batched import row_blocks, rows_within
 from ._modes import IN64, kind_of
 from ._order import complexity, simpler, two_digits, unique_rows
-from ._program import run_sharded
+from ._program import program, run_sharded
 from ._report import REFEREE_CAP
 
 __all__ = ["Engine", "Tally", "Disagreement", "Seen", "MAX_CHUNK", "SHRINK_REFEREE_CAP"]
@@ -180,6 +181,19 @@ class Engine:
                 self.devices = max(self.devices, split["devices"])
             parts.append({k: np.asarray(v)[:m] for k, v in out.items()})
         return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+    def float64_at(self, mode: str, x, t, c, s):
+        """fn's own ``mode`` in float64 at one point (float64 arrays) along the same directions,
+        flat, or None where fn has no such mode: the diagnosis's "is the same function right in
+        float64 here?".  fn's program compiled in float64."""
+        spec, prog = self.spec, self.prog
+        with dtype_context("float64"):
+            p64 = program(
+                spec.flat_fn, spec.leaf_shapes, prog.arg_of, spec.order, "float64", prog.n_out, prog.path,
+                key=(spec.fn, repr(spec.shapes)),
+            )  # fmt: skip
+            out = p64.run(x[None], t[None], c[None], s[None])
+        return np.ravel(np.asarray(out[mode])[0]) if mode in out else None
 
     # -- naming ------------------------------------------------------------------------------
     def input_name(self, j):
