@@ -267,3 +267,49 @@ def test_subnormal_rows_in_the_points_dtype_equal_the_float64_test(monkeypatch, 
     got = truth.copy()
     got[5, 0] = got[6, 0] = 2.0  # row 5 has a subnormal input: row 6 is the worst measured
     assert worst(got, truth, np.ones((40, 1), bool), dtype, x, False)[0][1] == 6
+
+
+@pytest.mark.parametrize("path", ["entries", "probes", "numerical"])
+def test_each_paths_truth_in_bulk_reads_the_points_alone_and_counts_nothing(monkeypatch, path):
+    """``Engine.estimate``: each path's truth over a batch comes from the points and directions
+    alone (it is given no result of fn's) and leaves the check's tally as it found it (``judge``
+    counts); a wrong rule is still caught through it, a right one still passes."""
+    import dataclasses
+    import inspect
+
+    import jax
+
+    import gradcheck
+    from gradcheck._check._engine import Engine
+
+    assert list(inspect.signature(Engine.estimate).parameters) == ["self", "X", "T", "C", "S"]
+    calls = []
+
+    def spied(cls):
+        own = cls.estimate
+
+        def spy(self, X, T, C, S):
+            before = dataclasses.asdict(self.tally)
+            out = own(self, X, T, C, S)
+            calls.append(dataclasses.asdict(self.tally) == before)
+            return out
+
+        return spy
+
+    from gradcheck._check import _entries, _numeric, _probes
+
+    for cls in (_entries.EntriesEngine, _probes.ProbesEngine, _numeric.NumericEngine):
+        monkeypatch.setattr(cls, "estimate", spied(cls))
+
+    @jax.custom_jvp
+    def softplus(v):
+        return jnp.logaddexp(v, 0.0)
+
+    softplus.defjvp(lambda p, t: (softplus(p[0]), jax.nn.sigmoid(p[0]) * 1.01 * t[0]))
+    ref = None if path == "numerical" else (lambda v: sp.log(1 + sp.exp(v)))
+    kw = dict(shapes=[()], domain=(-3.0, 3.0), dtype="float64", max_examples=20)
+    if path != "numerical":
+        kw["path"] = path
+    assert gradcheck.check(lambda v: jnp.logaddexp(v, 0.0), ref, **kw).ok
+    wrong = gradcheck.check(softplus, ref, **kw)
+    assert not wrong.ok and calls and all(calls), (path, calls)

@@ -112,7 +112,12 @@ class Engine:
             T, C, S = self.directions(X.shape[0])
         X = self.absolute(X)
         got = self.run_fn(X, T, C, S, alone=alone)
-        return self.judge(X, T, C, S, got, count, alone, in64)
+        return self.judge(X, T, C, S, got, self.estimate(X, T, C, S), count, alone, in64)
+
+    def estimate(self, X, T, C, S):
+        """This path's truth in bulk at the rows of X along the directions, from them alone: never
+        from fn's results, and with no effect on the check's state (:meth:`judge` counts)."""
+        raise NotImplementedError
 
     def absolute(self, X: np.ndarray) -> np.ndarray:
         """The points fn runs at: an ``args=`` check's perturbations added to the user's values
@@ -125,8 +130,9 @@ class Engine:
             out[b] = o + X[b].astype(np.float64)
         return out
 
-    def judge(self, X, T, C, S, got, count, alone, in64) -> list[Disagreement]:
-        """fn's results ``got`` at the rows of X against this path's truth: the failures it confirms."""
+    def judge(self, X, T, C, S, got, est, count, alone, in64) -> list[Disagreement]:
+        """fn's results ``got`` at the rows of X against this path's truth (``est``, from
+        :meth:`estimate`, and its referee where they disagree): the failures it confirms."""
         raise NotImplementedError
 
     def recheck(self, X: np.ndarray, T=None, C=None, S=None, alone=False, mode: str = "") -> list[Disagreement]:

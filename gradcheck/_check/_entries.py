@@ -30,14 +30,18 @@ class EntriesEngine(Engine):
         self.cmp = Comparer(ref, prog, spec.dtype, spec.rtol, spec.atol, spec.order2_factor)
         self._truth_cache: dict[bytes, tuple] = {}
 
-    def judge(self, X, T, C, S, got, count, alone, in64):
+    def estimate(self, X, T, C, S):
+        """The reference's float64 NumPy program over the batch: (X64, its quantities, at_kink)."""
+        X64 = X.astype(np.float64)
+        flat, at_kink = self.ref.float64_program()(X64)
+        return X64, self.cmp.quantities(flat), at_kink
+
+    def judge(self, X, T, C, S, got, est, count, alone, in64):
         """float64 NumPy over the batch, long double and the mpmath truth where it disagrees."""
         n = X.shape[0]
-        flat, at_kink = self.ref.float64_program()(X.astype(np.float64))
+        X64, q, at_kink = est
         if count:
             self.tally.kink_points += int(at_kink.sum())
-        q = self.cmp.quantities(flat)
-        X64 = X.astype(np.float64)
         if count and not self.accuracy_rows:
             self.accuracy_rows = of_entries(self, X, got, q, at_kink)
         res = self.cmp.compare(got, q, T.astype(np.float64), C.astype(np.float64), at_kink, X64)

@@ -105,15 +105,22 @@ class NumericEngine(Engine):
             self.bounds.append(rel)
         return bad, err, est.value, g
 
-    def _note_unjudged(self, mode, conv, count):
-        if count:
-            rows = int((~conv).reshape(conv.shape[0], -1).any(axis=1).sum())
+    def _note_unjudged(self, tr, got):
+        """Counts the rows where the truth of a mode of ``got`` did not settle."""
+        for mode in ("value", "jvp", "vjp", "hvp fwd-over-rev", "hvp rev-over-rev", "fwd-over-fwd"):
+            est = tr.get(mode.split(" ")[0] if mode.startswith("hvp") else mode)
+            rows = int((~est.converged).reshape(len(est.converged), -1).any(axis=1).sum()) if mode in got and est else 0
             if rows:
                 self.tally.unjudged[mode] = self.tally.unjudged.get(mode, 0) + rows
 
-    def judge(self, X, T, C, S, got, count, alone, in64):
+    def estimate(self, X, T, C, S):
+        """The float64 points and directions (S at order 2 only: zeros, not copied), fn's modes' truths there."""
+        D = [np.asarray(A, np.float64) for A in (X, T, C)] + [S if self.spec.order == 1 else np.asarray(S, np.float64)]
+        return D, self._truths(*D, set(self.prog.names))
+
+    def judge(self, X, T, C, S, got, est, count, alone, in64):
         with np.errstate(all="ignore"):  # range points: inf - inf and 0 * inf are judged, not warned
-            return self._judge_batch(X, T, C, S, got, count, in64)
+            return self._judge_batch(X, T, C, S, got, est, count, in64)
 
     def _noise(self, X, T, C, S, got, modes, tier):
         """Per mode, the rounding that a correct evaluation of fn's own computation in
@@ -156,14 +163,14 @@ class NumericEngine(Engine):
         jvl = leaf_jvps(lambda x, t: jax.jvp(f, (x,), (t,))[1], self.prog)  # as the float64 tier's
         return lambda x, t, c, s: jvl(x, t)
 
-    def _judge_batch(self, X, T, C, S, got, count, in64):
+    def _judge_batch(self, X, T, C, S, got, est, count, in64):
         """The truths once; fn's results judged against them in the checked dtype and, for
         float32, fn's own float64 derivatives at float64's tolerance (a rule wrong by less
         than float32's tolerance, and far more than its rounding, is wrong in float64 too:
         those failures' modes read ``"vjp in float64"``)."""
-        # S is read at order 2 only: at order 1 it is zeros, not copied into float64
-        D = [np.asarray(A, np.float64) for A in (X, T, C)] + [S if self.spec.order == 1 else np.asarray(S, np.float64)]
-        tr = self._truths(*D, got, count)
+        D, tr = est
+        if count:
+            self._note_unjudged(tr, got)
         own = own64(self.fns, *D[:3], got) if self.tier64 is not None and in64 else {}
         if count and self.accuracy_rows is None and self.dtype != "float64":
             self.accuracy_rows = of_numeric(self, *D[:3], got, own)
@@ -223,9 +230,9 @@ class NumericEngine(Engine):
         out += [f for f in first if f.row not in chosen and f.mode in confirmed and f.mode not in ("vjp", "vjp.t")]
         return out
 
-    def _truths(self, X64, T64, C64, S64, got, count):
-        """The float64 truths of the modes of ``got`` at these rows, and the size of the terms
-        fn's derivatives sum (:func:`._truth64.term_sizes`); counts the rows not judged."""
+    def _truths(self, X64, T64, C64, S64, got):
+        """The float64 truths of the modes ``got`` at these rows, and the size of the terms
+        fn's derivatives sum (:func:`._truth64.term_sizes`)."""
         B, N = X64.shape
         fns = self.fns
         words = sign_words([self.seed, 19, B], B, N, self.ref.n_out)
@@ -235,14 +242,12 @@ class NumericEngine(Engine):
             with jax.enable_x64(True):
                 v64 = np.asarray(fns["values"](X64))
             tr["value"] = numerical.Estimate(v64, np.zeros_like(v64), np.isfinite(v64))
-            self._note_unjudged("value", tr["value"].converged, count)
         if "jvp" in got:  # J t_a per leaf: the JVPs' truth, and summed the dot test's
             if fns["leaves"]:  # each leaf's columns of T: no copy of the whole of T per leaf
                 ests = [numerical.directional_derivative(b, X64, T64[:, b.start : b.stop]) for b in fns["leaves"]]
-            else:
+            else:  # unbatched (:mod:`._batching`): the whole point along a masked tangent
                 ests = [numerical.directional_derivative(fns["f"], X64, T64 * m) for m in self.masks]
             tr["jvp"] = est = numerical.Estimate(*(np.stack([getattr(e, k) for e in ests], 1) for k in _FIELDS))
-            self._note_unjudged("jvp", est.converged, count)
         if "vjp" in got:
             # the dot test: vjp(c) . t against c . (d/dt f) = sum over leaves and outputs of c_k (J t_a)_k
             if "jvp" not in got:  # no forward mode (a custom_vjp): one difference along all of t
@@ -258,16 +263,11 @@ class NumericEngine(Engine):
                     )[:, None],
                     np.all(est.converged, axis=(1, 2))[:, None],
                 )
-            self._note_unjudged("vjp", tr["vjp"].converged, count)
         if self.spec.order == 2:
             Z1 = np.concatenate([X64, C64], 1)
             tr["hvp"] = numerical.directional_derivative(fns["pull"], Z1, np.concatenate([T64, 0 * C64], 1))
-            for mode in ("hvp fwd-over-rev", "hvp rev-over-rev"):
-                if mode in got:
-                    self._note_unjudged(mode, tr["hvp"].converged, count)
             if "fwd-over-fwd" in got:
                 tr["fwd-over-fwd"] = numerical.mixed_second(fns["f"], X64, T64, S64)
-                self._note_unjudged("fwd-over-fwd", tr["fwd-over-fwd"].converged, count)
         return tr
 
     def _judge_rows(self, tr, D, got, noise, tier, localise, localise_rows=1):

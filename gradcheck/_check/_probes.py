@@ -109,12 +109,15 @@ class ProbesEngine(Engine):
         return res
 
     # -- one batch ---------------------------------------------------------------------------
-    def judge(self, X, T, C, S, got, count, alone, in64):
+    def estimate(self, X, T, C, S):
+        """The tape's float64 values, JVPs and VJPs over the batch, and where a kink lies."""
+        X64, T64, C64, S64 = (A.astype(np.float64) for A in (X, T, C, S))
+        return (X64, T64, C64, S64), self.truth64(X64, T64, C64, S64), self.ref.at_kink(X64)
+
+    def judge(self, X, T, C, S, got, est, count, alone, in64):
         """The tape's float64 JVPs and VJPs over the batch, the mpmath referee where they disagree."""
         n = X.shape[0]
-        X64, T64, C64, S64 = (A.astype(np.float64) for A in (X, T, C, S))
-        truth = self.truth64(X64, T64, C64, S64)
-        at_kink = self.ref.at_kink(X64)
+        (X64, T64, C64, S64), truth, at_kink = est
         if count:
             self.tally.kink_points += int(at_kink.sum())
         res = self.compare(got, truth, at_kink)
