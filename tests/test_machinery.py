@@ -67,7 +67,7 @@ def test_the_three_truths_agree_on_the_same_points():
     est = numerical.directional_derivative(lambda p: jnp.stack(values(p[0], p[1])), X, V)
     assert est.converged.all()
     for b in range(X.shape[0]):
-        flat_mp, status = ref.truth(X[b], float(np.finfo(np.float64).max))
+        flat_mp, status = ref.mp.truth(X[b], float(np.finfo(np.float64).max))
         assert (status == Status.USABLE).all()
         _, Jmp, _ = ref.split(flat_mp[None])
         np.testing.assert_allclose(J64[b], Jmp[0], rtol=1e-13, atol=1e-15)
@@ -313,3 +313,22 @@ def test_each_paths_truth_in_bulk_reads_the_points_alone_and_counts_nothing(monk
     assert gradcheck.check(lambda v: jnp.logaddexp(v, 0.0), ref, **kw).ok
     wrong = gradcheck.check(softplus, ref, **kw)
     assert not wrong.ok and calls and all(calls), (path, calls)
+
+
+def test_the_mpmath_truth_is_a_value_built_from_the_expressions_alone():
+    """``MpTruth`` needs no reference around it: given the inputs, outputs and Jacobian it gives
+    their values at a point, as SymPy evaluates them exactly there; built from a wrong Jacobian
+    it gives those wrong values, so it reads what it is given."""
+    from gradcheck.oracles.mpmath_truth import MpTruth
+
+    jac = [[sp.diff(o, v) for v in (x, y)] for o in OUTPUTS]
+    p = np.array([0.3, -1.2])
+    at = {x: sp.Rational(float(p[0])), y: sp.Rational(float(p[1]))}  # the doubles themselves, exactly
+    big = float(np.finfo(np.float64).max)
+    truth = MpTruth([x, y], OUTPUTS, jac, None)
+    vals, status = truth.truth(p, big)
+    exact = np.array([float(e.subs(at).evalf(40)) for e in truth.exprs])
+    assert vals.shape == (3 + 3 * 2,) and (status == Status.USABLE).all()
+    np.testing.assert_allclose(vals, exact, rtol=1e-15, atol=0)
+    wrong = MpTruth([x, y], OUTPUTS, [[2 * d for d in row] for row in jac], None)
+    assert not np.allclose(wrong.truth(p, big)[0][3:], exact[3:], rtol=1e-6)

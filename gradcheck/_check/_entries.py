@@ -110,11 +110,11 @@ class EntriesEngine(Engine):
         key = (np.asarray(x, np.float64).tobytes(), hessian)
         if key not in self._truth_cache:
             x64 = np.asarray(x, np.float64)
-            f, stt = self.ref.truth(x64, self.big)
+            f, stt = self.ref.mp.truth(x64, self.big)
             self._truth_cache[key] = (
                 f,
                 stt,
-                self.ref.truth_hessian(x64) if hessian else None,
-                self.ref.truth_third_cond(x64) if hessian else None,
+                self.ref.mp.truth_hessian(x64) if hessian else None,
+                self.ref.mp.truth_third_cond(x64) if hessian else None,
             )
         return self._truth_cache[key]

@@ -2,9 +2,9 @@
 until two evaluations agree, and the condition terms (second and third derivatives) that scale
 the tolerance of a derivative at a confirmed disagreement.
 
-:class:`MpTruth` is the part of :class:`gradcheck.oracles.reference.Reference` that evaluates in
-mpmath (a base class, so the engines keep calling ``ref.truth(x)``); the functions below are
-shared with the ``probes`` path, which takes its high-precision derivatives by differences.
+:class:`MpTruth` is a value the reference holds (``ref.mp``, built from its expressions alone:
+the engines call ``ref.mp.truth(x)``); the functions below are shared with the ``probes`` path,
+which takes its high-precision derivatives by differences.
 """
 
 from __future__ import annotations
@@ -108,35 +108,22 @@ def agree(a, b, digits) -> bool:
 
 
 class MpTruth:
-    """The reference's quantities, and the condition terms, in mpmath at one point.
-
-    Needs ``inputs``, ``outputs``, ``jacobian``, ``hessian``, ``n_in``, ``n_out``,
-    ``_all_exprs()`` and an ``_mp`` slot (None until first used) from the class it is mixed into.
-    """
-
-    # Provided by the class this is mixed into (declared here for the type checker only: bare
-    # annotations create no class attributes, so a dataclass subclass's fields are unaffected).
-    inputs: list[sp.Symbol]
-    outputs: list[sp.Expr]
-    jacobian: list[list[sp.Expr]]
-    hessian: list[list[list[sp.Expr]]] | None
-    _mp: Callable | None
+    """The reference's quantities (its outputs, Jacobian and Hessian if any, flat), and the
+    condition terms, in mpmath at one point.  Built from the expressions alone; each mpmath
+    program is lambdified on its first use."""
 
     _HESS_LIMIT = 20000
 
-    @property
-    def n_in(self) -> int:
-        """The number of flat inputs."""
-        raise NotImplementedError
-
-    @property
-    def n_out(self) -> int:
-        """The number of flat outputs."""
-        raise NotImplementedError
-
-    def _all_exprs(self) -> list[sp.Expr]:
-        """Outputs, then the Jacobian, then the Hessian (if any), flat."""
-        raise NotImplementedError
+    def __init__(self, inputs: list, outputs: list, jacobian: list, hessian: list | None) -> None:
+        self.inputs, self.outputs, self.jacobian, self.hessian = inputs, outputs, jacobian, hessian
+        self.n_in, self.n_out = len(inputs), len(outputs)
+        self.exprs = list(outputs) + [d for row in jacobian for d in row]
+        if hessian is not None:
+            self.exprs += [d for m in hessian for row in m for d in row]
+        self._mp: Callable | None = None  # every quantity at once
+        self._each: list[Callable] | None = None  # each quantity alone
+        self._hess: Callable | None = None  # |Hessian| entries (the condition of a derivative)
+        self._third: Callable | None = None  # third derivatives (the condition of a second one)
 
     def truth_hessian(self, x: np.ndarray) -> np.ndarray | None:
         """|d2 f_k / dx_j dx_l| at one point, (K, N, N), or None when too large to derive.
@@ -147,16 +134,16 @@ class MpTruth:
         K, N = self.n_out, self.n_in
         if K * N * N > self._HESS_LIMIT:
             return None
-        if getattr(self, "_mp_hess", None) is None:
+        if self._hess is None:
             hess = self.hessian
             if hess is None:
                 hess = [[[drop_dirac(sp.diff(d, v)) for v in self.inputs] for d in row] for row in self.jacobian]
                 hess = [[[drop_unevaluated(e) for e in r] for r in m] for m in hess]
             flat = [e for m in hess for r in m for e in r]
-            self._mp_hess = sp.lambdify(self.inputs, flat, modules=mpmath_modules(), cse=True)
+            self._hess = sp.lambdify(self.inputs, flat, modules=mpmath_modules(), cse=True)
         with MP_LOCK, mpmath.workdps(start_digits(x)):
             try:
-                vals = self._mp_hess(*[mpmath.mpf(float(v)) for v in x])
+                vals = self._hess(*[mpmath.mpf(float(v)) for v in x])
                 out = np.array([abs(float(mp_real(v))) for v in vals], dtype=np.float64)
             except (ZeroDivisionError, ValueError, OverflowError, TypeError):
                 return None
@@ -174,7 +161,7 @@ class MpTruth:
         K, N = self.n_out, self.n_in
         if self.hessian is None or K * N * N * N > self._HESS_LIMIT:
             return None
-        if getattr(self, "_mp_third", None) is None:
+        if self._third is None:
             third = [
                 drop_unevaluated(drop_dirac(sp.diff(h, v)))
                 for m in self.hessian
@@ -182,10 +169,10 @@ class MpTruth:
                 for h in r
                 for v in self.inputs
             ]
-            self._mp_third = sp.lambdify(self.inputs, third, modules=mpmath_modules(), cse=True)
+            self._third = sp.lambdify(self.inputs, third, modules=mpmath_modules(), cse=True)
         with MP_LOCK, mpmath.workdps(start_digits(x)):
             try:
-                vals = self._mp_third(*[mpmath.mpf(float(v)) for v in x])
+                vals = self._third(*[mpmath.mpf(float(v)) for v in x])
                 out = np.array([abs(float(mp_real(v))) for v in vals], dtype=np.float64)
             except (ZeroDivisionError, ValueError, OverflowError, TypeError):
                 return None
@@ -209,10 +196,10 @@ class MpTruth:
     def _mp_one_by_one(self, args):
         """Each quantity alone, NaN where it raises: one undefined entry (x / y at y = 0) must not
         void the other entries of its point (x + y).  None when every entry raised."""
-        if getattr(self, "_mp_each", None) is None:
-            self._mp_each = [sp.lambdify(self.inputs, e, modules=mpmath_modules()) for e in self._all_exprs()]
+        if self._each is None:
+            self._each = [sp.lambdify(self.inputs, e, modules=mpmath_modules()) for e in self.exprs]
         vals, ok = [], False
-        for f in self._mp_each:
+        for f in self._each:
             try:
                 vals.append(f(*args))
                 ok = True
@@ -235,8 +222,8 @@ class MpTruth:
         output that is infinite there).
         """
         if self._mp is None:
-            self._mp = sp.lambdify(self.inputs, self._all_exprs(), modules=mpmath_modules(), cse=True)
-        M = len(self._all_exprs())
+            self._mp = sp.lambdify(self.inputs, self.exprs, modules=mpmath_modules(), cse=True)
+        M = len(self.exprs)
         out = np.full(M, np.nan)
         status = np.full(M, Status.UNDEFINED, dtype=np.int8)
         with MP_LOCK:

@@ -32,7 +32,7 @@ __all__ = ["Reference", "build_reference", "expansion_cost"]
 
 
 @dataclasses.dataclass
-class Reference(MpTruth):
+class Reference:
     shapes: tuple[tuple[int, ...], ...]
     order: int
     inputs: list[sp.Symbol]  # flattened, row-major per argument
@@ -46,7 +46,7 @@ class Reference(MpTruth):
     _f64: Callable | None = None  # the float64 NumPy program (:meth:`float64_program`)
     _kinks: Callable | None = None  # the kink expressions in NumPy (:meth:`at_kink`)
     _np: Callable | None = None
-    _mp: Callable | None = None
+    _mpt: MpTruth | None = None  # :attr:`mp`
 
     @property
     def n_in(self) -> int:
@@ -55,6 +55,13 @@ class Reference(MpTruth):
     @property
     def n_out(self) -> int:
         return len(self.outputs)
+
+    @property
+    def mp(self) -> MpTruth:
+        """The mpmath truth of these expressions (:class:`~.mpmath_truth.MpTruth`), built once."""
+        if self._mpt is None:
+            self._mpt = MpTruth(self.inputs, self.outputs, self.jacobian, self.hessian)
+        return self._mpt
 
     def _all_exprs(self):
         ex = list(self.outputs) + [d for row in self.jacobian for d in row]
