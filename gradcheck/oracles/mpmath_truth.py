@@ -141,13 +141,8 @@ class MpTruth:
                 hess = [[[drop_unevaluated(e) for e in r] for r in m] for m in hess]
             flat = [e for m in hess for r in m for e in r]
             self._hess = sp.lambdify(self.inputs, flat, modules=mpmath_modules(), cse=True)
-        with MP_LOCK, mpmath.workdps(start_digits(x)):
-            try:
-                vals = self._hess(*[mpmath.mpf(float(v)) for v in x])
-                out = np.array([abs(float(mp_real(v))) for v in vals], dtype=np.float64)
-            except (ZeroDivisionError, ValueError, OverflowError, TypeError):
-                return None
-        return np.nan_to_num(out, nan=0.0, posinf=np.inf).reshape(K, N, N)
+        out = _sizes_at(self._hess, x)
+        return None if out is None else out.reshape(K, N, N)
 
     def truth_third_cond(self, x: np.ndarray) -> np.ndarray | None:
         """sum_m |d3 f_k / dx_j dx_l dx_m| |x_m| at one point, (K, N, N), or None.
@@ -170,15 +165,11 @@ class MpTruth:
                 for v in self.inputs
             ]
             self._third = sp.lambdify(self.inputs, third, modules=mpmath_modules(), cse=True)
-        with MP_LOCK, mpmath.workdps(start_digits(x)):
-            try:
-                vals = self._third(*[mpmath.mpf(float(v)) for v in x])
-                out = np.array([abs(float(mp_real(v))) for v in vals], dtype=np.float64)
-            except (ZeroDivisionError, ValueError, OverflowError, TypeError):
-                return None
+        out = _sizes_at(self._third, x)
+        if out is None:
+            return None
         with np.errstate(all="ignore"):
-            out = np.nan_to_num(out, nan=0.0, posinf=np.inf).reshape(K, N, N, N) @ np.abs(np.asarray(x, np.float64))
-        return out
+            return out.reshape(K, N, N, N) @ np.abs(np.asarray(x, np.float64))
 
     def _mp_values(self, x, dps, each: bool = False):
         """The reference quantities at ``dps`` digits: a list of real mpf (NaN where undefined)."""
@@ -256,6 +247,18 @@ class MpTruth:
             if len(status) > K + K * N:
                 status[K + K * N + k * N * N : K + K * N + (k + 1) * N * N] = Status.UNDEFINED
         return status
+
+
+def _sizes_at(f: Callable, x) -> np.ndarray | None:
+    """|f(x)| entry by entry, f lambdified in mpmath, at :func:`start_digits` digits, as float64
+    (NaN as 0, the condition terms' "nothing known"); None where f raises there."""
+    with MP_LOCK, mpmath.workdps(start_digits(x)):
+        try:
+            vals = f(*[mpmath.mpf(float(v)) for v in x])
+            out = np.array([abs(float(mp_real(v))) for v in vals], dtype=np.float64)
+        except (ZeroDivisionError, ValueError, OverflowError, TypeError):
+            return None
+    return np.nan_to_num(out, nan=0.0, posinf=np.inf)
 
 
 def doubled(evaluate: Callable[[int], list | None], x, ceiling: int) -> tuple:
