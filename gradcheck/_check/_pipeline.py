@@ -126,41 +126,8 @@ def check(
     n_out = len(spec.out_names)
     chosen, why = choose_path(spec.path, n_in, n_out, spec.order) if reference is not None else ("numerical", "")
 
-    # ---- the reference: values and kinks, and on the entries path its derivatives ----
     t0 = time.perf_counter()
-    ref: NoReference | Reference
-    if spec.flat_reference is None:
-        ref = NoReference(spec.leaf_shapes, n_out)
-    else:
-        if chosen == "entries" and spec.path == "auto":  # its values first: are its entries cheap?
-            values = build_reference(
-                spec.flat_reference, spec.leaf_shapes, spec.order, False, (spec.reference, repr(spec.shapes))
-            )
-            cost = expansion_cost(values.outputs, values.inputs, spec.order)
-            chosen, why = choose_path("auto", n_in, n_out, spec.order, cost)
-        ref = build_reference(
-            spec.flat_reference,
-            spec.leaf_shapes,
-            spec.order,
-            derivatives=chosen == "entries",
-            cache_key=(spec.reference, repr(spec.shapes)),
-        )
-    ref_shape, fn_shape = ref.out_shape, spec.out_shape
-    compatible = (
-        ref_shape == fn_shape
-        or (len(fn_shape) == 1 and ref_shape in ((fn_shape[0], 1), (1, fn_shape[0])))
-        or (fn_shape in ((), (1,), (1, 1)) and ref_shape in ((), (1, 1)))
-    )
-    if reference is not None and (not compatible or ref.n_out != n_out):
-        shown = "a scalar" if ref_shape == () else f"a {ref_shape[0]} x {ref_shape[1]} Matrix"
-        if not spec.out_pytree:
-            what = f"fn's output {fn_shape}"
-        else:
-            what = (
-                f"fn's output: {n_out} entries ({', '.join(spec.out_names[:4])}"
-                f"{', ...' if n_out > 4 else ''}), in the same structure"
-            )
-        raise ValueError(f"reference must return the shape of {what}, but it returned {shown}")
+    ref, chosen, why = _reference(spec, reference, chosen, why, n_in, n_out)
     t_sym = time.perf_counter() - t0
 
     # ---- fn's program (compiled once) and the engine of the chosen path ----
@@ -177,22 +144,8 @@ def check(
         )
     eng = {"entries": EntriesEngine, "probes": ProbesEngine, "numerical": NumericEngine}[chosen](spec, ref, prog)
 
-    # ---- the points: the sweep and Hypothesis's edge cases, one batch ----
-    rng = np.random.default_rng([spec.seed, 3])
-    # inside the caller's own Hypothesis test a nested @given is refused (HealthCheck.nested_given):
-    # the outer test already draws inputs, so the sweep takes Hypothesis's share of points instead
     nested = hypothesis.control.currently_in_test_context()
-    n_hyp = 0 if nested else spec.hypothesis_examples
-    X = sample(ref, eng.domains_flat, spec.max_examples + (spec.hypothesis_examples if nested else 0), dtype, rng)
-    if n_hyp:
-        H = hypothesis_points(spec.leaf_shapes, spec.leaf_domains, dtype, n_hyp, spec.seed)
-        n_hyp = H.shape[0]
-        X = np.vstack([X, H.astype(dtype)])
-    if at is not None:  # the user's own values first; no range points (the deltas are small)
-        X = np.vstack([np.zeros((1, X.shape[1]), X.dtype), X])
-    n_regular = X.shape[0]  # the domain's own points; the range points follow
-    if at is None:
-        X = np.vstack([X, range_points(eng.domains_flat, dtype, np.random.default_rng([spec.seed, 31]))])
+    X, n_regular, n_hyp = _points(spec, eng, ref, at is not None, nested)
     eng.chunk = min(MAX_CHUNK, 1 << max(4, int(np.ceil(np.log2(max(X.shape[0], 1))))))
 
     failures_raw: dict[tuple, list[Seen]] = {}  # (kind, mode, leaf) -> the failing points
@@ -256,6 +209,67 @@ def check(
         accuracy_failing=bool(strict) or threshold is not None,
         **tally_fields(eng.tally, eng.refereed_cap),
     )
+
+
+def _reference(spec, reference, chosen: str, why: str, n_in: int, n_out: int):
+    """(the reference: its values and kinks, and on the entries path its derivatives; the path,
+    and why): where ``path="auto"`` chose entries, the reference's values first, to see whether
+    its entries are cheap to expand.  A reference whose output is not fn's shape is refused."""
+    ref: NoReference | Reference
+    if spec.flat_reference is None:
+        return NoReference(spec.leaf_shapes, n_out), chosen, why
+    if chosen == "entries" and spec.path == "auto":
+        key = (spec.reference, repr(spec.shapes))
+        values = build_reference(spec.flat_reference, spec.leaf_shapes, spec.order, False, key)
+        cost = expansion_cost(values.outputs, values.inputs, spec.order)
+        chosen, why = choose_path("auto", n_in, n_out, spec.order, cost)
+    ref = build_reference(
+        spec.flat_reference,
+        spec.leaf_shapes,
+        spec.order,
+        derivatives=chosen == "entries",
+        cache_key=(spec.reference, repr(spec.shapes)),
+    )
+    ref_shape, fn_shape = ref.out_shape, spec.out_shape
+    compatible = (
+        ref_shape == fn_shape
+        or (len(fn_shape) == 1 and ref_shape in ((fn_shape[0], 1), (1, fn_shape[0])))
+        or (fn_shape in ((), (1,), (1, 1)) and ref_shape in ((), (1, 1)))
+    )
+    if not compatible or ref.n_out != n_out:
+        shown = "a scalar" if ref_shape == () else f"a {ref_shape[0]} x {ref_shape[1]} Matrix"
+        if not spec.out_pytree:
+            what = f"fn's output {fn_shape}"
+        else:
+            what = (
+                f"fn's output: {n_out} entries ({', '.join(spec.out_names[:4])}"
+                f"{', ...' if n_out > 4 else ''}), in the same structure"
+            )
+        raise ValueError(f"reference must return the shape of {what}, but it returned {shown}")
+    return ref, chosen, why
+
+
+def _points(spec, eng, ref, at_values: bool, nested: bool):
+    """(X, the rows of the domain's own points, Hypothesis's examples): the random sweep and
+    Hypothesis's edge cases in one batch, then the range's edges.  Inside the caller's own
+    Hypothesis test (``nested``) a nested @given is refused (HealthCheck.nested_given): the
+    outer test already draws inputs, so the sweep takes Hypothesis's share of points instead.
+    With ``args=`` (``at_values``) the user's own values come first and there are no range
+    points (the perturbations are small)."""
+    dtype = spec.dtype
+    n_hyp = 0 if nested else spec.hypothesis_examples
+    rng = np.random.default_rng([spec.seed, 3])
+    X = sample(ref, eng.domains_flat, spec.max_examples + (spec.hypothesis_examples if nested else 0), dtype, rng)
+    if n_hyp:
+        H = hypothesis_points(spec.leaf_shapes, spec.leaf_domains, dtype, n_hyp, spec.seed)
+        n_hyp = H.shape[0]
+        X = np.vstack([X, H.astype(dtype)])
+    if at_values:
+        X = np.vstack([np.zeros((1, X.shape[1]), X.dtype), X])
+    n_regular = X.shape[0]
+    if not at_values:
+        X = np.vstack([X, range_points(eng.domains_flat, dtype, np.random.default_rng([spec.seed, 31]))])
+    return X, n_regular, n_hyp
 
 
 def _assemble(eng, spec, prog, failures_raw, strict):
