@@ -318,7 +318,7 @@ def _assemble(eng, spec, prog, failures_raw, strict):
                 f"not alone (an XLA batching issue, not fn's rule); not counted as a failure"
             )
             continue
-        x, e, exp, gv, err, dirs = alone[:6]
+        x, e, exp, gv, err, dirs = alone.x, alone.entry, alone.expected, alone.got, alone.error, alone.directions
         # a custom rule checked on its own only needs its verdict: no shrinking, no diagnosis
         quick = _RULE_CHECK.get()
         sx, sf = (x, None) if quick else eng.shrink(x, mode, kind, arg, dirs)
