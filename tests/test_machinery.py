@@ -1,22 +1,29 @@
 """The engine's machinery on its own, beside the end-to-end suites (as Chex tests its internals):
 the truths against each other on the same points, the acceptance rule at its edges, the status
-coding, the table of modes, the shrinker's order, and the tape against SymPy's own derivatives."""
+coding, the table of modes, the shrinker's order, the tape against SymPy's own derivatives, each
+path's truth in bulk (from the points alone, counting nothing), and the mpmath truth on its own."""
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import platform
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 import sympy as sp
 
+import gradcheck
+from gradcheck._check import _entries, _numeric, _probes
+from gradcheck._check._engine import Engine
 from gradcheck._check._judge import judge_entries
 from gradcheck._check._modes import IN64, MODE_ORDER, MODES, kind_of, mode_of
 from gradcheck._check._order import complexities, complexity, two_digits
 from gradcheck._check._program import Program
 from gradcheck.oracles import numerical
-from gradcheck.oracles.mpmath_truth import Status, status_of
+from gradcheck.oracles.mpmath_truth import MpTruth, Status, status_of
 from gradcheck.oracles.reference import build_reference
 from gradcheck.oracles.tape import Tape
 
@@ -274,14 +281,6 @@ def test_each_paths_truth_in_bulk_reads_the_points_alone_and_counts_nothing(monk
     """``Engine.estimate``: each path's truth over a batch comes from the points and directions
     alone (it is given no result of fn's) and leaves the check's tally as it found it (``judge``
     counts); a wrong rule is still caught through it, a right one still passes."""
-    import dataclasses
-    import inspect
-
-    import jax
-
-    import gradcheck
-    from gradcheck._check._engine import Engine
-
     assert list(inspect.signature(Engine.estimate).parameters) == ["self", "X", "T", "C", "S"]
     calls = []
 
@@ -295,8 +294,6 @@ def test_each_paths_truth_in_bulk_reads_the_points_alone_and_counts_nothing(monk
             return out
 
         return spy
-
-    from gradcheck._check import _entries, _numeric, _probes
 
     for cls in (_entries.EntriesEngine, _probes.ProbesEngine, _numeric.NumericEngine):
         monkeypatch.setattr(cls, "estimate", spied(cls))
@@ -319,8 +316,6 @@ def test_the_mpmath_truth_is_a_value_built_from_the_expressions_alone():
     """``MpTruth`` needs no reference around it: given the inputs, outputs and Jacobian it gives
     their values at a point, as SymPy evaluates them exactly there; built from a wrong Jacobian
     it gives those wrong values, so it reads what it is given."""
-    from gradcheck.oracles.mpmath_truth import MpTruth
-
     jac = [[sp.diff(o, v) for v in (x, y)] for o in OUTPUTS]
     p = np.array([0.3, -1.2])
     at = {x: sp.Rational(float(p[0])), y: sp.Rational(float(p[1]))}  # the doubles themselves, exactly
