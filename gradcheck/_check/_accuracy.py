@@ -320,22 +320,22 @@ def of_probes(eng, X, T, C, S, got, truth, at_kink):
     return out
 
 
-def of_numeric(eng, X, T, C, got, own=None):
+def of_numeric(eng, X, T, C, got, own=None, values=None):
     """float32: per mode, the largest error in ulps (:mod:`._accuracy`) against fn itself in
     float64, its values and its JVP per leaf and VJP along the same directions (the programs the
-    tolerance already runs: no compilation of its own; ``own``: those derivatives where already
-    computed); the move under input rounding is the same programs' at perturbed inputs."""
+    tolerance already runs: no compilation of its own; ``own``, ``values``: those derivatives and
+    values where already computed); the move under input rounding is the same programs' at perturbed inputs."""
     B, K, fns = X.shape[0], eng.ref.n_out, eng.fns
 
-    def programs(X, T, C, own=None):  # the float64 truth of each mode, (B, entries)
+    def programs(X, T, C, own=None, values=None):  # the float64 truth of each mode, (B, entries)
         n = X.shape[0]
         res = dict(own) if own else own64(fns, X, T, C, got)
         if "value" in got:
             with jax.enable_x64(True):
-                res["value"] = np.asarray(fns["values"](X))
+                res["value"] = np.asarray(fns["values"](X)) if values is None else values
         return {k: v.reshape(n, -1) for k, v in res.items() if k in got and v.size}
 
-    truth = programs(X, T, C, own)
+    truth = programs(X, T, C, own, values)
     found, sub_in = [], subnormal_rows(X, eng.dtype)
     for mode, t in truth.items():
         g = np.asarray(got[mode]).reshape(B, -1)  # in fn's dtype: :func:`worst` widens a block at a time

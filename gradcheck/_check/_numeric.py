@@ -173,7 +173,7 @@ class NumericEngine(Engine):
             self._note_unjudged(tr, got)
         own = own64(self.fns, *D[:3], got) if self.tier64 is not None and in64 else {}
         if count and self.accuracy_rows is None and self.dtype != "float64":
-            self.accuracy_rows = of_numeric(self, *D[:3], got, own)
+            self.accuracy_rows = of_numeric(self, *D[:3], got, own, tr["value"].value if "value" in tr else None)
         budget, used = _LOCALISE_ROWS if count else 1, self.localised  # failing VJP rows searched
         out = self._confirmed(tr, D, got, self.tier, budget)
         # float64 where float32 passed: in the modes float32 found right, at the rows where it

@@ -15,7 +15,7 @@ import numpy as np
 
 from .._x64 import dtype_context
 from ..oracles._memory import steady_memory
-from ..oracles.reference import Reference, build_reference, expansion_cost
+from ..oracles.reference import build_reference, expansion_cost
 from ._accuracy import ACCURACY_ULPS, as_failures, check_threshold
 from ._args import given_args
 from ._batching import check_batching, finish, mode_failure
@@ -215,7 +215,6 @@ def _reference(spec, reference, chosen: str, why: str, n_in: int, n_out: int):
     """(the reference: its values and kinks, and on the entries path its derivatives; the path,
     and why): where ``path="auto"`` chose entries, the reference's values first, to see whether
     its entries are cheap to expand.  A reference whose output is not fn's shape is refused."""
-    ref: NoReference | Reference
     if spec.flat_reference is None:
         return NoReference(spec.leaf_shapes, n_out), chosen, why
     if chosen == "entries" and spec.path == "auto":
