@@ -215,9 +215,9 @@ def test_a_wrong_rule_pays_the_rounding_allowance_for_one_row_per_mode(monkeypat
         measured.append((X.shape[0], frozenset(modes)))
         return noise(self, X, T, C, S, got, modes, tier)
 
-    def spy_confirmed(self, *a):
+    def spy_confirmed(self, *a, **kw):
         n = len(measured)
-        out = confirmed(self, *a)
+        out = confirmed(self, *a, **kw)
         sweeps.append((measured[n:], {f.row for f in out if f.mode == "jvp"}))
         return out
 
@@ -234,3 +234,24 @@ def test_a_wrong_rule_pays_the_rounding_allowance_for_one_row_per_mode(monkeypat
     rows, failing = sweeps[0]  # the sweep's: every row fails in jvp
     assert len(failing) > 8
     assert sum(n for n, modes in rows if "jvp" in modes) == 1
+    # the report counts those rows (and any failing in another mode) as failing, none as within fn's rounding
+    n = report.rounding["float32"]
+    assert n["disagreed"] >= len(failing) and n["measured"] == n["presumed"] == 0
+    assert f"{n['disagreed']} fail" in str(report)
+
+
+def test_the_report_counts_the_points_that_disagreed_only_within_fns_own_rounding():
+    """sum(log_softmax(3 x)) of 1,024 entries: at a tie (every entry equal, a point the sampler
+    always draws) the true JVP is ~1e-11 and float32 keeps the rounding of 1,024 terms of size 1,
+    beyond atol.  Those points disagree before fn's rounding is allowed for; the report says how
+    many, how many were measured within it (Monte Carlo arithmetic, at most 8 rows a mode) and how
+    many more were taken as within it with them."""
+    report = gradcheck.check(
+        lambda x: jnp.sum(jax.nn.log_softmax(3 * x)), None, shapes=[(1024,)], dtype="float32", max_examples=20, seed=0
+    )
+    assert report.ok, str(report)
+    n = report.rounding["float32"]
+    assert n["disagreed"] > 8 and n["measured"] == 8 and n["presumed"] == n["disagreed"] - 8
+    assert f"rounding (float32): {n['disagreed']} point(s) disagreed" in str(report)
+    assert "fail" not in str(report).split("rounding (float32)")[1].split("\n")[0]
+    assert report.record()["rounding"] == {"float32": n}

@@ -72,6 +72,25 @@ class Tally:
     kink_points: int = 0  # points at a kink of the reference: not judged
     audited: int = 0  # agreeing points re-judged against the referee anyway
     unjudged: dict[str, int] = dataclasses.field(default_factory=dict)  # per mode: the numerical truth could not judge
+    #: reference=None, per dtype judged: points that disagreed before fn's own rounding was allowed
+    #: for, and of them those within it, measured there or taken as the re-judged points of their mode
+    rounding: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
+
+    def note_rounding(self, dtype: str, by_mode: dict, rejudged: set, failing: set, confirmed: set) -> None:
+        """Counts a sweep's re-judging with fn's measured rounding (the numerical path): ``by_mode``
+        the rows that disagreed without it per mode (``"vjp.t"`` the VJP's dot test), ``rejudged``
+        the rows judged again with it, ``failing`` the rows of the confirmed failures and
+        ``confirmed`` the modes still failing with it.  A row is within the rounding where none of
+        its modes is confirmed (measured where re-judged, else taken as its mode's re-judged rows)."""
+        rows = set().union(*map(set, by_mode.values()))
+        if not rows:
+            return
+        fails = set(failing) | {r for m, rs in by_mode.items() if m.removesuffix(".t") in confirmed for r in rs}
+        within = rows - fails
+        seen = self.rounding.setdefault(dtype, {"disagreed": 0, "measured": 0, "presumed": 0})
+        seen["disagreed"] += len(rows)
+        seen["measured"] += len(within & rejudged)
+        seen["presumed"] += len(within - rejudged)
 
 
 class Engine:

@@ -175,7 +175,7 @@ class NumericEngine(Engine):
         if count and self.accuracy_rows is None and self.dtype != "float64":
             self.accuracy_rows = of_numeric(self, *D[:3], got, own, tr["value"].value if "value" in tr else None)
         budget, used = _LOCALISE_ROWS if count else 1, self.localised  # failing VJP rows searched
-        out = self._confirmed(tr, D, got, self.tier, budget)
+        out = self._confirmed(tr, D, got, self.tier, budget, count=count)
         # float64 where float32 passed: in the modes float32 found right, at the rows where it
         # found nothing; one failing VJP row searched for its entry (at 150k parameters a search
         # costs seconds, and one named entry shows the rule wrong), if the budget has one left
@@ -184,11 +184,13 @@ class NumericEngine(Engine):
         shown = {f.mode.removesuffix(".t") for f in out}
         own = {k: v for k, v in own.items() if k not in shown and (k != "vjp" or budget > 0)}
         if own and keep.size:  # judged at every row, only those kept confirmed: no copies of the points
-            found = self._confirmed(tr, D, own, self.tier64, min(1, budget), None if keep.size == X.shape[0] else keep)
+            found = self._confirmed(
+                tr, D, own, self.tier64, min(1, budget), None if keep.size == X.shape[0] else keep, count
+            )
             out += [f._replace(mode=f.mode + IN64) for f in found]
         return out
 
-    def _confirmed(self, tr, D, got, tier, budget, rows=None):
+    def _confirmed(self, tr, D, got, tier, budget, rows=None, count=False):
         """Judged without the rounding allowance first; the rows that fail are judged again with
         it (:meth:`_noise`), so that a passing sweep never runs the Monte Carlo program.  Per mode
         at most ``_NOISE_PER_MODE`` failing rows are judged again, one row at a time: where one of
@@ -196,7 +198,8 @@ class NumericEngine(Engine):
         fails everywhere, and pays for one row, not for all), so a mode confirmed is not measured
         again; where none does, they are dropped with it.  At most ``budget`` failing VJP rows are
         searched for their entry (only searched rows name one: the VJP is measured while the
-        budget lasts).  ``rows``: the rows whose failures count (None: all)."""
+        budget lasts).  ``rows``: the rows whose failures count (None: all); ``count``: the
+        sweep's, counted into the tally (:meth:`~._engine.Tally.note_rounding`)."""
         first = self._judge_rows(tr, D, got, None, tier, localise=False)
         if rows is not None:
             kept = set(rows.tolist())
@@ -228,6 +231,8 @@ class NumericEngine(Engine):
             out = [f for f in out if f.mode != "vjp.t"]
         # the first pass marks a failing VJP row without naming its entry: only judged rows name one
         out += [f for f in first if f.row not in chosen and f.mode in confirmed and f.mode not in ("vjp", "vjp.t")]
+        if count:
+            self.tally.note_rounding(tier.dtype, by_mode, chosen, {f.row for f in out}, confirmed)
         return out
 
     def _truths(self, X64, T64, C64, S64, got):
@@ -355,14 +360,9 @@ class NumericEngine(Engine):
         Vr = np.zeros((cand.size, N + K))
         Vr[np.arange(cand.size), cand] = 1.0
         er = numerical.directional_derivative(fns["dot_c"], np.repeat(z[None], cand.size, 0), Vr)
+        mag_r = np.abs(er.value) + size[cand][:, None]
         br, errr, expr, grr = self._judge(
-            "vjp",
-            g[cand][:, None],
-            er,
-            np.abs(er.value) + size[cand][:, None],
-            er.converged,
-            tier,
-            noise=nv[cand][:, None],
+            "vjp", g[cand][:, None], er, mag_r, er.converged, tier, noise=nv[cand][:, None]
         )
         return [
             (int(cand[i]), float(expr[i, 0]), float(grr[i, 0]), float(errr[i, 0])) for i in np.flatnonzero(br[:, 0])

@@ -72,6 +72,10 @@ class Report:
     #: points judged on their defined entries only (the reference undefined at some others)
     partly_judged_points: int = 0
     referee_cap: int = 0
+    #: reference=None, per dtype judged: {"disagreed", "measured", "presumed"}: points that disagreed
+    #: beyond the tolerance before fn's own rounding was allowed for, and of them those within it,
+    #: measured at the point (Monte Carlo arithmetic) or taken as the measured points of their mode
+    rounding: dict = dataclasses.field(default_factory=dict)
     #: ``args=``: which leaves were differentiated and which held fixed, and how the points moved
     at_values: str = ""
     radius: float | None = None
@@ -146,6 +150,7 @@ class Report:
             "accuracy_ulps": self.accuracy_ulps,
             "inaccurate": [r["quantity"] for r in self.accuracy if r["max_ulps"] > self.accuracy_ulps],
             "audited_points": self.audited_points,
+            "rounding": {k: dict(v) for k, v in self.rounding.items()},
             "unjudged_points": self.unjudged_points,
             "not_judged": dict(self.not_judged),
             "partly_judged_points": self.partly_judged_points,
@@ -201,6 +206,7 @@ class Report:
                     else ""
                 )
             )
+        lines.extend(rounding_lines(self.rounding))
         if self.not_judged:
             lines.append(f"  not judged: {sum(self.not_judged.values())} point(s), because")
             lines.extend(f"    - {n} point(s): {why}" for why, n in self.not_judged.items())
@@ -335,4 +341,22 @@ def tally_fields(tally: Any, cap: int) -> dict[str, Any]:
         partly_judged_points=tally.partly_undefined,
         referee_cap=cap,
         audited_points=tally.audited,
+        rounding={k: dict(v) for k, v in tally.rounding.items()},
     )
+
+
+def rounding_lines(rounding: dict) -> list[str]:
+    """The report's ``rounding:`` lines (reference=None): per dtype judged, how many points
+    disagreed before fn's own rounding was allowed for, and how many of them are within it."""
+    out = []
+    for dtype, n in rounding.items():
+        within = n["measured"] + n["presumed"]
+        line = (
+            f"  rounding ({dtype}): {n['disagreed']} point(s) disagreed beyond the tolerance before fn's own "
+            f"rounding was allowed for; {within} of them are within it ({n['measured']} measured there by "
+            "Monte Carlo arithmetic"
+        )
+        if n["presumed"]:
+            line += f", {n['presumed']} more taken as within it, as the measured points of their mode were"
+        out.append(line + ")" + (f"; {n['disagreed'] - within} fail" if n["disagreed"] > within else ""))
+    return out
