@@ -242,8 +242,7 @@ def check_batching(eng, spec, X, T, C, S, n_regular: int):
     new.batching = (
         f"WRONG ({rule}): every point of this check then ran unbatched, one at a time (lax.map), none under vmap"
     )
-    eng2 = type(eng)(spec, eng.ref, new)
-    eng2.chunk = eng.chunk
+    eng2 = type(eng)(spec, eng.ref, new, eng.points)
     if isinstance(getattr(eng2, "fns", None), dict):  # reference=None: the float64 truth unbatched too
         eng2.fns = _unbatched_truth(new)
     failure = Failure(

@@ -27,6 +27,7 @@ from ._modes import IN64, kind_of
 from ._order import complexity, simpler, two_digits, unique_rows
 from ._program import program, run_sharded
 from ._report import REFEREE_CAP
+from ._sampling import flat_domains
 
 __all__ = ["Engine", "Tally", "Disagreement", "Seen", "MAX_CHUNK", "SHRINK_REFEREE_CAP"]
 
@@ -100,13 +101,16 @@ class Engine:
     refereed_cap = REFEREE_CAP
     audit_cap = AUDIT_POINTS
 
-    def __init__(self, spec, ref, prog):
+    def __init__(self, spec, ref, prog, points: int = 0):
         self.spec, self.ref, self.prog = spec, ref, prog
         self.dtype, self.seed = spec.dtype, spec.seed
-        self.domains_flat = np.asarray([spec.leaf_domains[a] for a in ref.arg_of], dtype=np.float64)
+        self.domains_flat = flat_domains(spec, ref)
         self.eps = float(np.finfo(spec.dtype).eps)
         self.big = float(np.finfo(spec.dtype).max)
-        self.chunk = 16
+        # the sweep's batch of fn's program (``points``, rounded up to a power of two): the
+        # batching check, the sweep and a shrinker's rounds share its compilation
+        self.points = points
+        self.chunk = min(MAX_CHUNK, 1 << max(4, int(np.ceil(np.log2(max(points, 1))))))
         self.tally = Tally()
         self.accuracy_rows: list | None = None  # each quantity's largest error in ulps (:mod:`._accuracy`)
         self.devices = 1

@@ -25,8 +25,8 @@ class EntriesEngine(Engine):
 
     path = "entries"
 
-    def __init__(self, spec, ref, prog):
-        super().__init__(spec, ref, prog)
+    def __init__(self, spec, ref, prog, points: int = 0):
+        super().__init__(spec, ref, prog, points)
         self.cmp = Comparer(ref, prog, spec.dtype, spec.rtol, spec.atol, spec.order2_factor)
         self._truth_cache: dict[bytes, tuple] = {}
 

@@ -71,8 +71,8 @@ class NumericEngine(Engine):
 
     path = "numerical"
 
-    def __init__(self, spec, ref, prog):
-        super().__init__(spec, ref, prog)
+    def __init__(self, spec, ref, prog, points: int = 0):
+        super().__init__(spec, ref, prog, points)
         self.fns = f64_functions(spec, prog)
         self.masks = np.stack([(ref.arg_of == a).astype(np.float64) for a in range(len(spec.leaf_shapes))])
         self.bounds: list[float] = []

@@ -21,7 +21,7 @@ from ._args import given_args
 from ._batching import check_batching, finish, mode_failure
 from ._complex import complex_check, complex_name
 from ._diagnose import _RULE_CHECK, CATEGORIES, diagnose
-from ._engine import MAX_CHUNK, Seen
+from ._engine import Seen
 from ._entries import EntriesEngine
 from ._modes import MODE_ORDER, kind_of, mode_kind
 from ._numeric import NoReference, NumericEngine
@@ -29,7 +29,7 @@ from ._order import complexities
 from ._probes import ProbesEngine
 from ._program import program, unbatched
 from ._report import Failure, Report, kinks_line, report_notes, tally_fields, truth_line
-from ._sampling import hypothesis_points, range_points, sample
+from ._sampling import flat_domains, hypothesis_points, range_points, sample
 from ._spec import VALIDATED, choose_path, validate
 
 __all__ = ["check", "choose_path"]
@@ -142,11 +142,10 @@ def check(
             "entries" if chosen == "entries" else "probes",
             key=(spec.fn, repr(spec.shapes)),
         )
-    eng = {"entries": EntriesEngine, "probes": ProbesEngine, "numerical": NumericEngine}[chosen](spec, ref, prog)
-
     nested = hypothesis.control.currently_in_test_context()
-    X, n_regular, n_hyp = _points(spec, eng, ref, at is not None, nested)
-    eng.chunk = min(MAX_CHUNK, 1 << max(4, int(np.ceil(np.log2(max(X.shape[0], 1))))))
+    X, n_regular, n_hyp = _points(spec, ref, at is not None, nested)
+    engine = {"entries": EntriesEngine, "probes": ProbesEngine, "numerical": NumericEngine}[chosen]
+    eng = engine(spec, ref, prog, points=X.shape[0])
 
     failures_raw: dict[tuple, list[Seen]] = {}  # (kind, mode, leaf) -> the failing points
     t1 = time.perf_counter()
@@ -248,7 +247,7 @@ def _reference(spec, reference, chosen: str, why: str, n_in: int, n_out: int):
     return ref, chosen, why
 
 
-def _points(spec, eng, ref, at_values: bool, nested: bool):
+def _points(spec, ref, at_values: bool, nested: bool):
     """(X, the rows of the domain's own points, Hypothesis's examples): the random sweep and
     Hypothesis's edge cases in one batch, then the range's edges.  Inside the caller's own
     Hypothesis test (``nested``) a nested @given is refused (HealthCheck.nested_given): the
@@ -258,7 +257,8 @@ def _points(spec, eng, ref, at_values: bool, nested: bool):
     dtype = spec.dtype
     n_hyp = 0 if nested else spec.hypothesis_examples
     rng = np.random.default_rng([spec.seed, 3])
-    X = sample(ref, eng.domains_flat, spec.max_examples + (spec.hypothesis_examples if nested else 0), dtype, rng)
+    domains = flat_domains(spec, ref)
+    X = sample(ref, domains, spec.max_examples + (spec.hypothesis_examples if nested else 0), dtype, rng)
     if n_hyp:
         H = hypothesis_points(spec.leaf_shapes, spec.leaf_domains, dtype, n_hyp, spec.seed)
         n_hyp = H.shape[0]
@@ -267,7 +267,7 @@ def _points(spec, eng, ref, at_values: bool, nested: bool):
         X = np.vstack([np.zeros((1, X.shape[1]), X.dtype), X])
     n_regular = X.shape[0]
     if not at_values:
-        X = np.vstack([X, range_points(eng.domains_flat, dtype, np.random.default_rng([spec.seed, 31]))])
+        X = np.vstack([X, range_points(domains, dtype, np.random.default_rng([spec.seed, 31]))])
     return X, n_regular, n_hyp
 
 

@@ -46,8 +46,8 @@ class ProbesEngine(Engine):
     path = "probes"
     refereed_cap = 64  # mpmath points per check: each costs a few evaluations of the whole output
 
-    def __init__(self, spec, ref, prog):
-        super().__init__(spec, ref, prog)
+    def __init__(self, spec, ref, prog, points: int = 0):
+        super().__init__(spec, ref, prog, points)
         self.tape = Tape(ref.inputs, ref.outputs)
         # an audited point costs a few dozen mpmath evaluations of the whole DAG: audit fewer
         # points of a large reference (one at 1,024 logits), never none

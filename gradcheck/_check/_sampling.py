@@ -46,6 +46,11 @@ def _specials(lo, hi, dtype) -> np.ndarray:
     return v[(v >= lo) & (v <= hi)]
 
 
+def flat_domains(spec, ref) -> np.ndarray:
+    """(lo, hi) of every flat input entry, (N, 2) float64: its leaf's domain."""
+    return np.asarray(spec.leaf_domains, dtype=np.float64).reshape(-1, 2)[np.asarray(ref.arg_of, dtype=np.intp)]
+
+
 def _kink_points(ref, domains_flat, rng, n) -> np.ndarray:
     """Points on and just beside the reference's kinks, where a kink is linear in some input."""
     rows = []
