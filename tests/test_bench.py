@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -11,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import rich.console
 
 from gradcheck import bench
 from gradcheck.bench import _sizes as bench_sizes
@@ -299,3 +301,30 @@ def test_every_group_has_a_renderer_and_a_result_renders_only_its_groups():
     }
     out = bench.tables({"groups": {"symbolic": symbolic}, "targets": []})
     assert len(out) == 1 and out[0].title.startswith("symbolic cost")
+
+
+def test_compile_seconds_counts_a_new_program_and_nothing_for_a_cached_one():
+    from gradcheck.bench._timing import compile_seconds
+
+    f = jax.jit(lambda x: jnp.sin(x) * 3.0 + 0.25)
+    x = jnp.ones(7)
+    with compile_seconds() as first:
+        f(x).block_until_ready()
+    with compile_seconds() as again:
+        f(x).block_until_ready()
+    assert first["s"] > 0 and again["s"] == 0
+
+
+def test_a_models_row_reports_the_compile_inside_its_cold_seconds():
+    from gradcheck.bench._models import _one
+    from gradcheck.bench._tables import _models
+
+    row = _one("mlp", (4,), True, 5, 0)  # 310 parameters, the wrong tanh rule
+    assert not row["check_ok"] and row["failure"]
+    assert 0 < row["check_cold_compile_s"] < row["check_cold_s"]
+    assert 0 <= row["check_grads_compile_s"] < row["check_grads_s"]
+    row |= {"fail_over_pass_cold": 1.0, "check_over_check_grads": 1.0, "check_warm_over_check_grads": 1.0}
+    (table,) = _models({"dtype": "float32", "points": 5, "error": 1e-3, "rows": [row], "mlp_warm_growth_exponent": 1.0})
+    console = rich.console.Console(file=io.StringIO(), width=400)
+    console.print(table)
+    assert f"{row['check_cold_s']:.1f} ({row['check_cold_compile_s']:.1f})" in console.file.getvalue()

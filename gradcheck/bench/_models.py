@@ -12,7 +12,8 @@ a fixed seed:
 * ``attention``: a ``custom_vjp`` softmax attention of q, k, v of (n, d), its backward written
   by hand.  Wrong: the softmax backward's ``sum(dp * p)`` off by a relative 1e-3.
 
-Reported per case: seconds, verdicts, false alarms (a correct case flagged), the ratio of the
+Reported per case: seconds (cold, and of them compiling: tracing, lowering and XLA's compile
+as :mod:`jax.monitoring` reports them; check_grads's are its eager primitives'), verdicts, false alarms (a correct case flagged), the ratio of the
 failing check to the passing one, and gradcheck (cold and warm) against check_grads on as many
 points.
 """
@@ -29,7 +30,7 @@ import numpy as np
 from jax.test_util import check_grads
 
 from .._check import check
-from ._timing import growth_exponent, target
+from ._timing import compile_seconds, growth_exponent, target
 
 __all__ = ["bench_models", "mlp_case", "attention_case"]
 
@@ -95,34 +96,37 @@ def _params(shapes: list) -> int:
     return int(sum(int(np.prod(s)) for s in sizes))
 
 
-def _check_grads(fn: Callable, shapes: list, points: int, seed: int, modes: tuple) -> tuple[float, int]:
-    """Seconds and the number of points flagged by check_grads, one call per point (float32)."""
+def _check_grads(fn: Callable, shapes: list, points: int, seed: int, modes: tuple) -> tuple[float, float, int]:
+    """Seconds, of them compiling (its eager primitives), and the number of points flagged by
+    check_grads, one call per point (float32)."""
     rng = np.random.default_rng([seed, 5])
     flagged = 0
     t0 = time.perf_counter()
-    for _ in range(points):
-        args = jax.tree_util.tree_map(
-            lambda s: np.asarray(rng.uniform(*DOMAIN, size=s), np.float32),
-            shapes,
-            is_leaf=lambda s: isinstance(s, tuple),
-        )
-        try:
-            check_grads(fn, tuple(args), order=1, modes=modes)
-        except AssertionError:
-            flagged += 1
-    return time.perf_counter() - t0, flagged
+    with compile_seconds() as compiling:
+        for _ in range(points):
+            args = jax.tree_util.tree_map(
+                lambda s: np.asarray(rng.uniform(*DOMAIN, size=s), np.float32),
+                shapes,
+                is_leaf=lambda s: isinstance(s, tuple),
+            )
+            try:
+                check_grads(fn, tuple(args), order=1, modes=modes)
+            except AssertionError:
+                flagged += 1
+    return time.perf_counter() - t0, compiling["s"], flagged
 
 
 def _one(kind: str, size: tuple, wrong: bool, points: int, seed: int) -> dict[str, Any]:
     fn, shapes = mlp_case(size[0], wrong) if kind == "mlp" else attention_case(size[0], size[1], wrong)
     modes = ("fwd", "rev") if kind == "mlp" else ("rev",)  # a custom_vjp has no forward mode
     t0 = time.perf_counter()
-    r = check(fn, None, shapes=shapes, domain=DOMAIN, dtype="float32", max_examples=points, seed=seed)
+    with compile_seconds() as cold_compile:
+        r = check(fn, None, shapes=shapes, domain=DOMAIN, dtype="float32", max_examples=points, seed=seed)
     cold = time.perf_counter() - t0
     t0 = time.perf_counter()
     check(fn, None, shapes=shapes, domain=DOMAIN, dtype="float32", max_examples=points, seed=seed)
     warm = time.perf_counter() - t0
-    g_s, flagged = _check_grads(fn, shapes, r.points_checked, seed, modes)
+    g_s, g_compile, flagged = _check_grads(fn, shapes, r.points_checked, seed, modes)
     f = r.failures[0] if r.failures else None
     return {
         "model": kind,
@@ -131,10 +135,12 @@ def _one(kind: str, size: tuple, wrong: bool, points: int, seed: int) -> dict[st
         "wrong": wrong,
         "check_ok": bool(r.ok),
         "check_cold_s": cold,
+        "check_cold_compile_s": cold_compile["s"],
         "check_warm_s": warm,
         "check_points": r.points_checked,
         "failure": None if f is None else f"[{f.category}] {f.kind} d/d {f.argument_name} [{f.mode}] {f.entry}",
         "check_grads_s": g_s,
+        "check_grads_compile_s": g_compile,
         "check_grads_points": r.points_checked,
         "check_grads_flagged": flagged,
         "false_alarm": (not wrong) and not r.ok,

@@ -15,6 +15,7 @@ previous result, so what is timed is the method, and the copy it is compared wit
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import statistics
 import time
@@ -25,10 +26,32 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["DTYPE", "Timing", "copy_bandwidth", "growth_exponent", "target", "time_jitted"]
+__all__ = ["DTYPE", "Timing", "compile_seconds", "copy_bandwidth", "growth_exponent", "target", "time_jitted"]
 
 #: What the throughput groups run in (the dtype that a network trains in).
 DTYPE = "float32"
+
+
+#: JAX's compilation events (:mod:`jax.monitoring`): tracing to a jaxpr, lowering it to MLIR, XLA's compile.
+_COMPILE_EVENTS = ("jaxpr_trace_duration", "jaxpr_to_mlir_module_duration", "backend_compile_duration")
+
+
+@contextlib.contextmanager
+def compile_seconds():
+    """``with compile_seconds() as spent:`` ``spent["s"]`` is then the seconds JAX spent compiling
+    inside the block (tracing, lowering and XLA's compile of every program and eager primitive,
+    as :mod:`jax.monitoring` reports them): the part of a cold call that a warm one does not pay."""
+    spent = {"s": 0.0}
+
+    def listen(event: str, seconds: float, **_: Any) -> None:
+        if event.rsplit("/", 1)[-1] in _COMPILE_EVENTS:
+            spent["s"] += seconds
+
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    try:
+        yield spent
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listen)
 
 
 @dataclasses.dataclass(frozen=True)
