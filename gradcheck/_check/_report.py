@@ -347,16 +347,17 @@ def tally_fields(tally: Any, cap: int) -> dict[str, Any]:
 
 def rounding_lines(rounding: dict) -> list[str]:
     """The report's ``rounding:`` lines (reference=None): per dtype judged, how many points
-    disagreed before fn's own rounding was allowed for, and how many of them are within it."""
+    disagreed before fn's own rounding was allowed for, how many of them are within it, and how
+    many fail."""
     out = []
     for dtype, n in rounding.items():
-        within = n["measured"] + n["presumed"]
-        line = (
-            f"  rounding ({dtype}): {n['disagreed']} point(s) disagreed beyond the tolerance before fn's own "
-            f"rounding was allowed for; {within} of them are within it ({n['measured']} measured there by "
-            "Monte Carlo arithmetic"
+        d, m, p = n["disagreed"], n["measured"], n["presumed"]
+        how = f"{m} measured there by Monte Carlo arithmetic" + (
+            f", {p} more taken as within it, as the measured points of their mode were" if p else ""
         )
-        if n["presumed"]:
-            line += f", {n['presumed']} more taken as within it, as the measured points of their mode were"
-        out.append(line + ")" + (f"; {n['disagreed'] - within} fail" if n["disagreed"] > within else ""))
+        within = f"{m + p} of them within it ({how})" if m + p else "none of them within it"
+        out.append(
+            f"  rounding ({dtype}): {d} point(s) disagreed beyond the tolerance before fn's own rounding "
+            f"was allowed for; {within}" + (f"; {d - m - p} fail" if d > m + p else "")
+        )
     return out
