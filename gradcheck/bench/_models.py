@@ -12,10 +12,11 @@ a fixed seed:
 * ``attention``: a ``custom_vjp`` softmax attention of q, k, v of (n, d), its backward written
   by hand.  Wrong: the softmax backward's ``sum(dp * p)`` off by a relative 1e-3.
 
-Reported per case: seconds (cold, and of them compiling: tracing, lowering and XLA's compile
-as :mod:`jax.monitoring` reports them; check_grads's are its eager primitives'), verdicts, false alarms (a correct case flagged), the ratio of the
-failing check to the passing one, and gradcheck (cold and warm) against check_grads on as many
-points.
+Reported per case: seconds, cold and warm, the cold ones with the part of them spent compiling
+(tracing, lowering and XLA's compile, as :mod:`jax.monitoring` reports them; for check_grads, the
+compiles of its eager primitives); verdicts; false alarms (a correct case flagged); the ratio of
+the failing check to the passing one; and gradcheck (cold and warm) against check_grads on as
+many points.
 """
 
 from __future__ import annotations
