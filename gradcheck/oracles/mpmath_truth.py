@@ -117,6 +117,8 @@ class MpTruth:
     def __init__(self, inputs: list, outputs: list, jacobian: list, hessian: list | None) -> None:
         self.inputs, self.outputs, self.jacobian, self.hessian = inputs, outputs, jacobian, hessian
         self.n_in, self.n_out = len(inputs), len(outputs)
+        # the outputs, then the Jacobian, then the Hessian (if any), flat: the order of every flat
+        # program of the reference (its float64 and NumPy programs lambdify this list too)
         self.exprs = list(outputs) + [d for row in jacobian for d in row]
         if hessian is not None:
             self.exprs += [d for m in hessian for row in m for d in row]

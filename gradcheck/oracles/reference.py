@@ -63,12 +63,6 @@ class Reference:
             self._mpt = MpTruth(self.inputs, self.outputs, self.jacobian, self.hessian)
         return self._mpt
 
-    def _all_exprs(self):
-        ex = list(self.outputs) + [d for row in self.jacobian for d in row]
-        if self.hessian is not None:
-            ex += [d for m in self.hessian for row in m for d in row]
-        return ex
-
     def split(self, flat):
         """(values (.., K), jac (.., K, N), hess (.., K, N, N) or None) from a flat last axis."""
         K, N = self.n_out, self.n_in
@@ -88,7 +82,7 @@ class Reference:
         """
         if self._f64 is None:
             mods = numpy_modules()
-            f = sp.lambdify(self.inputs, self._all_exprs(), modules=mods, cse=True)
+            f = sp.lambdify(self.inputs, self.mp.exprs, modules=mods, cse=True)
 
             def run(X):
                 X = np.asarray(X, np.float64)
@@ -127,7 +121,7 @@ class Reference:
     def longdouble(self, X: np.ndarray) -> np.ndarray:
         """Reference quantities at the rows of X, in extended precision where NumPy has it."""
         if self._np is None:
-            self._np = sp.lambdify(self.inputs, self._all_exprs(), modules=numpy_modules(), cse=True)
+            self._np = sp.lambdify(self.inputs, self.mp.exprs, modules=numpy_modules(), cse=True)
         Xl = np.asarray(X, dtype=np.longdouble)
         with np.errstate(all="ignore"):
             try:
